@@ -1,0 +1,1 @@
+"""`tracecheck flows`: the flow table of one or more captures."""

@@ -1,0 +1,245 @@
+"""The words every stage of tracecheck passes on.
+
+Read this file to learn the domain.  Data flows one way:
+
+    capture files --ingest--> packets --flows--> flow table --dissect--> names, calls
+    --geo--> places --classify--> services --policy--> verdicts --report--> evidence
+
+Every record here is frozen: a stage produces new values, it never edits an earlier stage's.
+Field names follow Zeek's logs where the concept is the same (``orig`` is the side that
+opened the conversation, ``resp`` the side that answered).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+# --------------------------------------------------------------------------- ingest
+
+
+@dataclass(frozen=True)
+class CaptureInfo:
+    """One capture file as read: what it is and what it held."""
+
+    path: str
+    """The path as the user gave it."""
+    sha256: str
+    """SHA-256 of the file's bytes as stored (compressed, if it was)."""
+    format: str
+    """``pcap``, ``pcap-ns``, ``pcapng``; with ``+gzip`` when compressed."""
+    linktypes: tuple[int, ...]
+    """Every link type (DLT/LINKTYPE number) of the file's interfaces, in order of first use."""
+    packets: int
+    """Packet records read (including those skipped)."""
+    first_ts: float | None
+    """Timestamp of the earliest record, seconds since the epoch."""
+    last_ts: float | None
+    """Timestamp of the latest record."""
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """Where every record went: ``records == decoded + sum(skipped.values())``."""
+
+    records: int
+    """Records read from the capture files."""
+    decoded: int
+    """Records that reached at least one flow."""
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Records that reached no flow, by reason (``truncated_record``, ``non_ip:arp`` ...)."""
+    notes: dict[str, int] = field(default_factory=dict)
+    """Things worth knowing that lost no record (blocks skipped, fragments attributed ...)."""
+
+
+# --------------------------------------------------------------------------- flows
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A bidirectional conversation: one row of the flow table (CONTRACT.md columns)."""
+
+    uid: str
+    """Stable identifier, unique in one run, linking names, calls and verdicts to the flow."""
+    ts: float
+    """First packet, seconds since the epoch."""
+    duration: float
+    """Last packet minus first packet, seconds."""
+    proto: str
+    """``tcp``, ``udp``, ``icmp`` (ICMPv6 too), or the IP protocol number as text."""
+    orig_h: str
+    """Originator address: the side that sent the first SYN, else the first packet's sender."""
+    orig_p: int
+    """Originator port (ICMP: the message type, as Zeek does)."""
+    resp_h: str
+    """Responder address."""
+    resp_p: int
+    """Responder port (ICMP: the counterpart type or the code)."""
+    orig_pkts: int
+    """Packets sent by the originator."""
+    orig_ip_bytes: int
+    """Sum of the IP total lengths sent by the originator, as on the wire."""
+    resp_pkts: int
+    """Packets sent by the responder."""
+    resp_ip_bytes: int
+    """Sum of the IP total lengths sent by the responder."""
+    server_name: str = ""
+    """The best name known for the responder (see ``name_source``)."""
+    name_source: str = ""
+    """Where ``server_name`` came from: ``sni``, ``quic_sni``, ``http_host``, ``sip``, ``dns`` or ``""``."""
+    app: str = ""
+    """Application protocol recognised (``tls``, ``quic``, ``dns``, ``sip``, ``rtp`` ...)."""
+    vlan: int | None = None
+    """Outermost 802.1Q VLAN id of the first packet, if tagged."""
+    tunnel: str = ""
+    """Encapsulations the flow was carried in, outermost first (``vxlan``, ``gre/erspan`` ...)."""
+    handshake_rtt_ms: float | None = None
+    """TCP SYN to SYN/ACK (QUIC: first Initial to first server reply) as seen where captured."""
+    capture_file: str = ""
+    """The capture file the flow's first packet came from."""
+
+
+# --------------------------------------------------------------------------- dissect
+
+
+class NameSource(str, enum.Enum):
+    """How a name was learned for an address, strongest first."""
+
+    SNI = "sni"
+    QUIC_SNI = "quic_sni"
+    HTTP_HOST = "http_host"
+    SIP = "sip"
+    DNS = "dns"
+
+
+@dataclass(frozen=True)
+class NameObservation:
+    """A name seen for an address, and where and when it was seen."""
+
+    ts: float
+    """When it was seen, seconds since the epoch."""
+    ip: str
+    """The address the name belongs to."""
+    name: str
+    """Lower-case host name, without trailing dot."""
+    source: str
+    """A ``NameSource`` value, or ``dns_cname`` for a name reached through a CNAME chain."""
+    uid: str
+    """The flow it was seen in."""
+    ttl: int | None = None
+    """DNS answers: the record's TTL, seconds."""
+    client: str = ""
+    """DNS answers: the client the answer was sent to."""
+    detail: str = ""
+    """Anything a reviewer needs to judge the claim (``ECH outer name``, CNAME chain ...)."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """A SIP call and the flows that carried its signalling and media."""
+
+    call_id: str
+    """The SIP Call-ID, masked if it carries a user part."""
+    first_ts: float
+    last_ts: float
+    signalling: tuple[str, ...]
+    """Flow uids of the SIP messages."""
+    media: tuple[str, ...]
+    """Flow uids of the RTP/RTCP streams the SDP announced."""
+
+
+# --------------------------------------------------------------------------- geo
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One source's claim about a destination, with what makes it checkable."""
+
+    source: str
+    """Who says so: ``aws-ip-ranges``, ``geoip2fast``, ``hostname``, ``rtt-bound`` ..."""
+    claim: str
+    """What it says, short: ``region eu-west-1``, ``country IE``, ``anycast``."""
+    detail: str = ""
+    """How to check it: the file's date and hash, the matching prefix, the name."""
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a destination is, as far as the evidence goes."""
+
+    ip: str
+    provider: str = ""
+    """Cloud or network provider (``aws``, ``azure``, ``gcp``, ``oracle``, ``cloudflare`` ...)."""
+    service: str = ""
+    """The provider's service label for the prefix (``EC2``, ``AzureCloud`` ...)."""
+    region: str = ""
+    """The provider's own region code (``eu-west-1``, ``westeurope`` ...)."""
+    country: str | None = None
+    """ISO 3166-1 alpha-2; None when unknown or when no single country can be claimed."""
+    subdivision: str = ""
+    """ISO 3166-2 where law cares (``US-CA``)."""
+    city: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+    jurisdictions: tuple[str, ...] = ()
+    """Named legal areas the country belongs to (``EU``, ``EEA``, ``US-CA`` ...)."""
+    anycast: bool = False
+    """True where the address is announced from many places (then ``country`` is None)."""
+    local: bool = False
+    """Private, loopback, link-local or documentation address: never leaves the site."""
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A data source the answers came from, so an auditor can fetch the same file."""
+
+    name: str
+    kind: str
+    """Which reader understood it (``aws``, ``azure``, ``gcp``, ``mmdb`` ...)."""
+    version: str
+    """The source's own version or serial (syncToken, changeNumber, build epoch)."""
+    date: str
+    """The source's own publication date, ISO 8601."""
+    sha256: str
+    prefixes: int
+    age_days: int | None = None
+    stale: bool = False
+
+
+# --------------------------------------------------------------------------- classify & policy
+
+
+class Category(str, enum.Enum):
+    """What kind of service a destination provides, as a residency review cares."""
+
+    PLATFORM = "platform"
+    MEDIA = "media"
+    SPEECH_ANALYTICS = "speech_analytics"
+    TRANSCRIPTION = "transcription"
+    CRM_INTEGRATION = "crm_integration"
+    INTEGRATION_MIDDLEWARE = "integration_middleware"
+    TELEPHONY_CARRIER = "telephony_carrier"
+    IDENTITY = "identity"
+    CDN = "cdn"
+    TELEMETRY = "telemetry"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Service:
+    """Who a destination is: a vendor's service and what it does."""
+
+    vendor: str
+    category: Category
+    name: str = ""
+    region: str = ""
+    """The region the hostname implies, if the catalog says so."""
+    matched: str = ""
+    """The catalog pattern that matched, as evidence."""
+
+
+class Verdict(str, enum.Enum):
+    COMPLIANT = "compliant"
+    VIOLATION = "violation"
+    INDETERMINATE = "indeterminate"
