@@ -1,0 +1,151 @@
+"""Open a capture file whatever it is: recognised by its magic bytes, never by its name.
+
+pcap (four variants), pcapng, and either of them gzip-compressed.  Read errors inside a
+compressed stream end the file with a warning, as a truncated file does: what could be read
+is kept.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from tracecheck.errors import UserError
+from tracecheck.ingest import pcap, pcapng
+from tracecheck.ingest.records import ReadStats, RecordBatch
+
+
+class _HashingReader:
+    """Passes reads through, hashing the bytes as they go by (the file as stored)."""
+
+    def __init__(self, raw: BinaryIO, digest) -> None:
+        self.raw, self.digest = raw, digest
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.raw.read(size)
+        if self.digest is not None:
+            self.digest.update(chunk)
+        return chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def finish(self) -> None:
+        """Hash whatever the reader did not consume (a corrupt tail still counts)."""
+        while self.digest is not None and self.read(1 << 20):
+            pass
+
+
+class _TolerantReader:
+    """Reads that end quietly on a damaged compressed stream, keeping a note of why."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self.inner = inner
+        self.error: str | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self.error:
+            return b""
+        parts, got = [], 0
+        while size < 0 or got < size:
+            try:
+                chunk = self.inner.read(size - got if size >= 0 else -1)
+            except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as err:
+                self.error = f"compressed stream is damaged or cut short ({err or type(err).__name__})"
+                break
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+            if size < 0:
+                break
+        return b"".join(parts)
+
+
+@dataclass
+class OpenCapture:
+    """A capture file being read."""
+
+    path: str
+    format: str
+    stats: ReadStats = field(default_factory=ReadStats)
+    _raw: BinaryIO | None = None
+    _hashing: _HashingReader | None = None
+    _stream: _TolerantReader | None = None
+    _watch: tuple = ()
+
+    def batches(self, first_record: int = 0) -> Iterator[RecordBatch]:
+        if self.format.startswith("pcapng"):
+            yield from pcapng.read_pcapng(self._stream, self.stats, first_record)
+        else:
+            yield from pcap.read_pcap(self._stream, self.stats, first_record)
+        for reader in (self._stream, *self._watch):
+            if reader.error:
+                self.stats.warnings.append(reader.error)
+
+    def sha256(self) -> str:
+        """SHA-256 of the stored file (call after reading)."""
+        self._hashing.finish()
+        return self._hashing.digest.hexdigest() if self._hashing.digest else ""
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+
+    def __enter__(self) -> "OpenCapture":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _Rewound:
+    """A stream whose first bytes were peeked at: hands them back before reading on."""
+
+    def __init__(self, head: bytes, rest) -> None:
+        self.head, self.rest = head, rest
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.rest.read(size)
+        if size < 0:
+            data, self.head = self.head + self.rest.read(), b""
+            return data
+        data, self.head = self.head[:size], self.head[size:]
+        if len(data) < size:
+            data += self.rest.read(size - len(data))
+        return data
+
+
+def open_capture(path: str | Path, hash_file: bool = False) -> OpenCapture:
+    """Open ``path`` for reading; ``UserError`` (exit 2) if it is not a capture file."""
+    name = str(path)
+    try:
+        raw = open(path, "rb")
+    except OSError as err:
+        raise UserError(f"cannot read {name}: {err.strerror or err}") from None
+    hashing = _HashingReader(raw, hashlib.sha256() if hash_file else None)
+    head = hashing.read(4)
+    stream: object = _Rewound(head, hashing)
+    compressed = head[:2] == b"\x1f\x8b"
+    watch: tuple = ()
+    if compressed:
+        decompressed = _TolerantReader(gzip.GzipFile(fileobj=stream, mode="rb"))
+        watch = (decompressed,)
+        head = decompressed.read(4)
+        stream = _Rewound(head, decompressed)
+    tolerant = _TolerantReader(stream)
+    if pcap.is_pcap(head):
+        fmt = pcap.format_name(head)
+    elif pcapng.is_pcapng(head):
+        fmt = "pcapng"
+    else:
+        raw.close()
+        shown = head.hex() if head else "empty file"
+        what = "gzip data that is not" if compressed else "expected"
+        raise UserError(f"not a capture file: {name} (starts with {shown}; {what} pcap or pcapng, optionally gzip-compressed)")
+    return OpenCapture(path=name, format=fmt + ("+gzip" if compressed else ""), _raw=raw, _hashing=hashing, _stream=tolerant, _watch=watch)

@@ -1,0 +1,227 @@
+"""pcapng files: several sections (each with its own byte order), several interfaces with
+their own link types and timestamp resolutions, and enhanced/simple/obsolete packet blocks.
+
+Format: https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng-02.html
+The walk over blocks is the only per-block Python; packet fields are then read in bulk.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from tracecheck.ingest import fields
+from tracecheck.ingest.records import BLOCK_SIZE, MAX_FRAME, ReadStats, RecordBatch, make_batch, read_block
+
+SECTION_HEADER = 0x0A0D0D0A
+INTERFACE_DESCRIPTION = 1
+OBSOLETE_PACKET = 2
+SIMPLE_PACKET = 3
+ENHANCED_PACKET = 6
+BYTE_ORDER_MAGIC = 0x1A2B3C4D
+MAX_BLOCK = MAX_FRAME + 4096
+BLOCK_NAMES = {4: "name_resolution", 5: "interface_statistics", 9: "systemd_journal", 10: "decryption_secrets",
+               0xBAD: "custom", 0x40000BAD: "custom"}
+
+OPT_TSRESOL = 9
+OPT_TSOFFSET = 14
+
+
+def is_pcapng(head: bytes) -> bool:
+    return head[:4] == b"\x0a\x0d\x0d\x0a"
+
+
+@dataclass
+class Interface:
+    linktype: int
+    snaplen: int
+    ts_resolution: int = 6  # if_tsresol: 10^-6 unless the interface says otherwise
+    ts_offset_s: int = 0    # if_tsoffset: seconds added to every timestamp
+
+    def to_ns(self, ticks: np.ndarray) -> np.ndarray:
+        """Timestamp ticks (int64) to nanoseconds since the epoch."""
+        res = self.ts_resolution
+        exp = res & 0x7F
+        if res & 0x80:  # negative power of two
+            if exp <= 33:
+                ns = (ticks >> exp) * 1_000_000_000 + (((ticks & ((1 << exp) - 1)) * 1_000_000_000) >> exp)
+            else:
+                ns = (ticks.astype(np.float64) / float(1 << exp) * 1e9).astype(np.int64)
+        elif exp <= 9:
+            ns = ticks * 10 ** (9 - exp)
+        else:
+            ns = ticks // 10 ** (exp - 9)
+        return ns + self.ts_offset_s * 1_000_000_000
+
+
+@dataclass
+class _Section:
+    little: bool = True
+    interfaces: list[Interface] | None = None
+
+    @property
+    def endian(self) -> str:
+        return "<" if self.little else ">"
+
+
+def read_pcapng(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> Iterator[RecordBatch]:
+    """Yield the packet records of a pcapng stream positioned at its first section header."""
+    section = _Section(interfaces=[])
+    carry = b""
+    record = first_record
+    file_pos = 0
+    want = BLOCK_SIZE
+    while True:
+        block, eof = read_block(stream, carry, want)
+        length = len(block)
+        packets: list[int] = []          # block offsets of packet blocks, in file order
+        odd: dict[int, tuple] = {}       # index in ``packets`` -> fields of a simple/obsolete block
+        pos = 0
+        need = 0
+        new_section = False
+        head = struct.Struct(section.endian + "II").unpack_from
+        while pos + 12 <= length:
+            btype = head(block, pos)[0]
+            if btype == SECTION_HEADER:
+                if packets:  # a new section may change byte order and interfaces: flush first
+                    new_section = True
+                    break
+                if not _start_section(block, pos, length, section, stats):
+                    if _incomplete_shb(block, pos, length):
+                        need = 28
+                        break
+                    _corrupt(stats, file_pos + pos, "section header block is malformed")
+                    return
+                head = struct.Struct(section.endian + "II").unpack_from
+                pos += head(block, pos)[1]
+                continue
+            blen = head(block, pos)[1]
+            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+                if packets:
+                    yield _batch(block, packets, odd, section, record, stats)
+                _corrupt(stats, file_pos + pos, f"block of type {btype:#x} claims length {blen}")
+                return
+            if pos + blen > length:
+                need = blen
+                break
+            if btype == ENHANCED_PACKET:
+                packets.append(pos)
+            elif btype == INTERFACE_DESCRIPTION:
+                section.interfaces.append(_interface(block, pos, blen, section.endian))
+                stats.saw_linktype(section.interfaces[-1].linktype)
+            elif btype in (SIMPLE_PACKET, OBSOLETE_PACKET):
+                odd[len(packets)] = (btype, blen)
+                packets.append(pos)
+            else:
+                stats.notes[f"pcapng_block_skipped:{BLOCK_NAMES.get(btype, hex(btype))}"] += 1
+            pos += blen
+        if packets:
+            yield _batch(block, packets, odd, section, record, stats)
+            record += len(packets)
+        carry = block[pos:]
+        file_pos += pos
+        if eof and not new_section:
+            if carry:
+                stats.records += 1
+                stats.skipped["truncated_record"] += 1
+                stats.warnings.append(f"the last block (byte {file_pos}, {len(carry)} of its bytes) is cut short: the file is truncated")
+            return
+        want = max(BLOCK_SIZE, need - len(carry))
+
+
+def _incomplete_shb(block: bytes, pos: int, length: int) -> bool:
+    if pos + 12 > length:
+        return True
+    for endian in "<>":
+        blen = struct.unpack_from(endian + "I", block, pos + 4)[0]
+        if struct.unpack_from(endian + "I", block, pos + 8)[0] == BYTE_ORDER_MAGIC:
+            return 28 <= blen <= MAX_BLOCK and pos + blen > length
+    return False
+
+
+def _start_section(block: bytes, pos: int, length: int, section: _Section, stats: ReadStats) -> bool:
+    """Read a section header block at ``pos``; False if it is incomplete or malformed."""
+    if pos + 28 > length:
+        return False
+    for little, endian in ((True, "<"), (False, ">")):
+        if struct.unpack_from(endian + "I", block, pos + 8)[0] == BYTE_ORDER_MAGIC:
+            blen = struct.unpack_from(endian + "I", block, pos + 4)[0]
+            if blen < 28 or blen % 4 or blen > MAX_BLOCK or pos + blen > length:
+                return False
+            section.little = little
+            section.interfaces = []
+            stats.notes["pcapng_sections"] += 1
+            return True
+    return False
+
+
+def _interface(block: bytes, pos: int, blen: int, endian: str) -> Interface:
+    linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", block, pos + 8)
+    iface = Interface(linktype=linktype, snaplen=snaplen)
+    opt, end = pos + 16, pos + blen - 4
+    while opt + 4 <= end:  # options: code, length, value padded to 32 bits
+        code, olen = struct.unpack_from(endian + "HH", block, opt)
+        value = block[opt + 4: opt + 4 + olen]
+        if code == 0:
+            break
+        if code == OPT_TSRESOL and olen >= 1:
+            iface.ts_resolution = value[0]
+        elif code == OPT_TSOFFSET and olen >= 8:
+            iface.ts_offset_s = struct.unpack(endian + "q", value[:8])[0]
+        opt += 4 + ((olen + 3) & ~3)
+    return iface
+
+
+def _batch(block: bytes, packets: list[int], odd: dict, section: _Section, record: int, stats: ReadStats) -> RecordBatch:
+    data = np.frombuffer(block, dtype=np.uint8)
+    at = np.array(packets, dtype=np.int64)
+    little = section.little
+    blen = fields.u32(data, at + 4, little)
+    iface = fields.u32(data, at + 8, little)
+    ticks = (fields.u32(data, at + 12, little) << 32) | fields.u32(data, at + 16, little)
+    caplen = fields.u32(data, at + 20, little)
+    wirelen = fields.u32(data, at + 24, little)
+    start = at + 28
+    ts_ns = np.zeros(len(at), dtype=np.int64)
+    linktype = np.full(len(at), -1, dtype=np.int64)
+    for number, interface in enumerate(section.interfaces):
+        mine = iface == number
+        if mine.any():
+            ts_ns[mine] = interface.to_ns(ticks[mine])
+            linktype[mine] = interface.linktype
+    endian = section.endian
+    for index, (btype, size) in odd.items():
+        pos = packets[index]
+        if btype == SIMPLE_PACKET:  # no interface field (it is interface 0) and no timestamp
+            wire = struct.unpack_from(endian + "I", block, pos + 8)[0]
+            snap = section.interfaces[0].snaplen if section.interfaces else 0
+            caplen[index] = min(wire, size - 16, snap or wire)
+            wirelen[index], start[index] = wire, pos + 12
+            linktype[index] = section.interfaces[0].linktype if section.interfaces else -1
+            ts_ns[index] = ts_ns[index - 1] if index else (stats.last_ts_ns or 0)
+            stats.notes["pcapng_simple_packet_without_timestamp"] += 1
+        else:  # obsolete packet block: 16-bit interface id and drop count, then as EPB
+            number, _drops, hi, lo, cap, wire = struct.unpack_from(endian + "HHIIII", block, pos + 8)
+            caplen[index], wirelen[index], start[index] = cap, wire, pos + 28
+            if number < len(section.interfaces):
+                linktype[index] = section.interfaces[number].linktype
+                ts_ns[index] = int(section.interfaces[number].to_ns(np.array([(hi << 32) | lo]))[0])
+            iface[index] = number
+    keep = (linktype >= 0) & (start + caplen <= at + blen)
+    stats.records += len(at)
+    if not keep.all():
+        bad_iface = linktype < 0
+        stats.skipped["pcapng_unknown_interface"] += int(bad_iface.sum())
+        stats.skipped["malformed_packet_block"] += int((~keep & ~bad_iface).sum())
+    wirelen = np.maximum(wirelen, caplen)
+    stats.saw_times(ts_ns[keep])
+    return make_batch(block, start[keep], caplen[keep], wirelen[keep], ts_ns[keep], linktype[keep], record)
+
+
+def _corrupt(stats: ReadStats, where: int, what: str) -> None:
+    stats.records += 1
+    stats.skipped["corrupt_block"] += 1
+    stats.warnings.append(f"at byte {where}: {what}; the file is corrupt from there on, stopped reading")

@@ -1,0 +1,99 @@
+"""Packet records as the file readers hand them on: batches of raw frames, not yet decoded.
+
+A reader walks its file once, in blocks, and yields ``RecordBatch`` values: the block's bytes
+plus one entry per record (where its frame starts, how much was captured, how long it was on
+the wire, when, and on which link type).  Decoding happens later, in bulk, over a whole batch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Largest frame we accept from a record header.  Real snap lengths top out at 256 KiB
+# (TSO/GRO super-frames reach 64 KiB); anything beyond is a corrupt header, and trusting it
+# would make us allocate whatever a hostile file claims.
+MAX_FRAME = 1 << 20
+
+# How much of a file a reader takes at once: big enough that per-block overhead vanishes,
+# small enough that memory stays flat whatever the file's size.
+BLOCK_SIZE = 8 << 20
+
+
+@dataclass
+class RecordBatch:
+    """Consecutive records of one file."""
+
+    data: np.ndarray
+    """The bytes the frames live in (uint8), padded so short reads past a frame stay in bounds."""
+    offset: np.ndarray
+    """Where each frame starts in ``data`` (int64)."""
+    caplen: np.ndarray
+    """Bytes captured (int64)."""
+    wirelen: np.ndarray
+    """Bytes on the wire (int64)."""
+    ts_ns: np.ndarray
+    """Timestamp, nanoseconds since the epoch (int64)."""
+    linktype: np.ndarray
+    """Link type of the record's interface (int64)."""
+    first_record: int
+    """Record number (0-based, across the whole run) of the first record here."""
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+
+# Zero bytes after a batch's frames: field reads a little past a short frame stay inside the array.
+PAD = 256
+
+
+def make_batch(block: bytes | bytearray | memoryview, offsets, caplens, wirelens, ts_ns, linktypes, first_record: int) -> RecordBatch:
+    data = np.zeros(len(block) + PAD, dtype=np.uint8)
+    data[: len(block)] = np.frombuffer(block, dtype=np.uint8)
+    return RecordBatch(
+        data=data,
+        offset=np.asarray(offsets, dtype=np.int64),
+        caplen=np.asarray(caplens, dtype=np.int64),
+        wirelen=np.asarray(wirelens, dtype=np.int64),
+        ts_ns=np.asarray(ts_ns, dtype=np.int64),
+        linktype=np.asarray(linktypes, dtype=np.int64),
+        first_record=first_record,
+    )
+
+
+@dataclass
+class ReadStats:
+    """What a reader met besides packets: kept so nothing is lost silently."""
+
+    records: int = 0
+    """Records found (packets handed on plus records that could not be)."""
+    skipped: Counter = field(default_factory=Counter)
+    """Records not handed on, by reason."""
+    notes: Counter = field(default_factory=Counter)
+    """Non-packet blocks skipped and other facts that lose no record."""
+    warnings: list[str] = field(default_factory=list)
+    """One line each, for stderr: truncation, corruption."""
+    linktypes: list[int] = field(default_factory=list)
+    """Link types in order of first appearance."""
+    first_ts_ns: int | None = None
+    last_ts_ns: int | None = None
+
+    def saw_linktype(self, linktype: int) -> None:
+        if linktype not in self.linktypes:
+            self.linktypes.append(linktype)
+
+    def saw_times(self, ts_ns: np.ndarray) -> None:
+        if len(ts_ns):
+            lo, hi = int(ts_ns.min()), int(ts_ns.max())
+            self.first_ts_ns = lo if self.first_ts_ns is None else min(self.first_ts_ns, lo)
+            self.last_ts_ns = hi if self.last_ts_ns is None else max(self.last_ts_ns, hi)
+
+
+def read_block(stream, carry: bytes, want: int = BLOCK_SIZE) -> tuple[bytes, bool]:
+    """The unconsumed tail of the previous block followed by up to ``want`` fresh bytes,
+    and whether the stream has ended."""
+    fresh = stream.read(want)
+    eof = len(fresh) < want
+    return (carry + fresh if carry else fresh), eof
