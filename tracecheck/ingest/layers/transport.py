@@ -1,0 +1,109 @@
+"""The upper layer of an IP packet: ports (TCP, UDP, SCTP, DCCP), ICMP types, and the
+encapsulations that carry another packet inside (IP-in-IP, 6in4, GRE, and UDP tunnels)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracecheck.ingest.cursor import Cursor, Layer, u8, u16, u32
+
+ICMP, IPIP, TCP, UDP, DCCP, IPV6_IN_IP, GRE, ICMPV6, SCTP, UDPLITE = 1, 4, 6, 17, 33, 41, 47, 58, 132, 136
+PORTED = (TCP, UDP, DCCP, SCTP, UDPLITE)
+
+# UDP ports that carry a tunnel: (port, layer of the inner header, tunnel name)
+UDP_TUNNELS = (
+    (4789, Layer.VXLAN, "vxlan"),   # AWS VPC Traffic Mirroring, Azure vTAP
+    (8472, Layer.VXLAN, "vxlan"),   # Linux kernel's historical VXLAN port
+    (6081, Layer.GENEVE, "geneve"),  # AWS Gateway Load Balancer
+    (2152, Layer.GTPU, "gtp-u"),
+    (3544, Layer.TEREDO, "teredo"),
+    (5072, Layer.AYIYA, "ayiya"),
+)
+
+# ICMP request type -> reply type, so a request and its reply land in one flow (as in Zeek).
+ICMP_PAIRS = {8: 0, 13: 14, 15: 16, 17: 18, 10: 9}
+ICMPV6_PAIRS = {128: 129, 133: 134, 135: 136, 130: 131}
+
+
+def _pair_tables():
+    request_of = np.full((2, 256), -1, dtype=np.int64)
+    reply_of = np.full((2, 256), -1, dtype=np.int64)
+    for v, pairs in enumerate((ICMP_PAIRS, ICMPV6_PAIRS)):
+        for req, rep in pairs.items():
+            reply_of[v, req] = rep
+            request_of[v, rep] = req
+    return request_of, reply_of
+
+
+REQUEST_OF, REPLY_OF = _pair_tables()
+
+
+def decode(c: Cursor, rows: np.ndarray, l4: np.ndarray) -> None:
+    """Read the upper layer of ``rows`` whose IP header ends at ``l4``."""
+    c.pos[rows] = l4
+    later_fragment = c.frag_offset[rows] > 0  # no upper-layer header here: attributed by the flow stage
+    c.done(rows[later_fragment])
+    rows, l4 = rows[~later_fragment], l4[~later_fragment]
+    proto = c.proto[rows].astype(np.int64)
+    limit = np.minimum(c.end[rows], c.ip_end[rows])
+
+    ported = np.isin(proto, PORTED)
+    short = ported & (l4 + 4 > limit)
+    c.skip(rows[short], "truncated_transport_header")
+    ported &= ~short
+    pr, at = rows[ported], l4[ported]
+    c.sport[pr] = u16(c, at)
+    c.dport[pr] = u16(c, at + 2)
+
+    tcp = ported & (proto == TCP)
+    tr, at, lim = rows[tcp], l4[tcp], limit[tcp]
+    full = at + 14 <= lim  # flags are known only if captured
+    c.tcp_flags[tr[full]] = u8(c, at[full] + 13)
+    c.seq[tr[full]] = u32(c, at[full] + 4)
+    header = np.where(full, (u8(c, at + 12) >> 4) * 4, 20)
+    c.payload[tr] = at + header
+    c.payload_len[tr] = np.maximum(lim - at - header, 0)
+
+    datagram = ported & (proto != TCP)
+    ur, at, lim = rows[datagram], l4[datagram], limit[datagram]
+    c.payload[ur] = at + 8
+    c.payload_len[ur] = np.maximum(lim - at - 8, 0)
+
+    _icmp(c, rows[(proto == ICMP) | (proto == ICMPV6)], l4[(proto == ICMP) | (proto == ICMPV6)])
+
+    others = ~np.isin(proto, PORTED) & (proto != ICMP) & (proto != ICMPV6)
+    c.done(rows[others & ~np.isin(proto, (IPIP, IPV6_IN_IP, GRE))])
+    whole = c.frag_id[rows] < 0  # tunnels inside a fragment are left as the outer flow
+    for number, layer, name in ((IPIP, Layer.IPV4, "ip-in-ip"), (IPV6_IN_IP, Layer.IPV6, "6in4"), (GRE, Layer.GRE, "gre")):
+        mine = others & (proto == number)
+        if (mine & whole).any():
+            c.spawn(rows[mine & whole], layer, l4[mine & whole], name)
+        c.done(rows[mine & ~whole])
+
+    c.done(rows[tcp])
+    _udp_tunnels(c, rows[datagram & (proto == UDP) & whole], l4[datagram & (proto == UDP) & whole])
+    c.done(rows[datagram & ~((proto == UDP) & whole)])
+
+
+def _udp_tunnels(c: Cursor, rows: np.ndarray, l4: np.ndarray) -> None:
+    sport, dport = c.sport[rows], c.dport[rows]
+    claimed = np.zeros(len(rows), dtype=bool)
+    for port, layer, name in UDP_TUNNELS:
+        mine = ~claimed & ((dport == port) | (sport == port)) & (c.payload_len[rows] > 0)
+        if mine.any():
+            c.spawn(rows[mine], layer, l4[mine] + 8, name)
+            claimed |= mine
+    c.done(rows[~claimed])
+
+
+def _icmp(c: Cursor, rows: np.ndarray, at: np.ndarray) -> None:
+    short = at + 2 > np.minimum(c.end[rows], c.ip_end[rows])
+    c.done(rows[short])  # type unknown: a flow between the two addresses all the same
+    rows, at = rows[~short], at[~short]
+    version = (c.proto[rows] == ICMPV6).astype(np.int64)
+    kind, code = u8(c, at), u8(c, at + 1)
+    reply, request = REPLY_OF[version, kind], REQUEST_OF[version, kind]
+    # Request: (type, reply type); reply: (type, request type); the rest: (type, code).
+    c.sport[rows] = kind
+    c.dport[rows] = np.where(reply >= 0, reply, np.where(request >= 0, request, code))
+    c.done(rows)
