@@ -1,0 +1,1 @@
+"""Dissectors: names, calls and media read from the payloads of the packets that matter."""

@@ -1,0 +1,315 @@
+"""TLS ClientHello (and ServerHello) from the first bytes of a TCP stream or a QUIC CRYPTO stream.
+
+What tracecheck wants from a ClientHello is who the client meant to reach (SNI), what it meant
+to speak (ALPN), and whether the SNI may only be an ECH public name.  The parser is strict about
+structure it needs and lenient about the rest: a broken extension ends the extension walk but
+keeps what was read before it.  Nothing here raises on malformed input.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+CONTENT_HANDSHAKE: Final = 22
+HANDSHAKE_CLIENT_HELLO: Final = 1
+HANDSHAKE_SERVER_HELLO: Final = 2
+
+EXT_SERVER_NAME: Final = 0x0000
+EXT_ALPN: Final = 0x0010
+EXT_SUPPORTED_VERSIONS: Final = 0x002B
+EXT_ENCRYPTED_CLIENT_HELLO: Final = 0xFE0D
+EXT_ENCRYPTED_SERVER_NAME: Final = 0xFFCE  # ESNI drafts, ECH's predecessor: same meaning for us
+
+MAX_RECORD_LEN: Final = 16384 + 2048  # TLSCiphertext bound; plaintext handshake is smaller
+MAX_HELLO_LEN: Final = 64 * 1024  # post-quantum hellos are ~2 KiB; anything this big is junk
+MAX_NAME_LEN: Final = 255
+MAX_LIST_ITEMS: Final = 64
+
+# RFC 8446 4.1.3: a ServerHello with this random is a HelloRetryRequest.
+_HRR_RANDOM: Final = bytes.fromhex(
+    "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"
+)
+
+
+class _NeedMore:
+    """The bytes so far are a valid beginning; feed more and ask again."""
+
+    _instance: _NeedMore | None = None
+
+    def __new__(cls) -> _NeedMore:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NEED_MORE"
+
+    def __bool__(self) -> bool:  # so `if result:` only passes for a real hello
+        return False
+
+
+NEED_MORE: Final = _NeedMore()
+
+
+@dataclass(frozen=True)
+class ClientHello:
+    """What a ClientHello says about where the client is going."""
+
+    sni: str
+    """First host_name in server_name, lower-case, no trailing dot; ``""`` when absent."""
+    alpn: tuple[str, ...]
+    """Protocols offered in application_layer_protocol_negotiation, in order."""
+    ech: bool
+    """encrypted_client_hello (or ESNI) present: ``sni`` is then only the public (outer) name.
+    GREASE ECH, which Chrome sends to every server, cannot be told apart on the wire."""
+    versions: tuple[int, ...]
+    """supported_versions, in order, GREASE values included (``0x0304`` is TLS 1.3)."""
+    legacy_version: int
+    """ClientHello.legacy_version (``0x0303`` for TLS 1.2 and 1.3)."""
+    cipher_suites: tuple[int, ...] = ()
+    extensions: tuple[int, ...] = ()
+    """Extension types in wire order (for fingerprints such as JA3/JA4)."""
+
+
+@dataclass(frozen=True)
+class ServerHello:
+    legacy_version: int
+    cipher_suite: int
+    selected_version: int | None
+    """From supported_versions: ``0x0304`` for TLS 1.3, else None (legacy_version applies)."""
+    alpn: str = ""
+    """Negotiated ALPN when sent in the clear (TLS 1.2; TLS 1.3 encrypts it)."""
+    hello_retry_request: bool = False
+
+
+def looks_like_tls(data: bytes) -> bool:
+    """Cheap test: does ``data`` start like a TLS record (any content type, SSL 3.0 to TLS 1.3)?"""
+    if len(data) < 5 or data[0] not in (20, 21, 22, 23, 24) or data[1] != 3 or data[2] > 4:
+        return False
+    length = (data[3] << 8) | data[4]
+    if not 0 < length <= MAX_RECORD_LEN:
+        return False
+    # A handshake record must open with a known hello/handshake type.
+    return data[0] != CONTENT_HANDSHAKE or len(data) < 6 or data[5] in (1, 2, 4, 8, 11, 12, 13, 14, 15, 16, 20)
+
+
+def parse_client_hello(data: bytes) -> ClientHello | None | _NeedMore:
+    """Parse the ClientHello at the start of a client's TLS record stream.
+
+    The hello may span several records and any number of TCP segments.  Returns NEED_MORE
+    while ``data`` is a valid but incomplete prefix, None when it is not a ClientHello.
+    """
+    message = _handshake_from_records(bytes(data), HANDSHAKE_CLIENT_HELLO)
+    if message is None or message is NEED_MORE:
+        return message
+    return parse_client_hello_message(message)
+
+
+def parse_server_hello(data: bytes) -> ServerHello | None | _NeedMore:
+    """Parse the ServerHello at the start of a server's TLS record stream."""
+    message = _handshake_from_records(bytes(data), HANDSHAKE_SERVER_HELLO)
+    if message is None or message is NEED_MORE:
+        return message
+    return _parse_server_hello_body(message[4:])
+
+
+def handshake_message_length(data: bytes) -> int | None:
+    """Total length (header included) of the handshake message ``data`` starts with, if known."""
+    if len(data) < 4:
+        return None
+    return 4 + ((data[1] << 16) | (data[2] << 8) | data[3])
+
+
+def parse_client_hello_message(msg: bytes) -> ClientHello | None | _NeedMore:
+    """Parse a bare handshake message (type, 24-bit length, body), as QUIC CRYPTO frames carry it."""
+    if not msg:
+        return NEED_MORE
+    if msg[0] != HANDSHAKE_CLIENT_HELLO:
+        return None
+    total = handshake_message_length(msg)
+    if total is None:
+        return NEED_MORE
+    if total > MAX_HELLO_LEN:
+        return None
+    if len(msg) < total:
+        return NEED_MORE
+    try:
+        return _parse_client_hello_body(memoryview(msg)[4:total])
+    except (IndexError, ValueError, struct.error):
+        return None
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _handshake_from_records(data: bytes, want_type: int) -> bytes | None | _NeedMore:
+    """Concatenate handshake-record fragments until the first handshake message is whole."""
+    if not data:
+        return NEED_MORE
+    if data[0] != CONTENT_HANDSHAKE:
+        return None
+    if len(data) >= 2 and data[1] != 3:
+        return None
+    fragments = bytearray()
+    pos = 0
+    while True:
+        if len(data) - pos < 5:
+            return _header_prefix_ok(data[pos:])
+        ctype, major, length = data[pos], data[pos + 1], (data[pos + 3] << 8) | data[pos + 4]
+        if ctype != CONTENT_HANDSHAKE or major != 3 or length > MAX_RECORD_LEN:
+            return None
+        fragments += data[pos + 5 : pos + 5 + length]
+        if fragments and fragments[0] != want_type:
+            return None
+        total = handshake_message_length(fragments)
+        if total is not None:
+            if total > MAX_HELLO_LEN:
+                return None
+            if len(fragments) >= total:
+                return bytes(fragments[:total])
+        if pos + 5 + length > len(data):
+            return NEED_MORE
+        pos += 5 + length
+
+
+def _header_prefix_ok(head: bytes) -> None | _NeedMore:
+    """A record header cut short: is what is there consistent with a handshake record?"""
+    if head and head[0] != CONTENT_HANDSHAKE:
+        return None
+    if len(head) >= 2 and head[1] != 3:
+        return None
+    return NEED_MORE
+
+
+class _Reader:
+    """Bounds-checked cursor over a buffer; running off the end raises IndexError."""
+
+    __slots__ = ("buf", "pos", "end")
+
+    def __init__(self, buf: memoryview, pos: int = 0, end: int | None = None) -> None:
+        self.buf, self.pos = buf, pos
+        self.end = len(buf) if end is None else end
+
+    def left(self) -> int:
+        return self.end - self.pos
+
+    def take(self, n: int) -> memoryview:
+        if n < 0 or self.pos + n > self.end:
+            raise IndexError("short buffer")
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def u8(self) -> int:
+        return self.take(1)[0]
+
+    def u16(self) -> int:
+        b = self.take(2)
+        return (b[0] << 8) | b[1]
+
+    def vector(self, len_bytes: int) -> memoryview:
+        n = self.u8() if len_bytes == 1 else self.u16()
+        return self.take(n)
+
+
+def _parse_client_hello_body(body: memoryview) -> ClientHello:
+    r = _Reader(body)
+    legacy_version = r.u16()
+    r.take(32)  # random
+    r.vector(1)  # legacy_session_id
+    suites_raw = r.vector(2)
+    count = len(suites_raw) // 2
+    suites = tuple(struct.unpack(f">{count}H", suites_raw[: count * 2]))
+    r.vector(1)  # legacy_compression_methods
+    sni, alpn, versions, ext_types, ech = "", (), (), [], False
+    if r.left() >= 2:
+        declared = r.u16()
+        ext = _Reader(r.take(min(declared, r.left())))  # a block cut short keeps what is there
+        while ext.left() >= 4 and len(ext_types) < 4 * MAX_LIST_ITEMS:
+            etype = ext.u16()
+            try:
+                edata = ext.vector(2)
+            except IndexError:
+                ext_types.append(etype)
+                break
+            ext_types.append(etype)
+            try:
+                if etype == EXT_SERVER_NAME and not sni:
+                    sni = _server_name(edata)
+                elif etype == EXT_ALPN and not alpn:
+                    alpn = _alpn_list(edata)
+                elif etype == EXT_SUPPORTED_VERSIONS and not versions:
+                    versions = _client_versions(edata)
+                elif etype in (EXT_ENCRYPTED_CLIENT_HELLO, EXT_ENCRYPTED_SERVER_NAME):
+                    ech = True
+            except IndexError:  # one bad extension spoils only itself
+                continue
+    return ClientHello(
+        sni=sni,
+        alpn=alpn,
+        ech=ech,
+        versions=versions,
+        legacy_version=legacy_version,
+        cipher_suites=suites,
+        extensions=tuple(ext_types),
+    )
+
+
+def _text(raw: memoryview) -> str:
+    """Wire bytes as text: ASCII as is, anything else escaped so it is visible, never lost."""
+    return bytes(raw).decode("ascii", "backslashreplace")
+
+
+def _server_name(edata: memoryview) -> str:
+    r = _Reader(_Reader(edata).vector(2))
+    while r.left() >= 3:
+        name_type = r.u8()
+        name = r.vector(2)
+        if name_type == 0 and 0 < len(name) <= MAX_NAME_LEN:
+            return _text(name).lower().rstrip(".")
+    return ""
+
+
+def _alpn_list(edata: memoryview) -> tuple[str, ...]:
+    r = _Reader(_Reader(edata).vector(2))
+    out: list[str] = []
+    while r.left() and len(out) < MAX_LIST_ITEMS:
+        out.append(_text(r.vector(1)))
+    return tuple(out)
+
+
+def _client_versions(edata: memoryview) -> tuple[int, ...]:
+    raw = _Reader(edata).vector(1)
+    count = min(len(raw) // 2, MAX_LIST_ITEMS)
+    return tuple(struct.unpack(f">{count}H", raw[: count * 2]))
+
+
+def _parse_server_hello_body(body: bytes) -> ServerHello | None:
+    try:
+        r = _Reader(memoryview(body))
+        legacy_version = r.u16()
+        random = bytes(r.take(32))
+        r.vector(1)  # legacy_session_id_echo
+        cipher_suite = r.u16()
+        r.u8()  # compression
+        selected, alpn = None, ""
+        if r.left() >= 2:
+            ext = _Reader(r.vector(2))
+            while ext.left() >= 4:
+                etype, edata = ext.u16(), ext.vector(2)
+                if etype == EXT_SUPPORTED_VERSIONS and len(edata) == 2:
+                    selected = (edata[0] << 8) | edata[1]
+                elif etype == EXT_ALPN:
+                    names = _alpn_list(edata)
+                    alpn = names[0] if names else ""
+    except (IndexError, struct.error):
+        return None
+    return ServerHello(
+        legacy_version=legacy_version,
+        cipher_suite=cipher_suite,
+        selected_version=selected,
+        alpn=alpn,
+        hello_retry_request=random == _HRR_RANDOM,
+    )
