@@ -1,1 +1,43 @@
 """`tracecheck flows`: the flow table of one or more captures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from tracecheck.cli.app import app, settings
+from tracecheck.cli.progress import reading_progress
+
+
+def report_reading(result) -> None:
+    """Warnings (truncation, corruption) and the record accounting, on stderr."""
+    for warning in result.warnings:
+        print(f"tracecheck: warning: {warning}", file=sys.stderr)
+    if settings.quiet:
+        return
+    acc = result.accounting
+    skipped = ", ".join(f"{reason} {n}" for reason, n in acc.skipped.items())
+    print(f"tracecheck: {acc.records} records, {acc.decoded} decoded"
+          + (f", skipped: {skipped}" if skipped else "") + f"; {len(result.flows)} flows", file=sys.stderr)
+
+
+@app.command()
+def flows(
+    captures: List[Path] = typer.Argument(..., help="pcap or pcapng files, optionally gzip-compressed."),
+    format: str = typer.Option("csv", "--format", "-f", help="csv, json or parquet."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output file (default: stdout)."),
+) -> None:
+    """The flow table: one row per bidirectional flow, columns as Zeek's conn.log."""
+    from tracecheck.flows.pipeline import build_flows
+    from tracecheck.flows.table import COLUMNS, as_record
+    from tracecheck.report.tables import FORMATS, write_table
+
+    if format not in FORMATS:
+        raise typer.BadParameter(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}", param_hint="--format")
+    with reading_progress() as progress:
+        result = build_flows([str(p) for p in captures], progress=progress)
+    write_table([as_record(f) for f in result.flows], COLUMNS, format, output)
+    report_reading(result)

@@ -92,6 +92,13 @@ class OpenCapture:
         self._hashing.finish()
         return self._hashing.digest.hexdigest() if self._hashing.digest else ""
 
+    def position(self) -> int:
+        """Bytes of the stored file read so far (for progress)."""
+        try:
+            return self._raw.tell()
+        except (OSError, ValueError):
+            return 0
+
     def close(self) -> None:
         if self._raw is not None:
             self._raw.close()

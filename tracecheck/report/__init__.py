@@ -1,0 +1,1 @@
+"""Output formats: one module each (tables: CSV/JSON/Parquet; the report JSON; HTML; manifest)."""
