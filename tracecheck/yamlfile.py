@@ -1,0 +1,195 @@
+"""YAML files people edit by hand, with errors that point at the line to fix.
+
+The policy and the service catalog are written by people, so a mistake must come back as
+``policy.yaml:12: exceptions[0].expires: not a date``, not as a pydantic dump.  PyYAML's
+composed node tree keeps every node's ``start_mark``; we walk it beside the constructed data and
+record, for every path (``("exceptions", 0, "expires")``), the line it starts on.  A validation
+error's ``loc`` is such a path, so its line is one dictionary look-up away.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from tracecheck.errors import UserError
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A parsed YAML file: its data, where each part of it was written, and its raw bytes."""
+
+    data: Any
+    lines: dict[Path_, int]
+    """1-based line of every mapping value and sequence item, by path from the root."""
+    label: str
+    """The file name as errors should show it."""
+    raw: bytes
+
+    def line_of(self, path: Path_) -> int:
+        """The line of ``path``, or of its nearest ancestor we know (a missing field's parent)."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), 1)
+
+
+def read_yaml(path: str | Path, label: str | None = None) -> YamlDocument:
+    """Read ``path``; an unreadable file or bad YAML is a UserError naming the file and line."""
+    label = label or str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise UserError(f"{label}: cannot read: {err.strerror or err}") from None
+    return parse_yaml(raw, label)
+
+
+def parse_yaml(raw: bytes | str, label: str) -> YamlDocument:
+    """Parse one YAML document, keeping line numbers; duplicate keys are errors (a silent
+    override in a policy is how an authorization gets lost)."""
+    raw_bytes = raw.encode() if isinstance(raw, str) else raw
+    try:
+        text = raw_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserError(f"{label}: not UTF-8 text") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else 1
+        raise UserError(f"{label}:{line}: YAML syntax: {err.problem or err.context}") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{label}: YAML syntax: {err}") from None
+    finally:
+        loader.dispose()
+    lines: dict[Path_, int] = {}
+    if node is not None:
+        lines[()] = node.start_mark.line + 1
+        _record_lines(node, (), lines, label)
+    return YamlDocument(data=data, lines=lines, label=label, raw=raw_bytes)
+
+
+def _record_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int], label: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+                continue  # merge keys and complex keys: lines fall back to the parent
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise UserError(f"{label}:{line}: duplicate key '{key}' (first on line {seen[key]})")
+            seen[key] = line
+            lines[path + (key,)] = line
+            _record_lines(value_node, path + (key,), lines, label)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[path + (index,)] = item.start_mark.line + 1
+            _record_lines(item, path + (index,), lines, label)
+
+
+def validate(model: type[BaseModel], doc: YamlDocument, context: dict | None = None) -> Any:
+    """Validate ``doc.data`` against ``model``; the first problem becomes one UserError line."""
+    try:
+        return model.model_validate(doc.data, context=context)
+    except ValidationError as err:
+        raise UserError(describe_validation_error(err, doc, model)) from None
+
+
+def describe_validation_error(err: ValidationError, doc: YamlDocument, model: type[BaseModel]) -> str:
+    """``FILE:LINE: where: what`` for the first error, with a count of the others."""
+    problems = err.errors(include_url=False)
+    first = problems[0]
+    loc = _yaml_loc(first["loc"], doc)
+    where = format_loc(loc)
+    message = _explain(first, loc, model)
+    more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+    return f"{doc.label}:{doc.line_of(loc)}: {where + ': ' if where else ''}{message}{more}"
+
+
+def _yaml_loc(loc: tuple, doc: YamlDocument) -> Path_:
+    """Drop the parts of a pydantic ``loc`` that name union branches rather than YAML keys."""
+    kept: list[Any] = []
+    for index, part in enumerate(loc):
+        node = _node_at(doc.data, kept)
+        is_last = index == len(loc) - 1
+        if isinstance(part, int) and isinstance(node, list):
+            kept.append(part)
+        elif isinstance(node, dict) and (part in node or (is_last and isinstance(part, str))):
+            kept.append(part)  # a real key, or the name of a missing field
+    return tuple(kept)
+
+
+def _node_at(data: Any, path: list) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def format_loc(loc: Path_) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _explain(problem: dict, loc: Path_, model: type[BaseModel]) -> str:
+    kind = problem["type"]
+    if kind == "extra_forbidden":
+        known = _fields_at(model, loc[:-1])
+        guess = difflib.get_close_matches(str(loc[-1]), known, n=1) if known else []
+        hint = f"; did you mean '{guess[0]}'?" if guess else (f"; expected one of: {', '.join(known)}" if known else "")
+        return f"unknown field '{loc[-1]}'{hint}"
+    if kind == "missing":
+        return "required field is missing"
+    message = problem["msg"]
+    # Our own validators raise ValueError; pydantic prefixes those with "Value error, ".
+    return message.removeprefix("Value error, ")
+
+
+def _fields_at(model: type[BaseModel], loc: Path_) -> list[str]:
+    """The field names of the model found by following ``loc`` from ``model`` (for hints)."""
+    current: Any = model
+    for part in loc:
+        current = _model_in(current)
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        if field is None:
+            return []  # a dict key: stay on the dict's value type
+        current = field.annotation
+    current = _model_in(current)
+    return sorted(current.model_fields) if current is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The BaseModel inside ``annotation`` (``list[X]``, ``X | None``, ``dict[str, X]``...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, set, frozenset, dict, typing.Union, types.UnionType):
+        for arg in reversed(typing.get_args(annotation)):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    if origin is typing.Annotated:
+        return _model_in(typing.get_args(annotation)[0])
+    return None
