@@ -1,0 +1,430 @@
+"""QUIC Initial packets: find them, decrypt them, and put the client's ClientHello back together.
+
+Initial packets are encrypted, but with keys anyone can derive from the client's Destination
+Connection ID (RFC 9001 5.2; RFC 9369 for version 2), so an observer can read the ClientHello and
+its SNI.  A post-quantum ClientHello no longer fits one datagram: its CRYPTO frames spread over
+several Initial packets and datagrams, and Chrome cuts and shuffles them even within a packet, so
+the frames are reassembled by offset before the hello is parsed.
+
+Captures are hostile input: every length is checked before use, every loop is bounded, and a
+packet that does not decrypt is skipped, never raised on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final, Iterator
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from tracecheck.dissect import tls
+from tracecheck.dissect.tcp_stream import StreamReassembler
+
+QUIC_V1: Final = 0x00000001
+QUIC_V2: Final = 0x6B3343CF
+QUIC_DRAFT_29: Final = 0xFF00001D
+
+
+@dataclass(frozen=True)
+class _VersionRules:
+    salt: bytes
+    label_prefix: bytes  # "quic " or "quicv2 " before key / iv / hp
+    packet_types: tuple[str, str, str, str]  # long-header type bits 0..3 → packet kind
+
+
+_V1_TYPES = ("initial", "0rtt", "handshake", "retry")
+_V1_RULES = _VersionRules(
+    bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a"), b"quic ", _V1_TYPES
+)
+_DRAFT_RULES = _VersionRules(
+    bytes.fromhex("afbfec289993d24c9e9786f19c6111e04390a899"), b"quic ", _V1_TYPES
+)
+VERSIONS: Final[dict[int, _VersionRules]] = {
+    QUIC_V1: _V1_RULES,
+    # RFC 9369 3.2: every long-header type moved, Initial is 0b01.
+    QUIC_V2: _VersionRules(
+        bytes.fromhex("0dede3def700a6db819381be6e269dcbf9bd2ed9"),
+        b"quicv2 ",
+        ("retry", "initial", "0rtt", "handshake"),
+    ),
+    # Drafts 29-32 share one salt; older captures from 2020-2021 still carry them.
+    **{QUIC_DRAFT_29 + i: _DRAFT_RULES for i in range(4)},
+}
+
+MAX_CID_LEN: Final = 20
+MAX_PACKETS_PER_DATAGRAM: Final = 16
+MAX_FRAMES_PER_PACKET: Final = 256
+MAX_CRYPTO_BYTES: Final = 64 * 1024
+TAG_LEN: Final = 16
+SAMPLE_LEN: Final = 16
+
+
+# --------------------------------------------------------------------------- wire pieces
+
+
+def read_varint(buf: bytes, pos: int) -> tuple[int, int] | None:
+    """RFC 9000 16: (value, next position), or None when ``buf`` ends inside the integer."""
+    if pos >= len(buf):
+        return None
+    first = buf[pos]
+    size = 1 << (first >> 6)
+    if pos + size > len(buf):
+        return None
+    value = first & 0x3F
+    for b in buf[pos + 1 : pos + size]:
+        value = (value << 8) | b
+    return value, pos + size
+
+
+@dataclass(frozen=True)
+class LongHeaderPacket:
+    """One long-header packet cut out of a datagram; its payload is still protected."""
+
+    kind: str
+    """``initial``, ``0rtt``, ``handshake``, ``retry``, ``version_negotiation`` or ``unknown``."""
+    version: int
+    dcid: bytes
+    scid: bytes
+    token: bytes
+    """Initial: the token (non-empty after a Retry); Retry: the token it hands out."""
+    data: bytes
+    """The whole packet as on the wire."""
+    pn_offset: int
+    """Where the packet number starts in ``data`` (Initial, 0-RTT, Handshake)."""
+
+
+def iter_long_header_packets(datagram: bytes) -> Iterator[LongHeaderPacket]:
+    """The long-header packets coalesced in one datagram, in order; stops at padding or junk."""
+    pos = 0
+    for _ in range(MAX_PACKETS_PER_DATAGRAM):
+        if len(datagram) - pos < 7 or not datagram[pos] & 0x80:
+            return  # short header (consumes the rest), zero padding, or too short
+        packet = _parse_long_header(datagram, pos)
+        if packet is None:
+            return
+        yield packet
+        pos += len(packet.data)
+
+
+def _parse_long_header(buf: bytes, start: int) -> LongHeaderPacket | None:
+    first = buf[start]
+    version = int.from_bytes(buf[start + 1 : start + 5], "big")
+    pos = start + 5
+    dcid_len = buf[pos]
+    if pos + 1 + dcid_len >= len(buf):
+        return None
+    dcid = bytes(buf[pos + 1 : pos + 1 + dcid_len])
+    pos += 1 + dcid_len
+    scid_len = buf[pos]
+    if pos + 1 + scid_len > len(buf):
+        return None
+    scid = bytes(buf[pos + 1 : pos + 1 + scid_len])
+    pos += 1 + scid_len
+    if version == 0:  # version negotiation: the rest of the datagram lists versions
+        return LongHeaderPacket(
+            "version_negotiation", 0, dcid, scid, b"", bytes(buf[start:]), pos - start
+        )
+    rules = VERSIONS.get(version)
+    if rules is None:
+        return LongHeaderPacket(
+            "unknown", version, dcid, scid, b"", bytes(buf[start:]), pos - start
+        )
+    if dcid_len > MAX_CID_LEN or scid_len > MAX_CID_LEN or not first & 0x40:
+        return None
+    kind = rules.packet_types[(first >> 4) & 0x03]
+    if kind == "retry":  # token then a 16-byte integrity tag, to the end of the datagram
+        if len(buf) - pos < TAG_LEN:
+            return None
+        return LongHeaderPacket(
+            kind, version, dcid, scid, bytes(buf[pos:-TAG_LEN]), bytes(buf[start:]), pos - start
+        )
+    token = b""
+    if kind == "initial":
+        got = read_varint(buf, pos)
+        if got is None or got[1] + got[0] > len(buf):
+            return None
+        token, pos = bytes(buf[got[1] : got[1] + got[0]]), got[1] + got[0]
+    got = read_varint(buf, pos)
+    if got is None:
+        return None
+    length, pos = got
+    if length < 1 + TAG_LEN or pos + length > len(buf):
+        return None
+    return LongHeaderPacket(
+        kind, version, dcid, scid, token, bytes(buf[start : pos + length]), pos - start
+    )
+
+
+def looks_like_quic_initial(datagram: bytes) -> bool:
+    """Cheap test: does the datagram open with a plausible Initial of a version we can decrypt?"""
+    if len(datagram) < 7 or datagram[0] & 0xC0 != 0xC0:
+        return False
+    rules = VERSIONS.get(int.from_bytes(datagram[1:5], "big"))
+    if rules is None or rules.packet_types[(datagram[0] >> 4) & 0x03] != "initial":
+        return False
+    packet = _parse_long_header(datagram, 0)
+    return packet is not None and len(packet.data) >= packet.pn_offset + 4 + SAMPLE_LEN
+
+
+# --------------------------------------------------------------------------- keys and decryption
+
+
+@dataclass(frozen=True)
+class InitialKeys:
+    key: bytes
+    iv: bytes
+    hp: bytes
+
+
+def _hkdf_expand_label(secret: bytes, label: bytes, length: int) -> bytes:
+    """TLS 1.3 HKDF-Expand-Label with an empty context; one SHA-256 block is enough here."""
+    full = b"tls13 " + label
+    info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
+    return hmac.new(secret, info + b"\x01", hashlib.sha256).digest()[:length]
+
+
+def initial_secret(dcid: bytes, version: int = QUIC_V1) -> bytes:
+    return hmac.new(VERSIONS[version].salt, dcid, hashlib.sha256).digest()
+
+
+def initial_keys(dcid: bytes, version: int = QUIC_V1, *, server: bool = False) -> InitialKeys:
+    """Initial packet protection keys of one side, from the client's first DCID (RFC 9001 5.2)."""
+    return _cached_keys(bytes(dcid), version, server)[0]
+
+
+@lru_cache(maxsize=512)
+def _cached_keys(dcid: bytes, version: int, server: bool) -> tuple[InitialKeys, AESGCM, Cipher]:
+    side = _hkdf_expand_label(
+        initial_secret(dcid, version), b"server in" if server else b"client in", 32
+    )
+    prefix = VERSIONS[version].label_prefix
+    keys = InitialKeys(
+        key=_hkdf_expand_label(side, prefix + b"key", 16),
+        iv=_hkdf_expand_label(side, prefix + b"iv", 12),
+        hp=_hkdf_expand_label(side, prefix + b"hp", 16),
+    )
+    return keys, AESGCM(keys.key), Cipher(algorithms.AES(keys.hp), modes.ECB())
+
+
+def decode_packet_number(truncated: int, pn_len: int, largest: int) -> int:
+    """RFC 9000 A.3: the full packet number closest to ``largest + 1``."""
+    expected = largest + 1
+    window = 1 << (8 * pn_len)
+    half = window // 2
+    candidate = (expected & ~(window - 1)) | truncated
+    if candidate <= expected - half and candidate < (1 << 62) - window:
+        return candidate + window
+    if candidate > expected + half and candidate >= window:
+        return candidate - window
+    return candidate
+
+
+@dataclass(frozen=True)
+class DecryptedInitial:
+    version: int
+    dcid: bytes
+    scid: bytes
+    token: bytes
+    packet_number: int
+    payload: bytes
+    """The decrypted frames."""
+
+
+def decrypt_initial(
+    packet: LongHeaderPacket, key_dcid: bytes, *, server: bool = False, largest_pn: int = -1
+) -> DecryptedInitial | None:
+    """Remove header and packet protection from an Initial; None when it does not decrypt."""
+    if packet.kind != "initial" or packet.version not in VERSIONS:
+        return None
+    data, pn_offset = packet.data, packet.pn_offset
+    if len(data) < pn_offset + 4 + SAMPLE_LEN:
+        return None
+    keys, aead, hp_cipher = _cached_keys(bytes(key_dcid), packet.version, server)
+    sample = data[pn_offset + 4 : pn_offset + 4 + SAMPLE_LEN]
+    encryptor = hp_cipher.encryptor()
+    mask = encryptor.update(sample) + encryptor.finalize()
+    first = data[0] ^ (mask[0] & 0x0F)
+    pn_len = (first & 0x03) + 1
+    pn_bytes = bytes(
+        b ^ m for b, m in zip(data[pn_offset : pn_offset + pn_len], mask[1 : 1 + pn_len])
+    )
+    header = bytes([first]) + data[1:pn_offset] + pn_bytes
+    pn = decode_packet_number(int.from_bytes(pn_bytes, "big"), pn_len, largest_pn)
+    nonce = bytes(a ^ b for a, b in zip(keys.iv, pn.to_bytes(12, "big")))
+    try:
+        payload = aead.decrypt(nonce, data[pn_offset + pn_len :], header)
+    except (InvalidTag, ValueError, OverflowError):
+        return None
+    return DecryptedInitial(packet.version, packet.dcid, packet.scid, packet.token, pn, payload)
+
+
+# --------------------------------------------------------------------------- frames
+
+
+@dataclass(frozen=True)
+class CryptoFrame:
+    offset: int
+    data: bytes
+
+
+def crypto_frames(payload: bytes) -> list[CryptoFrame]:
+    """CRYPTO frames of a decrypted Initial, skipping PADDING, PING and ACK.
+
+    Any other frame (CONNECTION_CLOSE, or something not allowed in an Initial) ends the walk:
+    its length is unknown to us, and the hello never comes after it.
+    """
+    out: list[CryptoFrame] = []
+    pos = 0
+    for _ in range(MAX_FRAMES_PER_PACKET):
+        if pos >= len(payload):
+            break
+        frame_type = payload[pos]
+        if frame_type == 0x00:  # PADDING: skip the whole run at once
+            pos = len(payload) - len(payload[pos:].lstrip(b"\x00"))
+        elif frame_type == 0x01:  # PING
+            pos += 1
+        elif frame_type in (0x02, 0x03):
+            next_pos = _skip_ack(payload, pos + 1, ecn=frame_type == 0x03)
+            if next_pos is None:
+                break
+            pos = next_pos
+        elif frame_type == 0x06:
+            offset = read_varint(payload, pos + 1)
+            length = offset and read_varint(payload, offset[1])
+            if not length or length[1] + length[0] > len(payload):
+                break
+            out.append(CryptoFrame(offset[0], bytes(payload[length[1] : length[1] + length[0]])))
+            pos = length[1] + length[0]
+        else:
+            break
+    return out
+
+
+def _skip_ack(payload: bytes, pos: int, *, ecn: bool) -> int | None:
+    fields = []
+    for _ in range(4):  # largest acknowledged, delay, range count, first range
+        got = read_varint(payload, pos)
+        if got is None:
+            return None
+        fields.append(got[0])
+        pos = got[1]
+    range_count = fields[2]
+    if range_count > (len(payload) - pos) // 2:  # each range needs at least two bytes
+        return None
+    for _ in range(2 * range_count + (3 if ecn else 0)):
+        got = read_varint(payload, pos)
+        if got is None:
+            return None
+        pos = got[1]
+    return pos
+
+
+# --------------------------------------------------------------------------- the assembler
+
+
+class QuicInitialAssembler:
+    """Rebuilds one connection's ClientHello from its client-to-server datagrams, in any order.
+
+    Keys are tried from every DCID a client Initial carried and from any Retry's SCID (a client
+    answers a Retry with Initials keyed on it), so a caller can simply feed each datagram;
+    Retry packets from the server may be fed too, or announced with ``add_dcid``.  CRYPTO bytes
+    are kept apart per key, since an Initial after a Retry restarts the handshake at offset 0.
+    """
+
+    MAX_CANDIDATES: Final = 8
+    MAX_DATAGRAMS: Final = 64
+    MAX_PENDING: Final = 8
+
+    def __init__(self, dcid: bytes | None = None) -> None:
+        self.version: int | None = None
+        """Version of the first client Initial decrypted."""
+        self.dcid: bytes | None = dcid
+        """The DCID whose keys decrypted the first client Initial (the original DCID)."""
+        self.client_hello: tls.ClientHello | None = None
+        self.failed = False
+        """True when the CRYPTO stream proved not to start with a ClientHello."""
+        self.datagrams = 0
+        self._candidates: list[bytes] = [] if dcid is None else [bytes(dcid)]
+        self._streams: dict[tuple[int, bytes], StreamReassembler] = {}
+        self._largest_pn: dict[tuple[int, bytes], int] = {}
+        self._pending: list[LongHeaderPacket] = []  # Initials no known key opened (yet)
+
+    @property
+    def done(self) -> bool:
+        return self.client_hello is not None or self.failed or self.datagrams >= self.MAX_DATAGRAMS
+
+    def add_dcid(self, dcid: bytes) -> None:
+        """Derive keys from this DCID too (a Retry's SCID, or one learned elsewhere)."""
+        dcid = bytes(dcid)
+        if dcid not in self._candidates and len(self._candidates) < self.MAX_CANDIDATES:
+            self._candidates.append(dcid)
+
+    def feed(self, datagram: bytes) -> tls.ClientHello | None:
+        """Take one datagram; returns the ClientHello once, on the datagram that completes it."""
+        if self.done:
+            return None
+        self.datagrams += 1
+        for packet in iter_long_header_packets(bytes(datagram)):
+            if packet.kind == "retry":
+                self.add_dcid(packet.scid)
+            elif packet.kind == "initial":
+                hello = self._take_initial(packet)
+                if hello is not None:
+                    return hello
+        return None
+
+    def _take_initial(
+        self, packet: LongHeaderPacket, retrying: bool = False
+    ) -> tls.ClientHello | None:
+        self.add_dcid(packet.dcid)
+        order = [packet.dcid] + [c for c in self._candidates if c != packet.dcid]
+        for key_dcid in order:
+            space = (packet.version, key_dcid)
+            decrypted = decrypt_initial(
+                packet, key_dcid, largest_pn=self._largest_pn.get(space, -1)
+            )
+            if decrypted is None:
+                continue
+            self._largest_pn[space] = max(self._largest_pn.get(space, -1), decrypted.packet_number)
+            new_key = self.version is None
+            if new_key:
+                self.version, self.dcid = packet.version, key_dcid
+            hello = self._take_frames(space, crypto_frames(decrypted.payload))
+            if hello is None and new_key and not retrying:
+                hello = self._retry_pending()
+            return hello
+        if not retrying and len(self._pending) < self.MAX_PENDING:
+            # Addressed to a DCID that is not its key (the client switched to the server's
+            # CID): it may open once the Initial that names the original DCID turns up.
+            self._pending.append(packet)
+        return None
+
+    def _retry_pending(self) -> tls.ClientHello | None:
+        pending, self._pending = self._pending, []
+        for packet in pending:
+            hello = self._take_initial(packet, retrying=True)
+            if hello is not None or self.done:
+                return hello
+        return None
+
+    def _take_frames(
+        self, space: tuple[int, bytes], frames: list[CryptoFrame]
+    ) -> tls.ClientHello | None:
+        stream = self._streams.get(space)
+        if stream is None:
+            stream = self._streams[space] = StreamReassembler(limit=MAX_CRYPTO_BYTES, isn=0)
+        for frame in frames:
+            if frame.offset < MAX_CRYPTO_BYTES:
+                stream.add(frame.offset, frame.data)
+        result = tls.parse_client_hello_message(stream.contiguous())
+        if isinstance(result, tls.ClientHello):
+            self.client_hello = result
+            return result
+        if result is None:
+            self.failed = True
+        return None
