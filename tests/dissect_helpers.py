@@ -1,4 +1,4 @@
-"""Builders for dissector tests: ClientHellos, TLS records, protected QUIC Initials, pcap reading."""
+"""Test builders: ClientHellos, TLS records, protected QUIC Initials; and a pcap reader."""
 
 from __future__ import annotations
 
@@ -45,9 +45,19 @@ def build_client_hello(
         exts += extension(0x0010, _vec(b"".join(_vec(p.encode(), 1) for p in alpn), 2))
     if versions:
         exts += extension(0x002B, _vec(b"".join(struct.pack(">H", v) for v in versions), 1))
-    exts += extension(0x0033, _vec(struct.pack(">HH", 0x11EC, key_share_size) + bytes(range(256)) * (key_share_size // 256) + bytes(key_share_size % 256), 2))
+    exts += extension(
+        0x0033,
+        _vec(
+            struct.pack(">HH", 0x11EC, key_share_size)
+            + bytes(range(256)) * (key_share_size // 256)
+            + bytes(key_share_size % 256),
+            2,
+        ),
+    )
     if ech:
-        exts += extension(0xFE0D, b"\x00\x00\x01\x00\x01\x2a" + _vec(bytes(32), 2) + _vec(bytes(144), 2))
+        exts += extension(
+            0xFE0D, b"\x00\x00\x01\x00\x01\x2a" + _vec(bytes(32), 2) + _vec(bytes(144), 2)
+        )
     for raw in extra_extensions:
         exts += raw
     body = (
@@ -61,7 +71,9 @@ def build_client_hello(
     return b"\x01" + _vec(body, 3)
 
 
-def tls_records(message: bytes, fragment_sizes: list[int] | None = None, version: int = 0x0301) -> bytes:
+def tls_records(
+    message: bytes, fragment_sizes: list[int] | None = None, version: int = 0x0301
+) -> bytes:
     """Wrap a handshake message in handshake records, cut at ``fragment_sizes`` (then the rest)."""
     out, pos = b"", 0
     for size in list(fragment_sizes or []) + [len(message)]:
@@ -91,7 +103,14 @@ def crypto_frame(offset: int, data: bytes) -> bytes:
 
 
 def ack_frame(largest: int = 0, ranges: int = 0) -> bytes:
-    return b"\x02" + _varint(largest) + _varint(0) + _varint(ranges) + _varint(0) + b"\x00\x00" * ranges
+    return (
+        b"\x02"
+        + _varint(largest)
+        + _varint(0)
+        + _varint(ranges)
+        + _varint(0)
+        + b"\x00\x00" * ranges
+    )
 
 
 def protect_initial(
@@ -116,7 +135,13 @@ def protect_initial(
     keys = quic.initial_keys(key_dcid if key_dcid is not None else dcid, version, server=server)
     type_bits = quic.VERSIONS[version].packet_types.index("initial")
     first = 0xC0 | (type_bits << 4) | (pn_len - 1)
-    head = struct.pack(">BI", first, version) + _vec(dcid, 1) + _vec(scid, 1) + _varint(len(token)) + token
+    head = (
+        struct.pack(">BI", first, version)
+        + _vec(dcid, 1)
+        + _vec(scid, 1)
+        + _varint(len(token))
+        + token
+    )
 
     def length_field(payload_len: int) -> bytes:
         return struct.pack(">H", 0x4000 | (pn_len + payload_len + 16))  # always 2 bytes
@@ -124,7 +149,11 @@ def protect_initial(
     overhead = len(head) + 2 + pn_len + 16
     payload = frames + bytes(max(0, pad_to - overhead - len(frames)))
     payload += bytes(max(0, 4 - pn_len - len(payload)))  # room for the header-protection sample
-    header = head + length_field(len(payload)) + (packet_number & ((1 << (8 * pn_len)) - 1)).to_bytes(pn_len, "big")
+    header = (
+        head
+        + length_field(len(payload))
+        + (packet_number & ((1 << (8 * pn_len)) - 1)).to_bytes(pn_len, "big")
+    )
     nonce = bytes(a ^ b for a, b in zip(keys.iv, packet_number.to_bytes(12, "big")))
     sealed = AESGCM(keys.key).encrypt(nonce, payload, header)
     pn_offset = len(header) - pn_len
@@ -198,7 +227,9 @@ def read_transport(path: Path) -> list[Segment]:
             src, dst = socket.inet_ntop(family, ip.src), socket.inet_ntop(family, ip.dst)
             if isinstance(l4, dpkt.tcp.TCP):
                 syn = bool(l4.flags & dpkt.tcp.TH_SYN)
-                out.append(Segment("tcp", src, l4.sport, dst, l4.dport, bytes(l4.data), l4.seq, syn))
+                out.append(
+                    Segment("tcp", src, l4.sport, dst, l4.dport, bytes(l4.data), l4.seq, syn)
+                )
             elif isinstance(l4, dpkt.udp.UDP):
                 out.append(Segment("udp", src, l4.sport, dst, l4.dport, bytes(l4.data)))
     return out

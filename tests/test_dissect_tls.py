@@ -1,4 +1,4 @@
-"""TLS ClientHello parsing: fields, records and segments split anywhere, hostile bytes, real captures."""
+"""TLS ClientHello: fields, records and segments split anywhere, hostile bytes, real captures."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import struct
 from collections import Counter
 
 import pytest
+from dissect_helpers import build_client_hello, extension, read_transport, shared_data, tls_records
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dissect_helpers import build_client_hello, extension, read_transport, shared_data, tls_records
 from tracecheck.dissect import tls
 from tracecheck.dissect.tcp_stream import StreamReassembler
 from tracecheck.dissect.tls import NEED_MORE, ClientHello, looks_like_tls, parse_client_hello
@@ -19,7 +19,9 @@ from tracecheck.dissect.tls import NEED_MORE, ClientHello, looks_like_tls, parse
 
 
 def test_fields_of_a_simple_hello():
-    hello = parse_client_hello(tls_records(build_client_hello("API.MyPureCloud.IE.", alpn=("h2", "http/1.1"))))
+    hello = parse_client_hello(
+        tls_records(build_client_hello("API.MyPureCloud.IE.", alpn=("h2", "http/1.1")))
+    )
     assert isinstance(hello, ClientHello)
     assert hello.sni == "api.mypurecloud.ie"
     assert hello.alpn == ("h2", "http/1.1")
@@ -38,9 +40,13 @@ def test_ech_marks_the_sni_as_a_public_name():
 def test_hello_without_sni_or_extensions():
     hello = parse_client_hello(tls_records(build_client_hello(None, versions=())))
     assert hello.sni == "" and hello.versions == ()
-    bare = b"\x03\x01" + bytes(32) + b"\x00" + b"\x00\x02\x00\x2f" + b"\x01\x00"  # TLS 1.0, no extensions
+    bare = (
+        b"\x03\x01" + bytes(32) + b"\x00" + b"\x00\x02\x00\x2f" + b"\x01\x00"
+    )  # TLS 1.0, no extensions
     hello = tls.parse_client_hello_message(b"\x01" + len(bare).to_bytes(3, "big") + bare)
-    assert hello == ClientHello(sni="", alpn=(), ech=False, versions=(), legacy_version=0x0301, cipher_suites=(0x2F,))
+    assert hello == ClientHello(
+        sni="", alpn=(), ech=False, versions=(), legacy_version=0x0301, cipher_suites=(0x2F,)
+    )
 
 
 def test_odd_bytes_in_a_name_stay_visible():
@@ -49,7 +55,9 @@ def test_odd_bytes_in_a_name_stay_visible():
 
 
 def test_a_broken_extension_keeps_what_came_before():
-    ok = build_client_hello("before.example", alpn=("h2",), extra_extensions=(extension(0x0010, b"\x00\x09\x05"),))
+    ok = build_client_hello(
+        "before.example", alpn=("h2",), extra_extensions=(extension(0x0010, b"\x00\x09\x05"),)
+    )
     hello = tls.parse_client_hello_message(ok)
     assert hello.sni == "before.example" and hello.alpn == ("h2",)
 
@@ -130,7 +138,15 @@ def test_looks_like_tls():
 
 def test_server_hello():
     exts = extension(0x002B, b"\x03\x04") + extension(0x0010, b"\x00\x03\x02h2")
-    body = b"\x03\x03" + bytes(32) + b"\x00" + b"\x13\x01" + b"\x00" + struct.pack(">H", len(exts)) + exts
+    body = (
+        b"\x03\x03"
+        + bytes(32)
+        + b"\x00"
+        + b"\x13\x01"
+        + b"\x00"
+        + struct.pack(">H", len(exts))
+        + exts
+    )
     msg = b"\x02" + len(body).to_bytes(3, "big") + body
     hello = tls.parse_server_hello(tls_records(msg, [10]))
     assert hello == tls.ServerHello(0x0303, 0x1301, 0x0304, "h2", False)
@@ -150,7 +166,9 @@ def test_server_hello():
     big=st.booleans(),
 )
 def test_random_splits_and_orders_always_give_the_sni(sni, record_cuts, segment_cuts, seed, big):
-    data = tls_records(build_client_hello(sni, alpn=("h2",), key_share_size=1216 if big else 32), record_cuts)
+    data = tls_records(
+        build_client_hello(sni, alpn=("h2",), key_share_size=1216 if big else 32), record_cuts
+    )
     edges = [0, *sorted({c for c in segment_cuts if c < len(data)}), len(data)]
     pieces = [(1000 + a, data[a:b]) for a, b in zip(edges, edges[1:])]
     random.Random(seed).shuffle(pieces)
@@ -164,8 +182,14 @@ def test_random_splits_and_orders_always_give_the_sni(sni, record_cuts, segment_
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=600))
 def test_random_bytes_never_raise(data):
-    for candidate in (data, b"\x16\x03\x01" + data, b"\x16\x03\x01" + len(data).to_bytes(2, "big") + data):
-        assert parse_client_hello(candidate) in (None, NEED_MORE) or isinstance(parse_client_hello(candidate), ClientHello)
+    for candidate in (
+        data,
+        b"\x16\x03\x01" + data,
+        b"\x16\x03\x01" + len(data).to_bytes(2, "big") + data,
+    ):
+        assert parse_client_hello(candidate) in (None, NEED_MORE) or isinstance(
+            parse_client_hello(candidate), ClientHello
+        )
         tls.parse_client_hello_message(candidate)
         tls.parse_client_hello_message(b"\x01" + len(data).to_bytes(3, "big") + data)
         tls.parse_server_hello(candidate)
@@ -184,8 +208,8 @@ def test_corrupted_hellos_never_raise(data):
 
 # --------------------------------------------------------------------------- real captures
 
-# Expected first-ClientHello SNI per TCP connection, verified with
-#   tshark -r FILE -Y tls.handshake.type==1 -T fields -e tcp.stream -e tls.handshake.extensions_server_name
+# Expected first-ClientHello SNI per TCP connection, verified with tshark -r FILE
+#   -Y tls.handshake.type==1 -T fields -e tcp.stream -e tls.handshake.extensions_server_name
 # tshark lists every ClientHello; a connection with a second hello (after a HelloRetryRequest)
 # is counted once here: reddit.pcap's tcp.stream 36 (cdn.syndication.twimg.com) has two.
 REAL_TLS = {
@@ -193,27 +217,65 @@ REAL_TLS = {
     "pcaps/pcapplusplus/tls.pcap": {"bawmashbij": 1, "ssl.gstatic.com": 1, "www.gstatic.com": 1},
     "pcaps/ndpi/reddit.pcap": {
         "8a755a3fef0b189d8ab5b0d10758f68a.safeframe.googlesyndication.com": 1,
-        "aax-eu.amazon-adsystem.com": 1, "ad.doubleclick.net": 2, "adservice.google.com": 1,
-        "adservice.google.fr": 1, "b.thumbs.redditmedia.com": 1, "c.aaxads.com": 1,
-        "c.amazon-adsystem.com": 1, "cdn.ampproject.org": 5, "cdn.syndication.twimg.com": 1,
-        "d9.flashtalking.com": 1, "emoji.redditmedia.com": 2, "fonts.googleapis.com": 1,
-        "fonts.gstatic.com": 2, "gateway.reddit.com": 1, "i.ytimg.com": 1, "id.rlcdn.com": 1,
-        "platform.twitter.com": 1, "preview.redd.it": 4, "rules.quantcount.com": 1,
-        "safebrowsing.googleapis.com": 2, "sb.scorecardresearch.com": 1, "secure.quantserve.com": 1,
-        "securepubads.g.doubleclick.net": 1, "static.doubleclick.net": 1, "styles.redditmedia.com": 4,
-        "syndication.twitter.com": 1, "tpc.googlesyndication.com": 4, "www.aaxdetect.com": 1,
-        "www.google.com": 1, "www.googletagmanager.com": 1, "www.googletagservices.com": 1,
-        "www.reddit.com": 2, "www.redditstatic.com": 6, "www.youtube.com": 1, "yt3.ggpht.com": 1,
+        "aax-eu.amazon-adsystem.com": 1,
+        "ad.doubleclick.net": 2,
+        "adservice.google.com": 1,
+        "adservice.google.fr": 1,
+        "b.thumbs.redditmedia.com": 1,
+        "c.aaxads.com": 1,
+        "c.amazon-adsystem.com": 1,
+        "cdn.ampproject.org": 5,
+        "cdn.syndication.twimg.com": 1,
+        "d9.flashtalking.com": 1,
+        "emoji.redditmedia.com": 2,
+        "fonts.googleapis.com": 1,
+        "fonts.gstatic.com": 2,
+        "gateway.reddit.com": 1,
+        "i.ytimg.com": 1,
+        "id.rlcdn.com": 1,
+        "platform.twitter.com": 1,
+        "preview.redd.it": 4,
+        "rules.quantcount.com": 1,
+        "safebrowsing.googleapis.com": 2,
+        "sb.scorecardresearch.com": 1,
+        "secure.quantserve.com": 1,
+        "securepubads.g.doubleclick.net": 1,
+        "static.doubleclick.net": 1,
+        "styles.redditmedia.com": 4,
+        "syndication.twitter.com": 1,
+        "tpc.googlesyndication.com": 4,
+        "www.aaxdetect.com": 1,
+        "www.google.com": 1,
+        "www.googletagmanager.com": 1,
+        "www.googletagservices.com": 1,
+        "www.reddit.com": 2,
+        "www.redditstatic.com": 6,
+        "www.youtube.com": 1,
+        "yt3.ggpht.com": 1,
     },
     "pcaps/ndpi/alexa-app.pcapng": {
-        "": 6, "android.clients.google.com": 1, "api.amazon.com": 1,
-        "cognito-identity.us-east-1.amazonaws.com": 3, "dp-gw-na-js.amazon.com": 1,
-        "firs-ta-g7g.amazon.com": 1, "fls-na.amazon.com": 7, "images-na.ssl-images-amazon.com": 3,
-        "mads.amazon-adsystem.com": 1, "mobileanalytics.us-east-1.amazonaws.com": 9,
-        "mtalk.google.com": 1, "pitangui.amazon.com": 40, "s3-external-2.amazonaws.com": 2,
-        "skills-store.amazon.com": 6, "www.amazon.com": 6,
+        "": 6,
+        "android.clients.google.com": 1,
+        "api.amazon.com": 1,
+        "cognito-identity.us-east-1.amazonaws.com": 3,
+        "dp-gw-na-js.amazon.com": 1,
+        "firs-ta-g7g.amazon.com": 1,
+        "fls-na.amazon.com": 7,
+        "images-na.ssl-images-amazon.com": 3,
+        "mads.amazon-adsystem.com": 1,
+        "mobileanalytics.us-east-1.amazonaws.com": 9,
+        "mtalk.google.com": 1,
+        "pitangui.amazon.com": 40,
+        "s3-external-2.amazonaws.com": 2,
+        "skills-store.amazon.com": 6,
+        "www.amazon.com": 6,
     },
-    "pcaps/ndpi/webex.pcap": {"": 43, "api.crittercism.com": 1, "radcom.webex.com": 4, "ssl.google-analytics.com": 1},
+    "pcaps/ndpi/webex.pcap": {
+        "": 43,
+        "api.crittercism.com": 1,
+        "radcom.webex.com": 4,
+        "ssl.google-analytics.com": 1,
+    },
 }
 
 
@@ -254,3 +316,27 @@ def test_real_capture_alpn_and_versions():
     assert by_name["ssl.gstatic.com"].alpn == ("spdy/3.1", "spdy/3", "http/1.1")
     assert by_name["www.gstatic.com"].alpn == ("h2", "http/1.1")
     assert by_name["www.gstatic.com"].versions == (0x0304, 0x0303)
+
+
+@pytest.mark.shared_data
+def test_real_server_hellos_match_tshark():
+    """First ServerHello per connection of reddit.pcap.
+
+    tshark (tls.handshake.type==2) lists 60 over 59 connections: 35 choose TLS 1.3 (one of them
+    a HelloRetryRequest followed by the real ServerHello) and 25 TLS 1.2.
+    """
+    root = shared_data()
+    if root is None or not (root / "pcaps/ndpi/reddit.pcap").exists():
+        pytest.skip("shared data not present")
+    streams: dict[tuple, StreamReassembler] = {}
+    for seg in read_transport(root / "pcaps/ndpi/reddit.pcap"):
+        if seg.proto == "tcp" and seg.sport == 443:
+            key = (seg.src, seg.sport, seg.dst, seg.dport)
+            streams.setdefault(key, StreamReassembler()).add(seg.seq, seg.payload, seg.syn)
+    hellos = [tls.parse_server_hello(s.contiguous()) for s in streams.values()]
+    kinds = Counter(
+        (h.selected_version, h.hello_retry_request)
+        for h in hellos
+        if isinstance(h, tls.ServerHello)
+    )
+    assert kinds == {(0x0304, False): 33, (0x0304, True): 1, (None, False): 25}

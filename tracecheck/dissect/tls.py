@@ -92,7 +92,11 @@ def looks_like_tls(data: bytes) -> bool:
     if not 0 < length <= MAX_RECORD_LEN:
         return False
     # A handshake record must open with a known hello/handshake type.
-    return data[0] != CONTENT_HANDSHAKE or len(data) < 6 or data[5] in (1, 2, 4, 8, 11, 12, 13, 14, 15, 16, 20)
+    return (
+        data[0] != CONTENT_HANDSHAKE
+        or len(data) < 6
+        or data[5] in (1, 2, 4, 8, 11, 12, 13, 14, 15, 16, 20)
+    )
 
 
 def parse_client_hello(data: bytes) -> ClientHello | None | _NeedMore:
@@ -123,7 +127,7 @@ def handshake_message_length(data: bytes) -> int | None:
 
 
 def parse_client_hello_message(msg: bytes) -> ClientHello | None | _NeedMore:
-    """Parse a bare handshake message (type, 24-bit length, body), as QUIC CRYPTO frames carry it."""
+    """Parse a bare handshake message (type, 24-bit length, body) as QUIC's CRYPTO stream has it."""
     if not msg:
         return NEED_MORE
     if msg[0] != HANDSHAKE_CLIENT_HELLO:
