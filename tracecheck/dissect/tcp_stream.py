@@ -125,5 +125,5 @@ class StreamReassembler:
                 del self._data[self.limit :]
                 del self._have[self.limit :]
         elif shift < 0:
-            del self._data[: -shift]
-            del self._have[: -shift]
+            del self._data[:-shift]
+            del self._have[:-shift]
