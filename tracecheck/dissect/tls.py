@@ -192,9 +192,8 @@ class _Reader:
 
     __slots__ = ("buf", "pos", "end")
 
-    def __init__(self, buf: memoryview, pos: int = 0, end: int | None = None) -> None:
-        self.buf, self.pos = buf, pos
-        self.end = len(buf) if end is None else end
+    def __init__(self, buf: memoryview) -> None:
+        self.buf, self.pos, self.end = buf, 0, len(buf)
 
     def left(self) -> int:
         return self.end - self.pos
