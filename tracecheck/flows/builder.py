@@ -115,10 +115,7 @@ class FlowBuilder:
         new_flow = (ts - prev_ts) > timeout
         new_flow[starts[~has_open]] = True
         # A SYN after a FIN/RST of the same connection opens a new one (port reuse).
-        closing_before = np.r_[False, finrst[:-1]]
-        closing_before[starts] = open_closing
-        if (syn & _running_or(closing_before, starts)).any():
-            new_flow = _split_on_syn(new_flow, syn, finrst, starts, open_closing)
+        new_flow |= _syn_after_close(syn, finrst, new_flow, starts, open_closing)
 
         # Segments: runs of one flow.  One starts at every group start and every new flow; a
         # segment that starts a group without a new flow continues the key's open flow.
@@ -235,31 +232,28 @@ def _hash(*parts: np.ndarray) -> np.ndarray:
     return h
 
 
-def _running_or(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Per element: was ``values`` true at or before it within its group?"""
-    idx = np.where(values, np.arange(len(values)), -1)
-    last_true = np.maximum.accumulate(idx)
-    group_start = np.zeros(len(values), dtype=np.int64)
+def _syn_after_close(syn, finrst, new_flow, starts, open_closing) -> np.ndarray:
+    """Pure SYNs that open a new connection: the first SYN after a FIN or RST of the current
+    flow (one that no timeout has already ended).  Positions are doubled so that a FIN/RST
+    (2j+1) sorts after a flow start at the same packet (2j) and a closing state carried from
+    the previous batch counts as a FIN just before the group's first packet (2*start)."""
+    n = len(syn)
+    index = np.arange(n, dtype=np.int64)
+    group_start = np.zeros(n, dtype=np.int64)
     group_start[starts] = starts
     group_start = np.maximum.accumulate(group_start)
-    return last_true >= group_start
 
+    close_before = np.r_[-1, np.where(finrst, 2 * index + 1, -1)[:-1]]
+    close_before[starts] = np.where(open_closing, 2 * starts, -1)
+    last_close = np.maximum.accumulate(close_before)
+    last_close = np.where(last_close >= 2 * group_start, last_close, -1)
+    last_start = np.maximum.accumulate(np.where(new_flow, 2 * index, -1))
+    last_start = np.where(last_start >= 2 * group_start, last_start, -1)
 
-def _split_on_syn(new_flow, syn, finrst, starts, open_closing) -> np.ndarray:
-    """Sequential rule, applied only to the rare groups that need it: a pure SYN after a FIN or
-    RST of the current flow starts a new flow."""
-    new_flow = new_flow.copy()
-    bounds = np.r_[starts, len(new_flow)]
-    for g in range(len(starts)):
-        lo, hi = bounds[g], bounds[g + 1]
-        if not syn[lo:hi].any():
-            continue
-        closing = bool(open_closing[g])
-        for i in range(lo, hi):
-            if new_flow[i]:
-                closing = False
-            if syn[i] and closing:
-                new_flow[i] = True
-                closing = False
-            closing = closing or bool(finrst[i])
-    return new_flow
+    candidate = np.flatnonzero(syn & (last_close >= 0) & (last_close > last_start))
+    opens = np.zeros(n, dtype=bool)
+    if len(candidate):
+        # Retransmitted SYNs after the same close open nothing new: keep the first.
+        _, first = np.unique(last_close[candidate], return_index=True)
+        opens[candidate[first]] = True
+    return opens

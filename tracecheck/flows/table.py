@@ -31,12 +31,8 @@ def address(hi: int, lo: int) -> str:
 
 def uid(first_record: int, key: str) -> str:
     """Zeek-looking flow id, the same for the same capture on every run."""
-    digest = int.from_bytes(hashlib.blake2b(f"{first_record}|{key}".encode(), digest_size=12).digest(), "big")
-    chars = []
-    for _ in range(17):
-        digest, rem = divmod(digest, 62)
-        chars.append(_ALPHABET[rem])
-    return "C" + "".join(chars)
+    digest = hashlib.blake2b(f"{first_record}|{key}".encode(), digest_size=17).digest()
+    return "C" + "".join(_ALPHABET[byte % 62] for byte in digest)
 
 
 def originator_is_b(f: dict) -> np.ndarray:

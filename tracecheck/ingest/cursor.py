@@ -13,6 +13,7 @@ import enum
 
 import numpy as np
 
+from tracecheck.ingest import fields
 from tracecheck.ingest.records import RecordBatch
 
 
@@ -162,9 +163,8 @@ def u8(c: Cursor, at: np.ndarray) -> np.ndarray:
 
 
 def u16(c: Cursor, at: np.ndarray) -> np.ndarray:
-    d = c.data
-    return (d[at].astype(np.int64) << 8) | d[at + 1]
+    return fields.u16be(c.data, at)
 
 
 def u32(c: Cursor, at: np.ndarray) -> np.ndarray:
-    return (u16(c, at) << 16) | u16(c, at + 2)
+    return fields.u32be(c.data, at)

@@ -19,7 +19,7 @@ MAX_FRAME = 1 << 20
 
 # How much of a file a reader takes at once: big enough that per-block overhead vanishes,
 # small enough that memory stays flat whatever the file's size.
-BLOCK_SIZE = 8 << 20
+BLOCK_SIZE = 32 << 20
 
 
 @dataclass
