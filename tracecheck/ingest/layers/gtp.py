@@ -25,7 +25,7 @@ def decode(c: Cursor, rows: np.ndarray) -> None:
         more = (following != 0) & (at < end)
         if not more.any():
             break
-        size = u8(c, at) * 4
+        size = u8(c, np.minimum(at, end)) * 4  # rows done walking may point far past their frame
         more &= size > 0
         following = np.where(more, u8(c, np.minimum(at + size - 1, end)), 0)
         at = np.where(more, at + size, at)
