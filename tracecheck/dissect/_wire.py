@@ -10,7 +10,7 @@ import socket
 
 def ipv4_text(raw: bytes) -> str:
     """Dotted quad for 4 bytes (same text as ``str(ipaddress.IPv4Address(raw))``)."""
-    return "%d.%d.%d.%d" % (raw[0], raw[1], raw[2], raw[3])
+    return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
 
 
 def ipv6_text(raw: bytes) -> str:
@@ -45,7 +45,9 @@ def masked_token(value: str, key: bytes | None, prefix: str, digits: int = 10) -
     """
     if key is None:
         return MASK
-    digest = hmac.new(key, value.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+    digest = hmac.new(
+        key, value.encode("utf-8", "surrogateescape"), hashlib.sha256
+    ).hexdigest()
     return prefix + digest[:digits]
 
 
@@ -59,7 +61,12 @@ def parse_port(text: str) -> int | None:
 
 def small_int(text: str, limit: int) -> int | None:
     """An ASCII decimal integer no larger than ``limit``, else None."""
-    if not text or len(text) > len(str(limit)) or not text.isascii() or not text.isdigit():
+    if (
+        not text
+        or len(text) > len(str(limit))
+        or not text.isascii()
+        or not text.isdigit()
+    ):
         return None
     value = int(text)
     return value if value <= limit else None

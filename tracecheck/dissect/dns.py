@@ -107,7 +107,7 @@ def _escaped_label(raw: bytes) -> str:
         elif 0x21 <= byte < 0x7F:
             out.append(char.lower())
         else:
-            out.append("\\%03d" % byte)
+            out.append(f"\\{byte:03d}")
     return "".join(out)
 
 
@@ -166,7 +166,9 @@ def _read_record(data: bytes, offset: int) -> tuple[DnsRecord | None, int] | Non
     if offset + 10 > len(data):
         return None
     rtype = (data[offset] << 8) | data[offset + 1]
-    rclass = ((data[offset + 2] << 8) | data[offset + 3]) & 0x7FFF  # mDNS cache-flush bit
+    rclass = (
+        (data[offset + 2] << 8) | data[offset + 3]
+    ) & 0x7FFF  # mDNS cache-flush bit
     ttl = int.from_bytes(data[offset + 4 : offset + 8], "big")
     rdlength = (data[offset + 8] << 8) | data[offset + 9]
     rdata_at = offset + 10
@@ -256,7 +258,9 @@ def parse_dns(payload: bytes) -> DnsMessage | None:
     )
 
 
-def address_answers(msg: DnsMessage, include_additionals: bool = False) -> list[DnsAnswer]:
+def address_answers(
+    msg: DnsMessage, include_additionals: bool = False
+) -> list[DnsAnswer]:
     """Every A/AAAA answer paired with the name asked for, following CNAME chains.
 
     An address whose owner no question leads to (mDNS announcements, stray records) is still
@@ -279,7 +283,9 @@ def address_answers(msg: DnsMessage, include_additionals: bool = False) -> list[
         while True:
             owner = chain[-1]
             for record in addresses_of.get(owner, ()):
-                found[DnsAnswer(question.name, record.value, record.ttl, tuple(chain))] = None
+                found[
+                    DnsAnswer(question.name, record.value, record.ttl, tuple(chain))
+                ] = None
             reached.add(owner)
             target = cname_of.get(owner)
             if target is None or target in seen or len(chain) > MAX_CHAIN:

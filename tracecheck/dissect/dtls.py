@@ -86,7 +86,11 @@ def _client_hello_extensions(body: bytes) -> tuple[str, bool]:
         elif ext_type == _EXT_SERVER_NAME and len(value) >= 5 and value[2] == 0:
             name_length = (value[3] << 8) | value[4]
             name = value[5 : 5 + name_length]
-            if len(name) == name_length and name.isascii() and name.decode().isprintable():
+            if (
+                len(name) == name_length
+                and name.isascii()
+                and name.decode().isprintable()
+            ):
                 server_name = name.decode("ascii").lower().rstrip(".")
     return server_name, use_srtp
 

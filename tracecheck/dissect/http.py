@@ -17,7 +17,9 @@ MAX_HEADERS = 100
 """Header lines examined."""
 _MAX_METHOD = 24
 _METHOD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
-_HOST_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:[]%~")
+_HOST_BYTES = frozenset(
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:[]%~"
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,11 @@ def _split_authority(authority: str) -> tuple[str, int | None] | None:
     authority = authority.strip()
     if "@" in authority:
         authority = authority.rsplit("@", 1)[1]  # drop userinfo: it is a credential
-    if not authority or len(authority) > 300 or not set(authority.encode()) <= _HOST_BYTES:
+    if (
+        not authority
+        or len(authority) > 300
+        or not set(authority.encode()) <= _HOST_BYTES
+    ):
         return None
     port_text = ""
     if authority.startswith("["):

@@ -17,7 +17,7 @@ RTCP_FIRST_TYPES = range(200, 208)
 MAX_RTCP_PACKETS = 32
 _SRTCP_TRAILERS = (4, 8, 14, 16, 20)
 """SRTCP E-flag/index word plus an authentication tag of 0, 4, 10, 12 or 16 bytes."""
-_PLAUSIBLE_TYPES = frozenset(range(0, 35)) | frozenset(range(96, 128))
+_PLAUSIBLE_TYPES = frozenset(range(35)) | frozenset(range(96, 128))
 """RFC 3551 static types and the dynamic range; 35-95 are unassigned or clash with RTCP."""
 
 
@@ -168,7 +168,9 @@ class RtpStreamDetector:
     and do not break a run.
     """
 
-    def __init__(self, min_packets: int = 4, max_packets: int = 64, max_sequence_gap: int = 100):
+    def __init__(
+        self, min_packets: int = 4, max_packets: int = 64, max_sequence_gap: int = 100
+    ):
         self.min_packets = max(2, min_packets)
         self.max_packets = max_packets
         self.max_sequence_gap = max_sequence_gap
@@ -206,7 +208,11 @@ class RtpStreamDetector:
             self.payload_types.add(header.payload_type)
         else:
             state.run = 1
-        state.ssrc, state.sequence, state.timestamp = header.ssrc, header.sequence, header.timestamp
+        state.ssrc, state.sequence, state.timestamp = (
+            header.ssrc,
+            header.sequence,
+            header.timestamp,
+        )
         if state.run >= self.min_packets:
             self.ssrcs.add(header.ssrc)
             self.verdict = "rtp"

@@ -120,11 +120,13 @@ def _candidate(value: str) -> IceCandidate | None:
     port = parse_port(parts[5])
     if component is None or address is None or port is None:
         return None
-    return IceCandidate(address, port, component, parts[2].lower()[:8], parts[7].lower()[:8])
+    return IceCandidate(
+        address, port, component, parts[2].lower()[:8], parts[7].lower()[:8]
+    )
 
 
 class _MediaBuilder:
-    __slots__ = ("fields", "candidates")
+    __slots__ = ("candidates", "fields")
 
     def __init__(self, fields: dict) -> None:
         self.fields = fields
@@ -204,7 +206,9 @@ def parse_sdp(body: bytes) -> Sdp | None:
             if port is not None:
                 current.fields["rtcp_port"] = port
                 if len(parts) == 4:
-                    current.fields["rtcp_address"] = _connection_address(" ".join(parts[1:]))
+                    current.fields["rtcp_address"] = _connection_address(
+                        " ".join(parts[1:])
+                    )
         elif name == "candidate" and len(current.candidates) < MAX_CANDIDATES:
             candidate = _candidate(attr_value)
             if candidate is not None:
@@ -228,7 +232,9 @@ def expected_media(sdp: Sdp) -> list[MediaEndpoint]:
     def add(ip: str | None, port: int, kind: str, m: SdpMedia, source: str) -> None:
         if ip is None or _unspecified(ip) or not 0 < port <= 65535:
             return
-        found.setdefault((ip, port, kind), MediaEndpoint(ip, port, kind, m.media, m.is_srtp, source))
+        found.setdefault(
+            (ip, port, kind), MediaEndpoint(ip, port, kind, m.media, m.is_srtp, source)
+        )
 
     for m in sdp.media:
         if m.port == 0:
@@ -247,5 +253,11 @@ def expected_media(sdp: Sdp) -> list[MediaEndpoint]:
             if candidate.transport != "udp":
                 continue
             kind = "rtcp" if candidate.component == 2 and m.is_rtp else rtp_kind
-            add(candidate.address, candidate.port, kind, m, "candidate:" + candidate.type)
+            add(
+                candidate.address,
+                candidate.port,
+                kind,
+                m,
+                "candidate:" + candidate.type,
+            )
     return list(found.values())

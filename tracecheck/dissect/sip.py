@@ -24,8 +24,13 @@ MAX_STREAM_MESSAGES = 256
 """Messages taken from one TCP buffer per call."""
 
 _COMPACT = {
-    "i": "call-id", "f": "from", "t": "to", "v": "via", "m": "contact",
-    "c": "content-type", "l": "content-length",
+    "i": "call-id",
+    "f": "from",
+    "t": "to",
+    "v": "via",
+    "m": "contact",
+    "c": "content-type",
+    "l": "content-length",
 }
 _METHOD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
@@ -108,7 +113,12 @@ def _clean_host(text: str) -> tuple[str, int | None] | None:
     host = host.lower().rstrip(".")
     labels = host.split(".")
     # A domain's last label starts with a letter: this also refuses a bare phone number.
-    if not host or len(host) > 253 or not set(host) <= _HOST_CHARS or not labels[-1][:1].isalpha():
+    if (
+        not host
+        or len(host) > 253
+        or not set(host) <= _HOST_CHARS
+        or not labels[-1][:1].isalpha()
+    ):
         return None
     return host, port
 
@@ -166,10 +176,12 @@ def mask_sip_uri(value: str, key: bytes | None = None) -> str:
     scheme, has_user, host, port = parts
     if not host:
         return scheme + ":" + masked_token(value.strip(), key, "u-")
-    hostport = ("[%s]" % host if ":" in host else host) + ("" if port is None else ":%d" % port)
+    hostport = f"[{host}]" if ":" in host else host
+    if port is not None:
+        hostport += f":{port}"
     if not has_user:
-        return "%s:%s" % (scheme, hostport)
-    return "%s:%s@%s" % (scheme, masked_token(_user_part(value), key, "u-"), hostport)
+        return f"{scheme}:{hostport}"
+    return f"{scheme}:{masked_token(_user_part(value), key, 'u-')}@{hostport}"
 
 
 def mask_call_id(call_id: str, key: bytes | None = None) -> str:
@@ -247,7 +259,9 @@ def _via_hops(values: list[str]) -> tuple[ViaHop, ...]:
 
 
 def _sdp_of(content_type: str, raw_type: str, body: bytes) -> Sdp | None:
-    if content_type == "application/sdp" or (not content_type and body.startswith(b"v=0")):
+    if content_type == "application/sdp" or (
+        not content_type and body.startswith(b"v=0")
+    ):
         return parse_sdp(body)
     if not content_type.startswith("multipart/"):
         return None
@@ -280,7 +294,12 @@ def _parse_one(
         if stream:
             return None
         head_end, separator = min(len(data), limit), 0
-    lines = data[start:head_end].decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
+    lines = (
+        data[start:head_end]
+        .decode("utf-8", "replace")
+        .replace("\r\n", "\n")
+        .split("\n")
+    )
     start = _start_line(lines[0].rstrip("\r"))
     if start is None:
         return None
@@ -294,7 +313,9 @@ def _parse_one(
         if declared is None:
             return None
     else:
-        declared = 0 if stream else available  # TCP requires Content-Length; UDP may omit it
+        declared = (
+            0 if stream else available
+        )  # TCP requires Content-Length; UDP may omit it
     body = data[body_at : body_at + min(declared, available)]
     raw_type = headers.get("content-type", [""])[0]
     content_type = raw_type.split(";", 1)[0].strip().lower()[:100]
@@ -312,7 +333,9 @@ def _parse_one(
         via=_via_hops(headers.get("via", [])),
         from_uri=mask_sip_uri(headers["from"][0], key) if "from" in headers else "",
         to_uri=mask_sip_uri(headers["to"][0], key) if "to" in headers else "",
-        contact_uri=mask_sip_uri(headers["contact"][0], key) if "contact" in headers else "",
+        contact_uri=mask_sip_uri(headers["contact"][0], key)
+        if "contact" in headers
+        else "",
         content_type=content_type,
         content_length=declared,
         sdp=_sdp_of(content_type, raw_type, body) if body else None,
@@ -331,7 +354,9 @@ def parse_sip(payload: bytes, mask_key: bytes | None = None) -> SipMessage | Non
     return parsed[0] if parsed else None
 
 
-def split_sip_stream(stream: bytes, mask_key: bytes | None = None) -> tuple[list[SipMessage], int]:
+def split_sip_stream(
+    stream: bytes, mask_key: bytes | None = None
+) -> tuple[list[SipMessage], int]:
     """Complete SIP messages at the start of a TCP byte stream, and the bytes they used.
 
     Keep-alive CRLFs (RFC 5626) are skipped.  Keep the unused rest and call again when more

@@ -18,20 +18,42 @@ MAX_ATTRIBUTES = 64
 _MAX_TEXT = 256
 
 METHODS = {
-    0x001: "binding", 0x002: "shared_secret", 0x003: "allocate", 0x004: "refresh",
-    0x006: "send", 0x007: "data", 0x008: "create_permission", 0x009: "channel_bind",
-    0x00A: "connect", 0x00B: "connection_bind", 0x00C: "connection_attempt",
+    0x001: "binding",
+    0x002: "shared_secret",
+    0x003: "allocate",
+    0x004: "refresh",
+    0x006: "send",
+    0x007: "data",
+    0x008: "create_permission",
+    0x009: "channel_bind",
+    0x00A: "connect",
+    0x00B: "connection_bind",
+    0x00C: "connection_attempt",
 }
 CLASSES = ("request", "indication", "success", "error")
 
 ADDRESS_ATTRIBUTES = {
-    0x0001: "mapped", 0x0002: "response", 0x0004: "source", 0x0005: "changed",
-    0x0012: "xor_peer", 0x0016: "xor_relayed", 0x0020: "xor_mapped", 0x8020: "xor_mapped",
-    0x8023: "alternate_server", 0x802B: "response_origin", 0x802C: "other",
+    0x0001: "mapped",
+    0x0002: "response",
+    0x0004: "source",
+    0x0005: "changed",
+    0x0012: "xor_peer",
+    0x0016: "xor_relayed",
+    0x0020: "xor_mapped",
+    0x8020: "xor_mapped",
+    0x8023: "alternate_server",
+    0x802B: "response_origin",
+    0x802C: "other",
 }
 """Attributes holding an address, by the name ``StunAddress.kind`` gives them."""
 _XOR_ATTRIBUTES = frozenset({0x0012, 0x0016, 0x0020, 0x8020})
-_USERNAME, _ERROR_CODE, _LIFETIME, _REALM, _SOFTWARE = 0x0006, 0x0009, 0x000D, 0x0014, 0x8022
+_USERNAME, _ERROR_CODE, _LIFETIME, _REALM, _SOFTWARE = (
+    0x0006,
+    0x0009,
+    0x000D,
+    0x0014,
+    0x8022,
+)
 _CHANNEL_NUMBER, _MESSAGE_INTEGRITY, _FINGERPRINT = 0x000C, 0x0008, 0x8028
 _CLASSIC_ATTRIBUTES = frozenset(range(0x0001, 0x000C)) | {0x8020, 0x8022}
 _CLASSIC_TYPES = frozenset({0x0001, 0x0101, 0x0111, 0x0002, 0x0102, 0x0112})
@@ -106,7 +128,9 @@ class ChannelData:
     """Bytes of application data after the 4-byte header."""
 
 
-def _address(attr_type: int, value: bytes, transaction_id: bytes, cookie: bool) -> StunAddress | None:
+def _address(
+    attr_type: int, value: bytes, transaction_id: bytes, cookie: bool
+) -> StunAddress | None:
     if len(value) < 8 or value[0] != 0:
         return None
     family = value[1]
@@ -150,10 +174,16 @@ def parse_stun(payload: bytes, mask_key: bytes | None = None) -> StunMessage | N
     cookie = data[4:8] == _COOKIE_BYTES
     # WhatsApp sends cookie-bearing messages whose length is not a multiple of 4; the
     # cookie is evidence enough, so only classic STUN is held to the rule.
-    if not cookie and (message_type not in _CLASSIC_TYPES or end != len(data) or length & 3):
+    if not cookie and (
+        message_type not in _CLASSIC_TYPES or end != len(data) or length & 3
+    ):
         return None
     transaction_id = data[8:20] if cookie else data[4:20]
-    method_bits = (message_type & 0x000F) | ((message_type & 0x00E0) >> 1) | ((message_type & 0x3E00) >> 2)
+    method_bits = (
+        (message_type & 0x000F)
+        | ((message_type & 0x00E0) >> 1)
+        | ((message_type & 0x3E00) >> 2)
+    )
     class_bits = ((message_type & 0x0010) >> 4) | ((message_type & 0x0100) >> 7)
     fields: dict = {}
     addresses: list[StunAddress] = []
@@ -174,7 +204,9 @@ def parse_stun(payload: bytes, mask_key: bytes | None = None) -> StunMessage | N
             if address is not None:
                 addresses.append(address)
         elif attr_type == _USERNAME:
-            fields["username"] = masked_token(value.decode("utf-8", "replace"), mask_key, "u-")
+            fields["username"] = masked_token(
+                value.decode("utf-8", "replace"), mask_key, "u-"
+            )
         elif attr_type == _SOFTWARE:
             fields["software"] = _text(value)
         elif attr_type == _REALM:
@@ -192,7 +224,7 @@ def parse_stun(payload: bytes, mask_key: bytes | None = None) -> StunMessage | N
     if not cookie and offset != end:
         return None
     return StunMessage(
-        method=METHODS.get(method_bits, "0x%03x" % method_bits),
+        method=METHODS.get(method_bits, f"0x{method_bits:03x}"),
         message_class=CLASSES[class_bits],
         transaction_id=transaction_id.hex(),
         classic=not cookie,
