@@ -8,7 +8,8 @@ from tracecheck.cli.app import app
 from tracecheck.errors import UserError
 
 # Importing a command module registers its commands on ``app``.
-from tracecheck.cli import flows  # noqa: E402,F401
+from tracecheck.cli import flows, names  # noqa: E402,F401
+from tracecheck.cli import policy  # noqa
 
 
 def main() -> None:

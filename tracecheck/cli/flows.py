@@ -29,15 +29,17 @@ def flows(
     captures: List[Path] = typer.Argument(..., help="pcap or pcapng files, optionally gzip-compressed."),
     format: str = typer.Option("csv", "--format", "-f", help="csv, json or parquet."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Output file (default: stdout)."),
+    names: bool = typer.Option(True, "--names/--no-names", help="Run the dissectors to fill server_name, name_source and app."),
 ) -> None:
     """The flow table: one row per bidirectional flow, columns as Zeek's conn.log."""
-    from tracecheck.flows.pipeline import build_flows
+    from tracecheck.flows.pipeline import build_flows, build_named_flows
     from tracecheck.flows.table import COLUMNS, as_record
     from tracecheck.report.tables import FORMATS, write_table
 
     if format not in FORMATS:
         raise typer.BadParameter(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}", param_hint="--format")
     with reading_progress() as progress:
-        result = build_flows([str(p) for p in captures], progress=progress)
+        paths = [str(p) for p in captures]
+        result = build_named_flows(paths, progress=progress).result if names else build_flows(paths, progress=progress)
     write_table([as_record(f) for f in result.flows], COLUMNS, format, output)
     report_reading(result)

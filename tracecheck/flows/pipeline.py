@@ -67,8 +67,32 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
                 last_ts=stats.last_ts_ns / 1e9 if stats.last_ts_ns is not None else None,
             ))
     notes += builder.notes
-    flows = flow_rows(builder, decoder.tunnels.names, names)
+    flows, order = flow_rows(builder, decoder.tunnels.names, names)
     accounting = Accounting(records=records, decoded=decoded, skipped=dict(sorted(skipped.items())),
                             notes=dict(sorted(notes.items())))
     assert accounting.records == accounting.decoded + sum(accounting.skipped.values()), accounting
-    return FlowResult(flows=flows, accounting=accounting, captures=captures, warnings=warnings, builder=builder)
+    return FlowResult(flows=flows, accounting=accounting, captures=captures, warnings=warnings, builder=builder,
+                      flow_index={flow.uid: index for flow, index in zip(flows, order)})
+
+
+@dataclass
+class NamedFlows:
+    """The flow table with names, apps and calls filled in by the dissectors."""
+
+    result: FlowResult
+    names: list
+    calls: list
+    examined: int
+    """Packets whose payload a dissector looked at."""
+
+
+def build_named_flows(paths: Iterable[str], hash_files: bool = False,
+                      progress: Callable[[str, int, int], None] | None = None) -> NamedFlows:
+    """``build_flows`` with the dissectors riding along (DNS, TLS, QUIC, HTTP, SIP, RTP, STUN)."""
+    from tracecheck.dissect.session import Dissection
+
+    dissection = Dissection()
+    result = build_flows(paths, hash_files=hash_files, on_packets=dissection.on_packets, progress=progress)
+    flows, names, calls = dissection.finish(result.flows, result.flow_index)
+    result.flows = flows
+    return NamedFlows(result=result, names=names, calls=calls, examined=dissection.examined)

@@ -42,12 +42,14 @@ def originator_is_b(f: dict) -> np.ndarray:
     return np.where(syn != NONE, syn == 1, np.where(synack != NONE, synack == 0, f["first_side_b"]))
 
 
-def flow_rows(builder: FlowBuilder, tunnel_names: list[str], capture_names: list[str]) -> list[Flow]:
+def flow_rows(builder: FlowBuilder, tunnel_names: list[str], capture_names: list[str]) -> tuple[list[Flow], list[int]]:
+    """The flows sorted by start time, and each one's index in the builder's columns."""
     f = {name: builder.flows[name] for name in builder.flows.cols}
     n = builder.flows.size
     orig_b = originator_is_b(f)
     rows: list[Flow] = []
-    for i in np.argsort(f["first_ts"], kind="stable") if n else []:
+    order = [int(i) for i in np.argsort(f["first_ts"], kind="stable")] if n else []
+    for i in order:
         b = bool(orig_b[i])
         side = ("b", "a") if b else ("a", "b")
         o, r = side
@@ -78,7 +80,7 @@ def flow_rows(builder: FlowBuilder, tunnel_names: list[str], capture_names: list
             handshake_rtt_ms=rtt,
             capture_file=capture_names[int(f["capture"][i])],
         ))
-    return rows
+    return rows, order
 
 
 def as_record(flow: Flow) -> dict:
