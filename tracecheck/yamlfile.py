@@ -112,6 +112,8 @@ def validate(model: type[BaseModel], doc: YamlDocument, context: dict | None = N
 def describe_validation_error(err: ValidationError, doc: YamlDocument, model: type[BaseModel]) -> str:
     """``FILE:LINE: where: what`` for the first error, with a count of the others."""
     problems = err.errors(include_url=False)
+    # A misspelt key ("authorised") also makes a required field missing; name the typo first.
+    problems.sort(key=lambda problem: problem["type"] != "extra_forbidden")
     first = problems[0]
     loc = _yaml_loc(first["loc"], doc)
     where = format_loc(loc)
