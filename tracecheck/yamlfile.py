@@ -10,6 +10,7 @@ error's ``loc`` is such a path, so its line is one dictionary look-up away.
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -22,6 +23,19 @@ from pydantic import BaseModel, ValidationError
 from tracecheck.errors import UserError
 
 Path_ = tuple[Any, ...]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false.  YAML 1.1 also reads yes/no/on/off, so
+    ``countries: [NO]`` would authorize ``False`` instead of Norway."""
+
+
+_BOOL = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,7 @@ def parse_yaml(raw: bytes | str, label: str) -> YamlDocument:
         text = raw_bytes.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{label}: not UTF-8 text") from None
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -161,6 +175,8 @@ def _explain(problem: dict, loc: Path_, model: type[BaseModel]) -> str:
     if kind == "missing":
         return "required field is missing"
     message = problem["msg"]
+    if kind.startswith(("date_", "datetime_")):
+        return f"{message}; write a date like 2026-12-31" + (" or 2026-12-31T09:00:00Z" if kind.startswith("datetime") else "")
     # Our own validators raise ValueError; pydantic prefixes those with "Value error, ".
     return message.removeprefix("Value error, ")
 

@@ -1,0 +1,343 @@
+"""The policy model (validation, line numbers) and evaluation (verdicts and their reasons)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+import fake_geo
+from tracecheck.classify import classify
+from tracecheck.errors import UserError
+from tracecheck.policy import Destination, assess, evaluate, exit_code, flow_in_scope, overall_verdict, parse_policy
+from tracecheck.policy.model import policy_warnings
+from tracecheck.policy.physics import parse_site
+from tracecheck.policy.templates import template_names, template_text
+from tracecheck.vocabulary import Category, Evidence, Flow, Place, Verdict
+
+TODAY = date(2026, 9, 1)
+
+
+@pytest.fixture(autouse=True)
+def geo(monkeypatch):
+    return fake_geo.install(monkeypatch)
+
+
+def policy(text: str = "", **_):
+    base = "name: test\nauthorized:\n  jurisdictions: [EU, EEA]\n"
+    return parse_policy(base + text, "p.yaml")
+
+
+AWS_US = Place(ip="3.230.1.1", provider="aws", region="us-east-1", country="US", subdivision="US-VA", city="Ashburn",
+               evidence=(Evidence("aws-ip-ranges", "region us-east-1", "ip-ranges.json 2026-08-22 prefix 3.224.0.0/12"),
+                         Evidence("geoip2fast", "country US")))
+AWS_IE = Place(ip="52.16.1.1", provider="aws", region="eu-west-1", country="IE", city="Dublin",
+               evidence=(Evidence("aws-ip-ranges", "region eu-west-1", "prefix 52.16.0.0/15"),))
+TRANSCRIBE_US = "transcribestreaming.us-east-1.amazonaws.com"
+
+
+def dest(ip: str, *names: str, **kwargs) -> Destination:
+    return Destination(ip=ip, names=names, name_sources=("sni",) * len(names), **kwargs)
+
+
+# --------------------------------------------------------------------------- templates and validation
+
+
+@pytest.mark.parametrize("name", ["gdpr-eu", "uk-gdpr", "lgpd-br", "ccpa-us"])
+def test_every_template_validates(name):
+    assert name in template_names()
+    parsed = parse_policy(template_text(name), f"{name}.yaml")
+    assert parsed.name == name
+    assert {"gdpr-eu": ["EU", "EEA"], "uk-gdpr": ["UK", "EEA"], "lgpd-br": ["BR"],
+            "ccpa-us": ["US"]}[name] == parsed.authorized_summary()
+    assert parsed.indeterminate == "warn" and len(parsed.sha256) == 64
+
+
+def test_templates_are_commented():
+    for name in template_names():
+        text = template_text(name)
+        assert sum(line.lstrip().startswith("#") for line in text.splitlines()) >= 15
+
+
+BAD_POLICIES = [
+    ("authorised:\n  countries: [IE]\n", 4, "unknown field 'authorised'; did you mean 'authorized'?"),
+    ("categories:\n  transcriptoin: ignore\n", 5, "categories.transcriptoin"),
+    ("categories:\n  telemetry: skip\n", 5, "'skip' is not a rule"),
+    ("indeterminate: maybe\n", 4, "indeterminate: Input should be 'fail' or 'warn'"),
+    ("tolerate_disagreement: lots\n", 4, "tolerate_disagreement"),
+    ("exceptions:\n  - id: X\n    vendor: A\n    justification: j\n    reference: r\n    expires: soon\n", 9,
+     "exceptions[0].expires: Input should be a valid date or datetime, input is too short; write a date like 2026-12-31"),
+    ("exceptions:\n  - id: X\n    vendor: A\n    reference: r\n    expires: 2027-01-01\n", 5,
+     "exceptions[0].justification: required field is missing"),
+    ("exceptions:\n  - id: X\n    justification: j\n    reference: r\n    expires: 2027-01-01\n", 5,
+     "give at least one of vendor, host, ip or category"),
+    ("ignore:\n  - ip: 300.1.2.3\n", 5, "ignore[0].ip: ip '300.1.2.3' is not an address or network"),
+    ("scope:\n  clients: [10.0.0.0/33]\n", 5, "scope.clients"),
+    ("scope:\n  start: 2026-05-04T10:00:00Z\n  end: 2026-05-04T09:00:00Z\n", 4, "scope.end must be after scope.start"),
+    ("site: Atlantis\n", 4, "site 'Atlantis' is not a region code"),
+    ("vendors:\n  Genesys:\n    authorized: {countries: [Ireland]}\n", 6, "'IRELAND' is not an ISO 3166"),
+    ("vendors:\n  Genesys:\n    authorized: {jurisdictions: [EUU]}\n", 6, "'EUU' is not a jurisdiction group"),
+]
+
+
+@pytest.mark.parametrize("text,line,message", BAD_POLICIES)
+def test_policy_errors_name_file_line_and_problem(text, line, message):
+    with pytest.raises(UserError) as err:
+        policy(text)
+    assert str(err.value).startswith(f"p.yaml:{line}:"), str(err.value)
+    assert message in str(err.value)
+
+
+def test_norway_is_a_country_not_a_boolean():
+    assert policy("vendors:\n  Genesys:\n    authorized: {countries: [NO, no]}\n").vendors["Genesys"].authorized.countries == ["NO", "NO"]
+
+
+def test_structural_policy_errors():
+    with pytest.raises(UserError, match=r"^p.yaml:1: a policy is a YAML mapping"):
+        parse_policy("- just a list\n", "p.yaml")
+    with pytest.raises(UserError, match=r"^p.yaml:2: authorized: name at least one"):
+        parse_policy("name: x\nauthorized: {}\n", "p.yaml")
+    with pytest.raises(UserError, match=r"^p.yaml:4: duplicate key 'name' \(first on line 1\)"):
+        parse_policy("name: x\nauthorized:\n  countries: [IE]\nname: y\n", "p.yaml")
+    with pytest.raises(UserError, match=r"exception id 'A' is used twice"):
+        policy("exceptions:\n" + "  - {id: A, vendor: X, justification: j, reference: r, expires: 2027-01-01}\n" * 2)
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def test_us_transcription_is_a_violation_with_a_readable_reason():
+    verdict, reasons = evaluate(dest("3.230.1.1", TRANSCRIBE_US), AWS_US, classify([TRANSCRIBE_US]), policy(), TODAY)
+    assert verdict is Verdict.VIOLATION
+    first = reasons[0]
+    assert first.startswith("transcription, AWS Transcribe at us-east-1 (US, Ashburn): US is not in {EU, EEA}.")
+    assert f"Evidence: SNI {TRANSCRIBE_US}" in first
+    assert "aws-ip-ranges region us-east-1 (ip-ranges.json 2026-08-22 prefix 3.224.0.0/12)" in first
+    assert "geoip2fast country US" in first
+
+
+def test_eu_destination_is_compliant():
+    result = assess(dest("52.16.1.1", "api.mypurecloud.ie"), AWS_IE, classify(["api.mypurecloud.ie"]), policy(), TODAY)
+    assert result.verdict is Verdict.COMPLIANT and not result.fails
+    assert result.reasons[0].startswith("platform, Genesys Cloud at eu-west-1 (IE, Dublin): IE is in EU.")
+
+
+def test_local_addresses_are_never_violations():
+    strict = policy("indeterminate: fail\ntolerate_disagreement: none\n")
+    local = Place(ip="10.1.2.3", local=True, country="US")
+    for service in (None, classify([TRANSCRIBE_US])):
+        result = assess(dest("10.1.2.3", TRANSCRIBE_US), local, service, strict, TODAY)
+        assert result.verdict is Verdict.COMPLIANT and not result.fails
+        assert "local address" in result.reasons[0]
+
+
+def test_anycast_is_indeterminate_and_fails_or_warns_per_policy():
+    place = Place(ip="104.16.1.1", provider="cloudflare", anycast=True, evidence=(Evidence("cloudflare", "anycast"),))
+    service = classify(["cdnjs.cloudflare.com"])
+    warn = assess(dest("104.16.1.1", "cdnjs.cloudflare.com"), place, service, policy(), TODAY)
+    fail = assess(dest("104.16.1.1", "cdnjs.cloudflare.com"), place, service, policy("indeterminate: fail\n"), TODAY)
+    assert warn.verdict is fail.verdict is Verdict.INDETERMINATE
+    assert "anycast" in warn.reasons[0] and "no single country" in warn.reasons[0]
+    assert not warn.fails and fail.fails
+    assert (overall_verdict([warn]), exit_code([warn])) == (Verdict.COMPLIANT, 0)
+    assert (overall_verdict([fail]), exit_code([fail])) == (Verdict.INDETERMINATE, 1)
+    assert "indeterminate: fail" in fail.reasons[-1]
+
+
+def test_unknown_place_is_indeterminate_never_compliant():
+    result = assess(dest("198.51.100.20"), Place(ip="198.51.100.20"), None, policy(), TODAY)
+    assert result.verdict is Verdict.INDETERMINATE
+    assert "no source places this address" in result.reasons[0]
+
+
+def test_hostname_alone_can_place_a_destination():
+    name = "transcribestreaming.eu-central-1.amazonaws.com"
+    result = assess(dest("192.0.2.77", name), Place(ip="192.0.2.77"), classify([name]), policy(), TODAY)
+    assert result.verdict is Verdict.COMPLIANT
+    assert any("hostname alone" in reason for reason in result.reasons)
+
+
+def test_violation_wins_the_summary_and_exit_code():
+    bad = assess(dest("3.230.1.1", TRANSCRIBE_US), AWS_US, classify([TRANSCRIBE_US]), policy(), TODAY)
+    good = assess(dest("52.16.1.1"), AWS_IE, None, policy(), TODAY)
+    assert overall_verdict([good, bad]) is Verdict.VIOLATION and exit_code([good, bad]) == 1
+    assert overall_verdict([good]) is Verdict.COMPLIANT and exit_code([good]) == 0
+
+
+EXCEPTION = """exceptions:
+  - id: TIA-7
+    vendor: AWS
+    category: transcription
+    justification: US transcription pending the EU endpoint
+    reference: SCC 2021/914 module 2; TIA-2026-007
+    expires: {expires}
+"""
+
+
+def test_active_exception_allows_and_says_so():
+    pol = policy(EXCEPTION.format(expires="2026-09-01"))  # the expiry day itself still applies
+    result = assess(dest("3.230.1.1", TRANSCRIBE_US), AWS_US, classify([TRANSCRIBE_US]), pol, TODAY)
+    assert result.verdict is Verdict.COMPLIANT and result.exception == "TIA-7"
+    assert result.reasons[0].startswith("Allowed by exception TIA-7 until 2026-09-01")
+    assert "SCC 2021/914" in result.reasons[0] and "would be violation" in result.reasons[0]
+
+
+def test_expired_exception_no_longer_applies_and_is_reported():
+    pol = policy(EXCEPTION.format(expires="2026-08-31"))
+    result = assess(dest("3.230.1.1", TRANSCRIBE_US), AWS_US, classify([TRANSCRIBE_US]), pol, TODAY)
+    assert result.verdict is Verdict.VIOLATION and result.fails
+    assert "Exception TIA-7 expired on 2026-08-31; it no longer applies." in result.reasons
+    assert policy_warnings(pol, TODAY) == ["p.yaml:10: exception TIA-7 expired on 2026-08-31; it no longer applies"]
+
+
+def test_exception_must_match_every_field_it_gives():
+    pol = policy(EXCEPTION.format(expires="2027-01-01"))
+    other_category = classify(["comprehend.us-east-1.amazonaws.com"])
+    result = assess(dest("3.230.1.1", "comprehend.us-east-1.amazonaws.com"), AWS_US, other_category, pol, TODAY)
+    assert result.verdict is Verdict.VIOLATION
+
+
+NORWAY = Place(ip="51.13.0.1", provider="azure", region="norwayeast", country="NO", city="Oslo",
+               evidence=(Evidence("azure-service-tags", "region norwayeast"),))
+
+
+def test_category_rule_replaces_the_authorized_set():
+    pol = policy("categories:\n  transcription:\n    authorized: {jurisdictions: [EU]}\n")
+    stt = classify(["norwayeast.stt.speech.microsoft.com"])
+    crm = classify(["acme.crm4.dynamics.com"])
+    assert assess(dest("51.13.0.1"), NORWAY, crm, pol, TODAY).verdict is Verdict.COMPLIANT  # EEA
+    result = assess(dest("51.13.0.1"), NORWAY, stt, pol, TODAY)
+    assert result.verdict is Verdict.VIOLATION
+    assert "NO is not in {EU} (rule categories.transcription)" in result.reasons[0]
+
+
+def test_vendor_rule_beats_category_rule():
+    pol = policy("categories:\n  transcription:\n    authorized: {jurisdictions: [EU]}\n"
+                 "vendors:\n  microsoft azure ai speech:\n    authorized: {countries: [NO]}\n")
+    stt = classify(["norwayeast.stt.speech.microsoft.com"])
+    assert assess(dest("51.13.0.1"), NORWAY, stt, pol, TODAY).verdict is Verdict.COMPLIANT
+
+
+def test_region_authorization():
+    pol = parse_policy("name: r\nauthorized:\n  regions: [aws:eu-west-1]\n", "r.yaml")
+    frankfurt = Place(ip="3.120.0.1", provider="aws", region="eu-central-1", country="DE")
+    assert assess(dest("52.16.1.1"), AWS_IE, None, pol, TODAY).verdict is Verdict.COMPLIANT
+    assert assess(dest("3.120.0.1"), frankfurt, None, pol, TODAY).verdict is Verdict.VIOLATION
+
+
+def test_media_flows_are_judged_by_the_calls_category():
+    pol = policy("categories:\n  transcription:\n    authorized: {countries: [DE]}\n")
+    media = dest("52.16.1.1", category=Category.TRANSCRIPTION)
+    result = assess(media, AWS_IE, None, pol, TODAY)
+    assert result.verdict is Verdict.VIOLATION and result.reasons[0].startswith("transcription,")
+
+
+def test_ignore_rules_and_ignored_categories_are_not_assessed():
+    pol = policy('categories:\n  telemetry: ignore\nignore:\n  - host: "*.corp.example"\n    reason: management\n'
+                 "  - ip: 198.51.100.0/24\n")
+    telemetry = classify(["v10.events.data.microsoft.com"])
+    for destination, service in [(dest("3.230.1.1", "v10.events.data.microsoft.com"), telemetry),
+                                 (dest("3.230.1.1", "mgmt.corp.example"), None),
+                                 (dest("198.51.100.9"), None)]:
+        result = assess(destination, AWS_US, service, pol, TODAY)
+        assert result.verdict is Verdict.COMPLIANT and result.ignored
+        assert "not assessed" in result.reasons[0]
+    assert not assess(dest("3.230.1.1", "corp.example.net"), AWS_US, None, pol, TODAY).ignored
+
+
+# --------------------------------------------------------------------------- disagreement
+
+
+def test_weaker_source_disagreement_is_tolerated_and_shown():
+    place = Place(ip="52.16.1.1", provider="aws", region="eu-west-1", country="IE",
+                  evidence=(Evidence("aws-ip-ranges", "region eu-west-1"), Evidence("geoip2fast", "country US"),
+                            Evidence("rdap", "country US", "registrant Amazon")))
+    result = assess(dest("52.16.1.1"), place, None, policy(), TODAY)
+    assert result.verdict is Verdict.COMPLIANT
+    shown = " ".join(result.reasons)
+    assert "geoip2fast says US" in shown and "tolerates" in shown
+    assert "rdap says" not in shown  # registry data is not a location claim
+
+
+def test_any_disagreement_blocks_under_none():
+    place = Place(ip="52.16.1.1", provider="aws", region="eu-west-1", country="IE",
+                  evidence=(Evidence("aws-ip-ranges", "region eu-west-1"), Evidence("geoip2fast", "country US")))
+    result = assess(dest("52.16.1.1"), place, None, policy("tolerate_disagreement: none\n"), TODAY)
+    assert result.verdict is Verdict.INDETERMINATE
+    assert "geoip2fast says US" in result.reasons[0]
+
+
+def test_hostname_region_against_ip_ranges():
+    name = "api.mypurecloud.ie"  # the hostname implies eu-west-1; the ranges say us-east-1
+    service = classify([name])
+    result = assess(dest("3.230.1.1", name), AWS_US, service, policy(), TODAY)
+    assert result.verdict is Verdict.INDETERMINATE
+    assert "hostname says eu-west-1 (IE)" in result.reasons[0]
+    assert "The hostname implies region eu-west-1; the address ranges say us-east-1." in result.reasons
+    relaxed = assess(dest("3.230.1.1", name), AWS_US, service, policy("tolerate_disagreement: any\n"), TODAY)
+    assert relaxed.verdict is Verdict.VIOLATION
+    assert any("Sources disagree" in reason for reason in relaxed.reasons)
+
+
+def test_same_country_region_difference_is_shown_not_blocking():
+    name = "transcribestreaming.us-east-2.amazonaws.com"
+    result = assess(dest("3.230.1.1", name), AWS_US, classify([name]), policy(), TODAY)
+    assert result.verdict is Verdict.VIOLATION
+    assert "The hostname implies region us-east-2; the address ranges say us-east-1." in result.reasons
+
+
+# --------------------------------------------------------------------------- subdivisions, physics, scope
+
+
+def test_state_level_policy_needs_a_state():
+    pol = parse_policy("name: ca\nauthorized:\n  jurisdictions: [US-CA]\n", "ca.yaml")
+    no_state = Place(ip="8.8.4.4", country="US", evidence=(Evidence("geoip2fast", "country US"),))
+    texas = Place(ip="8.8.4.5", country="US", subdivision="US-TX")
+    california = Place(ip="8.8.4.6", country="US", subdivision="US-CA")
+    unknown = assess(dest("8.8.4.4"), no_state, None, pol, TODAY)
+    assert unknown.verdict is Verdict.INDETERMINATE and "no source names the US subdivision" in unknown.reasons[0]
+    violation = assess(dest("8.8.4.5"), texas, None, pol, TODAY)
+    assert violation.verdict is Verdict.VIOLATION and "US-TX is not in {US-CA}" in violation.reasons[0]
+    assert assess(dest("8.8.4.6"), california, None, pol, TODAY).verdict is Verdict.COMPLIANT
+
+
+def test_physically_implausible_place_becomes_indeterminate():
+    # Captured in Dublin, a 2 ms handshake: the server is within 200 km, not in Virginia.
+    result = assess(dest("3.230.1.1", handshake_rtt_ms=2.0), AWS_US, None, policy(), TODAY, site=parse_site("Dublin"))
+    assert result.verdict is Verdict.INDETERMINATE
+    assert "physically implausible" in result.reasons[0] and "200 km" in result.reasons[0]
+    assert result.evidence[0].source == "rtt-bound" and result.evidence[0].claim.startswith("implausible")
+    # 80 ms allows Virginia: the violation stands
+    far = assess(dest("3.230.1.1", handshake_rtt_ms=80.0), AWS_US, None, policy(), TODAY, site=parse_site("Dublin"))
+    assert far.verdict is Verdict.VIOLATION
+
+
+def test_policy_site_is_used_and_near_places_are_corroborated():
+    result = assess(dest("52.16.1.1", handshake_rtt_ms=1.5), AWS_IE, None, policy("site: eu-west-1\n"), TODAY)
+    assert result.verdict is Verdict.COMPLIANT
+    assert any(reason.startswith("Physics corroborates the place") for reason in result.reasons)
+
+
+def _flow(ts: float, orig: str = "10.0.0.5", duration: float = 1.0) -> Flow:
+    return Flow(uid="C1", ts=ts, duration=duration, proto="tcp", orig_h=orig, orig_p=50000, resp_h="3.230.1.1",
+                resp_p=443, orig_pkts=1, orig_ip_bytes=60, resp_pkts=1, resp_ip_bytes=60)
+
+
+def test_scope_time_window_clients_and_sip_calls():
+    pol = policy("scope:\n  start: 2026-05-04T09:00:00Z\n  end: 2026-05-04T10:00:00\n  clients: [10.0.0.0/24]\n")
+    nine_thirty = 1777887000.0  # 2026-05-04T09:30:00Z
+    assert flow_in_scope(_flow(nine_thirty), pol)
+    assert not flow_in_scope(_flow(nine_thirty + 7200), pol)
+    assert not flow_in_scope(_flow(nine_thirty, orig="10.0.1.5"), pol)
+    calls = policy("scope:\n  sip_calls_only: true\n  call_padding_seconds: 5\n")
+    assert flow_in_scope(_flow(100.0), calls, [(90.0, 120.0)])
+    assert flow_in_scope(_flow(124.0), calls, [(90.0, 120.0)])
+    assert not flow_in_scope(_flow(200.0), calls, [(90.0, 120.0)])
+    assert not flow_in_scope(_flow(100.0), calls, [])
+
+
+def test_warnings_for_unknown_vendors_and_soon_expiring_exceptions():
+    pol = policy("vendors:\n  Genesis: ignore\n" + EXCEPTION.format(expires="2026-09-20"))
+    warnings = policy_warnings(pol, TODAY, frozenset({"Genesys", "AWS"}))
+    assert any("vendor 'Genesis' is not in the service catalog" in w and w.startswith("p.yaml:5:") for w in warnings)
+    assert any("exception TIA-7 expires on 2026-09-20" in w for w in warnings)
