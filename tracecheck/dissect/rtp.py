@@ -107,9 +107,10 @@ def parse_rtcp(payload: bytes) -> RtcpPacket | None:
         first, packet_type = payload[offset], payload[offset + 1]
         if first >> 6 != 2:
             break
-        allowed = RTCP_FIRST_TYPES if not types else RTCP_PACKET_TYPES
-        if packet_type not in allowed:
-            return None
+        if packet_type not in (RTCP_PACKET_TYPES if types else RTCP_FIRST_TYPES):
+            if not types:
+                return None
+            break  # maybe an SRTCP trailer, whose E bit looks like version 2
         length = (((payload[offset + 2] << 8) | payload[offset + 3]) + 1) * 4
         count = first & 0x1F
         if packet_type == 200 and length < 28 + 24 * count:
