@@ -394,16 +394,16 @@ sdp_line = st.builds(
                 ["IN", "IP4", "IP6", "RTP/AVP", "rtcp:", "candidate:1", "typ", "udp"]
             ),
             st.integers(-5, 70000).map(str),
-            st.ip_addresses().map(str),
-            st.text(max_size=6),
+            st.sampled_from(["192.0.2.1", "2001:db8::1", "0.0.0.0", "::", "a.local"]),
+            st.text("0123456789abc/:.-", max_size=6),
         ),
         max_size=9,
     ),
 )
 
 
-@settings(max_examples=400)
-@given(st.lists(sdp_line, max_size=30))
+@settings(max_examples=150, deadline=None)
+@given(st.lists(sdp_line, max_size=20))
 def test_random_sdp_lines_never_raise(lines):
     sdp = parse_sdp(("v=0\r\n" + "\r\n".join(lines)).encode("utf-8", "surrogatepass"))
     for endpoint in expected_media(sdp):
