@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,13 +21,25 @@ from tracecheck.flows.table import address
 from tracecheck.ingest.decode import Packets
 from tracecheck.vocabulary import Call, Flow, NameObservation
 
-FIRST_PAYLOADS = 12          # payload packets per flow looked at for TLS/QUIC/HTTP/RTP/STUN
+FIRST_PAYLOADS = 8          # payload packets per flow looked at for TLS/QUIC/HTTP/RTP/STUN
 DNS_PORTS = (53, 5353, 5355)
 STUN_COOKIE = 0x2112A442
 SIP_STARTS = (b"INV", b"REG", b"ACK", b"BYE", b"CAN", b"OPT", b"SIP", b"NOT", b"SUB", b"INF", b"PRA", b"UPD", b"REF", b"MES", b"PUB")
 _SIP_PREFIXES = np.array([(s[0] << 16) | (s[1] << 8) | s[2] for s in SIP_STARTS], dtype=np.int64)
 NAME_RANK = {"sni": 0, "quic_sni": 0, "http_host": 1, "sip": 2, "dns": 3}
 TCP, UDP = 6, 17
+
+
+class _Packet(NamedTuple):
+    payload: bytes
+    ts: float
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    tcp: bool
+    seq: int
+    flags: int
 
 
 @dataclass
@@ -56,6 +69,7 @@ class Dissection:
     def __init__(self) -> None:
         self.flows: dict[int, _FlowState] = defaultdict(_FlowState)
         self.seen = np.zeros(1024, dtype=np.int64)  # payload packets looked at, per flow index
+        self.finished = np.zeros(1024, dtype=bool)  # nothing more to learn from this flow's payloads
         self.dns_answers: list[tuple] = []  # (ts, ip, name, source, flow, ttl, client, detail)
         self.calls: dict[str, _CallState] = {}
         self.stun_addresses: list[tuple] = []  # (flow, kind, ip, port)
@@ -69,7 +83,9 @@ class Dissection:
         if flow_of.max() >= len(self.seen):
             grown = np.zeros(max(2 * len(self.seen), int(flow_of.max()) + 1), dtype=np.int64)
             grown[: len(self.seen)] = self.seen
-            self.seen = grown
+            done = np.zeros(len(grown), dtype=bool)
+            done[: len(self.finished)] = self.finished
+            self.seen, self.finished = grown, done
         proto = p.proto.astype(np.int64)
         ported = ((proto == TCP) | (proto == UDP)) & (p.payload_len > 0)
         rows = np.flatnonzero(ported)
@@ -82,7 +98,7 @@ class Dissection:
         group_start = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order)) - group_start
-        early = self.seen[flows] + rank < FIRST_PAYLOADS
+        early = ~self.finished[flows] & (self.seen[flows] + rank < FIRST_PAYLOADS)
         np.add.at(self.seen, flows, 1)
 
         data, at, size = p.data, p.payload[rows], p.payload_len[rows]
@@ -92,51 +108,59 @@ class Dissection:
         cookie = (size >= 20) & (((data[at + 4].astype(np.int64) << 24) | (data[at + 5].astype(np.int64) << 16)
                                   | (data[at + 6].astype(np.int64) << 8) | data[at + 7]) == STUN_COOKIE)
         pick = rows[early | dns_port | sip_like | cookie]
-        for i in pick:
-            self._examine(p, int(i), int(flow_of[i]))
+        if not len(pick):
+            return
+        # Plain Python values for the per-packet work: numpy scalars are slow one by one.
+        columns = zip(flow_of[pick].tolist(), p.payload[pick].tolist(), p.payload_len[pick].tolist(),
+                      (p.ts_ns[pick] / 1e9).tolist(), p.src_hi[pick].tolist(), p.src_lo[pick].tolist(),
+                      p.dst_hi[pick].tolist(), p.dst_lo[pick].tolist(), p.sport[pick].tolist(), p.dport[pick].tolist(),
+                      p.proto[pick].tolist(), p.seq[pick].tolist(), p.tcp_flags[pick].tolist())
+        raw = p.data
+        for flow, start, length, ts, src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, seq, flags in columns:
+            self.examined += 1
+            packet = _Packet(raw[start: start + length].tobytes(), ts, address(src_hi, src_lo), address(dst_hi, dst_lo),
+                             sport, dport, proto == TCP, seq, flags)
+            self._examine(packet, flow)
 
     # ------------------------------------------------------------------ one packet
 
-    def _examine(self, p: Packets, i: int, flow: int) -> None:
-        self.examined += 1
-        start, length = int(p.payload[i]), int(p.payload_len[i])
-        payload = p.data[start: start + length].tobytes()
-        ts = int(p.ts_ns[i]) / 1e9
-        src = address(int(p.src_hi[i]), int(p.src_lo[i]))
-        dst = address(int(p.dst_hi[i]), int(p.dst_lo[i]))
-        sport, dport = int(p.sport[i]), int(p.dport[i])
+    def _examine(self, pk: "_Packet", flow: int) -> None:
+        payload, ts, src, dst, sport, dport = pk.payload, pk.ts, pk.src, pk.dst, pk.sport, pk.dport
         state = self.flows[flow]
         sender = (src, sport)
         if state.first_sender is None:
             state.first_sender = sender
-        is_tcp = int(p.proto[i]) == TCP
+        is_tcp = pk.tcp
 
         if sport in DNS_PORTS or dport in DNS_PORTS:
-            messages = self._tcp_messages(state, sender, p, i, payload, dns.split_tcp_messages) if is_tcp else [payload]
+            messages = self._tcp_messages(state, sender, pk, dns.split_tcp_messages) if is_tcp else [payload]
             for raw in messages:
                 self._dns(raw, ts, flow, client=dst, port=min(sport, dport) if sport in DNS_PORTS else dport)
             state.app = state.app or ("mdns" if 5353 in (sport, dport) else "llmnr" if 5355 in (sport, dport) else "dns")
             return
         if is_tcp:
-            self._tcp(state, sender, p, i, payload, ts, flow, dst, dport)
+            self._tcp(state, sender, pk, ts, flow, dst)
         else:
             self._udp(state, payload, ts, flow, src, dst, sport, dport)
+        if state.app in ("tls", "http", "websocket", "quic", "rtp", "srtp") and (state.app != "rtp" or state.rtp is None or state.rtp.verdict != "unknown"):
+            self.finished[flow] = True  # named and recognised: later payloads add nothing
 
-    def _tcp_messages(self, state, sender, p, i, payload, splitter) -> list[bytes]:
+    def _tcp_messages(self, state, sender, pk, splitter) -> list[bytes]:
         stream = state.streams.setdefault(sender, StreamReassembler())
-        stream.add(int(p.seq[i]), payload, syn=bool(p.tcp_flags[i] & 0x02))
+        stream.add(pk.seq, pk.payload, syn=bool(pk.flags & 0x02))
         data = stream.contiguous()
         done = state.consumed.get(sender, 0)
         messages, used = splitter(data[done:])
         state.consumed[sender] = done + used
         return messages
 
-    def _tcp(self, state, sender, p, i, payload, ts, flow, dst, dport) -> None:
+    def _tcp(self, state, sender, pk, ts, flow, dst) -> None:
+        payload = pk.payload
         if sender in state.tls_done:
             return
         if state.app in ("", "tls") and (payload[:1] == b"\x16" or sender in state.streams):
             stream = state.streams.setdefault(sender, StreamReassembler())
-            stream.add(int(p.seq[i]), payload)
+            stream.add(pk.seq, payload)
             hello = tls.parse_client_hello(stream.contiguous())
             if hello is tls.NEED_MORE:
                 return
@@ -157,8 +181,11 @@ class Dissection:
                     state.names.append(("http_host", request.host, ""))
             return
         if payload[:3] in SIP_STARTS or state.app == "sip":
-            for message in self._tcp_messages(state, sender, p, i, payload, sip.split_sip_stream):
+            for message in self._tcp_messages(state, sender, pk, sip.split_sip_stream):
                 self._sip(message, ts, flow, dst)
+            return
+        if not state.app and len(state.streams) == 0:
+            self.finished[flow] = True  # neither TLS, HTTP nor SIP from its first payload
 
     def _udp(self, state, payload, ts, flow, src, dst, sport, dport) -> None:
         if state.quic is not None or (not state.app and quic.looks_like_quic_initial(payload)):
@@ -194,8 +221,11 @@ class Dissection:
         if state.app in ("", "stun", "dtls", "rtp"):
             if state.rtp is None:
                 state.rtp = rtp.RtpStreamDetector()
-            if state.rtp.add(payload, 0 if (src, sport) == state.first_sender else 1) == "rtp":
+            verdict = state.rtp.add(payload, 0 if (src, sport) == state.first_sender else 1)
+            if verdict == "rtp":
                 state.app = "rtp"
+            elif verdict == "not_rtp":
+                self.finished[flow] = True
             elif rtp.looks_like_rtcp(payload) and state.app == "":
                 state.app = "rtcp"
 
