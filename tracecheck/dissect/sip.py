@@ -123,40 +123,35 @@ def _clean_host(text: str) -> tuple[str, int | None] | None:
     return host, port
 
 
-def _uri_parts(value: str) -> tuple[str, bool, str, int | None] | None:
-    """(scheme, had a user part, host, port) of a URI or name-addr; None if unreadable."""
+def _uri_text(value: str) -> str:
+    """The URI inside a name-addr (``"Name" <uri>;tag=x``) or an addr-spec."""
     open_at = value.find("<")
     if open_at >= 0:
         close = value.find(">", open_at)
-        uri = value[open_at + 1 : close if close >= 0 else len(value)]
-    else:
-        uri = value.strip().split(None, 1)[0] if value.strip() else ""
+        return value[open_at + 1 : close if close >= 0 else len(value)]
+    return value.strip().split(None, 1)[0] if value.strip() else ""
+
+
+def _uri_parts(uri: str) -> tuple[str, str, str, int | None] | None:
+    """(scheme, user part, host, port) of a URI; host ``""`` if none can be trusted."""
     scheme, colon, rest = uri.partition(":")
     scheme = scheme.strip().lower()
     if not colon or not scheme.isascii() or not scheme.isalpha() or len(scheme) > 10:
         return None
     if scheme not in ("sip", "sips"):
-        return scheme, True, "", None
+        return scheme, rest.split(";", 1)[0], "", None  # tel:+1555...;phone-context=...
     at = rest.rfind("@")
-    has_user = at >= 0
-    hostport = rest[at + 1 :]
+    user, hostport = (rest[:at], rest[at + 1 :]) if at >= 0 else ("", rest)
     for stop in ";?>, ":
         cut = hostport.find(stop)
         if cut >= 0:
             hostport = hostport[:cut]
     cleaned = _clean_host(hostport)
     if cleaned is None:
-        return scheme, True, "", None
-    if not has_user and canonical_ip(cleaned[0]) is None and "." not in cleaned[0]:
-        return scheme, True, "", None  # "sip:alice" is a user name dressed as a host
-    return scheme, has_user, cleaned[0], cleaned[1]
-
-
-def _user_part(value: str) -> str:
-    open_at = value.find("<")
-    uri = value[open_at + 1 :] if open_at >= 0 else value.strip()
-    at = uri.rfind("@")
-    return uri.split(":", 1)[-1][: at if at >= 0 else None]
+        return scheme, rest, "", None
+    if at < 0 and canonical_ip(cleaned[0]) is None and "." not in cleaned[0]:
+        return scheme, rest, "", None  # "sip:alice" is a user name dressed as a host
+    return scheme, user, cleaned[0], cleaned[1]
 
 
 def mask_sip_uri(value: str, key: bytes | None = None) -> str:
@@ -170,18 +165,18 @@ def mask_sip_uri(value: str, key: bytes | None = None) -> str:
     """
     if value.strip() == "*":
         return "*"  # the Contact wildcard of REGISTER
-    parts = _uri_parts(value[:1024])
+    parts = _uri_parts(_uri_text(value[:1024]))
     if parts is None:
         return masked_token(value, key, "u-")
-    scheme, has_user, host, port = parts
+    scheme, user, host, port = parts
     if not host:
-        return scheme + ":" + masked_token(value.strip(), key, "u-")
+        return scheme + ":" + masked_token(user, key, "u-")
     hostport = f"[{host}]" if ":" in host else host
     if port is not None:
         hostport += f":{port}"
-    if not has_user:
+    if not user:
         return f"{scheme}:{hostport}"
-    return f"{scheme}:{masked_token(_user_part(value), key, 'u-')}@{hostport}"
+    return f"{scheme}:{masked_token(user, key, 'u-')}@{hostport}"
 
 
 def mask_call_id(call_id: str, key: bytes | None = None) -> str:
