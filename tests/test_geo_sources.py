@@ -1,0 +1,345 @@
+"""Each data source's reader, on small files written here in the publisher's own schema.
+
+Every test runs on a fresh machine; the real files in ../shared/data are checked in
+test_geo_lookup.py when they are present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mmdb_writer import write_mmdb
+from tracecheck.errors import UserError
+from tracecheck.geo.sources import aws, azure, cloudflare, embedded, fastly, gcp, genesys, geofeed, oracle, read_source
+from tracecheck.geo.sources.interface import Authority
+from tracecheck.geo.sources.mmdb import MmdbDatabase
+from tracecheck.geo.sources.rdap import RdapClient
+
+# --------------------------------------------------------------------------- sample files, official schemas
+
+AWS_SAMPLE = {
+    "syncToken": "1787433425",
+    "createDate": "2026-08-22-21-17-05",
+    "prefixes": [
+        {"ip_prefix": "3.248.0.0/14", "region": "eu-west-1", "service": "AMAZON", "network_border_group": "eu-west-1"},
+        {"ip_prefix": "3.248.0.0/14", "region": "eu-west-1", "service": "EC2", "network_border_group": "eu-west-1"},
+        {"ip_prefix": "3.250.0.0/22", "region": "eu-central-1", "service": "S3", "network_border_group": "eu-central-1"},
+        {"ip_prefix": "13.32.0.0/15", "region": "GLOBAL", "service": "CLOUDFRONT", "network_border_group": "GLOBAL"},
+        {"ip_prefix": "15.181.232.0/21", "region": "us-east-1", "service": "EC2", "network_border_group": "us-east-1-lim-1"},
+    ],
+    "ipv6_prefixes": [
+        {"ipv6_prefix": "2a05:d018::/36", "region": "eu-west-1", "service": "EC2", "network_border_group": "eu-west-1"},
+        {"ipv6_prefix": "2a05:d018:400::/40", "region": "eu-central-1", "service": "EC2", "network_border_group": "eu-central-1"},
+        {"ipv6_prefix": "2600:9000::/28", "region": "GLOBAL", "service": "CLOUDFRONT", "network_border_group": "GLOBAL"},
+    ],
+}
+
+AZURE_SAMPLE = {
+    "changeNumber": 376,
+    "cloud": "Public",
+    "values": [
+        {"name": "AzureCloud", "id": "AzureCloud", "properties": {
+            "changeNumber": 9, "region": "", "regionId": 0, "platform": "Azure", "systemService": "",
+            "addressPrefixes": ["20.50.0.0/16", "20.60.0.0/16"], "networkFeatures": ["API", "NSG"]}},
+        {"name": "AzureCloud.westeurope", "id": "AzureCloud.westeurope", "properties": {
+            "changeNumber": 5, "region": "westeurope", "regionId": 18, "platform": "Azure", "systemService": "",
+            "addressPrefixes": ["20.50.0.0/16", "2603:1020:200::/46"], "networkFeatures": None}},
+        {"name": "AzureFrontDoor.Frontend", "id": "AzureFrontDoor.Frontend", "properties": {
+            "changeNumber": 3, "region": "", "regionId": 0, "platform": "Azure", "systemService": "AzureFrontDoor",
+            "addressPrefixes": ["20.50.8.0/24"], "networkFeatures": ["API"]}},
+        {"name": "Storage.NorthEurope", "id": "Storage.NorthEurope", "properties": {
+            "changeNumber": 2, "region": "northeurope", "regionId": 17, "platform": "Azure", "systemService": "AzureStorage",
+            "addressPrefixes": ["20.50.64.0/20"], "networkFeatures": None}},
+    ],
+}
+
+GCP_SAMPLE = {
+    "syncToken": "1753409788780",
+    "creationTime": "2025-07-24T19:16:28.780563",
+    "prefixes": [
+        {"ipv4Prefix": "34.1.208.0/20", "service": "Google Cloud", "scope": "africa-south1"},
+        {"ipv4Prefix": "34.8.0.0/16", "service": "Google Cloud", "scope": "global"},
+        {"ipv6Prefix": "2600:1900:4000::/44", "service": "Google Cloud", "scope": "europe-west1"},
+    ],
+}
+
+GOOG_SAMPLE = {"syncToken": "1", "creationTime": "2025-07-24T19:16:28.780563",
+               "prefixes": [{"ipv4Prefix": "8.8.4.0/24"}, {"ipv6Prefix": "2001:4860::/32"}]}
+
+ORACLE_SAMPLE = {
+    "last_updated_timestamp": "2025-07-21T07:13:25.457838",
+    "regions": [
+        {"region": "eu-frankfurt-1", "cidrs": [{"cidr": "130.61.0.0/16", "tags": ["OCI"]},
+                                              {"cidr": "134.70.24.0/21", "tags": ["OBJECT_STORAGE"]}]},
+        {"region": "us-ashburn-1", "cidrs": [{"cidr": "129.80.0.0/16", "tags": ["OCI"]}]},
+    ],
+}
+
+GEOFEED_SAMPLE = """\
+# DigitalOcean-style RFC 8805 geofeed
+5.101.96.0/21,NL,NL-NH,Amsterdam,1098 XH
+24.144.68.0/22,US,US-CA,Santa Clara,95054
+
+2a03:b0c0:3::/48,DE,DE-HE,Frankfurt,
+"192.0.2.0/24",,,,
+"""
+
+GENESYS_SAMPLE = {"entities": [
+    {"cidr": "52.50.0.0/16", "service": "api", "region": "eu-west-1"},
+    {"cidr": "54.216.0.0/15", "service": "media", "region": "eu-west-1"},
+]}
+
+FASTLY_SAMPLE = {"addresses": ["151.101.0.0/16", "199.232.0.0/16"], "ipv6_addresses": ["2a04:4e42::/32"]}
+
+
+def write_json(path: Path, doc) -> Path:
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.fixture
+def sample_files(tmp_path) -> dict[str, Path]:
+    """One file per kind, in its publisher's schema."""
+    files = {
+        "aws": write_json(tmp_path / "ip-ranges.json", AWS_SAMPLE),
+        "azure": write_json(tmp_path / "ServiceTags_Public_20251103.json", AZURE_SAMPLE),
+        "gcp": write_json(tmp_path / "cloud.json", GCP_SAMPLE),
+        "google": write_json(tmp_path / "goog.json", GOOG_SAMPLE),
+        "oracle": write_json(tmp_path / "public_ip_ranges.json", ORACLE_SAMPLE),
+        "fastly": write_json(tmp_path / "public-ip-list.json", FASTLY_SAMPLE),
+        "genesys": write_json(tmp_path / "genesys-ipranges.json", GENESYS_SAMPLE),
+    }
+    files["cloudflare"] = tmp_path / "ips-v4"
+    files["cloudflare"].write_text("104.16.0.0/13\n172.64.0.0/13\n")
+    files["geofeed"] = tmp_path / "digitalocean-geo.csv"
+    files["geofeed"].write_text(GEOFEED_SAMPLE)
+    for path in files.values():  # a fixed mtime: the date of formats that carry none
+        os.utime(path, (1_767_225_600, 1_767_225_600))  # 2026-01-01
+    return files
+
+
+# --------------------------------------------------------------------------- range files
+
+
+def test_aws_reads_regions_services_border_groups_and_global(sample_files):
+    parsed = aws.parse(sample_files["aws"])
+    info = parsed.info
+    assert (info.name, info.kind, info.version, info.date) == ("aws-ip-ranges", "aws", "1787433425", "2026-08-22T21:17:05Z")
+    assert info.prefixes == 8 and info.sha256 == hashlib.sha256(sample_files["aws"].read_bytes()).hexdigest()
+    assert parsed.authority == Authority.PROVIDER and parsed.date_basis == "content"
+    by_network = {(r.network, r.service): r for r in parsed.prefixes}
+    assert by_network[("13.32.0.0/15", "CLOUDFRONT")].anycast and by_network[("2600:9000::/28", "CLOUDFRONT")].anycast
+    assert not by_network[("3.248.0.0/14", "EC2")].anycast
+    assert by_network[("15.181.232.0/21", "EC2")].border_group == "us-east-1-lim-1"
+    assert by_network[("2a05:d018:400::/40", "EC2")].region == "eu-central-1"
+
+
+def test_azure_keeps_regional_and_provider_only_tags_and_dates_from_the_file_name(sample_files):
+    parsed = azure.parse(sample_files["azure"])
+    assert parsed.info.version == "376" and parsed.info.date == "2025-11-03" and parsed.date_basis == "filename"
+    assert parsed.info.prefixes == 6
+    regions = {(r.network, r.region, r.service) for r in parsed.prefixes}
+    assert ("20.50.0.0/16", "", "AzureCloud") in regions
+    assert ("20.50.0.0/16", "westeurope", "AzureCloud") in regions
+    assert ("20.50.64.0/20", "northeurope", "AzureStorage") in regions
+    assert ("20.50.8.0/24", "", "AzureFrontDoor") in regions
+
+
+def test_azure_without_a_date_in_its_name_falls_back_to_the_mtime(sample_files, tmp_path):
+    renamed = write_json(tmp_path / "azure-ServiceTags_Public.json", AZURE_SAMPLE)
+    os.utime(renamed, (1_767_225_600, 1_767_225_600))
+    parsed = azure.parse(renamed)
+    assert parsed.info.date == "2026-01-01" and parsed.date_basis == "mtime"
+
+
+def test_gcp_scope_global_is_anycast(sample_files):
+    parsed = gcp.parse(sample_files["gcp"])
+    assert (parsed.info.name, parsed.info.version, parsed.info.date) == ("gcp-cloud", "1753409788780", "2025-07-24T19:16:28Z")
+    scopes = {r.network: (r.region, r.anycast) for r in parsed.prefixes}
+    assert scopes == {"34.1.208.0/20": ("africa-south1", False), "34.8.0.0/16": ("global", True),
+                      "2600:1900:4000::/44": ("europe-west1", False)}
+
+
+def test_goog_json_is_google_edge_anycast(sample_files):
+    parsed = read_source(sample_files["google"], "google")
+    assert parsed.info.name == "google-goog" and parsed.info.kind == "google"
+    assert all(r.anycast and r.provider == "google" for r in parsed.prefixes)
+
+
+def test_oracle_regions_and_tags(sample_files):
+    parsed = oracle.parse(sample_files["oracle"])
+    assert parsed.info.date == "2025-07-21T07:13:25Z" and parsed.info.prefixes == 3
+    assert {(r.network, r.region, r.service) for r in parsed.prefixes} == {
+        ("130.61.0.0/16", "eu-frankfurt-1", "OCI"), ("134.70.24.0/21", "eu-frankfurt-1", "OBJECT_STORAGE"),
+        ("129.80.0.0/16", "us-ashburn-1", "OCI")}
+
+
+def test_cloudflare_and_fastly_are_anycast_without_country(sample_files):
+    for parsed in (cloudflare.parse(sample_files["cloudflare"]), fastly.parse(sample_files["fastly"])):
+        assert parsed.prefixes and all(r.anycast and r.country is None and not r.region for r in parsed.prefixes)
+        assert parsed.info.date == "2026-01-01" and parsed.date_basis == "mtime"
+    assert cloudflare.parse(sample_files["cloudflare"]).info.name == "cloudflare-ips-v4"
+    assert fastly.parse(sample_files["fastly"]).info.prefixes == 3
+
+
+def test_geofeed_reads_country_subdivision_city_and_skips_comments(sample_files):
+    parsed = geofeed.parse(sample_files["geofeed"])
+    assert parsed.info.name == "geofeed-digitalocean" and parsed.authority == Authority.GEOFEED
+    rows = {r.network: (r.provider, r.country, r.subdivision, r.city) for r in parsed.prefixes}
+    assert rows["24.144.68.0/22"] == ("digitalocean", "US", "US-CA", "Santa Clara")
+    assert rows["2a03:b0c0:3::/48"] == ("digitalocean", "DE", "DE-HE", "Frankfurt")
+    assert rows["192.0.2.0/24"] == ("digitalocean", None, "", "")
+    assert parsed.info.prefixes == 4
+
+
+def test_genesys_ranges_are_aws_regions_named_for_genesys(sample_files):
+    parsed = genesys.parse(sample_files["genesys"])
+    assert {(r.network, r.provider, r.region, r.service) for r in parsed.prefixes} == {
+        ("52.50.0.0/16", "aws", "eu-west-1", "Genesys Cloud api"), ("54.216.0.0/15", "aws", "eu-west-1", "Genesys Cloud media")}
+
+
+@pytest.mark.parametrize("kind, content, expected", [
+    ("aws", "{not json", "invalid JSON"),
+    ("aws", json.dumps({"prefixes": []}), "no 'prefixes' or 'createDate'"),
+    ("aws", json.dumps({"createDate": "2026-08-22-21-17-05", "prefixes": [{"ip_prefix": "1.2.3.0/24"}]}), "'region' missing"),
+    ("azure", json.dumps({"values": [{"name": "x"}]}), "'properties' missing"),
+    ("gcp", json.dumps({"prefixes": [{"ipv4Prefix": "1.0.0.0/8"}]}), "'creationTime' missing"),
+    ("oracle", json.dumps({"regions": "x"}), "no 'regions' list"),
+    ("fastly", json.dumps({"addresses": [1, 2]}), "not a string"),
+    ("genesys", json.dumps({"entities": [{"region": "eu-west-1"}]}), "'cidr' missing"),
+    ("geofeed", "hello,world\n", "is not an IP prefix"),
+    ("geofeed", "1.2.3.0/24,Germany,,,\n", "not an ISO 3166-1"),
+    ("cloudflare", "", "no prefixes"),
+])
+def test_malformed_files_are_one_line_user_errors(tmp_path, kind, content, expected):
+    path = tmp_path / "bad-file"
+    path.write_text(content)
+    with pytest.raises(UserError) as caught:
+        read_source(path, kind)
+    assert expected in str(caught.value) and str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_unknown_kind_and_missing_file():
+    with pytest.raises(UserError, match="unknown source kind 'maxmind'"):
+        read_source(Path("x"), "maxmind")
+    with pytest.raises(UserError, match="no such file"):
+        read_source(Path("/nonexistent/ip-ranges.json"), "aws")
+
+
+# --------------------------------------------------------------------------- mmdb
+
+
+def city_database(path: Path, **options) -> Path:
+    return write_mmdb(path, {
+        "81.2.69.0/24": {"country": {"iso_code": "GB"}, "city": {"names": {"en": "London"}},
+                         "subdivisions": [{"iso_code": "ENG"}], "location": {"latitude": 51.51, "longitude": -0.09}},
+        "2001:218::/32": {"country": {"iso_code": "JP"}},
+        "104.16.0.0/13": {"country": {"iso_code": "US"}, "traits": {"is_anycast": True}},
+        "3.248.0.0/14": {"country": {"iso_code": "US"}},
+    }, database_type="GeoIP2-City", **options)
+
+
+def test_mmdb_city_answers_country_city_and_coordinates(tmp_path):
+    database = MmdbDatabase(city_database(tmp_path / "city.mmdb", build_epoch=1_770_245_369))
+    assert (database.info.name, database.info.kind) == ("geoip2-city", "mmdb")
+    assert database.info.version == "1770245369" and database.info.date == "2026-02-04T22:49:29Z"
+    assert database.info.prefixes == 4
+    london, tokyo, nothing, anycast = database.lookup_many(["81.2.69.160", "2001:218::1", "8.8.8.8", "104.16.0.1"])
+    assert (london.country, london.subdivision, london.city, london.latitude) == ("GB", "GB-ENG", "London", 51.51)
+    assert london.network == "81.2.69.0/24" and "prefix 81.2.69.0/24" in london.evidence[0].detail
+    assert tokyo.country == "JP" and nothing is None and anycast.anycast
+
+
+def test_mmdb_asn_and_ipinfo_shapes(tmp_path):
+    asn = MmdbDatabase(write_mmdb(tmp_path / "asn.mmdb", {
+        "1.128.0.0/11": {"autonomous_system_number": 1221, "autonomous_system_organization": "Telstra Pty Ltd"}},
+        database_type="GeoLite2-ASN"))
+    (answer,) = asn.lookup_many(["1.128.0.1"])
+    assert answer.country is None and answer.evidence[0].claim == "AS1221 Telstra Pty Ltd"
+    ipinfo = MmdbDatabase(write_mmdb(tmp_path / "ipinfo.mmdb", {
+        "8.8.8.0/24": {"country_code": "US", "asn": "AS15169", "as_name": "Google LLC"}},
+        ip_version=4, database_type="ipinfo lite"))
+    found, v6 = ipinfo.lookup_many(["8.8.8.8", "2001:db8::1"])  # an IPv4-only database knows no IPv6
+    assert found.country == "US" and [e.claim for e in found.evidence] == ["country US", "AS15169 Google LLC"]
+    assert v6 is None and ipinfo.info.name == "ipinfo-lite"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "unreachable_nodes"])
+def test_corrupt_mmdb_is_a_user_error(tmp_path, damage):
+    path = tmp_path / "broken.mmdb"
+    if damage == "garbage":
+        path.write_bytes(b"\xab\xcd\xefMaxMind.com")
+    elif damage == "truncated":
+        data = city_database(tmp_path / "good.mmdb").read_bytes()
+        path.write_bytes(data[:40] + data[-200:])
+    else:
+        city_database(path, unreachable_nodes=4)
+    with pytest.raises(UserError) as caught:
+        MmdbDatabase(path)
+    message = str(caught.value)
+    assert str(path) in message and "not a usable MaxMind DB" in message and "\n" not in message
+
+
+# --------------------------------------------------------------------------- embedded default
+
+
+def test_embedded_default_names_its_data_file_and_date():
+    default = embedded.load()
+    assert default is not None, "geoip2fast is a dependency and ships its data file"
+    assert default.info.kind == "embedded" and default.info.name == "geoip2fast"
+    assert len(default.info.date) == 10 and default.info.date[:2] == "20"
+    assert default.info.date.replace("-", "") in default.info.version
+    assert default.info.prefixes > 100_000
+
+
+def test_embedded_default_agrees_with_geoip2fast_itself():
+    from geoip2fast import GeoIP2Fast
+
+    from tracecheck.geo.ranges import AddressKeys
+
+    default = embedded.load()
+    reference = GeoIP2Fast(geoip2fast_data_file=str(default.path))
+    addresses = ["8.8.8.8", "1.1.1.1", "81.2.69.160", "3.248.0.1", "2a00:1450:4001::1", "2001:218::1",
+                 "200.160.2.3", "41.0.0.1", "10.1.2.3", "::1"]
+    rows = default.find(AddressKeys.parse(addresses))
+    for position, address in enumerate(addresses):
+        answer = default.answer(tuple(int(r[position]) for r in rows))
+        theirs = reference.lookup(address)
+        expected = None if theirs.is_private or len(theirs.country_code) != 2 else theirs.country_code
+        assert (answer.country if answer else None) == expected, address
+        if expected:
+            assert answer.network == theirs.cidr
+
+
+# --------------------------------------------------------------------------- RDAP (never the network here)
+
+
+def test_rdap_is_cached_by_network_and_only_weak(tmp_path):
+    calls = []
+
+    def fake_fetch(address):
+        calls.append(address)
+        return {"cidr": "192.0.2.0/24", "name": "EXAMPLE-NET", "country": "FR", "asn": "64500",
+                "asn_country": "FR", "asn_description": "EXAMPLE, FR", "registry": "ripencc"}
+
+    client = RdapClient(tmp_path, fetch=fake_fetch)
+    first, second = client.lookup_many(["192.0.2.10", "192.0.2.99"])
+    assert calls == ["192.0.2.10"]  # the second address is inside the cached network
+    assert first.country == "FR" and first.authority == Authority.REGISTRY
+    assert first.evidence[0].claim == "registrant country FR" and "EXAMPLE-NET" in first.evidence[0].detail
+    again = RdapClient(tmp_path, fetch=lambda address: pytest.fail("must come from the disk cache"))
+    assert again.lookup_many(["192.0.2.200"])[0].country == "FR"
+
+
+def test_rdap_failure_is_evidence_not_a_crash(tmp_path):
+    def failing(address):
+        raise OSError("network is unreachable")
+
+    (answer,) = RdapClient(tmp_path, fetch=failing).lookup_many(["198.51.100.7"])
+    assert answer.country is None and "network is unreachable" in answer.evidence[0].detail

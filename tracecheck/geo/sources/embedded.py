@@ -1,0 +1,179 @@
+"""The offline default: the country + ASN data file shipped inside the ``geoip2fast`` package.
+
+geoip2fast ships ``geoip2fast-asn-ipv6.dat.gz`` (MaxMind GeoLite2 Country + ASN, IPv4 and IPv6)
+beside its module.  Its own ``GeoIP2Fast.lookup`` answers one address at a time from module-level
+lists; we read the same file (a gzip'd pickle written by geoip2fast, format 120/121:
+``(version, source_info, total, lists)``) and turn its sorted first-address lists into range
+tables so that every address is answered in one vectorized pass.  If a future geoip2fast changes
+that layout we fall back to its public ``lookup``: slower, same answers.
+
+Its ``source_info['info']`` names the build (``MAXMIND:GeoLite2-CountryASN-IPv4IPv6-en-20240618``);
+that date is the data's date and goes into every report as this source's age.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gzip
+import itertools
+import pickle
+import re
+from functools import cache, cached_property
+from pathlib import Path
+
+import numpy as np
+
+from tracecheck.geo.ranges import AddressKeys, RangeTable, network_text, v6_keys, v6_last
+from tracecheck.geo.sources.interface import Answer, Authority, evidence_detail, sha256_hex
+from tracecheck.vocabulary import Evidence, SourceInfo
+
+KIND = "embedded"
+NAME = "geoip2fast"
+DATA_FILES = ("geoip2fast-asn-ipv6.dat.gz", "geoip2fast-ipv6.dat.gz", "geoip2fast.dat.gz")
+_PRIVATE_IDS = 16  # geoip2fast's first 16 country entries are reserved/private/not-found markers
+_MAX_V4 = 2**32 - 1
+_LOW64 = 2**64 - 1
+
+
+def data_file() -> Path | None:
+    """The richest data file the installed geoip2fast ships (country + ASN + IPv6 first)."""
+    try:
+        import geoip2fast
+    except ImportError:
+        return None
+    folder = Path(geoip2fast.__file__).resolve().parent
+    return next((folder / name for name in DATA_FILES if (folder / name).is_file()), None)
+
+
+class EmbeddedGeoIP:
+    """Country (and ASN name) for any public address, from the installed package alone."""
+
+    authority = Authority.EMBEDDED
+
+    def __init__(self, path: Path):
+        self.path = path
+        raw = path.read_bytes()
+        self._sha256 = sha256_hex(raw)
+        version, source_info, _total, lists = pickle.loads(gzip.decompress(raw))
+        self.build = str(source_info.get("info", ""))
+        self._fallback = None
+        if version in (120, 121) and source_info.get("country") and isinstance(lists, (list, tuple)):
+            self._load_country_lists(lists, bool(source_info.get("asn")))
+        else:  # a layout we do not know: use the package's own look-up
+            from geoip2fast import GeoIP2Fast
+
+            self._fallback = GeoIP2Fast(geoip2fast_data_file=str(path))
+            self.tables = []
+
+    def _load_country_lists(self, lists, with_asn: bool) -> None:
+        if with_asn:
+            (_, _, country_names, asn_names, firsts, asn_firsts,
+             country_ids, asn_ids, lengths, asn_lengths) = lists
+        else:
+            _, country_names, firsts, country_ids, lengths = lists
+            asn_names = asn_firsts = asn_ids = asn_lengths = None
+        self.country_codes = [entry.split(":")[0] for entry in country_names]
+        self.asn_names = asn_names or []
+        self._country = _Ranges(firsts, lengths, country_ids, skip_below=_PRIVATE_IDS)
+        self._asn = _Ranges(asn_firsts, asn_lengths, asn_ids, skip_below=1) if with_asn else None
+        self.tables = [self._country.table] + ([self._asn.table] if self._asn else [])
+
+    @cached_property
+    def info(self) -> SourceInfo:
+        match = re.search(r"(20\d\d)(\d\d)(\d\d)", self.build)
+        date = f"{match[1]}-{match[2]}-{match[3]}" if match else ""
+        prefixes = len(self._country.table) if self._fallback is None else 0
+        return SourceInfo(name=NAME, kind=KIND, version=self.build or self.path.name, date=date,
+                          sha256=self._sha256, prefixes=prefixes)
+
+    @property
+    def label(self) -> str:
+        try:
+            from importlib.metadata import version
+
+            package = f"geoip2fast {version('geoip2fast')}"
+        except Exception:  # noqa: BLE001 - the version is a courtesy
+            package = "geoip2fast"
+        return f"{package} {self.path.name} ({self.build.removeprefix('MAXMIND:')})"
+
+    def answer(self, rows: tuple[int, ...]) -> Answer | None:
+        """The answer for one address, given its row in each of ``tables`` (-1: not found)."""
+        country_row = rows[0]
+        asn_row = rows[1] if len(rows) > 1 else -1
+        if country_row < 0 and asn_row < 0:
+            return None
+        evidence, country, network = [], None, ""
+        if country_row >= 0:
+            country = self.country_codes[self._country.ids[country_row]]
+            network = self._country.network(country_row)
+            evidence.append(Evidence(NAME, f"country {country}", self._detail(network)))
+        if asn_row >= 0:
+            asn = self.asn_names[self._asn.ids[asn_row]]
+            evidence.append(Evidence(NAME, f"AS name {asn}", self._detail(self._asn.network(asn_row))))
+        return Answer(source=NAME, authority=self.authority, country=country, network=network,
+                      evidence=tuple(evidence))
+
+    def lookup_many(self, addresses: list[str]) -> list[Answer | None]:
+        """Per-address answers through geoip2fast's own API (used only when its layout is unknown)."""
+        out = []
+        for address in addresses:
+            result = self._fallback.lookup(address)
+            code = result.country_code
+            if result.is_private or not re.fullmatch(r"[A-Z]{2}", code or ""):
+                out.append(None)
+                continue
+            out.append(Answer(source=NAME, authority=self.authority, country=code, network=result.cidr,
+                              evidence=(Evidence(NAME, f"country {code}", self._detail(result.cidr)),)))
+        return out
+
+    def _detail(self, network: str) -> str:
+        return evidence_detail(self.label, self.info.date, self._sha256, network)
+
+    @property
+    def uses_fallback(self) -> bool:
+        return self._fallback is not None
+
+    def find(self, keys: AddressKeys) -> list[np.ndarray]:
+        return [table.find(keys) for table in self.tables]
+
+
+class _Ranges:
+    """One of geoip2fast's chunked (first address, prefix length, id) lists as a range table.
+
+    Rows are positions in the flattened lists; ids below ``skip_below`` (private/unknown markers)
+    are left out so that they answer "not found".  IPv6 firsts are Python ints: they are split
+    into two uint64 halves once, and everything after that is numpy.
+    """
+
+    def __init__(self, chunked_firsts, chunked_lengths, chunked_ids, skip_below: int):
+        firsts = list(itertools.chain.from_iterable(chunked_firsts))
+        self.lengths = np.concatenate([np.asarray(chunk, dtype=np.int64) for chunk in chunked_lengths])
+        self.ids = np.concatenate([np.asarray(chunk, dtype=np.int64) for chunk in chunked_ids])
+        self.v4_count = v4_count = bisect.bisect_right(firsts, _MAX_V4)
+        keep = self.ids >= skip_below
+        rows = np.arange(len(firsts), dtype=np.int32)
+
+        self.v4_first = np.array(firsts[:v4_count], dtype=np.uint32)
+        host = (32 - self.lengths[:v4_count]).astype(np.uint64)
+        v4_last = (self.v4_first.astype(np.uint64) + (np.uint64(1) << host) - np.uint64(1)).astype(np.uint32)
+        k4, k6 = keep[:v4_count], keep[v4_count:]
+        v4 = (self.v4_first[k4], v4_last[k4], rows[:v4_count][k4])
+
+        self.v6_hi = np.array([value >> 64 for value in firsts[v4_count:]], dtype=np.uint64)
+        self.v6_lo = np.array([value & _LOW64 for value in firsts[v4_count:]], dtype=np.uint64)
+        hi, lo, lengths = self.v6_hi[k6], self.v6_lo[k6], self.lengths[v4_count:][k6]
+        v6 = (v6_keys(hi, lo), v6_keys(*v6_last(hi, lo, lengths)), rows[v4_count:][k6])
+        self.table = RangeTable(v4, v6)
+
+    def network(self, row: int) -> str:
+        if row < self.v4_count:
+            return network_text(32, int(self.v4_first[row]), int(self.lengths[row]))
+        i = row - self.v4_count
+        return network_text(128, (int(self.v6_hi[i]) << 64) | int(self.v6_lo[i]), int(self.lengths[row]))
+
+
+@cache
+def load() -> EmbeddedGeoIP | None:
+    """The embedded default, read once per process (it is ~1 s of work and never changes)."""
+    path = data_file()
+    return EmbeddedGeoIP(path) if path else None
