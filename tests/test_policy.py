@@ -259,6 +259,19 @@ def test_weaker_source_disagreement_is_tolerated_and_shown():
     assert "rdap says" not in shown  # registry data is not a location claim
 
 
+def test_evidence_as_geo_writes_it():
+    # The claim shapes tracecheck.geo emits, including its derived catalog and disagreement lines.
+    place = Place(ip="52.16.1.1", provider="aws", region="eu-west-1", country="IE", city="Dublin",
+                  evidence=(Evidence("aws-ip-ranges", "region eu-west-1, border group eu-west-1 (EC2)", "prefix"),
+                            Evidence("region-catalog", "aws eu-west-1 is in IE (Dublin)", "geo_db/regions.yaml"),
+                            Evidence("geoip2fast", "country IE (Dublin)", "geoip2fast 1.2"),
+                            Evidence("rdap", "registrant country US", "RDAP"),
+                            Evidence("tracecheck", "sources disagree: country IE, country US", "...")))
+    result = assess(dest("52.16.1.1"), place, None, policy("tolerate_disagreement: none\n"), TODAY)
+    assert result.verdict is Verdict.COMPLIANT
+    assert not any("Sources disagree" in reason for reason in result.reasons)
+
+
 def test_any_disagreement_blocks_under_none():
     place = Place(ip="52.16.1.1", provider="aws", region="eu-west-1", country="IE",
                   evidence=(Evidence("aws-ip-ranges", "region eu-west-1"), Evidence("geoip2fast", "country US")))
@@ -341,3 +354,10 @@ def test_warnings_for_unknown_vendors_and_soon_expiring_exceptions():
     warnings = policy_warnings(pol, TODAY, frozenset({"Genesys", "AWS"}))
     assert any("vendor 'Genesis' is not in the service catalog" in w and w.startswith("p.yaml:5:") for w in warnings)
     assert any("exception TIA-7 expires on 2026-09-20" in w for w in warnings)
+
+
+def test_today_honours_source_date_epoch(monkeypatch):
+    from tracecheck.policy.evaluate import today_utc
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1777887000")
+    assert today_utc() == date(2026, 5, 4)

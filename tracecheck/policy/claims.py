@@ -70,8 +70,10 @@ class Claim:
         return not (self.region and other.region and self.region != other.region)
 
 
+# Geo's claims read "region eu-west-1 (EC2)", "region us-east-1, border group ...", "country IE
+# (Dublin)"; its catalog lines ("aws eu-west-1 is in IE") and "sources disagree" repeat those.
 _COUNTRY_CLAIM = re.compile(r"^country\s+([A-Za-z]{2})\b")
-_REGION_CLAIM = re.compile(r"^region\s+(\S+)")
+_REGION_CLAIM = re.compile(r"^region\s+([A-Za-z0-9_-]+)")
 
 
 def claim_from_region(source: str, rank: int, region: str, provider: str = "") -> Claim | None:

@@ -19,6 +19,7 @@ The order of the questions is the order of their authority:
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Iterable
@@ -301,5 +302,9 @@ def flow_in_scope(flow: Flow, policy: Policy, call_spans: Iterable[tuple[float, 
 
 
 def today_utc() -> date:
-    """Today's date for exception expiry; SOURCE_DATE_EPOCH-aware callers pass their own."""
+    """The date exceptions are judged on: ``SOURCE_DATE_EPOCH`` when set (reproducible reports),
+    else today in UTC.  A caller reviewing an old capture may pass the capture's date instead."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), timezone.utc).date()
     return datetime.now(timezone.utc).date()
