@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import fake_geo
 import pytest
 
-import fake_geo
 from tracecheck.cli import main
 
 

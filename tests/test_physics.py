@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import fake_geo
 import pytest
 
-import fake_geo
 from tracecheck.errors import UserError
 from tracecheck.policy.physics import (
     COUNTRY_CENTROIDS,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+import fake_geo
 import pytest
 
-import fake_geo
 from tracecheck.classify import classify
 from tracecheck.errors import UserError
 from tracecheck.policy import Destination, assess, evaluate, exit_code, flow_in_scope, overall_verdict, parse_policy

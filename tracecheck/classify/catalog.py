@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
@@ -67,7 +68,7 @@ class PatternSpec(_Strict):
     """Only for regex patterns whose estimated specificity ranks them wrongly."""
 
     @model_validator(mode="after")
-    def _one_form(self) -> "PatternSpec":
+    def _one_form(self) -> PatternSpec:
         given = [key for key in ("host", "suffix", "regex") if getattr(self, key)]
         if len(given) != 1:
             raise ValueError("give exactly one of host, suffix or regex")

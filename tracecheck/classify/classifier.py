@@ -12,7 +12,7 @@ call their SDP was negotiated in (``classify_media``).
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from tracecheck.classify.catalog import Catalog, load_catalog, normalize_host
 from tracecheck.vocabulary import Category, Service

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -21,8 +20,8 @@ app.add_typer(policy_app, name="policy")
 
 @policy_app.command("init")
 def init(
-    template: Optional[str] = typer.Option(None, "--template", "-t", help="gdpr-eu, uk-gdpr, lgpd-br or ccpa-us."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+    template: str | None = typer.Option(None, "--template", "-t", help="gdpr-eu, uk-gdpr, lgpd-br or ccpa-us."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
     force: bool = typer.Option(False, "--force", help="Overwrite OUTPUT if it exists."),
 ) -> None:
     """Write a commented policy template (to stdout unless -o is given)."""
@@ -48,7 +47,7 @@ def init(
 
 @policy_app.command("check")
 def check(
-    file: Optional[Path] = typer.Argument(None, help="The policy YAML file."),
+    file: Path | None = typer.Argument(None, help="The policy YAML file."),
 ) -> None:
     """Validate a policy: OK and a summary, or FILE:LINE and what is wrong (exit 2)."""
     from tracecheck.policy.evaluate import today_utc

@@ -62,7 +62,7 @@ class Claim:
         where = self.subdivision or self.country or "unknown country"
         return f"{self.region} ({where})" if self.region else where
 
-    def same_place(self, other: "Claim") -> bool:
+    def same_place(self, other: Claim) -> bool:
         if self.country != other.country:
             return False
         if self.subdivision and other.subdivision and self.subdivision != other.subdivision:

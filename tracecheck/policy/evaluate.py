@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
-from typing import Iterable
+from datetime import UTC, date, datetime
 
 from tracecheck.policy import claims as claimlib
 from tracecheck.policy.model import Authorized, Policy, Rule
@@ -84,17 +84,16 @@ def assess(destination: Destination, place: Place, service: Service | None, poli
                if not exc.active_on(today) and exc.matches(destination.ip, names, vendor, category)]
 
     if place.local:
-        return Assessment(Verdict.COMPLIANT, (
-            f"{subject} at {destination.ip}: a local address (private, loopback, link-local or documentation); "
-            f"traffic to it does not leave the site.",), fails=False)
+        sentence = (f"{subject} at {destination.ip}: a local address (private, loopback, link-local or "
+                    f"documentation); traffic to it does not leave the site.")
+        return Assessment(Verdict.COMPLIANT, (sentence,), fails=False)
 
     for index, rule in enumerate(policy.ignore):
         if rule.matches(destination.ip, names, vendor, category):
             why = f": {rule.reason}" if rule.reason else ""
-            return Assessment(Verdict.COMPLIANT, (
-                f"{subject} at {destination.ip}: not assessed, ignored by the policy "
-                f"(ignore[{index}]: {rule.describe()}{why}).",),
-                fails=False, ignored=True)
+            sentence = (f"{subject} at {destination.ip}: not assessed, ignored by the policy "
+                        f"(ignore[{index}]: {rule.describe()}{why}).")
+            return Assessment(Verdict.COMPLIANT, (sentence,), fails=False, ignored=True)
 
     rule, rule_name = _rule_for(policy, service, category)
     if rule is not None and rule.action == "ignore":
@@ -106,7 +105,8 @@ def assess(destination: Destination, place: Place, service: Service | None, poli
     mode = (rule.indeterminate if rule is not None and rule.indeterminate else None) or policy.indeterminate
     rule_note = f" (rule {rule_name})" if rule is not None and rule.authorized else ""
 
-    verdict, reasons, extra = _locate(destination, place, service, policy, authorized, subject, rule_note)
+    verdict, reasons = _locate(destination, place, service, policy, authorized, subject, rule_note)
+    extra: list[Evidence] = []
     reasons[0] = f"{reasons[0]} Evidence: {evidence_text}." if evidence_text else reasons[0]
 
     site = site or _policy_site(policy)
@@ -139,15 +139,15 @@ def assess(destination: Destination, place: Place, service: Service | None, poli
 
 
 def _locate(destination: Destination, place: Place, service: Service | None, policy: Policy,
-            authorized: Authorized, subject: str, rule_note: str) -> tuple[Verdict, list[str], list[Evidence]]:
+            authorized: Authorized, subject: str, rule_note: str) -> tuple[Verdict, list[str]]:
     """Steps 3 and 4: anycast or unknown, then the place against the authorized set."""
     evidence_claims = claimlib.claims_from_evidence(place.evidence)
     hostname_claim = claimlib.claim_from_hostname(service)
     hinted = f"; the hostname implies {service.region}" if service and service.region else ""
     if place.anycast:
-        return Verdict.INDETERMINATE, [
-            f"{subject} at {destination.ip}: an anycast or global address, announced from many places; "
-            f"no single country can be claimed{hinted}."], []
+        sentence = (f"{subject} at {destination.ip}: an anycast or global address, announced from many places; "
+                    f"no single country can be claimed{hinted}.")
+        return Verdict.INDETERMINATE, [sentence]
     notes: list[str] = []
     if place.country:
         primary = claimlib.claim_from_place(place, evidence_claims + ([hostname_claim] if hostname_claim else []))
@@ -156,9 +156,9 @@ def _locate(destination: Destination, place: Place, service: Service | None, pol
         notes.append(f"No address source places {destination.ip}; the place comes from the hostname alone "
                      f"({service.matched if service else ''}).")
     else:
-        return Verdict.INDETERMINATE, [
-            f"{subject} at {destination.ip}: no source places this address (no provider range, geofeed or "
-            f"GeoIP answer){hinted}."], []
+        sentence = (f"{subject} at {destination.ip}: no source places this address (no provider range, "
+                    f"geofeed or GeoIP answer){hinted}.")
+        return Verdict.INDETERMINATE, [sentence]
 
     decision = claimlib.authorize(primary, authorized)
     at = f"{subject} at {_where(primary, destination.ip)}"
@@ -183,7 +183,7 @@ def _locate(destination: Destination, place: Place, service: Service | None, pol
                         f"Taken alone, {decision.because}.")
         else:
             notes.append(disagreement + (" The policy tolerates it." if not blocking else ""))
-    return verdict, [sentence] + notes, []
+    return verdict, [sentence] + notes
 
 
 def _blocking(others: list[claimlib.Claim], primary: claimlib.Claim, allowed: bool | None,
@@ -306,5 +306,5 @@ def today_utc() -> date:
     else today in UTC.  A caller reviewing an old capture may pass the capture's date instead."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if epoch.isdigit():
-        return datetime.fromtimestamp(int(epoch), timezone.utc).date()
-    return datetime.now(timezone.utc).date()
+        return datetime.fromtimestamp(int(epoch), UTC).date()
+    return datetime.now(UTC).date()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -126,7 +126,7 @@ class Selector(_Strict):
             raise ValueError(f"ip '{value}' is not an address or network (203.0.113.7, 203.0.113.0/24)") from None
 
     @model_validator(mode="after")
-    def _says_something(self) -> "Selector":
+    def _says_something(self) -> Selector:
         if not (self.vendor or self.host or self.ip or self.category):
             raise ValueError("give at least one of vendor, host, ip or category")
         return self
@@ -190,7 +190,7 @@ class Scope(_Strict):
     def _utc(cls, value: datetime | None) -> datetime | None:
         # A time without a zone is read as UTC, the zone captures are stamped in.
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
+            return value.replace(tzinfo=UTC)
         return value
 
     @field_validator("clients")
@@ -205,7 +205,7 @@ class Scope(_Strict):
         return networks
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Scope":
+    def _ordered(self) -> Scope:
         if self.start and self.end and self.end <= self.start:
             raise ValueError("scope.end must be after scope.start")
         return self
