@@ -1,0 +1,140 @@
+"""Which source's answer places an address, and how the others are kept.
+
+The order of authority: the provider's own range file > an RFC 8805 geofeed > an imported GeoIP
+database > the embedded GeoIP default > RDAP.  The most authoritative answer that says *where*
+(a region, a country, or "anycast") decides; every other answer stays in the evidence, and when
+they name different places a ``sources disagree`` line says so and who won.
+
+A provider region becomes a country, city and coordinates only through the region catalog
+(``geo_db/regions.yaml``); a region the catalog does not know is said so, and the next source's
+country is used instead of a guess.  Anycast answers never get a country.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from tracecheck.geo.sources.interface import Answer, Authority
+from tracecheck.vocabulary import Evidence
+
+CATALOG = "region-catalog"
+TRACECHECK = "tracecheck"
+
+# Ties between provider files covering the same prefix: the cloud's own file before a tenant's.
+PROVIDER_ORDER = ("aws", "azure", "gcp", "google", "oracle", "cloudflare", "fastly", "genesys")
+
+
+class RegionLike(Protocol):
+    country: str
+    subdivision: str
+    city: str
+    latitude: float
+    longitude: float
+    source: str
+
+
+FindRegion = Callable[[str, str], "RegionLike | None"]
+
+
+class JurisdictionsLike(Protocol):
+    def jurisdictions_for(self, country: str | None, subdivision: str = "") -> tuple[str, ...]: ...
+
+
+def place_fields(answers: list[Answer], find_region: FindRegion, jurisdictions: JurisdictionsLike | None) -> dict[str, Any]:
+    """The fields of a ``Place`` (all but ``ip``) that these answers support."""
+    ordered = _by_authority(answers)
+    evidence: list[Evidence] = []
+    fields: dict[str, Any] = {"provider": "", "service": "", "region": "", "country": None, "subdivision": "",
+                              "city": "", "latitude": None, "longitude": None, "jurisdictions": (),
+                              "anycast": False, "local": False}
+    named = next((a for a in ordered if a.provider and a.authority <= Authority.GEOFEED), None)
+    if named is not None:
+        fields.update(provider=named.provider, service=named.service, region=named.region)
+
+    claims: list[tuple[str, str]] = []  # (place claimed, by which source) for the disagreement line
+    decided: Answer | None = None
+    for answer in ordered:
+        evidence.extend(answer.evidence)
+        place = _claimed_place(answer, find_region, evidence)  # adds the catalog's line after the answer
+        if place is None:
+            continue
+        claims.append((place["claim"], answer.source))
+        if decided is None:
+            decided = answer
+            fields.update({k: v for k, v in place.items() if k != "claim"})
+    if decided is not None and fields["anycast"]:
+        fields["country"] = None
+    if fields["country"] and jurisdictions is not None:
+        fields["jurisdictions"] = _jurisdictions(jurisdictions, fields["country"], fields["subdivision"])
+    distinct = sorted({claim for claim, _ in claims})
+    if len(distinct) > 1 and decided is not None:
+        said = "; ".join(f"{claim} ({source})" for claim, source in claims)
+        evidence.append(Evidence(TRACECHECK, f"sources disagree: {', '.join(distinct)}",
+                                 f"{said}; the most authoritative, {decided.source}, decides"))
+    fields["evidence"] = tuple(dict.fromkeys(evidence))  # two names for one region give one catalog line
+    return fields
+
+
+def _by_authority(answers: list[Answer]) -> list[Answer]:
+    """Provider files first, the one that says where and most specifically first among them."""
+    def key(item: tuple[int, Answer]) -> tuple:
+        position, answer = item
+        if answer.authority == Authority.PROVIDER:
+            return (0, not answer.located, -answer.prefixlen, position)
+        return (int(answer.authority), 0, 0, position)
+
+    return [answer for _, answer in sorted(enumerate(answers), key=key)]
+
+
+def _claimed_place(answer: Answer, find_region: FindRegion, evidence: list[Evidence]) -> dict[str, Any] | None:
+    """Where this one answer says the address is, or None if it does not say."""
+    if answer.anycast:
+        return {"claim": "anycast", "anycast": True, "country": None}
+    if answer.region and answer.provider:
+        region = _catalog_region(answer, find_region)
+        if region is not None:
+            precise = getattr(region, "precision", "city") != "country"
+            evidence.append(Evidence(CATALOG, _catalog_claim(answer, region), _catalog_detail(region)))
+            return {"claim": f"country {region.country}", "country": region.country,
+                    "subdivision": region.subdivision or "", "city": region.city or "",
+                    "latitude": region.latitude if precise else None,
+                    "longitude": region.longitude if precise else None}
+        evidence.append(Evidence(CATALOG, f"unknown region {answer.provider} {answer.region}",
+                                 "not in geo_db/regions.yaml; the next source's country is used"))
+    if answer.country:
+        return {"claim": f"country {answer.country}", "country": answer.country,
+                "subdivision": answer.subdivision, "city": answer.city,
+                "latitude": answer.latitude, "longitude": answer.longitude}
+    return None
+
+
+def _catalog_region(answer: Answer, find_region: FindRegion) -> RegionLike | None:
+    # An AWS Local Zone (network border group us-east-1-lim-1) can sit in another country
+    # than its parent region, so the border group is asked first.
+    catalog_provider = "gcp" if answer.provider == "google" else answer.provider
+    for code in dict.fromkeys((answer.border_group, answer.region)):
+        if code:
+            region = find_region(code, catalog_provider)
+            if region is not None:
+                return region
+    return None
+
+
+def _catalog_claim(answer: Answer, region: RegionLike) -> str:
+    code = getattr(region, "code", answer.region)
+    where = ", ".join(part for part in (region.city, region.subdivision) if part)
+    return f"{answer.provider} {code} is in {region.country}" + (f" ({where})" if where else "")
+
+
+def _catalog_detail(region: RegionLike) -> str:
+    detail = f"geo_db/regions.yaml, source {region.source}"
+    if getattr(region, "inferred", False):
+        detail += f"; inferred: {getattr(region, 'note', '')}"
+    return detail
+
+
+def _jurisdictions(jurisdictions: JurisdictionsLike, country: str, subdivision: str) -> tuple[str, ...]:
+    try:
+        return tuple(jurisdictions.jurisdictions_for(country, subdivision))
+    except ValueError:  # a subdivision of another country: trust the country alone
+        return tuple(jurisdictions.jurisdictions_for(country))
