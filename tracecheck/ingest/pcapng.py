@@ -22,6 +22,8 @@ OBSOLETE_PACKET = 2
 SIMPLE_PACKET = 3
 ENHANCED_PACKET = 6
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
+# Smallest valid length of blocks whose fixed fields we read: shorter ones are malformed.
+MIN_LENGTH = {INTERFACE_DESCRIPTION: 20, ENHANCED_PACKET: 32, OBSOLETE_PACKET: 32, SIMPLE_PACKET: 16}
 MAX_BLOCK = MAX_FRAME + 4096
 BLOCK_NAMES = {4: "name_resolution", 5: "interface_statistics", 9: "systemd_journal", 10: "decryption_secrets",
                0xBAD: "custom", 0x40000BAD: "custom"}
@@ -52,8 +54,10 @@ class Interface:
                 ns = (ticks.astype(np.float64) / float(1 << exp) * 1e9).astype(np.int64)
         elif exp <= 9:
             ns = ticks * 10 ** (9 - exp)
-        else:
+        elif exp <= 27:
             ns = ticks // 10 ** (exp - 9)
+        else:  # finer than 10^-27 s: any 64-bit tick count is less than a nanosecond
+            ns = np.zeros_like(ticks)
         return ns + self.ts_offset_s * 1_000_000_000
 
 
@@ -107,7 +111,14 @@ def read_pcapng(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> It
             if pos + blen > length:
                 need = blen
                 break
-            if btype == ENHANCED_PACKET:
+            if blen < MIN_LENGTH.get(btype, 12):
+                if btype == INTERFACE_DESCRIPTION:  # keep the numbering: its packets are unknown-interface
+                    section.interfaces.append(Interface(linktype=-1, snaplen=0))
+                    stats.notes["pcapng_malformed_interface_block"] += 1
+                else:
+                    stats.records += 1
+                    stats.skipped["malformed_packet_block"] += 1
+            elif btype == ENHANCED_PACKET:
                 packets.append(pos)
             elif btype == INTERFACE_DESCRIPTION:
                 section.interfaces.append(_interface(block, pos, blen, section.endian))
@@ -170,12 +181,16 @@ def _interface(block: bytes, pos: int, blen: int, endian: str) -> Interface:
         if code == OPT_TSRESOL and olen >= 1:
             iface.ts_resolution = value[0]
         elif code == OPT_TSOFFSET and olen >= 8:
-            iface.ts_offset_s = struct.unpack(endian + "q", value[:8])[0]
+            offset = struct.unpack(endian + "q", value[:8])[0]
+            if abs(offset) < (1 << 63) // 1_000_000_000:  # else not representable in ns: ignored
+                iface.ts_offset_s = offset
         opt += 4 + ((olen + 3) & ~3)
     return iface
 
 
 def _batch(block: bytes, packets: list[int], odd: dict, section: _Section, record: int, stats: ReadStats) -> RecordBatch:
+    if packets[-1] + 28 > len(block):  # a short simple packet block ends the data: keep the EPB-field reads inside
+        block = bytes(block) + bytes(28)
     data = np.frombuffer(block, dtype=np.uint8)
     at = np.array(packets, dtype=np.int64)
     little = section.little
@@ -208,7 +223,7 @@ def _batch(block: bytes, packets: list[int], odd: dict, section: _Section, recor
             caplen[index], wirelen[index], start[index] = cap, wire, pos + 28
             if number < len(section.interfaces):
                 linktype[index] = section.interfaces[number].linktype
-                ts_ns[index] = int(section.interfaces[number].to_ns(np.array([(hi << 32) | lo]))[0])
+                ts_ns[index] = int(section.interfaces[number].to_ns(np.array([(hi << 32) | lo], dtype=np.uint64).view(np.int64))[0])  # as EPB ticks are read
             iface[index] = number
     keep = (linktype >= 0) & (start + caplen <= at + blen)
     stats.records += len(at)
