@@ -51,9 +51,12 @@ class _TolerantReader:
         if self.error:
             return b""
         parts, got = [], 0
+        # read1 where there is one (GzipFile): a read(n) that fails part-way drops all it had
+        # decompressed, so a cut-short .gz would lose up to a whole block.
+        read = getattr(self.inner, "read1", self.inner.read)
         while size < 0 or got < size:
             try:
-                chunk = self.inner.read(size - got if size >= 0 else -1)
+                chunk = read(size - got if size >= 0 else -1)
             except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as err:
                 self.error = f"compressed stream is damaged or cut short ({err or type(err).__name__})"
                 break
