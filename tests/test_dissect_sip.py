@@ -490,3 +490,12 @@ def test_real_calls_match_tshark(name):
     assert rtcp == media
     for m in messages:
         assert "***" in m.from_uri or "@" not in m.from_uri
+
+
+@given(st.ip_addresses())
+def test_address_text_is_canonical_like_ipaddress(ip):
+    from tracecheck.dissect._wire import canonical_ip
+
+    assert canonical_ip(str(ip)) == str(ip)
+    assert canonical_ip(ip.exploded.upper()) == str(ip)
+    assert canonical_ip(f"[{ip}]") == str(ip)
