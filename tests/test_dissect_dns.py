@@ -520,3 +520,22 @@ def test_netflix_region_is_reached_through_two_cnames():
             "54.77.199.154",
         )
     }
+
+
+@pytest.mark.shared_data
+def test_real_tcp_response_split_at_every_byte():
+    root = shared_data()
+    path = root / "pcaps/tcpdump/dns_tcp.pcap" if root else None
+    if path is None or not path.exists():
+        pytest.skip("shared capture data not present")
+    stream = b"".join(
+        s.payload for s in read_transport(path) if s.proto == "tcp" and s.sport == 53
+    )
+    whole, used = split_tcp_messages(stream)
+    assert len(whole) == 1 and used == len(stream)
+    for cut in range(len(stream) + 1):
+        first, used = split_tcp_messages(stream[:cut])
+        rest, _ = split_tcp_messages(stream[used:])
+        assert first + rest == whole
+    ips = [x.ip for x in address_answers(parse_dns(whole[0]))]
+    assert ips == ["192.139.46.66", "198.199.88.104"]  # tshark frame 6, answer section
