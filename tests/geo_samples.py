@@ -90,6 +90,7 @@ def write_json(path: Path, doc) -> Path:
 
 def write_sample_files(tmp_path: Path) -> dict[str, Path]:
     """One file per kind, in its publisher's schema, each dated 2026-01-01 by its mtime."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     files = {
         "aws": write_json(tmp_path / "ip-ranges.json", AWS_SAMPLE),
         "azure": write_json(tmp_path / "ServiceTags_Public_20251103.json", AZURE_SAMPLE),

@@ -10,6 +10,7 @@ from tracecheck.errors import UserError
 # Importing a command module registers its commands on ``app``.
 from tracecheck.cli import flows, names  # noqa: E402,F401
 from tracecheck.cli import policy  # noqa
+from tracecheck.cli import db, lookup  # noqa
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ NAME = "azure-service-tags"
 WHAT = "an Azure Service Tags JSON file"
 # The file's URL changes every week; the download page links the current one.
 OFFICIAL_PAGE = "https://www.microsoft.com/en-us/download/details.aspx?id=56519"
-FILE_LINK_PATTERN = r"https://[^\"'<>\s]+/ServiceTags_Public_\d{8}\.json"
+FILE_LINK_PATTERN = r"https?://[^\"'<>\s]+/ServiceTags_Public_\d{8}\.json"
 
 
 def parse(path: Path) -> RangeFile:
