@@ -16,23 +16,27 @@ from tracecheck.cli import db, lookup  # noqa
 def main() -> None:
     """Entry point: every failure a user can cause ends in one line on stderr and exit 2."""
     try:
-        app(standalone_mode=False)
+        result = app(standalone_mode=False)
     except UserError as err:
-        print(f"tracecheck: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
-    except SystemExit:
-        raise
+        _fail(str(err), err.exit_code)
     except KeyboardInterrupt:
-        print("tracecheck: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as err:  # click usage errors and the like
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            print(f"tracecheck: {err.format_message()}", file=sys.stderr)
+        _fail("interrupted", 130)
+    except Exception as err:
+        # typer bundles its own copy of click: recognise its exceptions by shape, not class.
+        kind = type(err).__name__
+        if kind == "NoArgsIsHelpError":
+            print(err.ctx.get_help() if getattr(err, "ctx", None) else str(err), file=sys.stderr)
             sys.exit(2)
-        if isinstance(err, click.exceptions.Exit):
-            sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Abort):
-            sys.exit(130)
+        if kind == "Abort":
+            _fail("aborted", 130)
+        message = getattr(err, "format_message", None)
+        if callable(message) and isinstance(getattr(err, "exit_code", None), int):
+            hint = " (see --help)" if err.exit_code == 2 else ""
+            _fail(" ".join(message().split()) + hint, 2 if err.exit_code == 2 else err.exit_code)
         raise
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"tracecheck: {message}", file=sys.stderr)
+    sys.exit(code)

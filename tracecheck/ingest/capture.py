@@ -31,6 +31,12 @@ class _HashingReader:
             self.digest.update(chunk)
         return chunk
 
+    def readinto(self, buffer) -> int:
+        count = self.raw.readinto(buffer)
+        if self.digest is not None and count:
+            self.digest.update(memoryview(buffer)[:count])
+        return count
+
     def readable(self) -> bool:
         return True
 
@@ -67,6 +73,24 @@ class _TolerantReader:
             if size < 0:
                 break
         return b"".join(parts)
+
+    def readinto(self, buffer) -> int:
+        """Fill ``buffer`` unless the stream ends (or breaks) first; bytes read are kept."""
+        if self.error:
+            return 0
+        view = memoryview(buffer).cast("B")
+        fill = getattr(self.inner, "readinto1", self.inner.readinto)
+        got = 0
+        while got < len(view):
+            try:
+                count = fill(view[got:])
+            except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as err:
+                self.error = f"compressed stream is damaged or cut short ({err or type(err).__name__})"
+                break
+            if not count:
+                break
+            got += count
+        return got
 
 
 @dataclass
@@ -113,24 +137,6 @@ class OpenCapture:
         self.close()
 
 
-class _Rewound:
-    """A stream whose first bytes were peeked at: hands them back before reading on."""
-
-    def __init__(self, head: bytes, rest) -> None:
-        self.head, self.rest = head, rest
-
-    def read(self, size: int = -1) -> bytes:
-        if not self.head:
-            return self.rest.read(size)
-        if size < 0:
-            data, self.head = self.head + self.rest.read(), b""
-            return data
-        data, self.head = self.head[:size], self.head[size:]
-        if len(data) < size:
-            data += self.rest.read(size - len(data))
-        return data
-
-
 def open_capture(path: str | Path, hash_file: bool = False) -> OpenCapture:
     """Open ``path`` for reading; ``UserError`` (exit 2) if it is not a capture file."""
     name = str(path)
@@ -138,16 +144,26 @@ def open_capture(path: str | Path, hash_file: bool = False) -> OpenCapture:
         raw = open(path, "rb")
     except OSError as err:
         raise UserError(f"cannot read {name}: {err.strerror or err}") from None
+    try:
+        head = raw.read(4)
+        raw.seek(0)
+    except OSError as err:
+        raw.close()
+        raise UserError(f"cannot read {name}: {err.strerror or err} (a regular file is needed)") from None
     hashing = _HashingReader(raw, hashlib.sha256() if hash_file else None)
-    head = hashing.read(4)
-    stream: object = _Rewound(head, hashing)
+    stream = hashing
     compressed = head[:2] == b"\x1f\x8b"
     watch: tuple = ()
     if compressed:
-        decompressed = _TolerantReader(gzip.GzipFile(fileobj=stream, mode="rb"))
+        inner = gzip.GzipFile(fileobj=hashing, mode="rb")
+        try:
+            head = inner.peek(4)[:4]
+        except (EOFError, OSError, zlib.error) as err:
+            raw.close()
+            raise UserError(f"not a capture file: {name} (gzip data that cannot be decompressed: {err})") from None
+        decompressed = _TolerantReader(inner)
         watch = (decompressed,)
-        head = decompressed.read(4)
-        stream = _Rewound(head, decompressed)
+        stream = decompressed
     tolerant = _TolerantReader(stream)
     if pcap.is_pcap(head):
         fmt = pcap.format_name(head)

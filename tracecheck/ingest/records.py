@@ -49,9 +49,12 @@ class RecordBatch:
 PAD = 256
 
 
-def make_batch(block: bytes | bytearray | memoryview, offsets, caplens, wirelens, ts_ns, linktypes, first_record: int) -> RecordBatch:
-    data = np.zeros(len(block) + PAD, dtype=np.uint8)
-    data[: len(block)] = np.frombuffer(block, dtype=np.uint8)
+def make_batch(block: memoryview, offsets, caplens, wirelens, ts_ns, linktypes, first_record: int) -> RecordBatch:
+    """A batch over ``block`` as ``read_block`` gave it: its padded store, no copy."""
+    data = block.obj if isinstance(block, memoryview) else None
+    if not (isinstance(data, np.ndarray) and len(data) >= len(block) + PAD):
+        data = np.zeros(len(block) + PAD, dtype=np.uint8)
+        data[: len(block)] = np.frombuffer(block, dtype=np.uint8)
     return RecordBatch(
         data=data,
         offset=np.asarray(offsets, dtype=np.int64),
@@ -91,9 +94,14 @@ class ReadStats:
             self.last_ts_ns = hi if self.last_ts_ns is None else max(self.last_ts_ns, hi)
 
 
-def read_block(stream, carry: bytes, want: int = BLOCK_SIZE) -> tuple[bytes, bool]:
-    """The unconsumed tail of the previous block followed by up to ``want`` fresh bytes,
-    and whether the stream has ended."""
-    fresh = stream.read(want)
-    eof = len(fresh) < want
-    return (carry + fresh if carry else fresh), eof
+def read_block(stream, carry, want: int = BLOCK_SIZE) -> tuple[memoryview, bool]:
+    """The unconsumed tail of the previous block followed by up to ``want`` fresh bytes, and
+    whether the stream has ended.  The bytes are read straight into a zero-padded NumPy
+    array (the batch's storage); the memoryview returned covers just the data."""
+    kept = len(carry)
+    store = np.empty(kept + want + PAD, dtype=np.uint8)
+    store[:kept] = np.frombuffer(carry, dtype=np.uint8) if kept else store[:0]
+    got = stream.readinto(memoryview(store)[kept: kept + want])
+    size = kept + got
+    store[size: size + PAD] = 0
+    return memoryview(store)[:size], got < want
