@@ -43,7 +43,7 @@ def to_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([neutralise(_plain(row.get(c))) for c in columns])
+        writer.writerow([_plain(neutralise(row.get(c))) for c in columns])  # numbers (even negative) left alone
     return out.getvalue()
 
 
@@ -63,7 +63,10 @@ def write_table(rows: list[dict], columns: Sequence[str], fmt: str, output: str 
         import pyarrow.parquet as pq
 
         table = pa.table({c: [row.get(c) for row in rows] for c in columns})
-        pq.write_table(table, output)
+        try:
+            pq.write_table(table, output)
+        except OSError as err:  # pyarrow raises FileNotFoundError, IsADirectoryError ...
+            raise UserError(f"cannot write {output}: {err.strerror or err}") from None
         return
     text = to_csv(rows, columns) if fmt == "csv" else to_json(rows, columns)
     if to_stdout:
