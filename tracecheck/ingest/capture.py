@@ -16,6 +16,7 @@ from typing import BinaryIO, Iterator
 
 from tracecheck.errors import UserError
 from tracecheck.ingest import pcap, pcapng
+from tracecheck.ingest.mapped import MappedFile
 from tracecheck.ingest.records import ReadStats, RecordBatch
 
 
@@ -104,6 +105,7 @@ class OpenCapture:
     _hashing: _HashingReader | None = None
     _stream: _TolerantReader | None = None
     _watch: tuple = ()
+    _mapped: MappedFile | None = None
 
     def batches(self, first_record: int = 0) -> Iterator[RecordBatch]:
         if self.format.startswith("pcapng"):
@@ -116,17 +118,24 @@ class OpenCapture:
 
     def sha256(self) -> str:
         """SHA-256 of the stored file (call after reading)."""
+        if self._mapped is not None:
+            self._mapped.finish_hash()
+            return self._hashing.digest.hexdigest() if self._hashing.digest else ""
         self._hashing.finish()
         return self._hashing.digest.hexdigest() if self._hashing.digest else ""
 
     def position(self) -> int:
         """Bytes of the stored file read so far (for progress)."""
+        if self._mapped is not None:
+            return self._mapped.pos
         try:
             return self._raw.tell()
         except (OSError, ValueError):
             return 0
 
     def close(self) -> None:
+        if self._mapped is not None:
+            self._mapped.close()
         if self._raw is not None:
             self._raw.close()
 
@@ -154,6 +163,12 @@ def open_capture(path: str | Path, hash_file: bool = False) -> OpenCapture:
     stream = hashing
     compressed = head[:2] == b"\x1f\x8b"
     watch: tuple = ()
+    mapped = None
+    if not compressed and (pcap.is_pcap(head) or pcapng.is_pcapng(head)):
+        try:
+            mapped = stream = MappedFile(raw, hashing.digest)
+        except (OSError, ValueError):  # not mappable (a pipe, a special file): read it instead
+            mapped = None
     if compressed:
         inner = gzip.GzipFile(fileobj=hashing, mode="rb")
         try:
@@ -164,7 +179,7 @@ def open_capture(path: str | Path, hash_file: bool = False) -> OpenCapture:
         decompressed = _TolerantReader(inner)
         watch = (decompressed,)
         stream = decompressed
-    tolerant = _TolerantReader(stream)
+    tolerant = stream if mapped is not None else _TolerantReader(stream)
     if pcap.is_pcap(head):
         fmt = pcap.format_name(head)
     elif pcapng.is_pcapng(head):
@@ -174,4 +189,4 @@ def open_capture(path: str | Path, hash_file: bool = False) -> OpenCapture:
         shown = head.hex() if head else "empty file"
         what = "gzip data that is not" if compressed else "expected"
         raise UserError(f"not a capture file: {name} (starts with {shown}; {what} pcap or pcapng, optionally gzip-compressed)")
-    return OpenCapture(path=name, format=fmt + ("+gzip" if compressed else ""), _raw=raw, _hashing=hashing, _stream=tolerant, _watch=watch)
+    return OpenCapture(path=name, format=fmt + ("+gzip" if compressed else ""), _raw=raw, _hashing=hashing, _stream=tolerant, _watch=watch, _mapped=mapped)
