@@ -33,6 +33,7 @@ FLOW_COLUMNS = {
     "pkts_a": np.int64, "bytes_a": np.int64, "pkts_b": np.int64, "bytes_b": np.int64,
     "first_ts_a": np.int64, "first_ts_b": np.int64,
     "syn_side": np.int64, "synack_side": np.int64, "syn_ts": np.int64, "synack_ts": np.int64,
+    "closing": np.bool_,
 }
 
 
@@ -62,20 +63,12 @@ class _Columns:
 
 
 @dataclass
-class _Open:
-    """The open flow of a key: enough to decide whether the next packet continues it."""
-
-    flow: int
-    last_ts: int
-    closing: bool  # a FIN or RST was seen: a new SYN starts a new connection
-
-
-@dataclass
 class FlowBuilder:
     """Feed ``Packets`` batches in capture order; read ``flows`` at the end."""
 
     flows: _Columns = field(default_factory=lambda: _Columns(FLOW_COLUMNS))
     open: dict = field(default_factory=dict)
+    """Flow key hash -> index of the key's most recent flow."""
     notes: Counter = field(default_factory=Counter)
     _first_fragments: dict = field(default_factory=dict)
 
@@ -103,12 +96,16 @@ class FlowBuilder:
         finrst = is_tcp & ((flags & (FIN | RST)) != 0)
         timeout = np.where(is_tcp, TIMEOUT_NS[TCP], DEFAULT_TIMEOUT_NS)
 
-        # Carried state of each group's key.
+        # Carried state of each group's key: its open flow, when that flow last saw a packet,
+        # and whether it was closing.
         group_keys = key_sorted[starts].tolist()
-        carried = [self.open.get(k) for k in group_keys]
-        has_open = np.array([s is not None for s in carried], dtype=bool)
-        open_last = np.array([s.last_ts if s else 0 for s in carried], dtype=np.int64)
-        open_closing = np.array([s.closing if s else False for s in carried], dtype=bool)
+        get = self.open.get
+        open_flow = np.fromiter((get(k, -1) for k in group_keys), dtype=np.int64, count=len(group_keys))
+        has_open = open_flow >= 0
+        known = np.maximum(open_flow, 0)
+        f = self.flows.cols
+        open_last = np.where(has_open, f["last_ts"][known], 0)
+        open_closing = has_open & f["closing"][known]
 
         prev_ts = np.r_[0, ts[:-1]]
         prev_ts[starts] = open_last
@@ -126,7 +123,7 @@ class FlowBuilder:
         seg_group = group[seg_starts]
         continues = ~new_flow[seg_starts]
         seg_flow = np.empty(len(seg_starts), dtype=np.int64)
-        seg_flow[continues] = [carried[g].flow for g in seg_group[continues]]
+        seg_flow[continues] = open_flow[seg_group[continues]]
         fresh = ~continues
         new_ids = self.flows.add(int(fresh.sum()))
         seg_flow[fresh] = new_ids
@@ -135,13 +132,13 @@ class FlowBuilder:
         self._init_new(new_ids, order[seg_starts[fresh]], p, capture, swapped, lo_hi, lo_lo, lo_port, hi_hi, hi_lo, hi_port, proto)
         self._accumulate(seg_flow, segment, seg_starts, order, p, swapped, ts, flags, is_tcp)
 
-        # Remember each key's open flow for the next batch.
+        # Remember each key's open flow, and whether it is closing, for the next batch.
         group_last = np.r_[starts[1:], len(order)] - 1
-        last_closing = np.logical_or.reduceat(finrst, seg_starts)
-        last_closing[continues] |= open_closing[seg_group[continues]]
-        for g, k in enumerate(group_keys):
-            last = group_last[g]
-            self.open[k] = _Open(int(pkt_flow_sorted[last]), int(ts[last]), bool(last_closing[segment[last]]))
+        closing = np.logical_or.reduceat(finrst, seg_starts)
+        closing[continues] |= open_closing[seg_group[continues]]
+        f = self.flows.cols  # the columns may have grown
+        f["closing"][seg_flow] = closing
+        self.open.update(zip(group_keys, pkt_flow_sorted[group_last].tolist()))
 
         flow_of = np.empty(len(order), dtype=np.int64)
         flow_of[order] = pkt_flow_sorted

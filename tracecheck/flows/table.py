@@ -43,44 +43,52 @@ def originator_is_b(f: dict) -> np.ndarray:
 
 
 def flow_rows(builder: FlowBuilder, tunnel_names: list[str], capture_names: list[str]) -> tuple[list[Flow], list[int]]:
-    """The flows sorted by start time, and each one's index in the builder's columns."""
-    f = {name: builder.flows[name] for name in builder.flows.cols}
+    """The flows sorted by start time, and each one's index in the builder's columns.
+
+    Everything that can be is computed on whole columns; the per-flow loop only formats."""
     n = builder.flows.size
-    orig_b = originator_is_b(f)
+    if not n:
+        return [], []
+    f = {name: builder.flows[name] for name in builder.flows.cols}
+    order = np.argsort(f["first_ts"], kind="stable")
+    b = originator_is_b(f)[order]
+    pick = lambda a_name, b_name: np.where(b, f[b_name][order], f[a_name][order])  # noqa: E731
+    cols = {
+        "orig_hi": pick("a_hi", "b_hi"), "orig_lo": pick("a_lo", "b_lo"), "orig_p": pick("a_port", "b_port"),
+        "resp_hi": pick("b_hi", "a_hi"), "resp_lo": pick("b_lo", "a_lo"), "resp_p": pick("b_port", "a_port"),
+        "orig_pkts": pick("pkts_a", "pkts_b"), "orig_bytes": pick("bytes_a", "bytes_b"),
+        "resp_pkts": pick("pkts_b", "pkts_a"), "resp_bytes": pick("bytes_b", "bytes_a"),
+    }
+    first_orig, first_resp = pick("first_ts_a", "first_ts_b"), pick("first_ts_b", "first_ts_a")
+    syn_ts, synack_ts = f["syn_ts"][order], f["synack_ts"][order]
+    proto = f["proto"][order]
+    tcp_rtt = (syn_ts != NONE) & (synack_ts != NONE) & (synack_ts >= syn_ts)
+    # QUIC: first Initial to the server's first reply.
+    quic_rtt = ~tcp_rtt & (proto == 17) & (cols["resp_p"] == QUIC_PORT) & (first_orig != NONE) & (first_resp >= first_orig)
+    rtt = np.where(tcp_rtt, synack_ts - syn_ts, np.where(quic_rtt, first_resp - first_orig, -1)) / 1e6
+    first_ts, last_ts = f["first_ts"][order], f["last_ts"][order]
+    columns = zip(
+        cols["orig_hi"].tolist(), cols["orig_lo"].tolist(), cols["orig_p"].tolist(),
+        cols["resp_hi"].tolist(), cols["resp_lo"].tolist(), cols["resp_p"].tolist(),
+        proto.tolist(), first_ts.tolist(), (last_ts - first_ts).tolist(),
+        cols["orig_pkts"].tolist(), cols["orig_bytes"].tolist(), cols["resp_pkts"].tolist(), cols["resp_bytes"].tolist(),
+        (tcp_rtt | quic_rtt).tolist(), rtt.tolist(), f["vlan"][order].tolist(), f["tunnel"][order].tolist(),
+        f["capture"][order].tolist(), f["first_record"][order].tolist(),
+    )
     rows: list[Flow] = []
-    order = [int(i) for i in np.argsort(f["first_ts"], kind="stable")] if n else []
-    for i in order:
-        b = bool(orig_b[i])
-        side = ("b", "a") if b else ("a", "b")
-        o, r = side
-        proto = int(f["proto"][i])
-        orig_h = address(int(f[f"{o}_hi"][i]), int(f[f"{o}_lo"][i]))
-        resp_h = address(int(f[f"{r}_hi"][i]), int(f[f"{r}_lo"][i]))
-        orig_p, resp_p = int(f[f"{o}_port"][i]), int(f[f"{r}_port"][i])
-        ts = int(f["first_ts"][i])
-        rtt = None
-        if f["syn_ts"][i] != NONE and f["synack_ts"][i] != NONE and f["synack_ts"][i] >= f["syn_ts"][i]:
-            rtt = (int(f["synack_ts"][i]) - int(f["syn_ts"][i])) / 1e6
-        elif proto == 17 and resp_p == QUIC_PORT and f[f"first_ts_{o}"][i] != NONE and f[f"first_ts_{r}"][i] != NONE:
-            delay = int(f[f"first_ts_{r}"][i]) - int(f[f"first_ts_{o}"][i])
-            rtt = delay / 1e6 if delay >= 0 else None  # QUIC: first Initial to first reply
-        vlan = int(f["vlan"][i])
-        proto_name = PROTO_NAMES.get(proto, str(proto))
-        key = f"{proto_name}|{orig_h}|{orig_p}|{resp_h}|{resp_p}|{int(f['tunnel'][i])}"
+    for (o_hi, o_lo, o_p, r_hi, r_lo, r_p, proto_number, ts, duration, o_pkts, o_bytes, r_pkts, r_bytes,
+         has_rtt, rtt_ms, vlan, tunnel, capture, first_record) in columns:
+        orig_h, resp_h = address(o_hi, o_lo), address(r_hi, r_lo)
+        proto_name = PROTO_NAMES.get(proto_number) or str(proto_number)
         rows.append(Flow(
-            uid=uid(int(f["first_record"][i]), key),
-            ts=ts / 1e9,
-            duration=(int(f["last_ts"][i]) - ts) / 1e9,
-            proto=proto_name,
-            orig_h=orig_h, orig_p=orig_p, resp_h=resp_h, resp_p=resp_p,
-            orig_pkts=int(f[f"pkts_{o}"][i]), orig_ip_bytes=int(f[f"bytes_{o}"][i]),
-            resp_pkts=int(f[f"pkts_{r}"][i]), resp_ip_bytes=int(f[f"bytes_{r}"][i]),
-            vlan=vlan if vlan >= 0 else None,
-            tunnel=tunnel_names[int(f["tunnel"][i])],
-            handshake_rtt_ms=rtt,
-            capture_file=capture_names[int(f["capture"][i])],
+            uid=uid(first_record, f"{proto_name}|{orig_h}|{o_p}|{resp_h}|{r_p}|{tunnel}"),
+            ts=ts / 1e9, duration=duration / 1e9, proto=proto_name,
+            orig_h=orig_h, orig_p=o_p, resp_h=resp_h, resp_p=r_p,
+            orig_pkts=o_pkts, orig_ip_bytes=o_bytes, resp_pkts=r_pkts, resp_ip_bytes=r_bytes,
+            vlan=vlan if vlan >= 0 else None, tunnel=tunnel_names[tunnel],
+            handshake_rtt_ms=rtt_ms if has_rtt else None, capture_file=capture_names[capture],
         ))
-    return rows, order
+    return rows, order.tolist()
 
 
 def as_record(flow: Flow) -> dict:
