@@ -86,7 +86,7 @@ def pcap_bytes(frames: Iterable[Sequence], linktype: int = ETHERNET, nanosecond:
 def write_pcap(path: Path, frames: Iterable[Sequence], linktype: int = ETHERNET, nanosecond: bool = False,
                big_endian: bool = False, gzipped: bool = False, **kw) -> Path:
     data = pcap_bytes(frames, linktype, nanosecond, big_endian, **kw)
-    Path(path).write_bytes(gzip.compress(data) if gzipped else data)
+    Path(path).write_bytes(gzip.compress(data, mtime=0) if gzipped else data)
     return Path(path)
 
 
@@ -178,7 +178,7 @@ def pcapng_bytes(frames: Iterable[Sequence], linktype: int = ETHERNET, big_endia
 def write_pcapng(path: Path, frames: Iterable[Sequence], linktype: int = ETHERNET, big_endian: bool = False,
                  gzipped: bool = False) -> Path:
     data = pcapng_bytes(frames, linktype, big_endian)
-    Path(path).write_bytes(gzip.compress(data) if gzipped else data)
+    Path(path).write_bytes(gzip.compress(data, mtime=0) if gzipped else data)
     return Path(path)
 
 
