@@ -1,0 +1,295 @@
+"""report.json as pydantic models: the CONTRACT.md schema, field for field, in the contract's order.
+
+The models validate what the contract promises (``records == decoded + sum(skipped)``, summary
+counts that agree with the destinations, a verdict that follows from them) so that a report which
+contradicts itself is refused when it is built, not discovered by an auditor.
+
+``canonical_dict`` turns a report into plain JSON values the same way every time: the contract's
+field order, mapping keys sorted, destinations by (verdict severity, address), floats rounded to
+microseconds, text made encodable.  Extensions beyond the contract (``accounting.notes``,
+``observability``, ``warnings``, ``destinations[].fails``, ``generated``) come after the contract's
+fields; the optional ones are left out when unset so that a report without them reads like the
+contract's example.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tracecheck.vocabulary import Verdict
+
+SCHEMA_VERSION = "1"
+FLOAT_DIGITS = 6
+"""Floats are rounded to microseconds: capture timestamps carry no more, and rounding keeps the
+bytes identical across platforms whose float printing might differ in the last digit."""
+
+VERDICT_SEVERITY = {Verdict.VIOLATION: 0, Verdict.INDETERMINATE: 1, Verdict.COMPLIANT: 2}
+"""Most severe first: a reviewer reads violations before anything else."""
+
+_OMIT_WHEN_UNSET = {"generated", "fails"}
+
+
+class _Model(BaseModel):
+    # Unknown fields are errors: a misspelt field would silently vanish from the evidence.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class Tool(_Model):
+    name: str = "tracecheck"
+    version: str
+
+
+class Input(_Model):
+    """One capture file as read (vocabulary.CaptureInfo)."""
+
+    path: str
+    sha256: str
+    format: str
+    linktypes: list[int]
+    packets: int
+    first_ts: float | None
+    last_ts: float | None
+
+
+class Accounting(_Model):
+    """Where every record went."""
+
+    records: int
+    decoded: int
+    skipped: dict[str, int] = {}
+    notes: dict[str, int] = {}
+    """Extension: things worth knowing that lost no record (vocabulary.Accounting.notes)."""
+
+    @model_validator(mode="after")
+    def _every_record_counted(self) -> Accounting:
+        skipped = sum(self.skipped.values())
+        if self.records != self.decoded + skipped:
+            raise ValueError(f"accounting does not add up: records {self.records} != decoded "
+                             f"{self.decoded} + skipped {skipped}")
+        return self
+
+
+class Source(_Model):
+    """A data source the answers came from (vocabulary.SourceInfo without its prefix count)."""
+
+    name: str
+    kind: str
+    version: str
+    date: str
+    sha256: str
+    age_days: int | None = None
+    stale: bool = False
+
+
+class PolicyRef(_Model):
+    path: str
+    sha256: str
+    name: str
+    authorized: list[str]
+    """Jurisdictions, countries and regions data may go to, as the policy lists them."""
+
+
+class Summary(_Model):
+    verdict: Verdict
+    destinations: int
+    compliant: int
+    violations: int
+    indeterminate: int
+
+    @classmethod
+    def of(cls, destinations: list[Destination], unknowns_fail: bool) -> Summary:
+        """The contract's summary: ``violation`` if any destination is one, else ``indeterminate``
+        if there is one and the policy makes unknowns fail, else ``compliant``."""
+        count = {verdict: 0 for verdict in Verdict}
+        for destination in destinations:
+            count[destination.verdict] += 1
+        if count[Verdict.VIOLATION]:
+            verdict = Verdict.VIOLATION
+        elif count[Verdict.INDETERMINATE] and unknowns_fail:
+            verdict = Verdict.INDETERMINATE
+        else:
+            verdict = Verdict.COMPLIANT
+        return cls(verdict=verdict, destinations=len(destinations), compliant=count[Verdict.COMPLIANT],
+                   violations=count[Verdict.VIOLATION], indeterminate=count[Verdict.INDETERMINATE])
+
+
+class Name(_Model):
+    name: str
+    source: str
+
+
+class EvidenceItem(_Model):
+    source: str
+    claim: str
+    detail: str = ""
+
+
+class Destination(_Model):
+    """One destination address: where it is, who it is, what went there, and the verdict."""
+
+    ip: str
+    names: list[Name] = []
+    """Strongest first, as the dissectors ranked them."""
+    provider: str = ""
+    service: str = ""
+    region: str = ""
+    country: str | None = None
+    jurisdictions: list[str] = []
+    vendor: str = ""
+    category: str = ""
+    flows: int = 0
+    orig_bytes: int = 0
+    resp_bytes: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    verdict: Verdict
+    reasons: list[str] = []
+    evidence: list[EvidenceItem] = []
+    """In the order of the sources' authority, disagreements kept."""
+    fails: bool | None = None
+    """Extension: whether this destination fails the run (a violation, or an indeterminate under a
+    rule with ``indeterminate: fail``); None when the caller did not say."""
+
+    @field_validator("jurisdictions")
+    @classmethod
+    def _sorted_jurisdictions(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+    def severity_key(self) -> tuple:
+        return (VERDICT_SEVERITY[Verdict(self.verdict)], *ip_sort_key(self.ip))
+
+
+class Call(_Model):
+    call_id: str
+    first_ts: float | None
+    last_ts: float | None
+    signalling: list[str] = []
+    media: list[str] = []
+
+    @field_validator("signalling", "media")
+    @classmethod
+    def _sorted_uids(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+
+class Report(_Model):
+    """report.json.  Build it with lists in any order; serialisation sorts what has no meaning."""
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    tool: Tool
+    inputs: list[Input]
+    """In the order the user gave them."""
+    accounting: Accounting
+    sources: list[Source] = []
+    policy: PolicyRef
+    summary: Summary
+    destinations: list[Destination] = []
+    calls: list[Call] = []
+    observability: list[str] = []
+    """Extension: what this vantage point cannot show, and which names were hidden (ECH, DoH)."""
+    warnings: list[str] = []
+    """Extension: anything that weakens the evidence (stale sources, truncated captures ...)."""
+    generated: str | None = Field(default=None)
+    """Extension: ISO 8601 time of writing -- only from SOURCE_DATE_EPOCH, never the wall clock."""
+
+    @model_validator(mode="after")
+    def _summary_agrees(self) -> Report:
+        count = {verdict: 0 for verdict in Verdict}
+        for destination in self.destinations:
+            count[Verdict(destination.verdict)] += 1
+        s = self.summary
+        found = (len(self.destinations), count[Verdict.COMPLIANT], count[Verdict.VIOLATION],
+                 count[Verdict.INDETERMINATE])
+        claimed = (s.destinations, s.compliant, s.violations, s.indeterminate)
+        if found != claimed:
+            raise ValueError(f"summary counts (destinations, compliant, violations, indeterminate) "
+                             f"{claimed} disagree with the destinations {found}")
+        verdict = Verdict(s.verdict)
+        if (verdict is Verdict.VIOLATION) != bool(s.violations):
+            raise ValueError("summary.verdict must be 'violation' exactly when a destination is a violation")
+        if verdict is Verdict.INDETERMINATE and not s.indeterminate:
+            raise ValueError("summary.verdict is 'indeterminate' but no destination is")
+        return self
+
+    def with_generated_from_environment(self) -> Report:
+        """This report with ``generated`` set from SOURCE_DATE_EPOCH, if that is set."""
+        stamp = source_date_stamp()
+        return self.model_copy(update={"generated": stamp}) if stamp and not self.generated else self
+
+
+# --------------------------------------------------------------------------- canonical form
+
+
+def source_date_stamp() -> str | None:
+    """SOURCE_DATE_EPOCH as ISO 8601 UTC, or None when it is unset or not a whole number."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch.isdigit():
+        return None
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ip_sort_key(ip: str) -> tuple:
+    """IPv4 before IPv6, numerically; anything unparsable last, by text."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return (99, 0, ip)
+    return (address.version, int(address), "")
+
+
+def canonical_dict(report: Report) -> dict[str, Any]:
+    """The report as plain JSON values, the same for the same report every time."""
+    data = report.model_dump(mode="json")
+    data["accounting"]["skipped"] = dict(sorted(data["accounting"]["skipped"].items()))
+    data["accounting"]["notes"] = dict(sorted(data["accounting"]["notes"].items()))
+    data["sources"] = [s.model_dump(mode="json") for s in sorted(report.sources, key=lambda s: (s.kind, s.name))]
+    data["destinations"] = [d.model_dump(mode="json") for d in sorted(report.destinations, key=Destination.severity_key)]
+    data["calls"] = [c.model_dump(mode="json")
+                     for c in sorted(report.calls, key=lambda c: (_none_first(c.first_ts), c.call_id))]
+    for destination in data["destinations"]:
+        _drop_unset(destination)
+    _drop_unset(data)
+    return _plain(data)
+
+
+def _none_first(value: float | None) -> float:
+    return -math.inf if value is None else value
+
+
+def _drop_unset(mapping: dict[str, Any]) -> None:
+    for key in _OMIT_WHEN_UNSET:
+        if key in mapping and mapping[key] is None:
+            del mapping[key]
+
+
+def _plain(value: Any) -> Any:
+    """Rounded floats, no NaN, text that encodes as UTF-8; mappings keep their order."""
+    if isinstance(value, dict):
+        return {encodable(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None  # JSON has no NaN or infinity; unknown is null
+        rounded = round(value, FLOAT_DIGITS)
+        return 0.0 if rounded == 0 else rounded  # no "-0.0"
+    if isinstance(value, str):
+        return encodable(value)
+    return value
+
+
+def encodable(text: str) -> str:
+    """``text`` with lone surrogates (undecodable capture bytes) replaced by U+FFFD, so that
+    writing UTF-8 never fails on what a capture contained."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
