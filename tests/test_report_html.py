@@ -1,0 +1,116 @@
+"""report.html: readable, self-contained, and inert whatever the capture contained."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import report_samples
+
+from tracecheck.report.html import render_html, visible
+from tracecheck.report.model import Destination, Name, Summary
+
+HOSTILE_NAMES = [
+    report_samples.HOSTILE_SCRIPT,
+    report_samples.HOSTILE_ATTRIBUTE,
+    "'><svg/onload=alert(3)>",
+    "</textarea></style></details><script src=https://evil.example/x.js></script>",
+    "javascript:alert(4)",
+    '<a href="https://evil.example/">click</a>',
+    '<link rel=stylesheet href="//evil.example/x.css">',
+    "{{ 7*7 }}{% raw %}",
+]
+
+
+class _Tags(HTMLParser):
+    """Every start tag and its attributes, as a browser's tokenizer would see them."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _hostile_report():
+    dest = Destination(ip="198.51.100.7", verdict="violation", category="<b>cdn</b>",
+                       names=[Name(name=n, source="sni") for n in HOSTILE_NAMES],
+                       reasons=[f"name {n} is outside" for n in HOSTILE_NAMES])
+    dests = report_samples.destinations() + [dest]
+    return report_samples.report(destinations=dests, summary=Summary.of(dests, unknowns_fail=False),
+                                 warnings=["<script>alert('warning')</script>"])
+
+
+def _parse(page: str) -> _Tags:
+    parser = _Tags()
+    parser.feed(page)
+    return parser
+
+
+def test_hostile_names_are_text_not_markup():
+    page = render_html(_hostile_report())
+    parsed = _parse(page)
+    tags = {tag for tag, _ in parsed.tags}
+    assert not tags & {"script", "img", "svg", "a", "link", "iframe", "object", "embed", "textarea"}
+    assert all(not name.startswith("on") for _, attrs in parsed.tags for name in attrs)
+    text = "".join(parsed.text)
+    for name in HOSTILE_NAMES:
+        assert name in text  # shown to the reviewer, verbatim, as text ("{{ 7*7 }}" not evaluated)
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&#34;&gt;&lt;img src=x onerror=alert(2)&gt;" in page
+
+
+def test_no_script_and_no_remote_loads():
+    page = render_html(_hostile_report())
+    parsed = _parse(page)
+    assert not any(tag == "script" for tag, _ in parsed.tags)
+    for tag, attrs in parsed.tags:
+        for name in ("src", "href", "action", "srcset", "poster", "data"):
+            assert name not in attrs, (tag, attrs)
+    for tag in re.findall(r"<[^>]*>", page):  # real markup only: escaped capture text has no '<'
+        assert not re.search(r"""(src|href|action)\s*=\s*["']?\s*(https?:)?//""", tag, re.IGNORECASE), tag
+    style = "".join(re.findall(r"<style>(.*?)</style>", page, re.DOTALL))
+    assert "url(" not in style and "@import" not in style
+    assert "default-src 'none'" in page  # the browser refuses loads even if escaping failed
+
+
+def test_the_page_says_what_a_reviewer_needs():
+    page = render_html(report_samples.report())
+    text = " ".join("".join(_parse(page).text).split())
+    for expected in ("violation — personal data went to at least one destination outside the authorized area",
+                     "3 destinations", "1 violations", "1 indeterminate", "1 compliant",
+                     "transcribestreaming.us-east-1.amazonaws.com", "AWS Transcribe", "us-east-1",
+                     "US is not in {EU, EEA}", "evidence (2)", "ip-ranges.json 2026-08-22, prefix 3.224.0.0/12",
+                     "a84b4c76e66710@pc33.example", "CSip1 CSip2", "a" * 64, "stale", "97 days",
+                     "1,000 records read, 990 decoded into flows, 10 skipped", "skipped: truncated_record",
+                     "An agent-desktop capture cannot show AudioHook", "aws-ip-ranges is 97 days old",
+                     "2025-11-27 08:00:00.123457 UTC", "no country established", "d" * 64):
+        assert expected in text, expected
+    assert "<details>" in page and page.index("3.224.10.20") < page.index("52.18.1.2")
+
+
+def test_links_in_evidence_stay_plain_text():
+    page = render_html(report_samples.report())
+    assert "https://www.cloudflare.com/ips-v6 2026-11-01" in page
+    assert not any("href" in attrs for _, attrs in _parse(page).tags)
+
+
+def test_invisible_and_direction_changing_characters_are_shown():
+    assert visible("evil\u202egpj.exe") == "evil<U+202E>gpj.exe"
+    assert visible("zero\u200bwidth\x00") == "zero<U+200B>width<U+0000>"
+    assert visible("Zürich") == "Zürich" and visible(None) == "" and visible(3) == 3
+    dests = [Destination(ip="192.0.2.1", verdict="compliant", names=[Name(name="a\u202eb.example", source="dns")])]
+    page = render_html(report_samples.report(destinations=dests, summary=Summary.of(dests, unknowns_fail=False)))
+    assert "a&lt;U+202E&gt;b.example" in page and "\u202e" not in page
+
+
+def test_same_report_same_page(monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764230400")
+    page = render_html(report_samples.report())
+    assert page == render_html(report_samples.report()) and "generated 2025-11-27T08:00:00Z" in page

@@ -1,0 +1,97 @@
+"""report.html: one self-contained page a reviewer can read offline, with no script and no fetches.
+
+Everything in a report that came from a capture (names, Call-IDs, even reasons that quote them)
+is hostile.  Jinja2's autoescape turns markup into text; ``visible`` goes further and shows
+invisible and direction-changing characters (U+202E and friends) as ``<U+202E>`` so that a name
+cannot pretend to be another.  The page's Content-Security-Policy forbids every load, so a
+mistake in escaping still could not fetch anything.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from tracecheck.report.atomic import write_atomically
+from tracecheck.report.model import Report, canonical_dict
+
+FILE_NAME = "report.html"
+TEMPLATE = "report.html.j2"
+
+HEADLINES = {
+    "violation": "personal data went to at least one destination outside the authorized area.",
+    "indeterminate": "where some data went cannot be established, and the policy treats that as a failure.",
+    "compliant": "no destination assessed is outside the authorized area.",
+}
+
+_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}
+
+
+def visible(value: Any) -> Any:
+    """Text with control, format (bidi, zero-width) and unassigned characters shown as ``<U+XXXX>``.
+
+    Applied to every ``{{ }}`` before escaping (Jinja2's ``finalize``); None shows as nothing."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or value.isascii() and value.isprintable():
+        return value
+    return "".join(f"<U+{ord(ch):04X}>" if unicodedata.category(ch) in _INVISIBLE_CATEGORIES else ch
+                   for ch in value)
+
+
+def utc(ts: float | None) -> str:
+    """Seconds since the epoch as ``2026-11-27 08:00:00.123456 UTC``; computed, not the clock."""
+    if ts is None:
+        return "—"
+    moment = datetime.fromtimestamp(ts, UTC)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    return text + (f".{moment.microsecond:06d}" if moment.microsecond else "") + " UTC"
+
+
+def thousands(n: int | None) -> str:
+    return "—" if n is None else f"{n:,}"
+
+
+def place(destination: dict) -> str:
+    """``aws EC2 · eu-west-1 · IE``, or a plain statement that the place is unknown."""
+    parts = [" ".join(p for p in (destination["provider"], destination["service"]) if p),
+             destination["region"], destination["country"] or ""]
+    text = " · ".join(p for p in parts if p)
+    if destination["country"] is None:
+        text = (text + " · " if text else "") + "no country established"
+    return text
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,  # every template, whatever its name: capture content is hostile
+        undefined=jinja2.StrictUndefined,
+        finalize=visible,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["utc"] = utc
+    env.filters["bytes"] = thousands
+    return env
+
+
+def render_html(report: Report) -> str:
+    """The page, from the same canonical data as report.json (same order, same rounding)."""
+    data = canonical_dict(report.with_generated_from_environment())
+    template = _environment().get_template(TEMPLATE)
+    return template.render(
+        r=data,
+        headline=HEADLINES[data["summary"]["verdict"]],
+        skipped_total=sum(data["accounting"]["skipped"].values()),
+        place=place,
+    )
+
+
+def write_html(report: Report, out_dir: Path) -> Path:
+    return write_atomically(Path(out_dir) / FILE_NAME, render_html(report).encode("utf-8"))
