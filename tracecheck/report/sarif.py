@@ -1,0 +1,101 @@
+"""report.sarif: SARIF 2.1.0 for code-scanning dashboards -- one result per violation (level
+``error``) and per indeterminate destination (level ``warning``); compliant ones are not results.
+
+A destination is not a line of source code, so each result points at the capture file(s) as its
+artifact and names the address as a logical location; ``partialFingerprints`` keep a destination
+recognisable across runs so dashboards do not reopen the same finding as new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from tracecheck.report.atomic import write_atomically
+from tracecheck.report.model import Report, canonical_dict
+
+FILE_NAME = "report.sarif"
+SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/os/schemas/sarif-schema-2.1.0.json"
+
+RULES = [
+    {
+        "id": "TC001",
+        "name": "DataOutsideAuthorizedArea",
+        "shortDescription": {"text": "Traffic went to a destination outside the authorized jurisdictions or regions."},
+        "defaultConfiguration": {"level": "error"},
+    },
+    {
+        "id": "TC002",
+        "name": "DestinationPlaceIndeterminate",
+        "shortDescription": {"text": "Where a destination is cannot be established (unknown, anycast, "
+                                     "or sources that disagree)."},
+        "defaultConfiguration": {"level": "warning"},
+    },
+]
+_RULE_OF = {"violation": (0, "error"), "indeterminate": (1, "warning")}
+
+
+def render_sarif(report: Report) -> bytes:
+    data = canonical_dict(report)
+    artifacts = [{"location": {"uri": _uri(i["path"])}, "hashes": {"sha-256": i["sha256"]}}
+                 for i in data["inputs"]]
+    results = [_result(d, data["policy"]["name"], artifacts)
+               for d in data["destinations"] if d["verdict"] in _RULE_OF]
+    sarif = {
+        "$schema": SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": data["tool"]["name"], "version": data["tool"]["version"], "rules": RULES}},
+            "artifacts": artifacts,
+            "results": results,
+            "properties": {"summary": data["summary"], "policy": data["policy"]},
+        }],
+    }
+    return (json.dumps(sarif, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _result(destination: dict, policy_name: str, artifacts: list[dict]) -> dict:
+    rule_index, level = _RULE_OF[destination["verdict"]]
+    names = ", ".join(dict.fromkeys(n["name"] for n in destination["names"]))
+    subject = f"{destination['ip']}" + (f" ({names})" if names else "")
+    reasons = " ".join(destination["reasons"]) or destination["verdict"]
+    return {
+        "ruleId": RULES[rule_index]["id"],
+        "ruleIndex": rule_index,
+        "level": level,
+        "message": {"text": f"{destination['verdict']} under policy {policy_name}: {subject}: {reasons}"},
+        "locations": _locations(destination["ip"], artifacts),
+        "partialFingerprints": {"destination/v1": _fingerprint(destination)},
+        "properties": {key: destination[key] for key in (
+            "ip", "vendor", "category", "provider", "region", "country", "jurisdictions", "flows",
+            "orig_bytes", "resp_bytes", "evidence")},
+    }
+
+
+def _locations(ip: str, artifacts: list[dict]) -> list[dict]:
+    """The capture files the finding comes from, with the address as the logical place."""
+    logical = [{"name": ip, "kind": "resource"}]
+    if not artifacts:
+        return [{"logicalLocations": logical}]
+    return [{"physicalLocation": {"artifactLocation": {"uri": a["location"]["uri"], "index": index}},
+             "logicalLocations": logical} for index, a in enumerate(artifacts)]
+
+
+def _fingerprint(destination: dict) -> str:
+    # Address, vendor and verdict: the same finding next run, a new one if any of them changes.
+    key = f"{destination['ip']}|{destination['vendor']}|{destination['verdict']}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def _uri(path: str) -> str:
+    """A capture path as a URI: ``file://`` when absolute, else a relative reference."""
+    from urllib.parse import quote
+
+    if Path(path).is_absolute():
+        return Path(path).as_uri()
+    return quote(path.replace("\\", "/"), safe="/@-._~")
+
+
+def write_sarif(report: Report, out_dir: Path) -> Path:
+    return write_atomically(Path(out_dir) / FILE_NAME, render_sarif(report))
