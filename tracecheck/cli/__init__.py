@@ -11,6 +11,7 @@ from tracecheck.errors import UserError
 from tracecheck.cli import flows, names  # noqa: E402,F401
 from tracecheck.cli import policy  # noqa
 from tracecheck.cli import db, lookup  # noqa
+from tracecheck.cli import verify  # noqa
 
 
 def main() -> None:
