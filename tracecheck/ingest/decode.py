@@ -119,7 +119,8 @@ class Decoder:
 
     def _packets(self, c: Cursor, batch: RecordBatch) -> Packets:
         rows = np.flatnonzero(c.layer == Layer.DONE)
-        rows = rows[np.argsort(c.rec[rows], kind="stable")]
+        if len(c) > len(batch):  # tunnels added inner rows at the end: back into capture order
+            rows = rows[np.argsort(c.rec[rows], kind="stable")]
         rec = c.rec[rows]
         return Packets(
             data=batch.data,

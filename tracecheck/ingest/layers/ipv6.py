@@ -11,6 +11,8 @@ HEADER = 40
 HOP_BY_HOP, ROUTING, FRAGMENT, AH, DEST_OPTS, MOBILITY, HIP, SHIM6 = 0, 43, 44, 51, 60, 135, 139, 140
 EXTENSIONS = (HOP_BY_HOP, ROUTING, FRAGMENT, AH, DEST_OPTS, MOBILITY, HIP, SHIM6)
 MAX_EXTENSIONS = 12
+IS_EXTENSION = np.zeros(256, dtype=bool)
+IS_EXTENSION[list(EXTENSIONS)] = True
 
 from tracecheck.ingest.layers import transport  # noqa: E402
 
@@ -39,7 +41,7 @@ def decode(c: Cursor, rows: np.ndarray) -> None:
     nxt = u8(c, pos + 6)
     at = pos + HEADER
     for _ in range(MAX_EXTENSIONS):
-        ext = np.isin(nxt, EXTENSIONS) & (at + 8 <= end)
+        ext = IS_EXTENSION[nxt] & (at + 8 <= end)
         if not ext.any():
             break
         size = np.where(nxt == FRAGMENT, 8, np.where(nxt == AH, (u8(c, at + 1) + 2) * 4, (u8(c, at + 1) + 1) * 8))
@@ -56,7 +58,7 @@ def decode(c: Cursor, rows: np.ndarray) -> None:
         if not (fits == ext).all():  # header cut short by the snap length: stop there
             break
     c.proto[rows] = nxt
-    stuck = np.isin(nxt, EXTENSIONS)  # ports unknown: leave the packet at IP level
+    stuck = IS_EXTENSION[nxt]  # ports unknown: leave the packet at IP level
     whole = c.frag_id[rows] < 0
     c.frag_offset[rows[whole]] = 0
     transport.decode(c, rows[~stuck], at[~stuck])

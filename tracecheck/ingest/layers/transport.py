@@ -37,6 +37,12 @@ def _pair_tables():
 
 REQUEST_OF, REPLY_OF = _pair_tables()
 
+# Lookup tables beat np.isin on every packet.
+IS_PORTED = np.zeros(256, dtype=bool)
+IS_PORTED[list(PORTED)] = True
+TUNNEL_PORT = np.zeros(1 << 16, dtype=bool)
+TUNNEL_PORT[[port for port, _, _ in UDP_TUNNELS]] = True
+
 
 def decode(c: Cursor, rows: np.ndarray, l4: np.ndarray) -> None:
     """Read the upper layer of ``rows`` whose IP header ends at ``l4``."""
@@ -47,7 +53,7 @@ def decode(c: Cursor, rows: np.ndarray, l4: np.ndarray) -> None:
     proto = c.proto[rows].astype(np.int64)
     limit = np.minimum(c.end[rows], c.ip_end[rows])
 
-    ported = np.isin(proto, PORTED)
+    ported = IS_PORTED[proto & 0xFF]
     short = ported & (l4 + 4 > limit)
     c.skip(rows[short], "truncated_transport_header")
     ported &= ~short
@@ -71,7 +77,7 @@ def decode(c: Cursor, rows: np.ndarray, l4: np.ndarray) -> None:
 
     _icmp(c, rows[(proto == ICMP) | (proto == ICMPV6)], l4[(proto == ICMP) | (proto == ICMPV6)])
 
-    others = ~np.isin(proto, PORTED) & (proto != ICMP) & (proto != ICMPV6)
+    others = ~IS_PORTED[proto & 0xFF] & (proto != ICMP) & (proto != ICMPV6)
     c.done(rows[others & ~np.isin(proto, (IPIP, IPV6_IN_IP, GRE))])
     whole = c.frag_id[rows] < 0  # tunnels inside a fragment are left as the outer flow
     for number, layer, name in ((IPIP, Layer.IPV4, "ip-in-ip"), (IPV6_IN_IP, Layer.IPV6, "6in4"), (GRE, Layer.GRE, "gre")):
@@ -87,6 +93,10 @@ def decode(c: Cursor, rows: np.ndarray, l4: np.ndarray) -> None:
 
 def _udp_tunnels(c: Cursor, rows: np.ndarray, l4: np.ndarray) -> None:
     sport, dport = c.sport[rows], c.dport[rows]
+    maybe = TUNNEL_PORT[sport] | TUNNEL_PORT[dport]
+    if not maybe.any():
+        c.done(rows)
+        return
     claimed = np.zeros(len(rows), dtype=bool)
     for port, layer, name in UDP_TUNNELS:
         mine = ~claimed & ((dport == port) | (sport == port)) & (c.payload_len[rows] > 0)
