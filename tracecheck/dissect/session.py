@@ -107,16 +107,21 @@ class Dissection:
         sip_like = (size >= 8) & np.isin(prefix, _SIP_PREFIXES)
         cookie = (size >= 20) & (((data[at + 4].astype(np.int64) << 24) | (data[at + 5].astype(np.int64) << 16)
                                   | (data[at + 6].astype(np.int64) << 8) | data[at + 7]) == STUN_COOKIE)
-        pick = rows[early | dns_port | sip_like | cookie]
+        always = dns_port | sip_like | cookie  # looked at whatever the flow's state
+        chosen = early | always
+        pick, always = rows[chosen], always[chosen]
         if not len(pick):
             return
         # Plain Python values for the per-packet work: numpy scalars are slow one by one.
         columns = zip(flow_of[pick].tolist(), p.payload[pick].tolist(), p.payload_len[pick].tolist(),
                       (p.ts_ns[pick] / 1e9).tolist(), p.src_hi[pick].tolist(), p.src_lo[pick].tolist(),
                       p.dst_hi[pick].tolist(), p.dst_lo[pick].tolist(), p.sport[pick].tolist(), p.dport[pick].tolist(),
-                      p.proto[pick].tolist(), p.seq[pick].tolist(), p.tcp_flags[pick].tolist())
+                      p.proto[pick].tolist(), p.seq[pick].tolist(), p.tcp_flags[pick].tolist(), always.tolist())
         raw = p.data
-        for flow, start, length, ts, src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, seq, flags in columns:
+        finished = self.finished
+        for flow, start, length, ts, src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, seq, flags, must in columns:
+            if not must and finished[flow]:  # recognised by an earlier packet of this batch
+                continue
             self.examined += 1
             packet = _Packet(raw[start: start + length].tobytes(), ts, address(src_hi, src_lo), address(dst_hi, dst_lo),
                              sport, dport, proto == TCP, seq, flags)
