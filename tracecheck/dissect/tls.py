@@ -21,6 +21,7 @@ EXT_ALPN: Final = 0x0010
 EXT_SUPPORTED_VERSIONS: Final = 0x002B
 EXT_ENCRYPTED_CLIENT_HELLO: Final = 0xFE0D
 EXT_ENCRYPTED_SERVER_NAME: Final = 0xFFCE  # ESNI drafts, ECH's predecessor: same meaning for us
+_WANTED = frozenset((EXT_SERVER_NAME, EXT_ALPN, EXT_SUPPORTED_VERSIONS, EXT_ENCRYPTED_CLIENT_HELLO, EXT_ENCRYPTED_SERVER_NAME))
 
 MAX_RECORD_LEN: Final = 16384 + 2048  # TLSCiphertext bound; plaintext handshake is smaller
 MAX_HELLO_LEN: Final = 64 * 1024  # post-quantum hellos are ~2 KiB; anything this big is junk
@@ -217,6 +218,9 @@ class _Reader:
         return self.take(n)
 
 
+_TYPE_LENGTH = struct.Struct(">HH").unpack_from
+
+
 def _parse_client_hello_body(body: memoryview) -> ClientHello:
     r = _Reader(body)
     legacy_version = r.u16()
@@ -229,26 +233,29 @@ def _parse_client_hello_body(body: memoryview) -> ClientHello:
     sni, alpn, versions, ext_types, ech = "", (), (), [], False
     if r.left() >= 2:
         declared = r.u16()
-        ext = _Reader(r.take(min(declared, r.left())))  # a block cut short keeps what is there
-        while ext.left() >= 4 and len(ext_types) < 4 * MAX_LIST_ITEMS:
-            etype = ext.u16()
-            try:
-                edata = ext.vector(2)
-            except IndexError:
-                ext_types.append(etype)
-                break
+        block = bytes(r.take(min(declared, r.left())))  # a block cut short keeps what is there
+        pos, end = 0, len(block)
+        # Extensions are (type, length, data): walk them with plain slices, the hot loop here.
+        while pos + 4 <= end and len(ext_types) < 4 * MAX_LIST_ITEMS:
+            etype, size = _TYPE_LENGTH(block, pos)
             ext_types.append(etype)
-            try:
-                if etype == EXT_SERVER_NAME and not sni:
-                    sni = _server_name(edata)
-                elif etype == EXT_ALPN and not alpn:
-                    alpn = _alpn_list(edata)
-                elif etype == EXT_SUPPORTED_VERSIONS and not versions:
-                    versions = _client_versions(edata)
-                elif etype in (EXT_ENCRYPTED_CLIENT_HELLO, EXT_ENCRYPTED_SERVER_NAME):
-                    ech = True
-            except IndexError:  # one bad extension spoils only itself
-                continue
+            pos += 4
+            if pos + size > end:
+                break
+            if etype in _WANTED:
+                edata = memoryview(block)[pos: pos + size]
+                try:
+                    if etype == EXT_SERVER_NAME and not sni:
+                        sni = _server_name(edata)
+                    elif etype == EXT_ALPN and not alpn:
+                        alpn = _alpn_list(edata)
+                    elif etype == EXT_SUPPORTED_VERSIONS and not versions:
+                        versions = _client_versions(edata)
+                    elif etype in (EXT_ENCRYPTED_CLIENT_HELLO, EXT_ENCRYPTED_SERVER_NAME):
+                        ech = True
+                except IndexError:  # one bad extension spoils only itself
+                    pass
+            pos += size
     return ClientHello(
         sni=sni,
         alpn=alpn,
