@@ -33,6 +33,10 @@ DATA_FILES = ("geoip2fast-asn-ipv6.dat.gz", "geoip2fast-ipv6.dat.gz", "geoip2fas
 _PRIVATE_IDS = 16  # geoip2fast's first 16 country entries are reserved/private/not-found markers
 _MAX_V4 = 2**32 - 1
 _LOW64 = 2**64 - 1
+ANYCAST_AS_NAMES = frozenset({"CLOUDFLARENET", "FASTLY"})
+"""Networks that announce all their addresses from every point of presence (Cloudflare AS13335,
+Fastly AS54113).  GeoIP gives them the registrant's country, which is not where traffic lands:
+without the providers' own lists imported, the AS name is the only offline sign of anycast."""
 
 
 def data_file() -> Path | None:
@@ -86,7 +90,7 @@ class EmbeddedGeoIP:
         return SourceInfo(name=NAME, kind=KIND, version=self.build or self.path.name, date=date,
                           sha256=self._sha256, prefixes=prefixes)
 
-    @property
+    @cached_property
     def label(self) -> str:
         try:
             from importlib.metadata import version
@@ -107,11 +111,14 @@ class EmbeddedGeoIP:
             country = self.country_codes[self._country.ids[country_row]]
             network = self._country.network(country_row)
             evidence.append(Evidence(NAME, f"country {country}", self._detail(network)))
+        anycast = False
         if asn_row >= 0:
             asn = self.asn_names[self._asn.ids[asn_row]]
-            evidence.append(Evidence(NAME, f"AS name {asn}", self._detail(self._asn.network(asn_row))))
+            anycast = asn in ANYCAST_AS_NAMES
+            claim = f"AS name {asn}" + (", an anycast network: no single country" if anycast else "")
+            evidence.append(Evidence(NAME, claim, self._detail(self._asn.network(asn_row))))
         return Answer(source=NAME, authority=self.authority, country=country, network=network,
-                      evidence=tuple(evidence))
+                      anycast=anycast, evidence=tuple(evidence))
 
     def lookup_many(self, addresses: list[str]) -> list[Answer | None]:
         """Per-address answers through geoip2fast's own API (used only when its layout is unknown)."""
