@@ -1,0 +1,312 @@
+"""`analyze`: capture files in, a report directory and an exit code out -- the stages wired together.
+
+    flows + names + calls  (flows.pipeline)   every record read and accounted for
+    destinations           (destinations)     one record per remote address
+    places                 (geo.lookup)       once per address, names as hostname evidence
+    services               (classify)         call media take the category of their call
+    verdicts               (policy)           with reasons; local addresses never violate
+    report                 (report.writer)    report.json, report.html, flows.csv, manifest
+
+Nothing here decides anything a stage already decides; it only hands each stage what the one
+before it produced.  Dates (exception expiry, the age of data sources) are judged as of the
+capture's last packet -- or SOURCE_DATE_EPOCH -- never the wall clock, so that the same inputs
+give the same report.json, byte for byte, on any day.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from tracecheck import __version__
+from tracecheck.classify import classify, classify_media, load_catalog
+from tracecheck.classify.catalog import Catalog
+from tracecheck.destinations import DestinationTraffic, gather, local_addresses
+from tracecheck.errors import UserError
+from tracecheck.flows.pipeline import FlowResult, build_named_flows
+from tracecheck.observability import observability_notes
+from tracecheck.policy import (
+    Assessment,
+    Policy,
+    assess,
+    flow_in_scope,
+    load_policy,
+    overall_verdict,
+    parse_policy,
+    policy_warnings,
+)
+from tracecheck.policy import Destination as PolicyDestination
+from tracecheck.policy.evaluate import today_utc
+from tracecheck.policy.physics import Site, parse_site
+from tracecheck.report import model
+from tracecheck.vocabulary import Call, Category, Evidence, Place, Service, SourceInfo, Verdict
+
+DEFAULT_TEMPLATE = "gdpr-eu"
+"""The policy judged against when none is given: EU/EEA only, the strictest common case."""
+
+# Categories that say only "this is part of the call platform": a media flow's own name in one
+# of these does not outweigh the category of the call it carries.
+_GENERIC_CATEGORIES = {None, Category.PLATFORM, Category.MEDIA, Category.OTHER, Category.CDN}
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """What ``analyze`` produced: the report as written, and what the CLI needs to print."""
+
+    report: model.Report
+    exit_code: int
+    """CONTRACT.md: 0 nothing fails, 1 a violation (or an indeterminate under ``indeterminate: fail``)."""
+    out_dir: Path
+    files: tuple[Path, ...]
+    default_policy: bool
+    """True when no policy was given and the ``gdpr-eu`` template was used."""
+    reading: FlowResult
+    """The flow stage's result (record accounting, capture warnings)."""
+    places: dict[str, Place]
+    """Every destination's place, by address (the report keeps only its contract fields)."""
+
+
+def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, out_dir: str | Path | None = None,
+            formats: Iterable[str] = (), site: str | None = None, catalog_files: Sequence[str | Path] = (),
+            rdap: bool = False, sign_key: str | Path | None = None, *, db_dir: str | Path | None = None,
+            progress: Callable[[str, int, int], None] | None = None) -> AnalysisResult:
+    """Run the whole pipeline over ``paths`` and write the report into ``out_dir``.
+
+    Every input a user can get wrong (policy, site, catalog, formats, signing key) is checked
+    before the captures are read, so a mistake costs a second, not a long read."""
+    from tracecheck.report.manifest import load_signing_key
+    from tracecheck.report.writer import check_formats, write_report
+
+    if not paths:
+        raise UserError("analyze needs at least one capture file (pcap, pcapng, optionally .gz)")
+    wanted_formats = {f.strip().lower() for f in formats if f.strip()}
+    check_formats(wanted_formats)
+    if sign_key is not None:
+        load_signing_key(Path(sign_key))
+    policy, default_policy = _load_policy(policy_path)
+    cli_site = parse_site(site) if site else None
+    catalog = load_catalog(extra=[Path(p) for p in catalog_files])
+    out = Path(out_dir) if out_dir is not None else default_out_dir(paths[0])
+    if db_dir is None:
+        from tracecheck.cli.app import settings
+
+        db_dir = settings.db
+
+    named = build_named_flows([str(p) for p in paths], hash_files=True, progress=progress)
+    reading = named.result
+    on = reference_date(reading)
+    spans = [(call.first_ts, call.last_ts) for call in named.calls]
+    in_scope = [flow for flow in reading.flows if flow_in_scope(flow, policy, spans)]
+    traffic = gather(in_scope, named.names, named.calls)
+    local = local_addresses(ip for flow in in_scope for ip in (flow.orig_h, flow.resp_h))
+
+    from tracecheck.geo.lookup import Resolver
+
+    resolver = Resolver.from_settings(Path(db_dir), rdap=rdap, today=on)
+    places = resolver.resolve(sorted(traffic), names={ip: t.name_list for ip, t in traffic.items() if t.names})
+    services = {ip: classify(t.name_list, catalog) for ip, t in traffic.items()}
+    call_category = _call_categories(named.calls, traffic, services)
+
+    judged = [_judge(traffic[ip], places[ip], services[ip], call_category, policy, on, cli_site)
+              for ip in sorted(traffic)]
+    sources = resolver.sources()
+    report = model.Report(
+        tool=model.Tool(version=__version__),
+        inputs=[model.Input(path=c.path, sha256=c.sha256, format=c.format, linktypes=list(c.linktypes),
+                            packets=c.packets, first_ts=c.first_ts, last_ts=c.last_ts) for c in reading.captures],
+        accounting=model.Accounting(records=reading.accounting.records, decoded=reading.accounting.decoded,
+                                    skipped=dict(reading.accounting.skipped), notes=dict(reading.accounting.notes)),
+        sources=[_source(info) for info in sources] + _catalog_sources(catalog),
+        policy=model.PolicyRef(path=policy.path, sha256=policy.sha256, name=policy.name,
+                               authorized=policy.authorized_summary()),
+        summary=_summary([d for d, _ in judged], [a for _, a in judged]),
+        destinations=[d for d, _ in judged],
+        calls=[_call(call) for call in named.calls],
+        observability=observability_notes(traffic, local, len(reading.flows) - len(in_scope)),
+        warnings=_warnings(reading, policy, default_policy, catalog, sources, on, db_dir),
+    )
+    from tracecheck.flows.table import as_record
+
+    files = write_report(report, out, [as_record(flow) for flow in reading.flows], wanted_formats,
+                         Path(sign_key) if sign_key is not None else None)
+    code = 1 if any(a.fails for _, a in judged) else 0
+    return AnalysisResult(report=report, exit_code=code, out_dir=out, files=tuple(files),
+                          default_policy=default_policy, reading=reading, places=places)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _load_policy(policy_path: str | Path | None) -> tuple[Policy, bool]:
+    if policy_path is not None:
+        return load_policy(policy_path), False
+    from tracecheck.policy.templates import template_text
+
+    return parse_policy(template_text(DEFAULT_TEMPLATE), label=f"template:{DEFAULT_TEMPLATE}"), True
+
+
+def default_out_dir(first_capture: str | Path) -> Path:
+    """``reports/<capture name without its extensions>``: beside the others, never over the input."""
+    name = Path(first_capture).name
+    for suffix in (".gz", ".pcapng", ".pcap", ".cap"):
+        name = name.removesuffix(suffix)
+    return Path("reports") / (name or "capture")
+
+
+def reference_date(reading: FlowResult) -> date:
+    """The day exceptions and data ages are judged on: SOURCE_DATE_EPOCH's, else the capture's
+    last packet's (the day the data moved), else -- a capture without packets -- today."""
+    if os.environ.get("SOURCE_DATE_EPOCH", "").strip().isdigit():
+        return today_utc()
+    stamps = [c.last_ts for c in reading.captures if c.last_ts is not None]
+    if stamps:
+        return datetime.fromtimestamp(max(stamps), UTC).date()
+    return today_utc()
+
+
+# --------------------------------------------------------------------------- services and verdicts
+
+
+def _call_categories(calls: list[Call], traffic: dict[str, DestinationTraffic],
+                     services: dict[str, Service | None]) -> dict[str, Category | None]:
+    """Each call's category: that of the service its SIP signalling went to (None if unknown)."""
+    ip_of_flow = {flow.uid: ip for ip, t in traffic.items() for flow in t.flows}
+    categories: dict[str, Category | None] = {}
+    for call in calls:
+        found = [services.get(ip_of_flow[uid]) for uid in call.signalling if uid in ip_of_flow]
+        categories[call.call_id] = next((s.category for s in found if s is not None), None)
+    return categories
+
+
+def _service_of(traffic: DestinationTraffic, own: Service | None,
+                call_category: dict[str, Category | None]) -> tuple[Service | None, Category | None, list[Evidence]]:
+    """The service to judge a destination as, a category override, and why."""
+    if traffic.calls and (own is None or own.category in _GENERIC_CATEGORIES):
+        # Media of a SIP call carries the conversation: it is judged as what the call is for.
+        category = next((call_category.get(c) for c in sorted(traffic.calls) if call_category.get(c)), None)
+        service = classify_media(category, own)
+        evidence = [Evidence("sip", f"media of call {call_id}",
+                             f"category from the call's signalling: {call_category.get(call_id).value if call_category.get(call_id) else 'unknown'}")
+                    for call_id in sorted(traffic.calls)]
+        return service, service.category, evidence
+    if own is None and traffic.media_only:
+        # RTP, STUN/TURN or DTLS with no SIP call to tie it to (WebRTC): call media all the same.
+        apps = ", ".join(sorted({flow.app for flow in traffic.flows}))
+        return None, Category.MEDIA, [Evidence("tracecheck", "call media", f"every flow is {apps}; no SIP call announced it")]
+    return own, None, []
+
+
+def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_category: dict[str, Category | None],
+           policy: Policy, on: date, site: Site | None) -> tuple[model.Destination, Assessment]:
+    service, category, media_evidence = _service_of(traffic, own, call_category)
+    wanted = PolicyDestination(ip=traffic.ip, names=tuple(traffic.name_list), name_sources=tuple(traffic.name_sources),
+                               category=category, handshake_rtt_ms=traffic.smallest_rtt_ms)
+    assessment = assess(wanted, place, service, policy, on, site)
+    category = category or (service.category if service else None)
+    evidence = _name_evidence(traffic) + _service_evidence(service) + media_evidence
+    evidence += list(place.evidence) + list(assessment.evidence)
+    destination = model.Destination(
+        ip=traffic.ip,
+        names=[model.Name(name=seen.name, source=seen.source) for seen in traffic.names],
+        provider=place.provider, service=place.service, region=place.region or _known_region(service),
+        country=place.country, jurisdictions=list(place.jurisdictions),
+        vendor=service.vendor if service else "", category=category.value if category else "",
+        flows=len(traffic.flows), orig_bytes=traffic.sent_bytes, resp_bytes=traffic.received_bytes,
+        first_ts=traffic.first_ts, last_ts=traffic.last_ts,
+        verdict=assessment.verdict, reasons=list(assessment.reasons),
+        evidence=[model.EvidenceItem(source=e.source, claim=e.claim, detail=e.detail) for e in dict.fromkeys(evidence)],
+        fails=assessment.fails,
+    )
+    return destination, assessment
+
+
+def _known_region(service: Service | None) -> str:
+    """The region the hostname implies, when it is a provider region (not ``EMEA`` or ``eu``)."""
+    if service is None or not service.region:
+        return ""
+    from tracecheck.geo.catalog import find_region
+
+    return service.region if find_region(service.region) is not None else ""
+
+
+def _name_evidence(traffic: DestinationTraffic) -> list[Evidence]:
+    evidence = []
+    for seen in traffic.names:
+        detail = f"flow {seen.uid}" if seen.uid else ""
+        if seen.detail:
+            detail = f"{detail}; {seen.detail}" if detail else seen.detail
+        evidence.append(Evidence(seen.source, f"name {seen.name}", detail))
+    asked = {s.name for s in traffic.names if s.source in ("sni", "quic_sni", "http_host", "sip")}
+    answered = {s.name for s in traffic.names if s.source in ("dns", "dns_cname")}
+    if asked and answered and not asked & answered:
+        # The client asked for one name at an address DNS gave for another: shared hosting, a CDN,
+        # ECH's outer name, or a pinned address. Both are kept; the reviewer should know they differ.
+        evidence.append(Evidence("tracecheck", "names disagree",
+                                 f"the client asked for {', '.join(sorted(asked))}; DNS gave this address "
+                                 f"for {', '.join(sorted(answered))}"))
+    return evidence
+
+
+def _service_evidence(service: Service | None) -> list[Evidence]:
+    if service is None or not service.matched or service.matched.startswith("media of a SIP call"):
+        return []
+    label = service.name if service.name.lower().startswith(service.vendor.lower()) else f"{service.vendor} {service.name}"
+    region = f", region {service.region}" if service.region else ""
+    return [Evidence("service-catalog", f"{label.strip()} ({service.category.value}{region})", service.matched)]
+
+
+def _summary(destinations: list[model.Destination], assessments: list[Assessment]) -> model.Summary:
+    count = {verdict: sum(1 for d in destinations if d.verdict is verdict) for verdict in Verdict}
+    return model.Summary(verdict=overall_verdict(assessments), destinations=len(destinations),
+                         compliant=count[Verdict.COMPLIANT], violations=count[Verdict.VIOLATION],
+                         indeterminate=count[Verdict.INDETERMINATE])
+
+
+# --------------------------------------------------------------------------- report parts
+
+
+def _source(info: SourceInfo) -> model.Source:
+    return model.Source(name=info.name, kind=info.kind, version=info.version, date=info.date, sha256=info.sha256,
+                        age_days=info.age_days, stale=info.stale)
+
+
+def _catalog_sources(catalog: Catalog) -> list[model.Source]:
+    """The service catalogs that named the services: an auditor needs their exact bytes too."""
+    return [model.Source(name=source.path, kind="service-catalog",
+                         version=f"{source.services} services, {source.patterns} patterns", date="",
+                         sha256=source.sha256) for source in catalog.sources]
+
+
+def _call(call: Call) -> model.Call:
+    return model.Call(call_id=call.call_id, first_ts=call.first_ts, last_ts=call.last_ts,
+                      signalling=list(call.signalling), media=list(call.media))
+
+
+def _warnings(reading: FlowResult, policy: Policy, default_policy: bool, catalog: Catalog,
+              sources: list[SourceInfo], on: date, db_dir: str | Path) -> list[str]:
+    from tracecheck.geo.store import EXPECTED_KINDS
+
+    warnings = list(reading.warnings)
+    if default_policy:
+        warnings.append(f"No --policy given: judged against the built-in '{DEFAULT_TEMPLATE}' template "
+                        f"(authorized: {policy.authorized.describe()}); write your own with "
+                        f"`tracecheck policy init --template {DEFAULT_TEMPLATE} -o policy.yaml`.")
+    warnings += policy_warnings(policy, on, catalog.vendors)
+    for info in sources:
+        if info.stale:
+            age = f"{info.age_days} days old" if info.age_days is not None else "undated"
+            warnings.append(f"Data source {info.name} ({info.kind}, {info.date or 'no date'}) is {age} on {on.isoformat()} "
+                            f"and counts as stale; refresh it with `tracecheck db update` or `db import`.")
+    present = {info.kind for info in sources}
+    missing = [kind for kind in EXPECTED_KINDS if kind not in present]
+    if len(missing) == len(EXPECTED_KINDS):
+        warnings.append(f"No provider range files in {db_dir}: addresses are placed by the embedded GeoIP default "
+                        f"and hostnames alone, so cloud regions come only from names. Import the providers' "
+                        f"files with `tracecheck db import FILE --source KIND` (or `db update`).")
+    elif missing:
+        warnings.append(f"Provider range files not imported: {', '.join(missing)}; addresses of those providers are "
+                        f"placed by GeoIP and hostnames alone.")
+    return warnings

@@ -1,0 +1,128 @@
+"""What a capture cannot show: the limits of the vantage point, and the names that were hidden.
+
+A verdict of "compliant" only covers what passed the capture point.  An auditor must read, next
+to the verdicts, what the capture could not have seen (server-side processing of the platform)
+and where names were hidden from it (ECH, encrypted DNS, flows that never named their server),
+because those destinations are placed by their address alone -- or not seen at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tracecheck.destinations import DestinationTraffic
+from tracecheck.vocabulary import Flow
+
+DOT_PORT = 853
+"""DNS over TLS (RFC 7858) and DNS over QUIC (RFC 9250)."""
+
+DOH_NAMES = frozenset({
+    "dns.google", "dns.google.com", "cloudflare-dns.com", "one.one.one.one", "1dot1dot1dot1.cloudflare-dns.com",
+    "mozilla.cloudflare-dns.com", "chrome.cloudflare-dns.com", "security.cloudflare-dns.com",
+    "family.cloudflare-dns.com", "dns.quad9.net", "dns9.quad9.net", "dns10.quad9.net", "dns11.quad9.net",
+    "doh.opendns.com", "dns.opendns.com", "dns.nextdns.io", "doh.cleanbrowsing.org", "dns.adguard-dns.com",
+    "dns.adguard.com", "doh.dns.sb", "doh.mullvad.net", "dns.mullvad.net", "freedns.controld.com",
+    "dns.controld.com", "doh.familyshield.opendns.com",
+})
+"""Public DNS-over-HTTPS resolvers, by the names browsers and operating systems use for them."""
+
+DOH_ADDRESSES = frozenset({
+    "1.1.1.1", "1.0.0.1", "1.1.1.2", "1.0.0.2", "1.1.1.3", "1.0.0.3", "8.8.8.8", "8.8.4.4",
+    "9.9.9.9", "149.112.112.112", "9.9.9.10", "149.112.112.10", "9.9.9.11", "149.112.112.11",
+    "208.67.222.222", "208.67.220.220", "94.140.14.14", "94.140.15.15", "185.228.168.9", "185.228.169.9",
+    "2606:4700:4700::1111", "2606:4700:4700::1001", "2001:4860:4860::8888", "2001:4860:4860::8844",
+    "2620:fe::fe", "2620:fe::9", "2620:fe::10", "2620:fe::11", "2620:119:35::35", "2620:119:53::53",
+    "2a10:50c0::ad1:ff", "2a10:50c0::ad2:ff",
+})
+"""The same resolvers' published anycast addresses: DoH needs no name when the address is known."""
+
+VANTAGE_LIMITS = (
+    "What no capture at this point can show: processing the platform does server-side, from its own "
+    "cloud -- AudioHook audio streams, data actions and integrations the platform calls itself (CRM "
+    "look-ups, webhooks), recordings and transcripts it exports, and speech analytics or bots it "
+    "runs. A capture at the agent desktop or its proxy sees only the desktop's own traffic; review "
+    "those in the platform's configuration, or capture where they leave."
+)
+_LISTED = 8
+"""Addresses named in one note before the rest are counted."""
+
+
+def observability_notes(destinations: dict[str, DestinationTraffic], local: set[str],
+                        flows_out_of_scope: int = 0) -> list[str]:
+    """The report's ``observability`` lines, in a fixed order."""
+    remote = [traffic for ip, traffic in sorted(destinations.items()) if ip not in local]
+    flows = [flow for traffic in destinations.values() for flow in traffic.flows]
+    notes = [VANTAGE_LIMITS, _vantage(flows, local)]
+    notes += [note for note in (_ech(remote), _encrypted_dns(remote), _unnamed(remote), _no_dns(remote)) if note]
+    if flows_out_of_scope:
+        notes.append(f"{flows_out_of_scope} flow{_s(flows_out_of_scope)} fell outside the policy's scope and "
+                     f"{'were' if flows_out_of_scope != 1 else 'was'} not judged (they are still in flows.csv).")
+    return notes
+
+
+def _vantage(flows: list[Flow], local: set[str]) -> str:
+    clients = sorted({flow.orig_h for flow in flows if flow.orig_h in local})
+    shown = ", ".join(clients[:_LISTED]) + (f" and {len(clients) - _LISTED} more" if len(clients) > _LISTED else "")
+    text = (f"Vantage point: {len(clients)} local address{'es' if len(clients) != 1 else ''} opened flows"
+            + (f" ({shown})" if clients else "") + ".")
+    tunnels = sorted({flow.tunnel for flow in flows if flow.tunnel})
+    if tunnels:
+        carried = sum(1 for flow in flows if flow.tunnel)
+        text += (f" {carried} flow{_s(carried)} arrived encapsulated ({', '.join(tunnels)}): a traffic mirror "
+                 f"or tunnel, which shows what the mirrored hosts sent, not what others did for them.")
+    return text
+
+
+def _ech(remote: list[DestinationTraffic]) -> str:
+    hidden = [(traffic.ip, seen.name) for traffic in remote for seen in traffic.names if "ECH" in seen.detail]
+    if not hidden:
+        return ""
+    listed = ", ".join(f"{name} at {ip}" for ip, name in hidden[:_LISTED]) + _more(hidden)
+    return (f"Names hidden by ECH: {len(hidden)} TLS/QUIC hello{_s(len(hidden))} offered Encrypted Client Hello "
+            f"({listed}); the SNI seen may be only the provider's public (outer) name, and the real server "
+            f"name is not visible.")
+
+
+def _encrypted_dns(remote: list[DestinationTraffic]) -> str:
+    found = []
+    for traffic in remote:
+        names = set(traffic.name_list)
+        dot = [flow for flow in traffic.flows if flow.resp_p == DOT_PORT and flow.proto in ("tcp", "udp")]
+        doh = [flow for flow in traffic.flows if flow.app in ("tls", "quic", "http", "")
+               and flow.resp_p == 443 and (traffic.ip in DOH_ADDRESSES or names & DOH_NAMES)]
+        if dot or doh:
+            label = next((name for name in traffic.name_list if name in DOH_NAMES), "")
+            kinds = "/".join(kind for kind, present in (("DoT", dot), ("DoH", doh)) if present)
+            found.append(f"{traffic.ip}{f' ({label})' if label else ''} {kinds}, {len(dot) + len(doh)} flow{_s(len(dot) + len(doh))}")
+    if not found:
+        return ""
+    return (f"Names hidden by encrypted DNS: {'; '.join(found[:_LISTED])}{_more(found)}. Names resolved "
+            f"through it are not in the capture, so destinations it resolved are named by SNI alone, or not at all.")
+
+
+def _unnamed(remote: list[DestinationTraffic]) -> str:
+    nameless = [traffic for traffic in remote if not traffic.names]
+    if not nameless:
+        return ""
+    flows = sum(len(traffic.flows) for traffic in nameless)
+    listed = ", ".join(traffic.ip for traffic in nameless[:_LISTED]) + _more(nameless)
+    return (f"No name at all: {len(nameless)} destination{_s(len(nameless))} ({flows} flow{_s(flows)}) showed no "
+            f"SNI, HTTP Host, SIP host or DNS answer ({listed}); only the address places "
+            f"{'them' if len(nameless) != 1 else 'it'}, and no service catalog entry can name the service.")
+
+
+def _no_dns(remote: list[DestinationTraffic]) -> str:
+    encrypted = [t for t in remote if any(flow.app in ("tls", "quic") for flow in t.flows)]
+    if not encrypted or any(seen.source in ("dns", "dns_cname") for t in remote for seen in t.names):
+        return ""
+    return ("No DNS answer for any remote destination was captured (a DNS cache, encrypted DNS, or DNS "
+            "outside the capture point): names come from TLS/QUIC SNI and HTTP Host alone.")
+
+
+def _more(items: Iterable) -> str:
+    count = len(list(items))
+    return f" and {count - _LISTED} more" if count > _LISTED else ""
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
