@@ -12,6 +12,7 @@ from tracecheck.cli import flows, names  # noqa: E402,F401
 from tracecheck.cli import policy  # noqa
 from tracecheck.cli import db, lookup  # noqa
 from tracecheck.cli import verify  # noqa
+from tracecheck.cli import analyze  # noqa
 
 
 def main() -> None:

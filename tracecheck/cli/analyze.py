@@ -1,0 +1,89 @@
+"""`tracecheck analyze`: the whole pipeline on a test call; a report directory and a verdict."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from tracecheck.cli.app import app, settings
+from tracecheck.cli.flows import report_reading
+from tracecheck.cli.progress import reading_progress
+
+_VERDICT_STYLE = {"violation": "bold red", "indeterminate": "yellow", "compliant": "green"}
+
+
+@app.command()
+def analyze(
+    captures: list[Path] = typer.Argument(..., help="pcap or pcapng files of the test call, optionally gzip-compressed."),
+    policy: Path | None = typer.Option(None, "--policy", "-p", help="Residency policy YAML (default: the gdpr-eu template)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Report directory (default: reports/<capture name>)."),
+    format: list[str] = typer.Option([], "--format", "-f", help="More outputs beside report.json/html and flows.csv: sarif, junit, parquet (comma-separated or repeated)."),
+    site: str | None = typer.Option(None, "--site", help="Where the capture was taken, for the RTT bound: region code, city, country or lat,lon."),
+    catalog: list[Path] = typer.Option([], "--catalog", help="Extra service catalog YAML (repeatable)."),
+    rdap: bool = typer.Option(False, "--rdap", help="Also ask RDAP registries (uses the network; cached)."),
+    sign_key: Path | None = typer.Option(None, "--sign-key", help="Ed25519 private key (PEM) to sign manifest.json."),
+) -> int:
+    """Judge every destination of a test call against a residency policy and write the evidence.
+
+    Exit 0 when nothing violates the policy, 1 when something does (or an unknown destination fails under `indeterminate: fail`), 2 for bad input."""
+    from tracecheck.analyze import analyze as run
+
+    formats = [part for item in format for part in item.split(",")]
+    with reading_progress() as progress:
+        result = run([str(p) for p in captures], policy, out, formats, site, catalog, rdap, sign_key,
+                     db_dir=settings.db, progress=progress)
+    report_reading(result.reading)
+    if not settings.quiet:
+        _print_table(result.report, result.places)
+    typer.echo(summary_line(result))
+    # Returned, not raised: main() exits with the command's return value (standalone_mode=False).
+    return result.exit_code
+
+
+def summary_line(result) -> str:
+    """One line: the verdict, the counts, the policy, and where the evidence is."""
+    report = result.report
+    s = report.summary
+    policy = f"policy {report.policy.name}" + (" (default template)" if result.default_policy else "")
+    allowed = ", ".join(report.policy.authorized)
+    counts = (f"{s.violations} violation{'s' if s.violations != 1 else ''}, {s.indeterminate} indeterminate, "
+              f"{s.compliant} compliant of {s.destinations} destination{'s' if s.destinations != 1 else ''}")
+    return f"{s.verdict.value.upper()}: {counts} under {policy} [authorized: {allowed}]; report in {result.out_dir}"
+
+
+def _print_table(report, places) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from tracecheck.report.model import Destination
+
+    table = Table(show_lines=False, box=None, pad_edge=False)
+    for column in ("destination", "name", "category", "place", "verdict"):
+        table.add_column(column, overflow="fold")
+    local = 0
+    for destination in sorted(report.destinations, key=Destination.severity_key):
+        place = places.get(destination.ip)
+        if place is not None and place.local:
+            local += 1  # never a violation: one line for all of them keeps the table short
+            continue
+        distinct = list(dict.fromkeys(n.name for n in destination.names))
+        name = (distinct[0] + (f" (+{len(distinct) - 1})" if len(distinct) > 1 else "")) if distinct else "-"
+        category = destination.category or "-"
+        if destination.vendor:
+            category = f"{category} ({destination.vendor})"
+        verdict = destination.verdict.value
+        table.add_row(destination.ip, name, category, _place(destination, place),
+                      Text(verdict, style=_VERDICT_STYLE[verdict]))
+    if local:
+        table.add_row(f"+ {local} local", "-", "-", "local network", Text("compliant", style=_VERDICT_STYLE["compliant"]))
+    # Piped output is not folded at 80 columns: a CI log is read whole.
+    Console(width=None if sys.stdout.isatty() else 140, highlight=False).print(table)
+
+
+def _place(destination, place) -> str:
+    """``aws eu-west-1 IE``, ``anycast``, or ``?`` when no source places the address."""
+    where = destination.country or ("anycast" if place is not None and place.anycast else "?")
+    return " ".join(part for part in (destination.provider, destination.region, where) if part)
