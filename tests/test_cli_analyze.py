@@ -1,0 +1,165 @@
+"""`tracecheck analyze` as users and CI run it: the shipped demo, the table and summary, exit codes
+0/1/2, range files imported with `tracecheck db import`, and `tracecheck verify` on the output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from call_scenarios import CDN, eu_compliant_call, us_transcription_call, write_range_files
+
+from tracecheck.cli import main
+
+DEMO = Path(__file__).resolve().parents[1] / "captures" / "demo-call.pcapng"
+
+
+def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """``tracecheck ARGS`` in this process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["tracecheck", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def tc(monkeypatch, capsys, tmp_path):
+    """Run tracecheck with a fresh, empty data directory (``--db`` is kept between in-process runs)."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    db = tmp_path / "db"
+    return lambda *args: run(monkeypatch, capsys, "--db", str(db), *args)
+
+
+def test_demo_shows_the_us_transcription_violation(tc, tmp_path):
+    out_dir = tmp_path / "demo"
+    code, out, err = tc("analyze", str(DEMO), "--out", str(out_dir))
+    assert code == 1
+    lines = out.splitlines()
+    transcribe = next(line for line in lines if "transcribestreaming.us-east-1.amazonaws.com" in line)
+    assert "violation" in transcribe and "transcription" in transcribe and "us-east-1" in transcribe
+    for genesys in ("api.mypurecloud.ie", "apps.mypurecloud.ie"):
+        assert "compliant" in next(line for line in lines if genesys in line)
+    assert "compliant" in next(line for line in lines if "acme.my.salesforce.com" in line)
+    summary = lines[-1]
+    assert summary.startswith("VIOLATION: 1 violation") and "gdpr-eu (default template)" in summary
+    assert str(out_dir) in summary
+    assert "records" in err and "Traceback" not in err
+    report = json.loads((out_dir / "report.json").read_text())
+    assert report["summary"]["verdict"] == "violation" and report["summary"]["violations"] == 1
+    [violation] = [d for d in report["destinations"] if d["verdict"] == "violation"]
+    assert violation["ip"] == "3.227.250.10" and violation["category"] == "transcription"
+
+    code, out, err = tc("verify", str(out_dir))
+    assert code == 0 and out.startswith("OK")
+
+
+def test_demo_with_the_policy_template_from_a_file(tc, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    assert tc("policy", "init", "--template", "gdpr-eu", "-o", str(policy))[0] == 0
+    code, out, _ = tc("analyze", str(DEMO), "--policy", str(policy), "--out", str(tmp_path / "r"))
+    assert code == 1 and "(default template)" not in out.splitlines()[-1]
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["policy"]["path"] == str(policy) and report["policy"]["name"] == "gdpr-eu"
+    assert tc("verify", str(tmp_path / "r"))[0] == 0
+
+
+def test_compliant_call_exits_0(tc, tmp_path):
+    capture = eu_compliant_call().write(tmp_path / "eu.pcapng")
+    code, out, _ = tc("analyze", str(capture), "--out", str(tmp_path / "r"))
+    assert code == 0 and out.splitlines()[-1].startswith("COMPLIANT: 0 violations")
+
+
+def test_imported_ranges_make_the_cdn_anycast(monkeypatch, capsys, tmp_path):
+    """`db import` of synthetic Cloudflare and AWS files into a tmp --db, then analyze with it."""
+    db = str(tmp_path / "db")
+    files = write_range_files(tmp_path / "downloads")
+    for kind in ("cloudflare", "aws"):
+        assert run(monkeypatch, capsys, "--db", db, "db", "import", str(files[kind]), "--source", kind)[0] == 0
+    capture = eu_compliant_call().service(*CDN).write(tmp_path / "cdn.pcapng")
+    code, out, _ = run(monkeypatch, capsys, "--db", db, "analyze", str(capture), "--out", str(tmp_path / "r"))
+    assert code == 0  # gdpr-eu warns on unknowns
+    row = next(line for line in out.splitlines() if CDN[1] in line)
+    assert "indeterminate" in row and "cloudflare" in row and "anycast" in row
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    cdn = next(d for d in report["destinations"] if d["ip"] == CDN[1])
+    assert cdn["verdict"] == "indeterminate" and cdn["country"] is None and cdn["provider"] == "cloudflare"
+    genesys = next(d for d in report["destinations"] if d["ip"] == "52.210.12.34")
+    assert (genesys["provider"], genesys["region"], genesys["verdict"]) == ("aws", "eu-west-1", "compliant")
+    assert {s["kind"] for s in report["sources"]} >= {"aws", "cloudflare", "embedded"}
+
+
+def test_quiet(monkeypatch, capsys, tmp_path):
+    capture = us_transcription_call().write(tmp_path / "us.pcapng")
+    code, out, err = run(monkeypatch, capsys, "--db", str(tmp_path / "db"), "--quiet", "analyze", str(capture),
+                         "--out", str(tmp_path / "r"))
+    assert code == 1
+    assert out.count("\n") == 1 and out.startswith("VIOLATION")
+    assert err == ""
+
+
+def test_formats_and_signature_verify(tc, tmp_path):
+    key = tmp_path / "sign.pem"
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    capture = us_transcription_call().write(tmp_path / "us.pcapng")
+    code, _, _ = tc("analyze", str(capture), "--out", str(tmp_path / "r"), "--format", "sarif,junit",
+                    "--sign-key", str(key), "--site", "Dublin")
+    assert code == 1
+    written = {p.name for p in (tmp_path / "r").iterdir()}
+    assert {"report.json", "report.html", "flows.csv", "manifest.json", "manifest.sig", "report.sarif"} <= written
+    code, out, _ = tc("verify", str(tmp_path / "r"))
+    assert code == 0 and "signature checked" in out
+
+
+def test_two_runs_write_identical_report_json(tc, tmp_path):
+    capture = us_transcription_call().service(*CDN).write(tmp_path / "c.pcapng")
+    for name in ("a", "b"):
+        tc("analyze", str(capture), "--out", str(tmp_path / name))
+    assert (tmp_path / "a" / "report.json").read_bytes() == (tmp_path / "b" / "report.json").read_bytes()
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--policy", "{bad}"], "bad.yaml:3: indeterminate"),
+    (["--policy", "{missing}"], "missing.yaml"),
+    (["--site", "Atlantis"], "site"),
+    (["--format", "docx"], "format"),
+    (["--catalog", "{missing}"], "missing.yaml"),
+])
+def test_bad_input_is_one_line_and_exit_2(tc, tmp_path, args, says):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nauthorized: {jurisdictions: [EU]}\nindeterminate: sometimes\n")
+    capture = us_transcription_call().write(tmp_path / "us.pcapng")
+    args = [a.format(bad=bad, missing=tmp_path / "missing.yaml") for a in args]
+    code, out, err = tc("analyze", str(capture), "--out", str(tmp_path / "r"), *args)
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("tracecheck: ") and says in err
+    assert "Traceback" not in err and out == ""
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_capture_is_exit_2(tc, tmp_path):
+    code, _, err = tc("analyze", str(tmp_path / "nothing.pcapng"), "--out", str(tmp_path / "r"))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_readme_quick_start_in_a_fresh_process(tmp_path):
+    """README quick start 1 as a user types it: the installed console script, nothing imported."""
+    command = shutil.which("tracecheck")
+    if command is None:
+        pytest.skip("the tracecheck console script is not on PATH")
+    out_dir = tmp_path / "reports" / "demo"
+    proc = subprocess.run([command, "--db", str(tmp_path / "db"), "analyze", str(DEMO), "--out", str(out_dir)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert "VIOLATION" in proc.stdout and "transcribestreaming.us-east-1.amazonaws.com" in proc.stdout
+    assert (out_dir / "manifest.json").is_file()
