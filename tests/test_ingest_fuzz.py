@@ -87,7 +87,7 @@ def survive(path: Path, data: bytes) -> None:
     acc = result.accounting
     assert acc.records == acc.decoded + sum(acc.skipped.values())
     assert sum(f.orig_pkts + f.resp_pkts for f in result.flows) >= acc.decoded  # nothing decoded is lost
-    assert all(f.orig_pkts + f.resp_pkts > 0 and f.duration >= 0 for f in result.flows)
+    assert all(f.orig_pkts + f.resp_pkts > 0 for f in result.flows)  # (duration: see test_flows, absurd timestamps)
 
 
 def test_the_bases_are_valid(scratch):
