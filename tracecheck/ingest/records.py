@@ -45,6 +45,8 @@ class RecordBatch:
         return len(self.offset)
 
 
+MAX_TS_NS = 1 << 62
+
 # Zero bytes after a batch's frames: field reads a little past a short frame stay inside the array.
 PAD = 256
 
@@ -60,7 +62,9 @@ def make_batch(block: memoryview, offsets, caplens, wirelens, ts_ns, linktypes, 
         offset=np.asarray(offsets, dtype=np.int64),
         caplen=np.asarray(caplens, dtype=np.int64),
         wirelen=np.asarray(wirelens, dtype=np.int64),
-        ts_ns=np.asarray(ts_ns, dtype=np.int64),
+        # Corrupt timestamps (pcapng ticks are 64 bits) are held to 1970..2116, so differences
+        # of two of them never overflow int64.
+        ts_ns=np.clip(np.asarray(ts_ns, dtype=np.int64), 0, MAX_TS_NS),
         linktype=np.asarray(linktypes, dtype=np.int64),
         first_record=first_record,
     )
