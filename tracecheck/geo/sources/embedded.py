@@ -33,10 +33,12 @@ DATA_FILES = ("geoip2fast-asn-ipv6.dat.gz", "geoip2fast-ipv6.dat.gz", "geoip2fas
 _PRIVATE_IDS = 16  # geoip2fast's first 16 country entries are reserved/private/not-found markers
 _MAX_V4 = 2**32 - 1
 _LOW64 = 2**64 - 1
-ANYCAST_AS_NAMES = frozenset({"CLOUDFLARENET", "FASTLY"})
-"""Networks that announce all their addresses from every point of presence (Cloudflare AS13335,
-Fastly AS54113).  GeoIP gives them the registrant's country, which is not where traffic lands:
-without the providers' own lists imported, the AS name is the only offline sign of anycast."""
+ANYCAST_AS_NAMES = frozenset({"CLOUDFLARENET", "FASTLY", "GOOGLE", "QUAD9-AS-1", "OPENDNS"})
+"""Networks whose addresses are announced from many points of presence: Cloudflare AS13335, Fastly
+AS54113, Google's front ends and public DNS AS15169 (Google Cloud's regional addresses are
+AS396982, GOOGLE-CLOUD-PLATFORM, and keep their country), Quad9 AS19281, OpenDNS AS36692.
+GeoIP gives them the registrant's country, which is not where traffic lands: without the
+providers' own lists imported, the AS name is the only offline sign of anycast."""
 
 
 def data_file() -> Path | None:
