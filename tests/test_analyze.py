@@ -117,6 +117,15 @@ def test_anycast_cdn_is_indeterminate_never_compliant(tmp_path, db):
     assert destination(result, CDN[1]).fails
 
 
+def test_public_dns_resolver_is_anycast_not_a_violation(tmp_path, db):
+    # Google Public DNS answers from the nearest point of presence; GeoIP's "US" is its registrant.
+    call = TestCall(resolver="8.8.8.8").service(*GENESYS_API).tls("9.9.9.9", "dns.quad9.net")
+    result = run(call, tmp_path, db)
+    assert verdicts(result) == {"8.8.8.8": "indeterminate", "9.9.9.9": "indeterminate", GENESYS_API[1]: "compliant"}
+    assert result.exit_code == 0
+    assert any("encrypted DNS" in note and "9.9.9.9" in note for note in result.report.observability)
+
+
 def test_tls_without_sni_is_named_by_dns(tmp_path, db):
     call = TestCall().dns(*TRANSCRIBE_US).tls(TRANSCRIBE_US[1], sni=None, rtt_ms=78)
     result = run(call, tmp_path, db)
