@@ -300,3 +300,10 @@ def test_bad_inputs_are_user_errors_before_any_reading(tmp_path):
 def test_default_out_dir_is_named_after_the_capture():
     assert default_out_dir("captures/demo-call.pcapng") == Path("reports/demo-call")
     assert default_out_dir("/x/y/test.pcap.gz") == Path("reports/test")
+
+
+def test_a_capture_with_nothing_remote_says_its_verdict_shows_nothing(tmp_path):
+    call = TestCall().tls("192.168.1.10", "intranet.example")
+    result = run(call, tmp_path, tmp_path / "db")
+    assert result.exit_code == 0 and result.report.summary.verdict.value == "compliant"
+    assert any("shows nothing" in warning for warning in result.report.warnings)

@@ -126,7 +126,8 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
         destinations=[d for d, _ in judged],
         calls=[_call(call) for call in named.calls],
         observability=observability_notes(traffic, local, len(reading.flows) - len(in_scope)),
-        warnings=_warnings(reading, policy, default_policy, catalog, sources, on, db_dir),
+        warnings=_warnings(reading, policy, default_policy, catalog, sources, on,
+                           remote=len(set(traffic) - local)),
     )
     from tracecheck.flows.table import as_record
 
@@ -286,10 +287,14 @@ def _call(call: Call) -> model.Call:
 
 
 def _warnings(reading: FlowResult, policy: Policy, default_policy: bool, catalog: Catalog,
-              sources: list[SourceInfo], on: date, db_dir: str | Path) -> list[str]:
+              sources: list[SourceInfo], on: date, remote: int) -> list[str]:
     from tracecheck.geo.store import EXPECTED_KINDS
 
     warnings = list(reading.warnings)
+    if not remote:
+        # "Compliant" over nothing proves nothing: say so where the verdict is read.
+        warnings.append("No destination beyond the local network was judged: the capture (or the policy's scope) "
+                        "holds no traffic that left the site, so a compliant verdict here shows nothing.")
     if default_policy:
         warnings.append(f"No --policy given: judged against the built-in '{DEFAULT_TEMPLATE}' template "
                         f"(authorized: {policy.authorized.describe()}); write your own with "
@@ -303,7 +308,8 @@ def _warnings(reading: FlowResult, policy: Policy, default_policy: bool, catalog
     present = {info.kind for info in sources}
     missing = [kind for kind in EXPECTED_KINDS if kind not in present]
     if len(missing) == len(EXPECTED_KINDS):
-        warnings.append(f"No provider range files in {db_dir}: addresses are placed by the embedded GeoIP default "
+        # The data directory itself is left out: it names the user's home, and is not evidence.
+        warnings.append(f"No provider range files imported: addresses are placed by the embedded GeoIP default "
                         f"and hostnames alone, so cloud regions come only from names. Import the providers' "
                         f"files with `tracecheck db import FILE --source KIND` (or `db update`).")
     elif missing:

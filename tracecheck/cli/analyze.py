@@ -36,6 +36,9 @@ def analyze(
                      db_dir=settings.db, progress=progress)
     report_reading(result.reading)
     if not settings.quiet:
+        # The capture's own warnings were just printed; the rest weaken the evidence and are said once here.
+        for warning in result.report.warnings[len(result.reading.warnings):]:
+            print(f"tracecheck: note: {warning}", file=sys.stderr)
         _print_table(result.report, result.places)
     typer.echo(summary_line(result))
     # Returned, not raised: main() exits with the command's return value (standalone_mode=False).
@@ -79,6 +82,8 @@ def _print_table(report, places) -> None:
                       Text(verdict, style=_VERDICT_STYLE[verdict]))
     if local:
         table.add_row(f"+ {local} local", "-", "-", "local network", Text("compliant", style=_VERDICT_STYLE["compliant"]))
+    if not table.row_count:
+        return
     # Piped output is not folded at 80 columns: a CI log is read whole.
     Console(width=None if sys.stdout.isatty() else 140, highlight=False).print(table)
 
