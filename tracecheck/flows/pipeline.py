@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -46,8 +48,7 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
         names.append(str(path))
         size = os.path.getsize(path) if os.path.exists(path) else 0
         with open_capture(path, hash_file=hash_files) as capture:
-            for batch in capture.batches(first_record=records):
-                packets, batch_skipped = decoder.decode(batch)
+            for batch, packets, batch_skipped in _read_ahead(capture, decoder, records):
                 skipped += batch_skipped
                 decoded += len(batch) - sum(batch_skipped.values())
                 flow_of = builder.add(packets, index)
@@ -96,3 +97,42 @@ def build_named_flows(paths: Iterable[str], hash_files: bool = False,
     flows, names, calls = dissection.finish(result.flows, result.flow_index)
     result.flows = flows
     return NamedFlows(result=result, names=names, calls=calls, examined=dissection.examined)
+
+
+def _read_ahead(capture, decoder: Decoder, first_record: int):
+    """Yield (batch, packets, skipped) while the next batch is already being read and decoded
+    on a second thread: the walk and NumPy's bulk work (which releases the GIL) overlap the
+    flow stage, so both cores work."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in capture.batches(first_record=first_record):
+                item = (batch, *decoder.decode(batch))
+                while not stop.is_set():
+                    try:
+                        ready.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(done)
+        except BaseException as err:  # handed to the consumer, raised there
+            ready.put(err)
+
+    worker = threading.Thread(target=produce, name="tracecheck-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()

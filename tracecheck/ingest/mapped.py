@@ -13,6 +13,7 @@ import mmap
 import numpy as np
 
 PAD = 256  # as records.PAD: zero bytes readers may touch past a frame's end
+KEEP_BEHIND = 3  # blocks kept mapped behind the one being read
 
 
 class MappedFile:
@@ -36,7 +37,9 @@ class MappedFile:
         """The unconsumed ``carry`` (a tail of the previous block) and up to ``want`` more."""
         start = self.pos - len(carry)
         end = min(self.pos + want, self.size)
-        self._release(start)
+        # Batches already handed out may still be in use (the flow stage runs a batch or two
+        # behind the reader): release only what lies well behind them.
+        self._release(start - KEEP_BEHIND * want)
         self._hash(end)
         self.pos = end
         if end + PAD <= self.size:
@@ -57,7 +60,7 @@ class MappedFile:
     def _release(self, upto: int) -> None:
         page = mmap.PAGESIZE
         upto = (upto // page) * page
-        if self.map is not None and upto - self.dropped >= 64 << 20 and hasattr(self.map, "madvise"):
+        if self.map is not None and upto - self.dropped >= 32 << 20 and hasattr(self.map, "madvise"):
             self.map.madvise(mmap.MADV_DONTNEED, self.dropped, upto - self.dropped)
             self.dropped = upto
 
