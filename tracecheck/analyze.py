@@ -32,6 +32,7 @@ from tracecheck.policy import (
     Assessment,
     Policy,
     assess,
+    exit_code,
     flow_in_scope,
     load_policy,
     overall_verdict,
@@ -90,7 +91,7 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
     cli_site = parse_site(site) if site else None
     catalog = load_catalog(extra=[Path(p) for p in catalog_files])
     out = Path(out_dir) if out_dir is not None else default_out_dir(paths[0])
-    if db_dir is None:
+    if db_dir is None:  # the CLI's default (--db, TRACECHECK_DB), so that both find the same sources
         from tracecheck.cli.app import settings
 
         db_dir = settings.db
@@ -133,7 +134,7 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
 
     files = write_report(report, out, [as_record(flow) for flow in reading.flows], wanted_formats,
                          Path(sign_key) if sign_key is not None else None)
-    code = 1 if any(a.fails for _, a in judged) else 0
+    code = exit_code(a for _, a in judged)
     return AnalysisResult(report=report, exit_code=code, out_dir=out, files=tuple(files),
                           default_policy=default_policy, reading=reading, places=places)
 
