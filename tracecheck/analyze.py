@@ -190,9 +190,11 @@ def _service_of(traffic: DestinationTraffic, own: Service | None,
         # Media of a SIP call carries the conversation: it is judged as what the call is for.
         category = next((call_category.get(c) for c in sorted(traffic.calls) if call_category.get(c)), None)
         service = classify_media(category, own)
-        evidence = [Evidence("sip", f"media of call {call_id}",
-                             f"category from the call's signalling: {call_category.get(call_id).value if call_category.get(call_id) else 'unknown'}")
-                    for call_id in sorted(traffic.calls)]
+        evidence = []
+        for call_id in sorted(traffic.calls):
+            signalled = call_category.get(call_id)
+            evidence.append(Evidence("sip", f"media of call {call_id}",
+                                     f"category from the call's signalling: {signalled.value if signalled else 'unknown'}"))
         return service, service.category, evidence
     if own is None and traffic.media_only:
         # RTP, STUN/TURN or DTLS with no SIP call to tie it to (WebRTC): call media all the same.
@@ -310,9 +312,9 @@ def _warnings(reading: FlowResult, policy: Policy, default_policy: bool, catalog
     missing = [kind for kind in EXPECTED_KINDS if kind not in present]
     if len(missing) == len(EXPECTED_KINDS):
         # The data directory itself is left out: it names the user's home, and is not evidence.
-        warnings.append(f"No provider range files imported: addresses are placed by the embedded GeoIP default "
-                        f"and hostnames alone, so cloud regions come only from names. Import the providers' "
-                        f"files with `tracecheck db import FILE --source KIND` (or `db update`).")
+        warnings.append("No provider range files imported: addresses are placed by the embedded GeoIP default "
+                        "and hostnames alone, so cloud regions come only from names. Import the providers' "
+                        "files with `tracecheck db import FILE --source KIND` (or `db update`).")
     elif missing:
         warnings.append(f"Provider range files not imported: {', '.join(missing)}; addresses of those providers are "
                         f"placed by GeoIP and hostnames alone.")

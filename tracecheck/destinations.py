@@ -92,7 +92,7 @@ def local_addresses(addresses: Iterable[str]) -> set[str]:
     if not unique:
         return set()
     rows = local_table().find(AddressKeys.parse(unique))
-    return {ip for ip, row in zip(unique, rows) if row >= 0}
+    return {ip for ip, row in zip(unique, rows, strict=True) if row >= 0}
 
 
 def remote_side(flow: Flow, local: set[str]) -> tuple[str, bool]:

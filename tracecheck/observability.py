@@ -93,7 +93,8 @@ def _encrypted_dns(remote: list[DestinationTraffic]) -> str:
         if dot or doh:
             label = next((name for name in traffic.name_list if name in DOH_NAMES), "")
             kinds = "/".join(kind for kind, present in (("DoT", dot), ("DoH", doh)) if present)
-            found.append(f"{traffic.ip}{f' ({label})' if label else ''} {kinds}, {len(dot) + len(doh)} flow{_s(len(dot) + len(doh))}")
+            count = len(dot) + len(doh)
+            found.append(f"{traffic.ip}{f' ({label})' if label else ''} {kinds}, {count} flow{_s(count)}")
     if not found:
         return ""
     return (f"Names hidden by encrypted DNS: {'; '.join(found[:_LISTED])}{_more(found)}. Names resolved "
