@@ -118,7 +118,11 @@ class Decoder:
         return self._packets(c, batch), self._skipped(c, len(batch))
 
     def _packets(self, c: Cursor, batch: RecordBatch) -> Packets:
-        rows = np.flatnonzero(c.layer == Layer.DONE)
+        done = c.layer == Layer.DONE
+        if len(c) == len(batch) and done.all():  # every record one packet: the columns as they are
+            return Packets(data=batch.data, record=c.rec + batch.first_record, ts_ns=batch.ts_ns,
+                           cols={name: c.cols[name] for name in PACKET_COLUMNS})
+        rows = np.flatnonzero(done)
         if len(c) > len(batch):  # tunnels added inner rows at the end: back into capture order
             rows = rows[np.argsort(c.rec[rows], kind="stable")]
         rec = c.rec[rows]

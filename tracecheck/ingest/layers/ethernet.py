@@ -39,6 +39,9 @@ def dispatch(c: Cursor, rows: np.ndarray, ethertype: np.ndarray, pos: np.ndarray
     """Send each row on by its EtherType (or retire it as a non-IP frame)."""
     layer = _LOOKUP[ethertype]
     known = layer > 0
+    if known.all():
+        c.move(rows, layer, pos)
+        return
     c.move(rows[known], layer[known], pos[known])
     other = ~known
     if other.any():
@@ -53,8 +56,9 @@ def dispatch(c: Cursor, rows: np.ndarray, ethertype: np.ndarray, pos: np.ndarray
 def decode(c: Cursor, rows: np.ndarray) -> None:
     pos = c.pos[rows]
     ok = pos + HEADER <= c.end[rows]
-    c.skip(rows[~ok], "truncated_frame")
-    rows, pos = rows[ok], pos[ok]
+    if not ok.all():
+        c.skip(rows[~ok], "truncated_frame")
+        rows, pos = rows[ok], pos[ok]
     dispatch(c, rows, u16(c, pos + 12), pos + HEADER)
 
 

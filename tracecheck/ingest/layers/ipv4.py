@@ -15,8 +15,9 @@ def decode(c: Cursor, rows: np.ndarray) -> None:
     pos = c.pos[rows]
     end = c.end[rows]
     short = pos + MIN_HEADER > end
-    c.skip(rows[short], "truncated_ip_header")
-    rows, pos, end = rows[~short], pos[~short], end[~short]
+    if short.any():
+        c.skip(rows[short], "truncated_ip_header")
+        rows, pos, end = rows[~short], pos[~short], end[~short]
 
     first = u8(c, pos)
     header = (first & 0x0F) * 4
@@ -24,9 +25,10 @@ def decode(c: Cursor, rows: np.ndarray) -> None:
     # Segmentation offload leaves total length 0: the wire length is the truth then.
     total = np.where(total == 0, c.wire_end[rows] - pos, total)
     bad = ((first >> 4) != 4) | (header < MIN_HEADER) | (total < header) | (pos + header > end)
-    c.skip(rows[bad], "malformed_ipv4")
-    keep = ~bad
-    rows, pos, header, total = rows[keep], pos[keep], header[keep], total[keep]
+    if bad.any():
+        c.skip(rows[bad], "malformed_ipv4")
+        keep = ~bad
+        rows, pos, header, total = rows[keep], pos[keep], header[keep], total[keep]
 
     c.src_hi[rows] = 0
     c.dst_hi[rows] = 0
@@ -40,8 +42,9 @@ def decode(c: Cursor, rows: np.ndarray) -> None:
     offset = (flags & 0x1FFF) * 8
     more = (flags & 0x2000) != 0
     fragment = more | (offset > 0)
-    frag_rows = rows[fragment]
-    c.frag_id[frag_rows] = u16(c, pos[fragment] + 4)
-    c.frag_offset[frag_rows] = offset[fragment]
-    c.more_frags[frag_rows] = more[fragment]
+    if fragment.any():
+        frag_rows = rows[fragment]
+        c.frag_id[frag_rows] = u16(c, pos[fragment] + 4)
+        c.frag_offset[frag_rows] = offset[fragment]
+        c.more_frags[frag_rows] = more[fragment]
     transport.decode(c, rows, pos + header)

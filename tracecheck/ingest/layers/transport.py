@@ -42,61 +42,57 @@ IS_PORTED = np.zeros(256, dtype=bool)
 IS_PORTED[list(PORTED)] = True
 TUNNEL_PORT = np.zeros(1 << 16, dtype=bool)
 TUNNEL_PORT[[port for port, _, _ in UDP_TUNNELS]] = True
+IS_ENCAPSULATION = np.zeros(256, dtype=bool)
+IS_ENCAPSULATION[[IPIP, IPV6_IN_IP, GRE]] = True
 
 
 def decode(c: Cursor, rows: np.ndarray, l4: np.ndarray) -> None:
     """Read the upper layer of ``rows`` whose IP header ends at ``l4``."""
     c.pos[rows] = l4
     later_fragment = c.frag_offset[rows] > 0  # no upper-layer header here: attributed by the flow stage
-    c.done(rows[later_fragment])
-    rows, l4 = rows[~later_fragment], l4[~later_fragment]
+    if later_fragment.any():
+        c.done(rows[later_fragment])
+        rows, l4 = rows[~later_fragment], l4[~later_fragment]
     proto = c.proto[rows].astype(np.int64)
     limit = np.minimum(c.end[rows], c.ip_end[rows])
-
     ported = IS_PORTED[proto & 0xFF]
     short = ported & (l4 + 4 > limit)
-    c.skip(rows[short], "truncated_transport_header")
     ported &= ~short
-    pr, at = rows[ported], l4[ported]
-    c.sport[pr] = u16(c, at)
-    c.dport[pr] = u16(c, at + 2)
 
+    # The fixed fields are read for every row at once — cheaper than selecting rows per
+    # protocol first, and safe: the batch is padded past every frame.
+    sport, dport = u16(c, l4), u16(c, l4 + 2)
     tcp = ported & (proto == TCP)
-    tr, at, lim = rows[tcp], l4[tcp], limit[tcp]
-    full = at + 14 <= lim  # flags are known only if captured
-    c.tcp_flags[tr[full]] = u8(c, at[full] + 13)
-    c.seq[tr[full]] = u32(c, at[full] + 4)
-    header = np.where(full, (u8(c, at + 12) >> 4) * 4, 20)
-    c.payload[tr] = at + header
-    c.payload_len[tr] = np.maximum(lim - at - header, 0)
+    full = tcp & (l4 + 14 <= limit)  # flags are known only if captured
+    header = np.where(tcp, np.where(full, (u8(c, l4 + 12) >> 4) * 4, 20), 8)
+    c.sport[rows] = np.where(ported, sport, 0)
+    c.dport[rows] = np.where(ported, dport, 0)
+    c.tcp_flags[rows] = np.where(full, u8(c, l4 + 13), 0)
+    c.seq[rows] = np.where(full, u32(c, l4 + 4), 0)
+    c.payload[rows] = np.where(ported, l4 + header, 0)
+    c.payload_len[rows] = np.where(ported, np.maximum(limit - l4 - header, 0), 0)
+    c.done(rows)  # an observation of its flow; the rarer cases below say otherwise
 
-    datagram = ported & (proto != TCP)
-    ur, at, lim = rows[datagram], l4[datagram], limit[datagram]
-    c.payload[ur] = at + 8
-    c.payload_len[ur] = np.maximum(lim - at - 8, 0)
-
-    _icmp(c, rows[(proto == ICMP) | (proto == ICMPV6)], l4[(proto == ICMP) | (proto == ICMPV6)])
-
-    others = ~IS_PORTED[proto & 0xFF] & (proto != ICMP) & (proto != ICMPV6)
-    c.done(rows[others & ~np.isin(proto, (IPIP, IPV6_IN_IP, GRE))])
+    if short.any():
+        c.skip(rows[short], "truncated_transport_header")
+    icmp = (proto == ICMP) | (proto == ICMPV6)
+    if icmp.any():
+        _icmp(c, rows[icmp], l4[icmp])
     whole = c.frag_id[rows] < 0  # tunnels inside a fragment are left as the outer flow
-    for number, layer, name in ((IPIP, Layer.IPV4, "ip-in-ip"), (IPV6_IN_IP, Layer.IPV6, "6in4"), (GRE, Layer.GRE, "gre")):
-        mine = others & (proto == number)
-        if (mine & whole).any():
-            c.spawn(rows[mine & whole], layer, l4[mine & whole], name)
-        c.done(rows[mine & ~whole])
-
-    c.done(rows[tcp])
-    _udp_tunnels(c, rows[datagram & (proto == UDP) & whole], l4[datagram & (proto == UDP) & whole])
-    c.done(rows[datagram & ~((proto == UDP) & whole)])
+    encapsulated = whole & IS_ENCAPSULATION[proto & 0xFF]
+    if encapsulated.any():
+        for number, layer, name in ((IPIP, Layer.IPV4, "ip-in-ip"), (IPV6_IN_IP, Layer.IPV6, "6in4"), (GRE, Layer.GRE, "gre")):
+            mine = encapsulated & (proto == number)
+            if mine.any():
+                c.spawn(rows[mine], layer, l4[mine], name)
+    udp = whole & ported & (proto == UDP)
+    maybe = udp & (TUNNEL_PORT[sport] | TUNNEL_PORT[dport])
+    if maybe.any():
+        _udp_tunnels(c, rows[maybe], l4[maybe])
 
 
 def _udp_tunnels(c: Cursor, rows: np.ndarray, l4: np.ndarray) -> None:
     sport, dport = c.sport[rows], c.dport[rows]
-    maybe = TUNNEL_PORT[sport] | TUNNEL_PORT[dport]
-    if not maybe.any():
-        c.done(rows)
-        return
     claimed = np.zeros(len(rows), dtype=bool)
     for port, layer, name in UDP_TUNNELS:
         mine = ~claimed & ((dport == port) | (sport == port)) & (c.payload_len[rows] > 0)
