@@ -21,7 +21,10 @@ from tracecheck.flows.table import address
 from tracecheck.ingest.decode import Packets
 from tracecheck.vocabulary import Call, Flow, NameObservation
 
-FIRST_PAYLOADS = 8          # payload packets per flow looked at for TLS/QUIC/HTTP/RTP/STUN
+# Payload packets per flow looked at: a TCP ClientHello or HTTP request is in the client's
+# first segments; UDP needs a few more (RTP is recognised from a run of packets).
+FIRST_PAYLOADS_TCP = 4
+FIRST_PAYLOADS_UDP = 8
 DNS_PORTS = (53, 5353, 5355)
 STUN_COOKIE = 0x2112A442
 SIP_STARTS = (b"INV", b"REG", b"ACK", b"BYE", b"CAN", b"OPT", b"SIP", b"NOT", b"SUB", b"INF", b"PRA", b"UPD", b"REF", b"MES", b"PUB")
@@ -98,7 +101,8 @@ class Dissection:
         group_start = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order)) - group_start
-        early = ~self.finished[flows] & (self.seen[flows] + rank < FIRST_PAYLOADS)
+        limit = np.where(proto[rows] == TCP, FIRST_PAYLOADS_TCP, FIRST_PAYLOADS_UDP)
+        early = ~self.finished[flows] & (self.seen[flows] + rank < limit)
         np.add.at(self.seen, flows, 1)
 
         data, at, size = p.data, p.payload[rows], p.payload_len[rows]
