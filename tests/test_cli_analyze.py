@@ -6,27 +6,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from call_scenarios import CDN, eu_compliant_call, us_transcription_call, write_range_files
 
-from tracecheck.cli import main
+from cli_runner import run
 
 DEMO = Path(__file__).resolve().parents[1] / "captures" / "demo-call.pcapng"
-
-
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """``tracecheck ARGS`` in this process: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["tracecheck", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

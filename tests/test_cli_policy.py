@@ -8,23 +8,12 @@ import sys
 import fake_geo
 import pytest
 
-from tracecheck.cli import main
+from cli_runner import run
 
 
 @pytest.fixture(autouse=True)
 def geo(monkeypatch):
     return fake_geo.install(monkeypatch)
-
-
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["tracecheck", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize("name", ["gdpr-eu", "uk-gdpr", "lgpd-br", "ccpa-us"])

@@ -9,19 +9,8 @@ import pytest
 import report_samples
 from report_samples import write_key, write_public
 
-from tracecheck.cli import main
+from cli_runner import run
 from tracecheck.report import write_report
-
-
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["tracecheck", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture
