@@ -609,7 +609,7 @@ class Planner:
 
     # -- SIP calls and their RTP
     def calls(self) -> list[dict]:
-        F, rng, U = self.F, self.rng, self.uniform
+        F, U = self.F, self.uniform
         sip_ids, rtp_ids = self.ids[KIND_SIP], self.ids[KIND_RTP]
         rtp_counts = [(self.rtp_n + 1) // 2, self.rtp_n // 2]  # phone -> media, media -> phone
         rtp_start = np.zeros((len(sip_ids), 2), np.int64)
