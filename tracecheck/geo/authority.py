@@ -12,6 +12,7 @@ country is used instead of a guess.  Anycast answers never get a country.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from tracecheck.geo.sources.interface import Answer, Authority
@@ -40,22 +41,71 @@ class JurisdictionsLike(Protocol):
     def jurisdictions_for(self, country: str | None, subdivision: str = "") -> tuple[str, ...]: ...
 
 
-def place_fields(answers: list[Answer], find_region: FindRegion, jurisdictions: JurisdictionsLike | None) -> dict[str, Any]:
-    """The fields of a ``Place`` (all but ``ip``) that these answers support."""
-    ordered = _by_authority(answers)
-    evidence: list[Evidence] = []
+@dataclass(frozen=True)
+class Decision:
+    """What a set of answers decides, apart from the answers' own evidence lines.
+
+    It depends only on what each source *says* (``semantic_key``), not on which prefix it
+    matched, so one decision serves every address whose sources say the same things.
+    """
+
+    fields: dict[str, Any]
+    """``Place`` fields except ``ip`` and ``evidence``."""
+    order: tuple[int, ...]
+    """Answer positions, in the order their evidence is listed (most authoritative first)."""
+    after: dict[int, tuple[Evidence, ...]]
+    """Lines to list right after an answer's own (the region catalog's placement of it)."""
+    tail: tuple[Evidence, ...]
+    """Closing lines (``sources disagree``)."""
+    service_from: int | None = None
+    """The answer whose service label the place shows (it never changes the decision)."""
+
+    def evidence(self, answers: list[Answer]) -> tuple[Evidence, ...]:
+        out: list[Evidence] = []
+        for position in self.order:
+            out.extend(answers[position].evidence)
+            out.extend(self.after.get(position, ()))
+        out.extend(self.tail)
+        return tuple(out)
+
+
+def semantic_key(answer: Answer) -> tuple:
+    """What an answer says that can change a decision: not its service label (copied as is),
+    its prefix, or its evidence text.
+
+    (Among several provider answers the more specific prefix comes first: ``decision_key``.)
+    """
+    return (answer[:3], answer[4:12])
+
+
+def decision_key(answers: list[Answer], semantic: tuple) -> tuple:
+    """``semantic`` plus, where two provider files answer, which prefix is more specific."""
+    providers = [a.prefixlen for a in answers if a.authority == Authority.PROVIDER]
+    return semantic if len(providers) < 2 else (*semantic, tuple(providers))
+
+
+def decide(answers: list[Answer], find_region: FindRegion, jurisdictions: JurisdictionsLike | None) -> Decision:
+    order = _by_authority(answers)
     fields: dict[str, Any] = {"provider": "", "service": "", "region": "", "country": None, "subdivision": "",
                               "city": "", "latitude": None, "longitude": None, "jurisdictions": (),
                               "anycast": False, "local": False}
-    named = next((a for a in ordered if a.provider and a.authority <= Authority.GEOFEED), None)
-    if named is not None:
+    service_from = next((i for i in order if answers[i].provider and answers[i].authority <= Authority.GEOFEED), None)
+    if service_from is not None:
+        named = answers[service_from]
         fields.update(provider=named.provider, service=named.service, region=named.region)
 
     claims: list[tuple[str, str]] = []  # (place claimed, by which source) for the disagreement line
+    after: dict[int, tuple[Evidence, ...]] = {}
+    listed: set[Evidence] = set()
     decided: Answer | None = None
-    for answer in ordered:
-        evidence.extend(answer.evidence)
-        place = _claimed_place(answer, find_region, evidence)  # adds the catalog's line after the answer
+    for position in order:
+        answer = answers[position]
+        catalog_lines: list[Evidence] = []
+        place = _claimed_place(answer, find_region, catalog_lines)
+        fresh = tuple(line for line in catalog_lines if line not in listed)  # two names, one region: one line
+        listed.update(fresh)
+        if fresh:
+            after[position] = fresh
         if place is None:
             continue
         claims.append((place["claim"], answer.source))
@@ -66,24 +116,30 @@ def place_fields(answers: list[Answer], find_region: FindRegion, jurisdictions: 
         fields["country"] = None
     if fields["country"] and jurisdictions is not None:
         fields["jurisdictions"] = _jurisdictions(jurisdictions, fields["country"], fields["subdivision"])
+    tail: tuple[Evidence, ...] = ()
     distinct = sorted({claim for claim, _ in claims})
     if len(distinct) > 1 and decided is not None:
         said = "; ".join(f"{claim} ({source})" for claim, source in claims)
-        evidence.append(Evidence(TRACECHECK, f"sources disagree: {', '.join(distinct)}",
-                                 f"{said}; the most authoritative, {decided.source}, decides"))
-    fields["evidence"] = tuple(dict.fromkeys(evidence))  # two names for one region give one catalog line
-    return fields
+        tail = (Evidence(TRACECHECK, f"sources disagree: {', '.join(distinct)}",
+                         f"{said}; the most authoritative, {decided.source}, decides"),)
+    return Decision(fields=fields, order=tuple(order), after=after, tail=tail, service_from=service_from)
 
 
-def _by_authority(answers: list[Answer]) -> list[Answer]:
-    """Provider files first, the one that says where and most specifically first among them."""
-    def key(item: tuple[int, Answer]) -> tuple:
-        position, answer = item
+def place_fields(answers: list[Answer], find_region: FindRegion, jurisdictions: JurisdictionsLike | None) -> dict[str, Any]:
+    """The fields of a ``Place`` (all but ``ip``) that these answers support."""
+    decision = decide(answers, find_region, jurisdictions)
+    return {**decision.fields, "evidence": decision.evidence(answers)}
+
+
+def _by_authority(answers: list[Answer]) -> list[int]:
+    """Positions: provider files first, the one that says where and most specifically first among them."""
+    def key(position: int) -> tuple:
+        answer = answers[position]
         if answer.authority == Authority.PROVIDER:
             return (0, not answer.located, -answer.prefixlen, position)
         return (int(answer.authority), 0, 0, position)
 
-    return [answer for _, answer in sorted(enumerate(answers), key=key)]
+    return sorted(range(len(answers)), key=key)
 
 
 def _claimed_place(answer: Answer, find_region: FindRegion, evidence: list[Evidence]) -> dict[str, Any] | None:

@@ -12,6 +12,8 @@ so the Python work is per distinct combination of prefixes, not per address.
 from __future__ import annotations
 
 import datetime as dt
+import gc
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -20,7 +22,9 @@ import numpy as np
 
 from tracecheck.errors import UserError
 from tracecheck.geo import store
-from tracecheck.geo.authority import FindRegion, JurisdictionsLike, place_fields
+from tracecheck.geo.authority import (
+    Decision, FindRegion, JurisdictionsLike, decide, decision_key, place_fields, semantic_key,
+)
 from tracecheck.geo.hostnames import hints_for
 from tracecheck.geo.ranges import AddressKeys, RangeTable
 from tracecheck.geo.sources import embedded as embedded_source
@@ -30,6 +34,8 @@ from tracecheck.geo.special import LOCAL_NETWORKS
 from tracecheck.geo.special import SOURCE as LOCAL_SOURCE
 from tracecheck.geo.special import local_table
 from tracecheck.vocabulary import Evidence, Place, SourceInfo
+
+_MISSING = object()
 
 # Catch-all service labels: when the same prefix is also published under a named service, the
 # named one is the better description.
@@ -115,13 +121,56 @@ def _clone_with_ip(template: Place, ip: str) -> Place:
     return place
 
 
+def _memoized(find_region: FindRegion) -> FindRegion:
+    found: dict[tuple[str, str], Any] = {}
+
+    def cached(code: str, provider: str):
+        if (code, provider) not in found:
+            found[(code, provider)] = find_region(code, provider)
+        return found[(code, provider)]
+
+    return cached
+
+
+class _MemoizedJurisdictions:
+    """The catalog's answer per (country, subdivision), asked once per resolver."""
+
+    def __init__(self, jurisdictions: JurisdictionsLike):
+        self._jurisdictions = jurisdictions
+        self._found: dict[tuple, tuple[str, ...]] = {}
+
+    def jurisdictions_for(self, country: str | None, subdivision: str = "") -> tuple[str, ...]:
+        key = (country, subdivision)
+        if key not in self._found:
+            self._found[key] = self._jurisdictions.jurisdictions_for(country, subdivision)
+        return self._found[key]
+
+
+@contextmanager
+def _collector_paused():
+    """Pause the cyclic garbage collector while a batch allocates its places.
+
+    A batch makes hundreds of thousands of small acyclic objects; each allocation burst
+    triggers collections that walk every object the loaded sources hold, which doubled the
+    time of a 200k-address batch.  Nothing here creates reference cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class Resolver:
     """Places addresses using every loaded source, most authoritative first."""
 
     def __init__(self, range_sources: Sequence[RangeSource] = (), embedded: Any = None,
                  point_sources: Sequence[Any] = (), *, find_region: FindRegion | None = None,
-                 jurisdictions: JurisdictionsLike | None = None, today: dt.date | None = None,
-                 source_dates: dict[str, tuple[str, str]] | None = None):
+                 jurisdictions: JurisdictionsLike | None = None, today: dt.date | None = None):
+        """``point_sources``: GeoIP databases (searched through their ``tables``) and sources
+        asked one address at a time (RDAP)."""
         if find_region is None or jurisdictions is None:
             from tracecheck.geo import catalog
 
@@ -129,14 +178,29 @@ class Resolver:
             jurisdictions = jurisdictions or catalog.load_jurisdictions()
         self.range_sources = list(range_sources)
         self.embedded = embedded
-        self.point_sources = list(point_sources)
-        self.find_region = find_region
-        self.jurisdictions = jurisdictions
+        self.databases = [source for source in point_sources if hasattr(source, "tables")]
+        self.point_sources = [source for source in point_sources if not hasattr(source, "tables")]
+        self.find_region = _memoized(find_region)
+        self.jurisdictions = _MemoizedJurisdictions(jurisdictions)
         self.today = today or store.today()
         if embedded is not None and embedded.uses_fallback:  # no tables: ask it one address at a time
             self.point_sources.append(embedded)
             self.embedded = None
         self._known_region = lambda code, provider: find_region(code, provider) is not None
+        self._decisions: dict[tuple, Decision] = {}
+        self._decision_templates: dict[tuple, Place] = {}
+        self._class_of_answer: dict[int, int] = {}
+        self._class_of_semantic: dict[tuple, int] = {}
+        self._kept: list[Answer] = []
+        self._columns: list[tuple[Any, int, int]] = []  # (source, first column, past its last) in the match matrix
+        for source in self._table_sources():
+            start = self._columns[-1][2] if self._columns else 0
+            self._columns.append((source, start, start + len(source.tables)))
+        self._answer_caches: list[dict[tuple, Answer | None]] = [{} for _ in self._columns]
+
+    def _table_sources(self) -> list[Any]:
+        """Sources searched through range tables, in the order of the match matrix's columns."""
+        return [*self.range_sources, *self.databases, *([self.embedded] if self.embedded is not None else [])]
 
     # ------------------------------------------------------------------ construction
 
@@ -166,11 +230,8 @@ class Resolver:
 
     def sources(self) -> list[SourceInfo]:
         """Every source consulted, with its age and staleness as of ``today``."""
-        infos = [source.info for source in self.range_sources]
-        infos += [source.info for source in self.point_sources if getattr(source, "authority", None) != Authority.REGISTRY]
-        if self.embedded is not None:
-            infos.append(self.embedded.info)
-        infos += [source.info for source in self.point_sources if getattr(source, "authority", None) == Authority.REGISTRY]
+        infos = [source.info for source in self._table_sources()]
+        infos += [source.info for source in self.point_sources]
         return [store.with_age(info, self.today) for info in infos]
 
     # ------------------------------------------------------------------ look-ups
@@ -178,36 +239,46 @@ class Resolver:
     def resolve(self, ips: Iterable[str], names: dict[str, list[str]] | None = None) -> dict[str, Place]:
         """A ``Place`` for every distinct address in ``ips``; ``names`` maps an address to the
         names seen for it (SNI, DNS ...), which add hostname evidence."""
+        with _collector_paused():
+            return self._resolve(ips, names)
+
+    def _resolve(self, ips: Iterable[str], names: dict[str, list[str]] | None) -> dict[str, Place]:
         unique = list(dict.fromkeys(ips))
         if not unique:
             return {}
         keys = AddressKeys.parse(unique)
         local_rows = local_table().find(keys)
         combos, combo_of = self._combinations(keys, local_rows)
+        range_answers = self._answers_by_combination(combos)
+        combo_of, local_rows = combo_of.tolist(), local_rows.tolist()  # fast scalar access
         public = [i for i in range(len(unique)) if local_rows[i] < 0]
         point_answers = [self._point_answers(source, [unique[i] for i in public], public, len(unique))
                          for source in self.point_sources]
         names = names or {}
-        decided: dict[tuple, tuple[Place, list[Answer]]] = {}
+        decided: dict[Any, tuple[Place, list[Answer]]] = {}
         places: dict[str, Place] = {}
+        if point_answers:  # they share one Answer per network, so its id stands for it (cheap to hash)
+            keys: list[Any] = list(zip(combo_of, *([id(answer) for answer in answers] for answers in point_answers)))
+        else:
+            keys = combo_of
         for i, ip in enumerate(unique):
-            if local_rows[i] >= 0:
-                key: tuple = ("local", int(local_rows[i]))
-            else:
-                key = (int(combo_of[i]), *(answers[i] for answers in point_answers))
+            key = ("local", local_rows[i]) if local_rows[i] >= 0 else keys[i]
             entry = decided.get(key)
-            if entry is None:
-                entry = decided[key] = self._decide(key, combos)
-            template, answers = entry
             seen = names.get(ip)
+            if entry is None:
+                points = [answers[i] for answers in point_answers if answers[i] is not None]
+                entry = decided[key] = self._decide(key, range_answers, points)
+                if not seen:  # a fresh Place: the first address of its kind takes it without a copy
+                    entry[0].__dict__["ip"] = ip
+                    places[ip] = entry[0]
+                    continue
+            template, answers = entry
             places[ip] = self._with_names(template, answers, ip, tuple(seen)) if seen else _clone_with_ip(template, ip)
         return places
 
     def _combinations(self, keys: AddressKeys, local_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The distinct rows of per-table matches, and each address's row among them."""
-        columns = [rows for source in self.range_sources for rows in source.find(keys)]
-        if self.embedded is not None:
-            columns += self.embedded.find(keys)
+        columns = [table.find(keys) for source in self._table_sources() for table in source.tables]
         if not columns:
             return np.zeros((1, 0), dtype=np.int32), np.zeros(keys.count, dtype=np.int64)
         matrix = np.ascontiguousarray(np.stack(columns, axis=1))
@@ -224,22 +295,54 @@ class Resolver:
             answers[position] = answer
         return answers
 
-    def _decide(self, key: tuple, combos: np.ndarray) -> tuple[Place, list[Answer]]:
-        if key[0] == "local":
+    def _semantic_class(self, answer: Answer) -> int:
+        """A small number for what the answer says (``semantic_key``): cheap to hash in bulk.
+
+        Answers from the sources' caches live as long as the resolver, so their id can stand
+        for them; any other answer is kept alive here so that its id is never reused.
+        """
+        known = self._class_of_answer.get(id(answer))
+        if known is None:
+            semantic = semantic_key(answer)
+            known = self._class_of_semantic.setdefault(semantic, len(self._class_of_semantic))
+            self._class_of_answer[id(answer)] = known
+            self._kept.append(answer)
+        return known
+
+    def _answers_by_combination(self, combos: np.ndarray) -> list[list[Answer]]:
+        """Every range source's answer for each combination, asking each source only where it matched."""
+        answers: list[list[Answer]] = [[] for _ in range(len(combos))]
+        for (source, start, stop), cache in zip(self._columns, self._answer_caches):
+            block = combos[:, start:stop]
+            matched = np.flatnonzero((block >= 0).any(axis=1))
+            for combination, rows in zip(matched.tolist(), block[matched].tolist()):
+                rows = tuple(rows)
+                answer = cache.get(rows, _MISSING)
+                if answer is _MISSING:
+                    answer = cache[rows] = source.answer(rows)
+                if answer is not None:
+                    answers[combination].append(answer)
+        return answers
+
+    def _decide(self, key: Any, range_answers: list[list[Answer]], points: list[Answer]) -> tuple[Place, list[Answer]]:
+        if isinstance(key, tuple) and key[0] == "local":
             network, why = LOCAL_NETWORKS[key[1]]
             return Place(ip="", local=True, evidence=(Evidence(LOCAL_SOURCE, "local", f"{network} {why}"),)), []
-        answers = self._range_answers(combos[key[0]]) + [answer for answer in key[1:] if answer is not None]
-        return Place(ip="", **place_fields(answers, self.find_region, self.jurisdictions)), answers
+        answers = range_answers[key[0] if isinstance(key, tuple) else key] + points
+        return self._place(answers), answers
 
-    def _range_answers(self, combo: np.ndarray) -> list[Answer]:
-        answers, column = [], 0
-        for source in self.range_sources + ([self.embedded] if self.embedded is not None else []):
-            width = len(source.tables)
-            answer = source.answer(tuple(int(v) for v in combo[column:column + width]))
-            column += width
-            if answer is not None:
-                answers.append(answer)
-        return answers
+    def _place(self, answers: list[Answer]) -> Place:
+        """The place these answers make; the decision is shared by every answer set that says the same."""
+        semantic = decision_key(answers, tuple(map(self._semantic_class, answers)))
+        decision = self._decisions.get(semantic)
+        if decision is None:
+            decision = self._decisions[semantic] = decide(answers, self.find_region, self.jurisdictions)
+            self._decision_templates[semantic] = Place(ip="", **decision.fields)
+        place = _clone_with_ip(self._decision_templates[semantic], "")
+        place.__dict__["evidence"] = decision.evidence(answers)
+        if decision.service_from is not None:
+            place.__dict__["service"] = answers[decision.service_from].service
+        return place
 
     def _with_names(self, template: Place, answers: list[Answer], ip: str, names: tuple[str, ...]) -> Place:
         hints = [hint for name in names for hint in hints_for(name, self._known_region)]
@@ -248,8 +351,9 @@ class Resolver:
         if template.local:
             extra = tuple(dict.fromkeys(hint.evidence() for hint in hints))
             return replace(template, ip=ip, evidence=template.evidence + extra)
-        answers = answers + [_hint_answer(hint) for hint in hints]
-        return Place(ip=ip, **place_fields(answers, self.find_region, self.jurisdictions))
+        place = self._place(answers + [_hint_answer(hint) for hint in hints])  # a fresh copy: ours to finish
+        place.__dict__["ip"] = ip
+        return place
 
     def place_for_names(self, names: Sequence[str]) -> Place:
         """Where names alone point (a hostname looked up without resolving it)."""
