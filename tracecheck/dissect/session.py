@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
-from tracecheck.dissect.tcp_stream import StreamReassembler
+from tracecheck.dissect.tcp_stream import StreamReassembler, seq_diff
 from tracecheck.flows.table import address
 from tracecheck.ingest.decode import Packets
 from tracecheck.vocabulary import Call, Flow, NameObservation
@@ -73,6 +73,8 @@ class Dissection:
         self.flows: dict[int, _FlowState] = defaultdict(_FlowState)
         self.seen = np.zeros(1024, dtype=np.int64)  # payload packets looked at, per flow index
         self.finished = np.zeros(1024, dtype=bool)  # nothing more to learn from this flow's payloads
+        self.client_start = np.full(1024, -1, dtype=np.int64)  # per flow: client's first stream byte (SYN seq + 1)
+        self.client_port = np.zeros(1024, dtype=np.int64)  # per flow: the port the SYN came from
         self.dns_answers: list[tuple] = []  # (ts, ip, name, source, flow, ttl, client, detail)
         self.calls: dict[str, _CallState] = {}
         self.stun_addresses: list[tuple] = []  # (flow, kind, ip, port)
@@ -88,8 +90,18 @@ class Dissection:
             grown[: len(self.seen)] = self.seen
             done = np.zeros(len(grown), dtype=bool)
             done[: len(self.finished)] = self.finished
-            self.seen, self.finished = grown, done
+            start = np.full(len(grown), -1, dtype=np.int64)
+            start[: len(self.client_start)] = self.client_start
+            port = np.zeros(len(grown), dtype=np.int64)
+            port[: len(self.client_port)] = self.client_port
+            self.seen, self.finished, self.client_start, self.client_port = grown, done, start, port
         proto = p.proto.astype(np.int64)
+        # Where each client's stream starts, from its SYN: tells a late first segment from a stream
+        # that does not start like anything known.
+        syns = np.flatnonzero((proto == TCP) & ((p.tcp_flags & 0x12) == 0x02))
+        if len(syns):
+            self.client_start[flow_of[syns]] = (p.seq[syns].astype(np.int64) + 1) & 0xFFFFFFFF
+            self.client_port[flow_of[syns]] = p.sport[syns]
         ported = ((proto == TCP) | (proto == UDP)) & (p.payload_len > 0)
         rows = np.flatnonzero(ported)
         if not len(rows):
@@ -194,6 +206,14 @@ class Dissection:
                 self._sip(message, ts, flow, dst)
             return
         if not state.app and len(state.streams) == 0:
+            start = int(self.client_start[flow])
+            if start >= 0 and sender[1] == self.client_port[flow] and 0 < seq_diff(pk.seq, start) < 65536:
+                # Not the client's first bytes: its first segment (a ClientHello's start) comes
+                # later, reordered or retransmitted.  Hold this one until it does (the payload
+                # packet limit bounds the wait).
+                stream = state.streams[sender] = StreamReassembler(isn=start)
+                stream.add(pk.seq, payload)
+                return
             self.finished[flow] = True  # neither TLS, HTTP nor SIP from its first payload
 
     def _udp(self, state, payload, ts, flow, src, dst, sport, dport) -> None:
