@@ -104,11 +104,8 @@ class TestCall:
             answers.append(DNSRR(rrname=owner, type="CNAME", ttl=300, rdata=target))
             owner = target
         answers.append(DNSRR(rrname=owner, type=qtype, ttl=60, rdata=ip))
-        an = answers[0]
-        for extra in answers[1:]:
-            an = an / extra
         self._at(IP(src=self.resolver, dst=self.agent) / UDP(sport=53, dport=port)
-                 / DNS(id=port & 0xFFFF, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype=qtype), an=an), 8)
+                 / DNS(id=port & 0xFFFF, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype=qtype), an=answers), 8)
         return self
 
     def tls(self, server: str, sni: str | None, rtt_ms: float = 10.0, port: int = 443, ech: bool = False,
