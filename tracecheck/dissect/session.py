@@ -261,6 +261,8 @@ class Dissection:
     # ------------------------------------------------------------------ protocols with side effects
 
     def _dns(self, raw: bytes, ts: float, flow: int, client: str, port: int) -> None:
+        if len(raw) < 12 or not raw[2] & 0x80:  # a query names nothing: only answers are parsed
+            return
         message = dns.parse_dns(raw)
         if message is None or not message.is_response:
             return
