@@ -35,8 +35,6 @@ from tracecheck.geo.special import SOURCE as LOCAL_SOURCE
 from tracecheck.geo.special import local_table
 from tracecheck.vocabulary import Evidence, Place, SourceInfo
 
-_MISSING = object()
-
 # Catch-all service labels: when the same prefix is also published under a named service, the
 # named one is the better description.
 _GENERIC_SERVICES = frozenset({"AMAZON", "AzureCloud"})
@@ -65,6 +63,7 @@ class RangeSource:
             raise UserError(f"{parsed.label} ({self.info.name}): {err}; the file is damaged or not "
                             f"a {self.info.kind} file") from None
         self._answers: dict[tuple[int, ...], Answer | None] = {}
+        self._detail_head = evidence_detail(parsed.label, self.info.date, self.info.sha256, "") + " prefix "
 
     def find(self, keys: AddressKeys) -> list[np.ndarray]:
         return [table.find(keys) for table in self.tables]
@@ -101,8 +100,7 @@ class RangeSource:
             claim = f"country {record.country}" + (f" ({where})" if where else "")
         else:
             claim = f"provider {record.provider}{service}, no region"
-        detail = evidence_detail(self.parsed.label, self.info.date, self.info.sha256, record.network)
-        return Evidence(self.info.name, claim, detail)
+        return Evidence(self.info.name, claim, self._detail_head + record.network)
 
 
 def _prefixlen(network: str) -> int:
@@ -314,12 +312,14 @@ class Resolver:
         answers: list[list[Answer]] = [[] for _ in range(len(combos))]
         for (source, start, stop), cache in zip(self._columns, self._answer_caches):
             block = combos[:, start:stop]
-            matched = np.flatnonzero((block >= 0).any(axis=1))
-            for combination, rows in zip(matched.tolist(), block[matched].tolist()):
-                rows = tuple(rows)
-                answer = cache.get(rows, _MISSING)
-                if answer is _MISSING:
-                    answer = cache[rows] = source.answer(rows)
+            matched = np.flatnonzero((block >= 0).any(axis=1)).tolist()
+            wanted = [tuple(rows) for rows in block[matched].tolist()]
+            missing = list({rows for rows in wanted if rows not in cache})
+            if missing:  # a source that can answer in bulk (the embedded default) is asked once
+                made = source.answer_many(missing) if hasattr(source, "answer_many") else map(source.answer, missing)
+                cache.update(zip(missing, made))
+            for combination, rows in zip(matched, wanted):
+                answer = cache[rows]
                 if answer is not None:
                     answers[combination].append(answer)
         return answers

@@ -104,23 +104,31 @@ class EmbeddedGeoIP:
 
     def answer(self, rows: tuple[int, ...]) -> Answer | None:
         """The answer for one address, given its row in each of ``tables`` (-1: not found)."""
-        country_row = rows[0]
-        asn_row = rows[1] if len(rows) > 1 else -1
-        if country_row < 0 and asn_row < 0:
-            return None
-        evidence, country, network = [], None, ""
-        if country_row >= 0:
-            country = self.country_codes[self._country.ids[country_row]]
-            network = self._country.network(country_row)
-            evidence.append(Evidence(NAME, f"country {country}", self._detail(network)))
-        anycast = False
-        if asn_row >= 0:
-            asn = self.asn_names[self._asn.ids[asn_row]]
-            anycast = asn in ANYCAST_AS_NAMES
-            claim = f"AS name {asn}" + (", an anycast network: no single country" if anycast else "")
-            evidence.append(Evidence(NAME, claim, self._detail(self._asn.network(asn_row))))
-        return Answer(source=NAME, authority=self.authority, country=country, network=network,
-                      anycast=anycast, evidence=tuple(evidence))
+        return self.answer_many([rows])[0]
+
+    def answer_many(self, rows_list: list[tuple[int, ...]]) -> list[Answer | None]:
+        """``answer`` for many row pairs: the prefixes are written out in one vectorized pass."""
+        country_rows = [rows[0] for rows in rows_list]
+        asn_rows = [rows[1] if len(rows) > 1 else -1 for rows in rows_list]
+        country_networks = self._country.networks(country_rows)
+        asn_networks = self._asn.networks(asn_rows) if self._asn is not None else [""] * len(rows_list)
+        out: list[Answer | None] = []
+        for country_row, asn_row, network, asn_network in zip(country_rows, asn_rows, country_networks, asn_networks):
+            if country_row < 0 and asn_row < 0:
+                out.append(None)
+                continue
+            evidence, country, anycast = [], None, False
+            if country_row >= 0:
+                country = self.country_codes[self._country.ids.item(country_row)]
+                evidence.append(Evidence(NAME, f"country {country}", self._detail(network)))
+            if asn_row >= 0:
+                asn = self.asn_names[self._asn.ids.item(asn_row)]
+                anycast = asn in ANYCAST_AS_NAMES
+                claim = f"AS name {asn}" + (", an anycast network: no single country" if anycast else "")
+                evidence.append(Evidence(NAME, claim, self._detail(asn_network)))
+            out.append(Answer(source=NAME, authority=self.authority, country=country, network=network,
+                              anycast=anycast, evidence=tuple(evidence)))
+        return out
 
     def lookup_many(self, addresses: list[str]) -> list[Answer | None]:
         """Per-address answers through geoip2fast's own API (used only when its layout is unknown)."""
@@ -136,7 +144,12 @@ class EmbeddedGeoIP:
         return out
 
     def _detail(self, network: str) -> str:
-        return evidence_detail(self.label, self.info.date, self._sha256, network)
+        return self._detail_head + network
+
+    @cached_property
+    def _detail_head(self) -> str:
+        """Everything of an evidence detail but the prefix: the same for every answer."""
+        return evidence_detail(self.label, self.info.date, self._sha256, "") + " prefix "
 
     @property
     def uses_fallback(self) -> bool:
@@ -174,11 +187,25 @@ class _Ranges:
         v6 = (v6_keys(hi, lo), v6_keys(*v6_last(hi, lo, lengths)), rows[v4_count:][k6])
         self.table = RangeTable(v4, v6)
 
+    def networks(self, rows: list[int]) -> list[str]:
+        """``network`` of each row (``""`` for -1); IPv4 ones formatted in bulk."""
+        out = [""] * len(rows)
+        wanted = np.asarray(rows, dtype=np.int64)
+        v4 = np.flatnonzero((wanted >= 0) & (wanted < self.v4_count))
+        first = self.v4_first[wanted[v4]].astype(np.int64)
+        octets = [((first >> shift) & 255).tolist() for shift in (24, 16, 8, 0)]
+        for position, a, b, c, d, length in zip(v4.tolist(), *octets, self.lengths[wanted[v4]].tolist()):
+            out[position] = f"{a}.{b}.{c}.{d}/{length}"
+        for position in np.flatnonzero(wanted >= self.v4_count).tolist():
+            out[position] = self.network(rows[position])
+        return out
+
     def network(self, row: int) -> str:
+        # ``.item()`` reads a Python int straight out: no numpy scalar in between.
         if row < self.v4_count:
-            return network_text(32, int(self.v4_first[row]), int(self.lengths[row]))
+            return network_text(32, self.v4_first.item(row), self.lengths.item(row))
         i = row - self.v4_count
-        return network_text(128, (int(self.v6_hi[i]) << 64) | int(self.v6_lo[i]), int(self.lengths[row]))
+        return network_text(128, (self.v6_hi.item(i) << 64) | self.v6_lo.item(i), self.lengths.item(row))
 
 
 @cache

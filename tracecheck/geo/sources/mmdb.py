@@ -71,6 +71,10 @@ class MmdbDatabase:
         return SourceInfo(name=self.name, kind=KIND, version=str(self.build_epoch),
                           date=iso_from_epoch(self.build_epoch), sha256=self._sha256, prefixes=self.tree.count)
 
+    @cached_property
+    def _detail_head(self) -> str:
+        return evidence_detail(self.label, self.info.date, self._sha256, "") + " prefix "
+
     @property
     def label(self) -> str:
         return f"{self.database_type} {self.path.name}"
@@ -119,7 +123,7 @@ class MmdbDatabase:
         if not isinstance(record, dict):
             return None
         fields = _fields(record)
-        detail = evidence_detail(self.label, self.info.date, self._sha256, network)
+        detail = self._detail_head + network
         evidence = []
         if fields["anycast"]:
             evidence.append(Evidence(self.name, "anycast", detail))
