@@ -418,3 +418,30 @@ def test_real_maxmind_test_databases():
 def test_real_broken_maxmind_databases_are_refused(name):
     with pytest.raises(UserError, match="not a usable MaxMind DB"):
         Resolver.from_files([(real_file("geoip", *name.split("/")), "mmdb")], embedded=False, **FACTS)
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", ["GeoIP2-City-Test.mmdb", "GeoLite2-ASN-Test.mmdb", "GeoIP2-ISP-Test.mmdb",
+                                  "MaxMind-DB-test-ipv4-24.mmdb", "MaxMind-DB-test-mixed-24.mmdb"])
+def test_real_mmdb_networks_read_from_the_tree_match_the_reader(name):
+    import maxminddb
+
+    from tracecheck.geo.sources.mmdb import MmdbDatabase
+
+    path = real_file("geoip", name)
+    database, reader = MmdbDatabase(path), maxminddb.open_database(str(path))
+    probes = []
+    for network, _ in reader:
+        if network.version == 6 and database.ip_version == 6 and network.subnet_of(ipaddress.ip_network("::/96")):
+            continue  # the IPv4 subtree: probed as IPv4 below
+        probes += [str(network.network_address), str(network.broadcast_address)]
+    probes += [str(n.network_address) for n, _ in reader if n.version == 4]
+    assert database.info.prefixes == sum(1 for _ in reader)
+    for address, answer in zip(probes, database.lookup_many(probes)):
+        record, prefixlen = reader.get_with_prefix_len(address)
+        if record is None:
+            assert answer is None, address
+        elif isinstance(record.get("country"), dict):
+            assert answer.country == record["country"]["iso_code"], address
+        if answer is not None:
+            assert answer.network == str(ipaddress.ip_network(f"{address}/{prefixlen}", strict=False)), address

@@ -236,3 +236,31 @@ def test_rdap_failure_is_evidence_not_a_crash(tmp_path):
 
     (answer,) = RdapClient(tmp_path, fetch=failing).lookup_many(["198.51.100.7"])
     assert answer.country is None and "network is unreachable" in answer.evidence[0].detail
+
+
+def test_mmdb_tables_answer_exactly_as_the_reader_does(tmp_path):
+    import ipaddress
+    import random
+
+    import maxminddb
+
+    path = city_database(tmp_path / "city.mmdb")
+    database, reader = MmdbDatabase(path), maxminddb.open_database(str(path))
+    chooser = random.Random(7)
+    addresses = ["81.2.69.0", "81.2.69.255", "81.2.70.0", "2001:218::", "2001:218:ffff:ffff:ffff:ffff:ffff:ffff",
+                 "104.23.255.255", "3.248.0.0", "3.251.255.255", "3.252.0.0"]
+    addresses += [str(ipaddress.IPv4Address(chooser.getrandbits(32))) for _ in range(500)]
+    # (IPv4-mapped IPv6 is looked up as IPv4 on purpose; this test file has no ::ffff:0:0/96 alias.)
+    for address, answer in zip(addresses, database.lookup_many(addresses)):
+        record, prefixlen = reader.get_with_prefix_len(address)
+        expected = None if record is None else record["country"]["iso_code"]
+        assert (answer.country if answer else None) == expected, address
+        if answer is not None and "." in address and ":" not in address:
+            assert answer.network == str(ipaddress.ip_network(f"{address}/{prefixlen}", strict=False))
+
+
+def test_embedded_prefixes_in_bulk_match_one_at_a_time():
+    default = embedded.load()
+    ranges = default._country
+    rows = [0, 1, ranges.v4_count - 1, ranges.v4_count, len(ranges.lengths) - 1, -1, 12345]
+    assert ranges.networks(rows) == [ranges.network(row) if row >= 0 else "" for row in rows]
