@@ -18,6 +18,7 @@ import numpy as np
 from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
 from tracecheck.dissect.tcp_stream import StreamReassembler, seq_diff
 from tracecheck.flows.table import address
+from tracecheck.ingest import fields
 from tracecheck.ingest.decode import Packets
 from tracecheck.vocabulary import Call, Flow, NameObservation
 
@@ -28,9 +29,59 @@ FIRST_PAYLOADS_UDP = 8
 DNS_PORTS = (53, 5353, 5355)
 STUN_COOKIE = 0x2112A442
 SIP_STARTS = (b"INV", b"REG", b"ACK", b"BYE", b"CAN", b"OPT", b"SIP", b"NOT", b"SUB", b"INF", b"PRA", b"UPD", b"REF", b"MES", b"PUB")
+_DNS_PORT = np.zeros(1 << 16, dtype=bool)
+_DNS_PORT[list(DNS_PORTS)] = True
 _SIP_PREFIXES = np.array([(s[0] << 16) | (s[1] << 8) | s[2] for s in SIP_STARTS], dtype=np.int64)
 NAME_RANK = {"sni": 0, "quic_sni": 0, "http_host": 1, "sip": 2, "dns": 3}
 TCP, UDP = 6, 17
+
+
+@dataclass
+class Picks:
+    """The packets a batch hands to the dissectors: their fields as arrays and their payloads
+    in one byte string — cheap to build in bulk and to send to another process."""
+
+    flow: np.ndarray
+    offset: np.ndarray
+    """Where each payload starts in ``blob``; it ends where the next one starts."""
+    ts: np.ndarray
+    src_hi: np.ndarray
+    src_lo: np.ndarray
+    dst_hi: np.ndarray
+    dst_lo: np.ndarray
+    sport: np.ndarray
+    dport: np.ndarray
+    proto: np.ndarray
+    seq: np.ndarray
+    flags: np.ndarray
+    must: np.ndarray
+    """DNS, SIP and STUN packets: looked at even in a flow already recognised."""
+    blob: bytes
+    syn_flow: np.ndarray
+    """Flows that saw a client SYN in the batch, where its stream starts, and its port."""
+    syn_start: np.ndarray
+    syn_port: np.ndarray
+
+    @classmethod
+    def gather(cls, p: Packets, flow_of: np.ndarray, pick: np.ndarray, must: np.ndarray, syns: np.ndarray) -> "Picks":
+        start, length = p.payload[pick], p.payload_len[pick]
+        offset = np.zeros(len(pick) + 1, dtype=np.int64)
+        np.cumsum(length, out=offset[1:])
+        data = memoryview(p.data)
+        blob = b"".join([data[a:b] for a, b in zip(start.tolist(), (start + length).tolist())])
+        return cls(flow=flow_of[pick], offset=offset, ts=p.ts_ns[pick] / 1e9,
+                   src_hi=p.src_hi[pick], src_lo=p.src_lo[pick], dst_hi=p.dst_hi[pick], dst_lo=p.dst_lo[pick],
+                   sport=p.sport[pick], dport=p.dport[pick], proto=p.proto[pick], seq=p.seq[pick],
+                   flags=p.tcp_flags[pick], must=must, blob=blob,
+                   syn_flow=flow_of[syns], syn_start=(p.seq[syns].astype(np.int64) + 1) & 0xFFFFFFFF,
+                   syn_port=p.sport[syns].astype(np.int64))
+
+    def rows(self):
+        """One tuple per packet, as plain Python values (numpy scalars are slow one by one)."""
+        return zip(self.flow.tolist(), self.offset[:-1].tolist(), self.offset[1:].tolist(), self.ts.tolist(),
+                   self.src_hi.tolist(), self.src_lo.tolist(), self.dst_hi.tolist(), self.dst_lo.tolist(),
+                   self.sport.tolist(), self.dport.tolist(), self.proto.tolist(), self.seq.tolist(),
+                   self.flags.tolist(), self.must.tolist())
 
 
 class _Packet(NamedTuple):
@@ -83,29 +134,23 @@ class Dissection:
     # ------------------------------------------------------------------ selection, in bulk
 
     def on_packets(self, p: Packets, flow_of: np.ndarray, capture: int) -> None:
+        """The flow stage's hook: pick the packets that matter, then look at them."""
+        picks = self.select(p, flow_of)
+        if picks is not None:
+            self.examine(picks)
+
+    def select(self, p: Packets, flow_of: np.ndarray) -> "Picks | None":
+        """The packets whose payload can name something, in bulk: every DNS packet, whatever
+        starts like SIP or carries the STUN cookie, and the first payload packets of each flow
+        not yet recognised."""
         if not len(p):
-            return
-        if flow_of.max() >= len(self.seen):
-            grown = np.zeros(max(2 * len(self.seen), int(flow_of.max()) + 1), dtype=np.int64)
-            grown[: len(self.seen)] = self.seen
-            done = np.zeros(len(grown), dtype=bool)
-            done[: len(self.finished)] = self.finished
-            start = np.full(len(grown), -1, dtype=np.int64)
-            start[: len(self.client_start)] = self.client_start
-            port = np.zeros(len(grown), dtype=np.int64)
-            port[: len(self.client_port)] = self.client_port
-            self.seen, self.finished, self.client_start, self.client_port = grown, done, start, port
+            return None
+        self._grow(int(flow_of.max()) + 1)
         proto = p.proto.astype(np.int64)
         # Where each client's stream starts, from its SYN: tells a late first segment from a stream
         # that does not start like anything known.
         syns = np.flatnonzero((proto == TCP) & ((p.tcp_flags & 0x12) == 0x02))
-        if len(syns):
-            self.client_start[flow_of[syns]] = (p.seq[syns].astype(np.int64) + 1) & 0xFFFFFFFF
-            self.client_port[flow_of[syns]] = p.sport[syns]
-        ported = ((proto == TCP) | (proto == UDP)) & (p.payload_len > 0)
-        rows = np.flatnonzero(ported)
-        if not len(rows):
-            return
+        rows = np.flatnonzero(((proto == TCP) | (proto == UDP)) & (p.payload_len > 0))
         flows = flow_of[rows]
         order = np.argsort(flows, kind="stable")
         sorted_flows = flows[order]
@@ -118,30 +163,72 @@ class Dissection:
         np.add.at(self.seen, flows, 1)
 
         data, at, size = p.data, p.payload[rows], p.payload_len[rows]
-        dns_port = np.isin(p.sport[rows], DNS_PORTS) | np.isin(p.dport[rows], DNS_PORTS)
-        prefix = (data[at].astype(np.int64) << 16) | (data[at + 1].astype(np.int64) << 8) | data[at + 2]
-        sip_like = (size >= 8) & np.isin(prefix, _SIP_PREFIXES)
-        cookie = (size >= 20) & (((data[at + 4].astype(np.int64) << 24) | (data[at + 5].astype(np.int64) << 16)
-                                  | (data[at + 6].astype(np.int64) << 8) | data[at + 7]) == STUN_COOKIE)
+        dns_port = _DNS_PORT[p.sport[rows]] | _DNS_PORT[p.dport[rows]]
+        head = fields.u32be(data, at)  # the payload's first four bytes (the batch is padded)
+        sip_like = (size >= 8) & np.isin(head >> 8, _SIP_PREFIXES)
+        cookie = (size >= 20) & (fields.u32be(data, at + 4) == STUN_COOKIE)
+        # TLS records that cannot be a ClientHello (application data, alerts, a ServerHello ...)
+        # name nothing: most of a TLS flow's first packets, and the largest.  The record header
+        # must be well-formed, so a hello's continuation segment is never mistaken for one.
+        first = head >> 24
+        tls_record = (proto[rows] == TCP) & (((head >> 16) & 0xFF) == 3) & (((head >> 8) & 0xFF) <= 4)
+        not_a_hello = tls_record & ((first == 23) | (first == 20) | (first == 21) | ((first == 22) & (data[at + 5] != 1)))
+        early &= ~not_a_hello
         always = dns_port | sip_like | cookie  # looked at whatever the flow's state
         chosen = early | always
-        pick, always = rows[chosen], always[chosen]
-        if not len(pick):
-            return
-        # Plain Python values for the per-packet work: numpy scalars are slow one by one.
-        columns = zip(flow_of[pick].tolist(), p.payload[pick].tolist(), p.payload_len[pick].tolist(),
-                      (p.ts_ns[pick] / 1e9).tolist(), p.src_hi[pick].tolist(), p.src_lo[pick].tolist(),
-                      p.dst_hi[pick].tolist(), p.dst_lo[pick].tolist(), p.sport[pick].tolist(), p.dport[pick].tolist(),
-                      p.proto[pick].tolist(), p.seq[pick].tolist(), p.tcp_flags[pick].tolist(), always.tolist())
-        raw = p.data
-        finished = self.finished
-        for flow, start, length, ts, src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, seq, flags, must in columns:
+        pick = rows[chosen]
+        if not len(pick) and not len(syns):
+            return None
+        return Picks.gather(p, flow_of, pick, always[chosen], syns)
+
+    def examine(self, picks: "Picks") -> None:
+        """Look at picked packets one by one, in capture order."""
+        if len(picks.syn_flow):
+            self._grow(int(picks.syn_flow.max()) + 1)
+            self.client_start[picks.syn_flow] = picks.syn_start
+            self.client_port[picks.syn_flow] = picks.syn_port
+        finished, blob = self.finished, picks.blob
+        for flow, start, end, ts, src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, seq, flags, must in picks.rows():
             if not must and finished[flow]:  # recognised by an earlier packet of this batch
                 continue
             self.examined += 1
-            packet = _Packet(raw[start: start + length].tobytes(), ts, address(src_hi, src_lo), address(dst_hi, dst_lo),
+            packet = _Packet(blob[start:end], ts, address(src_hi, src_lo), address(dst_hi, dst_lo),
                              sport, dport, proto == TCP, seq, flags)
             self._examine(packet, flow)
+            finished = self.finished  # _examine may have grown the arrays
+
+    def _grow(self, size: int) -> None:
+        """Room in the per-flow arrays for flow indexes below ``size``."""
+        if size <= len(self.seen):
+            return
+        new = max(2 * len(self.seen), size)
+        for name, fill in (("seen", 0), ("finished", False), ("client_start", -1), ("client_port", 0)):
+            old = getattr(self, name)
+            grown = np.full(new, fill, dtype=old.dtype)
+            grown[: len(old)] = old
+            setattr(self, name, grown)
+
+    # ------------------------------------------------------------------ a worker's results
+
+    def summary(self) -> dict:
+        """What ``finish`` needs, as plain data (sent back by a worker process)."""
+        return {
+            "flows": {index: (state.app, state.names) for index, state in self.flows.items()},
+            "dns_answers": self.dns_answers, "stun_addresses": self.stun_addresses, "examined": self.examined,
+            "calls": {call_id: (c.first_ts, c.last_ts, sorted(c.signalling), sorted(c.media_endpoints), c.srtp)
+                      for call_id, c in self.calls.items()},
+        }
+
+    def absorb(self, summary: dict) -> None:
+        """Take over a worker's results (see ``summary``)."""
+        for index, (app, names) in summary["flows"].items():
+            state = self.flows[index]
+            state.app, state.names = app, names
+        self.dns_answers += summary["dns_answers"]
+        self.stun_addresses += summary["stun_addresses"]
+        self.examined += summary["examined"]
+        for call_id, (first, last, signalling, media, srtp) in summary["calls"].items():
+            self.calls[call_id] = _CallState(first, last, set(signalling), set(media), srtp)
 
     # ------------------------------------------------------------------ one packet
 

@@ -88,12 +88,28 @@ class NamedFlows:
 
 
 def build_named_flows(paths: Iterable[str], hash_files: bool = False,
-                      progress: Callable[[str, int, int], None] | None = None) -> NamedFlows:
-    """``build_flows`` with the dissectors riding along (DNS, TLS, QUIC, HTTP, SIP, RTP, STUN)."""
-    from tracecheck.dissect.session import Dissection
+                      progress: Callable[[str, int, int], None] | None = None,
+                      parallel: bool | None = None) -> NamedFlows:
+    """``build_flows`` with the dissectors riding along (DNS, TLS, QUIC, HTTP, SIP, RTP, STUN).
 
+    ``parallel``: run the dissectors in a second process (None: when the captures are large
+    enough for it to pay and the machine has a second core)."""
+    from tracecheck.dissect.session import Dissection
+    from tracecheck.dissect.worker import DissectionWorker, worth_a_process
+
+    paths = [str(path) for path in paths]
+    if parallel is None:
+        parallel = worth_a_process(sum(os.path.getsize(p) for p in paths if os.path.isfile(p)))
     dissection = Dissection()
-    result = build_flows(paths, hash_files=hash_files, on_packets=dissection.on_packets, progress=progress)
+    worker = DissectionWorker() if parallel else None  # forked before any thread starts
+    try:
+        hook = (lambda p, flow_of, capture: worker.send(dissection.select(p, flow_of))) if worker else dissection.on_packets
+        result = build_flows(paths, hash_files=hash_files, on_packets=hook, progress=progress)
+        if worker is not None:
+            dissection.absorb(worker.finish())
+    finally:
+        if worker is not None:
+            worker.close()
     flows, names, calls = dissection.finish(result.flows, result.flow_index)
     result.flows = flows
     return NamedFlows(result=result, names=names, calls=calls, examined=dissection.examined)

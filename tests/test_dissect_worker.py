@@ -1,0 +1,36 @@
+"""The dissectors in a second process give exactly what they give in one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tracecheck.flows.pipeline import build_named_flows
+
+DEMO = Path(__file__).resolve().parents[1] / "captures" / "demo-call.pcapng"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "pcaps"
+
+
+def outcome(path: Path, parallel: bool):
+    named = build_named_flows([str(path)], parallel=parallel)
+    return named.result.flows, named.names, named.calls, named.examined
+
+
+@pytest.mark.parametrize("capture", [DEMO, SHARED / "wireshark-wiki" / "SIP_CALL_RTP_G711.pcap",
+                                     SHARED / "ndpi" / "reddit.pcap", SHARED / "pcapplusplus" / "DnsPackets.pcap"],
+                         ids=lambda p: p.name)
+def test_a_worker_process_gives_the_same_names_calls_and_flows(capture):
+    if not capture.exists():
+        pytest.skip("../shared/data not present")
+    alone, beside = outcome(capture, parallel=False), outcome(capture, parallel=True)
+    assert beside == alone
+    flows, names, calls, _ = alone
+    assert any(f.server_name for f in flows) or names or calls  # the comparison compared something
+
+
+def test_the_demo_call_is_named_in_the_worker_too():
+    flows, names, _, examined = outcome(DEMO, parallel=True)
+    named = {f.resp_h: (f.server_name, f.name_source) for f in flows if f.server_name}
+    assert named["3.227.250.10"] == ("transcribestreaming.us-east-1.amazonaws.com", "sni")
+    assert examined > 0 and any(n.source == "dns" for n in names)
