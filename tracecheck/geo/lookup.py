@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import operator
+from collections import deque
 from contextlib import contextmanager
-from dataclasses import replace
+from itertools import repeat
+from dataclasses import fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -89,22 +93,272 @@ class RangeSource:
                       anycast=record.anycast, network=record.network, evidence=tuple(evidence))
 
     def _evidence(self, record: PrefixRecord) -> Evidence:
+        return Evidence(self.info.name, self._claim(record), self._detail_head + record.network)
+
+    @staticmethod
+    def _claim(record: PrefixRecord) -> str:
         service = f" ({record.service})" if record.service else ""
         if record.anycast:
-            claim = f"anycast{service}" + (f", region {record.region}" if record.region else "")
-        elif record.region:
+            return f"anycast{service}" + (f", region {record.region}" if record.region else "")
+        if record.region:
             group = record.border_group
-            claim = f"region {record.region}" + (f", border group {group}" if group and group != record.region else "") + service
-        elif record.country:
+            return f"region {record.region}" + (f", border group {group}" if group and group != record.region else "") + service
+        if record.country:
             where = ", ".join(part for part in (record.city, record.subdivision) if part)
-            claim = f"country {record.country}" + (f" ({where})" if where else "")
-        else:
-            claim = f"provider {record.provider}{service}, no region"
-        return Evidence(self.info.name, claim, self._detail_head + record.network)
+            return f"country {record.country}" + (f" ({where})" if where else "")
+        return f"provider {record.provider}{service}, no region"
+
+    # ------------------------------------------------------------------ whole batches
+
+    @cached_property
+    def _rows(self) -> "_RowFacts":
+        return _RowFacts(self.parsed.prefixes)
+
+    def said(self, block: np.ndarray) -> "_Said":
+        """What this source says for each row of ``block`` (its columns of the match matrix)."""
+        return _RangeSaid(self, block)
+
+    def row_evidence(self, rows: np.ndarray) -> np.ndarray:
+        """``(evidence line,)`` of each row (made once per row, then kept)."""
+        facts = self._rows
+        missing = np.unique(rows[~facts.has_evidence[rows]])
+        if len(missing):
+            records, claims, claim_key = self.parsed.prefixes, facts.claims, facts.claim_key
+            wanted = missing.tolist()
+            for row in wanted:
+                if claim_key[row] not in claims:
+                    claims[claim_key[row]] = self._claim(records[row])
+            head = self._detail_head
+            lines = evidence_lines(self.info.name, [claims[claim_key[row]] for row in wanted],
+                                   [head + records[row].network for row in wanted])
+            facts.evidence[missing] = np.fromiter(zip(lines), dtype=object, count=len(lines))
+            facts.has_evidence[missing] = True
+        return facts.evidence[rows]
+
+
+def evidence_lines(source: str, claims: Sequence[str], details: Sequence[str]) -> list[Evidence]:
+    """``[Evidence(source, claim, detail) ...]`` made in C loops: the frozen dataclass's
+    ``__init__`` (three ``object.__setattr__`` calls in Python) is most of a batch's evidence cost."""
+    made = list(map(object.__new__, repeat(Evidence, len(claims))))
+    set_field = object.__setattr__
+    deque(map(set_field, made, repeat("source"), repeat(source)), 0)
+    deque(map(set_field, made, repeat("claim"), claims), 0)
+    deque(map(set_field, made, repeat("detail"), details), 0)
+    return made
+
+
+class _RowFacts:
+    """A range file's records as arrays: what each says (a small number), its prefix length,
+    its service; and, filled as batches need them, each row's evidence line."""
+
+    def __init__(self, records: list[PrefixRecord]):
+        semantic: dict[tuple, int] = {}
+        services: dict[str, int] = {}
+        claim_keys: dict[tuple, int] = {}
+        count = len(records)
+        self.semantic = np.fromiter(
+            (semantic.setdefault((r.provider, r.region, r.border_group, r.country, r.subdivision, r.city, r.anycast),
+                                 len(semantic) + 1) for r in records), dtype=np.int64, count=count)
+        self.service = np.fromiter((services.setdefault(r.service, len(services)) for r in records),
+                                   dtype=np.int64, count=count)
+        self.service_names = np.empty(len(services), dtype=object)
+        self.service_names[:] = list(services)
+        # Its claim depends on what a record says and its service, not on its prefix.
+        self.claim_key = np.fromiter((claim_keys.setdefault((r.provider, r.service, r.region, r.border_group, r.country,
+                                                               r.subdivision, r.city, r.anycast), len(claim_keys))
+                                      for r in records), dtype=np.int64, count=count).tolist()
+        self.claims: dict[int, str] = {}
+        self.prefixlen = np.fromiter((_prefixlen(r.network) for r in records), dtype=np.int64, count=count)
+        """As ``_build_answer`` compares them (no ``/``: a host, 128)."""
+        self.answer_prefixlen = np.fromiter((_answer_prefixlen(r.network) for r in records), dtype=np.int64,
+                                            count=count)
+        """As ``Answer.prefixlen`` reads them (no ``/``: 0)."""
+        self.evidence = np.empty(count, dtype=object)
+        self.has_evidence = np.zeros(count, dtype=bool)
+
+
+class _Said:
+    """What one source says about every combination of a batch (a row of the match matrix).
+
+    ``classes``: a small number per combination for what the answer says (``semantic_key``),
+    equal numbers meaning equal claims; 0 where the source has no answer.  ``prefixlens``: the
+    answer's ``Answer.prefixlen`` (0 where none).  Evidence and service labels are asked only
+    for the combinations that show them.
+    """
+
+    classes: np.ndarray
+    prefixlens: np.ndarray
+
+    def evidence(self, combos: np.ndarray) -> np.ndarray:
+        """The evidence lines (a tuple) for each of ``combos``, all of which it answers for."""
+        raise NotImplementedError
+
+    def services(self, combos: np.ndarray) -> np.ndarray:
+        """The service label of its answer for each of ``combos``."""
+        raise NotImplementedError
+
+    def answer(self, combo: int) -> Answer | None:
+        """The source's full ``Answer`` for one combination (to decide, and for names)."""
+        raise NotImplementedError
+
+
+class _RangeSaid(_Said):
+    def __init__(self, source: RangeSource, block: np.ndarray):
+        self.source, self.block = source, block
+        facts = source._rows
+        self.located, self.bare = block[:, 0], block[:, 1]
+        self.row = np.where(self.located >= 0, self.located, self.bare)
+        answered = self.row >= 0
+        self.classes = np.where(answered, facts.semantic[self.row], 0)
+        self.prefixlens = np.where(answered, facts.answer_prefixlen[self.row], 0)
+
+    def evidence(self, combos: np.ndarray) -> np.ndarray:
+        source, facts = self.source, self.source._rows
+        rows, located, bare = self.row[combos], self.located[combos], self.bare[combos]
+        out = source.row_evidence(rows)
+        # a more specific, provider-only prefix inside a located one: its line too
+        both = np.flatnonzero((located >= 0) & (bare >= 0))
+        more_specific = both[facts.prefixlen[bare[both]] > facts.prefixlen[located[both]]]
+        if len(more_specific):
+            extra = source.row_evidence(bare[more_specific]).tolist()
+            for position, line in zip(more_specific.tolist(), extra):
+                out[position] = out[position] + line
+        return out
+
+    def services(self, combos: np.ndarray) -> np.ndarray:
+        facts = self.source._rows
+        return facts.service_names[facts.service[self.row[combos]]]
+
+    def answer(self, combo: int) -> Answer | None:
+        return self.source.answer(tuple(self.block[combo].tolist()))
+
+
+class _EmbeddedSaid(_Said):
+    """The embedded default: a country table and an ASN table, one evidence line per row."""
+
+    def __init__(self, source: Any, block: np.ndarray, kept: list[tuple[np.ndarray, np.ndarray]]):
+        self.source, self.block = source, block
+        country_ids, anycast = source.row_claims
+        if not kept:  # per table: each row's ``(line,)`` as made, the last slot ``()`` for -1
+            for ids in (country_ids, anycast)[:block.shape[1]]:
+                lines, made = np.empty(len(ids) + 1, dtype=object), np.zeros(len(ids) + 1, dtype=bool)
+                lines[-1], made[-1] = (), True
+                kept.append((lines, made))
+        self.kept = kept
+        country = block[:, 0]
+        found = country >= 0
+        classes = np.where(found, country_ids[country] + 1, 0) * 2  # 0: no country
+        if anycast is not None:
+            asn = block[:, 1]
+            found |= asn >= 0
+            classes += np.where(asn >= 0, anycast[asn], False)
+        self.classes = np.where(found, classes + 1, 0)
+        self.prefixlens = np.zeros(len(block), dtype=np.int64)  # not a provider file: never compared
+
+    def _lines(self, table: int, rows: np.ndarray) -> np.ndarray:
+        """``(line,)`` for each row, ``()`` for -1."""
+        lines, made = self.kept[table]
+        missing = np.unique(rows[~made[rows]])
+        if len(missing):
+            source, claims, details = self.source.evidence_parts(table, missing.tolist())
+            lines[missing] = np.fromiter(zip(evidence_lines(source, claims, details)), dtype=object, count=len(missing))
+            made[missing] = True
+        return lines[rows]
+
+    def evidence(self, combos: np.ndarray) -> np.ndarray:
+        block = self.block[combos]
+        lines = self._lines(0, block[:, 0])
+        for table in range(1, block.shape[1]):
+            more = self._lines(table, block[:, table])
+            lines = np.fromiter(map(operator.add, lines.tolist(), more.tolist()), dtype=object, count=len(combos))
+        return lines
+
+    def services(self, combos: np.ndarray) -> np.ndarray:
+        return np.full(len(combos), "", dtype=object)
+
+    def answer(self, combo: int) -> Answer | None:
+        return self.source.answer(tuple(self.block[combo].tolist()))
+
+
+class _AnswersSaid(_Said):
+    """Any other source: one ``Answer`` per distinct row of its columns, made by ``answer_of``."""
+
+    def __init__(self, block: np.ndarray, answer_of, class_of):
+        self.block = block
+        matched = np.flatnonzero((block >= 0).any(axis=1))
+        rows = block[matched]
+        first, inverse = distinct_rows(list(rows.T), len(rows))
+        answers = [answer_of(tuple(row)) for row in rows[first].tolist()]
+        self.answers = np.empty(len(answers) + 1, dtype=object)  # the last one: no answer
+        self.answers[:-1] = answers
+        self.pick = np.full(len(block), len(answers), dtype=np.int64)
+        self.pick[matched] = inverse
+        classes = np.array([0 if a is None else class_of(a) for a in answers] + [0], dtype=np.int64)
+        prefixlens = np.array([0 if a is None else a.prefixlen for a in answers] + [0], dtype=np.int64)
+        self.classes, self.prefixlens = classes[self.pick], prefixlens[self.pick]
+
+    def evidence(self, combos: np.ndarray) -> np.ndarray:
+        return np.fromiter((answer.evidence for answer in self.answers[self.pick[combos]].tolist()), dtype=object,
+                           count=len(combos))
+
+    def services(self, combos: np.ndarray) -> np.ndarray:
+        return np.fromiter((answer.service for answer in self.answers[self.pick[combos]].tolist()), dtype=object,
+                           count=len(combos))
+
+    def answer(self, combo: int) -> Answer | None:
+        return self.answers[self.pick[combo]]
+
+
+def distinct_rows(columns: Sequence[np.ndarray], count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Of ``count`` rows given as integer columns: the index of one row of each distinct kind,
+    and each row's kind.
+
+    The columns are folded into one int64 code (each column shifted to start at 0, times the
+    product of the earlier widths), re-numbered densely whenever the next column would overflow
+    it: a few flat integer sorts instead of one sort of wide rows.
+    """
+    code = np.zeros(count, dtype=np.int64)
+    span = 1
+    for column in columns:
+        if count == 0:
+            break
+        low, high = int(column.min()), int(column.max())
+        if low == high:
+            continue
+        width = high - low + 1
+        if span * width >= 2**62:
+            first, code = _dense(code)
+            span = len(first)
+        code *= width
+        code += column
+        if low:
+            code -= low
+        span *= width
+    return _dense(code)
+
+
+def _dense(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(code, return_index=True, return_inverse=True)`` without its stable sort: the
+    index of *some* element of each distinct value (not necessarily the first), and each
+    element's value numbered 0, 1, ... in ascending order."""
+    if len(code) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = np.argsort(code)
+    ordered = code[order]
+    starts = np.empty(len(code), dtype=bool)
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    kind = np.empty(len(code), dtype=np.int64)
+    kind[order] = np.cumsum(starts) - 1
+    return order[starts], kind
 
 
 def _prefixlen(network: str) -> int:
     return int(network.rpartition("/")[2] or 128)
+
+
+def _answer_prefixlen(network: str) -> int:
+    return int(network.rpartition("/")[2] or 0) if network else 0
 
 
 def _clone_with_ip(template: Place, ip: str) -> Place:
@@ -190,6 +444,10 @@ class Resolver:
         self._class_of_answer: dict[int, int] = {}
         self._class_of_semantic: dict[tuple, int] = {}
         self._kept: list[Answer] = []
+        self._answer_classes: dict[tuple, int] = {}
+        self._plans: dict[tuple, tuple[dict[str, Any], list[Any], int | None]] = {}
+        self._local_templates: dict[int, dict[str, Any]] = {}
+        self._embedded_lines: list[tuple[np.ndarray, np.ndarray]] = []
         self._columns: list[tuple[Any, int, int]] = []  # (source, first column, past its last) in the match matrix
         for source in self._table_sources():
             start = self._columns[-1][2] if self._columns else 0
@@ -244,54 +502,185 @@ class Resolver:
         unique = list(dict.fromkeys(ips))
         if not unique:
             return {}
+        count = len(unique)
         keys = AddressKeys.parse(unique)
         local_rows = local_table().find(keys)
-        combos, combo_of = self._combinations(keys, local_rows)
-        range_answers = self._answers_by_combination(combos)
-        combo_of, local_rows = combo_of.tolist(), local_rows.tolist()  # fast scalar access
-        public = [i for i in range(len(unique)) if local_rows[i] < 0]
-        point_answers = [self._point_answers(source, [unique[i] for i in public], public, len(unique))
-                         for source in self.point_sources]
-        names = names or {}
-        decided: dict[Any, tuple[Place, list[Answer]]] = {}
-        places: dict[str, Place] = {}
-        if point_answers:  # they share one Answer per network, so its id stands for it (cheap to hash)
-            keys: list[Any] = list(zip(combo_of, *([id(answer) for answer in answers] for answers in point_answers)))
-        else:
-            keys = combo_of
-        for i, ip in enumerate(unique):
-            key = ("local", local_rows[i]) if local_rows[i] >= 0 else keys[i]
-            entry = decided.get(key)
-            seen = names.get(ip)
-            if entry is None:
-                points = [answers[i] for answers in point_answers if answers[i] is not None]
-                entry = decided[key] = self._decide(key, range_answers, points)
-                if not seen:  # a fresh Place: the first address of its kind takes it without a copy
-                    entry[0].__dict__["ip"] = ip
-                    places[ip] = entry[0]
-                    continue
-            template, answers = entry
-            places[ip] = self._with_names(template, answers, ip, tuple(seen)) if seen else _clone_with_ip(template, ip)
+        public = local_rows < 0
+        columns = [table.find(keys) for source in self._table_sources() for table in source.tables]
+        point_answers = [self._point_column(source, unique, public, columns) for source in self.point_sources]
+        local = np.flatnonzero(~public)
+        for column in columns:  # a local address is placed as local, whatever the sources say
+            column[local] = -1
+        first, combo_of = distinct_rows(columns, count)
+        combos = np.stack([column[first] for column in columns], axis=1) if columns else np.zeros((len(first), 0), np.int32)
+        saids = self._saids(combos, point_answers)
+        dicts, position = self._combination_templates(saids, len(combos))
+        templates = np.empty(len(combos) + len(LOCAL_NETWORKS), dtype=object)
+        templates[:len(combos)] = dicts
+        for row in np.unique(local_rows[~public]).tolist():
+            templates[len(combos) + row] = self._local_template(row)
+        which = np.where(public, position[combo_of], len(combos) + local_rows.astype(np.int64))
+        # One Place per address without a Python-level loop: copy its template, set the address.
+        dicts = list(map(dict.copy, templates[which].tolist()))
+        deque(map(dict.__setitem__, dicts, repeat("ip"), unique), 0)
+        made = list(map(object.__new__, repeat(Place, count)))
+        deque(map(object.__setattr__, made, repeat("__dict__"), dicts), 0)
+        places = dict(zip(unique, made))
+        if names:
+            self._add_names(places, names, unique, combo_of, saids, public)
         return places
 
-    def _combinations(self, keys: AddressKeys, local_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The distinct rows of per-table matches, and each address's row among them."""
-        columns = [table.find(keys) for source in self._table_sources() for table in source.tables]
-        if not columns:
-            return np.zeros((1, 0), dtype=np.int32), np.zeros(keys.count, dtype=np.int64)
-        matrix = np.ascontiguousarray(np.stack(columns, axis=1))
-        matrix[local_rows >= 0] = -1
-        # One opaque bytes value per row: np.unique over them is a flat sort, not a lexsort.
-        as_bytes = matrix.view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1]))).reshape(-1)
-        _, first, inverse = np.unique(as_bytes, return_index=True, return_inverse=True)
-        return matrix[first], inverse.reshape(-1)
+    def _point_column(self, source: Any, unique: list[str], public: np.ndarray, columns: list[np.ndarray]) -> list[Answer]:
+        """Ask a point source about the public addresses; their answers become a column of
+        the match matrix (the index of each distinct answer: they share one per network)."""
+        positions = np.flatnonzero(public).tolist()
+        column = np.full(len(unique), -1, dtype=np.int32)
+        distinct: dict[int, int] = {}
+        answers: list[Answer] = []
+        for position, answer in zip(positions, source.lookup_many([unique[i] for i in positions])):
+            if answer is not None:
+                index = distinct.get(id(answer))
+                if index is None:
+                    index = distinct[id(answer)] = len(answers)
+                    answers.append(answer)
+                column[position] = index
+        columns.append(column)
+        return answers
+
+    def _saids(self, combos: np.ndarray, point_answers: list[list[Answer]]) -> list[_Said]:
+        """What every source says about each combination, in the order answers are listed."""
+        saids: list[_Said] = []
+        for (source, start, stop), cache in zip(self._columns, self._answer_caches):
+            block = combos[:, start:stop]
+            if isinstance(source, RangeSource):
+                said: _Said = source.said(block)
+            elif source is self.embedded and hasattr(source, "row_claims"):
+                said = _EmbeddedSaid(source, block, self._embedded_lines)
+            else:
+                said = _AnswersSaid(block, self._cached_answer(source, cache), self._class_of)
+            authority = source.parsed.authority if isinstance(source, RangeSource) else getattr(source, "authority", None)
+            said.provider = (said.classes > 0) & (authority == Authority.PROVIDER)
+            saids.append(said)
+        start = self._columns[-1][2] if self._columns else 0
+        for offset, answers in enumerate(point_answers):
+            said = _AnswersSaid(combos[:, start + offset:start + offset + 1], lambda rows, a=answers: a[rows[0]],
+                                self._class_of)
+            by_answer = np.array([a is not None and a.authority == Authority.PROVIDER for a in said.answers.tolist()])
+            said.provider = by_answer[said.pick]
+            saids.append(said)
+        return saids
 
     @staticmethod
-    def _point_answers(source: Any, addresses: list[str], positions: list[int], count: int) -> list[Answer | None]:
-        answers: list[Answer | None] = [None] * count
-        for position, answer in zip(positions, source.lookup_many(addresses)):
-            answers[position] = answer
-        return answers
+    def _cached_answer(source: Any, cache: dict[tuple, Answer | None]):
+        def answer_of(rows: tuple[int, ...]) -> Answer | None:
+            if rows not in cache:
+                cache[rows] = source.answer(rows)
+            return cache[rows]
+
+        return answer_of
+
+    def _class_of(self, answer: Answer) -> int:
+        """A number for what an answer says (``semantic_key``), the same in every batch."""
+        return self._answer_classes.setdefault(semantic_key(answer), len(self._answer_classes) + 1)
+
+    def _combination_templates(self, saids: list[_Said], count: int) -> tuple[list[dict[str, Any]], np.ndarray]:
+        """The instance dict of each combination's Place (``ip`` left empty), and where each
+        combination's dict is in that list.
+
+        Combinations whose sources say the same things (and, where two provider files answer,
+        whose prefixes compare the same) share one decision: it is made once, for one of them,
+        and every combination of the group gets it with its own evidence lines and service label.
+        The dicts are listed group by group.
+        """
+        several = sum(said.provider.astype(np.int64) for said in saids) >= 2 if saids else np.zeros(count, dtype=bool)
+        key = [said.classes for said in saids]
+        key += [np.where(said.provider & several, said.prefixlens, 0) for said in saids]  # 0s unless 2 providers
+        first, decision_of = distinct_rows(key, count)
+        order = np.argsort(decision_of, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(decision_of, minlength=len(first)))]).tolist()
+        plans = []
+        for representative in first.tolist():
+            plan_key = tuple(int(column[representative]) for column in key)
+            plan = self._plans.get(plan_key)
+            if plan is None:
+                plan = self._plans[plan_key] = self._plan(saids, representative)
+            plans.append(plan)
+        # Each source's evidence lines (and, where a decision shows it, service label) for every
+        # combination it answers for, asked once per batch.
+        evidence_of, services_of = [], []
+        showing_service = {plan[2] for plan in plans}
+        for column, said in enumerate(saids):
+            answered = np.flatnonzero(said.classes > 0)
+            lines = np.empty(count, dtype=object)
+            lines[answered] = said.evidence(answered)
+            evidence_of.append(lines)
+            services = None
+            if column in showing_service:
+                services = np.empty(count, dtype=object)
+                services[answered] = said.services(answered)
+            services_of.append(services)
+        bases: list[dict[str, Any]] = []
+        evidence: list[tuple[Evidence, ...]] = []
+        services_listed: list[str] = []
+        for group, (base, parts, service_from) in enumerate(plans):
+            members = order[bounds[group]:bounds[group + 1]]
+            size = len(members)
+            lines: Any = None
+            for part in parts:
+                more = evidence_of[part][members].tolist() if isinstance(part, int) else repeat(part, size)
+                lines = more if lines is None else list(map(operator.add, lines, more))
+            evidence.extend(lines if lines is not None else repeat((), size))
+            bases.extend(repeat(base, size))
+            if service_from is not None:
+                services_listed.extend(services_of[service_from][members].tolist())
+            else:
+                services_listed.extend(repeat(base["service"], size))
+        dicts = list(map(dict.copy, bases))
+        deque(map(dict.__setitem__, dicts, repeat("service"), services_listed), 0)
+        deque(map(dict.__setitem__, dicts, repeat("evidence"), evidence), 0)
+        position = np.empty(count, dtype=np.int64)
+        position[order] = np.arange(count)
+        return dicts, position
+
+    def _plan(self, saids: list[_Said], representative: int) -> tuple[dict[str, Any], list[Any], int | None]:
+        """One decision, as (Place fields, the evidence parts in order, the source of the service label).
+
+        Parts: a source (its own lines for each combination) or fixed lines (the region catalog's
+        placement, ``sources disagree``)."""
+        present = [i for i, said in enumerate(saids) if said.classes[representative] > 0]
+        answers = [saids[i].answer(representative) for i in present]
+        decision = decide(answers, self.find_region, self.jurisdictions)
+        base = vars(Place(ip="", **decision.fields))  # a split dict: its copies share its keys
+        parts: list[Any] = []
+        for position in decision.order:
+            parts.append(present[position])
+            if decision.after.get(position):
+                parts.append(tuple(decision.after[position]))
+        if decision.tail:
+            parts.append(tuple(decision.tail))
+        service_from = present[decision.service_from] if decision.service_from is not None else None
+        return base, parts, service_from
+
+    def _local_template(self, row: int) -> dict[str, Any]:
+        if row not in self._local_templates:
+            network, why = LOCAL_NETWORKS[row]
+            place = Place(ip="", local=True, evidence=(Evidence(LOCAL_SOURCE, "local", f"{network} {why}"),))
+            self._local_templates[row] = vars(place)
+        return self._local_templates[row]
+
+    def _add_names(self, places: dict[str, Place], names: dict[str, list[str]], unique: list[str],
+                   combo_of: np.ndarray, saids: list[_Said], public: np.ndarray) -> None:
+        """Hostname evidence for the addresses that have names: their place is decided again
+        with the names' hints as further answers."""
+        wanted = [ip for ip, seen in names.items() if seen and ip in places]
+        if not wanted:
+            return
+        position = {ip: i for i, ip in enumerate(unique)} if len(wanted) > 64 else None
+        for ip in wanted:
+            i = position[ip] if position is not None else unique.index(ip)
+            combo = int(combo_of[i])
+            answers = [said.answer(combo) for said in saids if said.classes[combo] > 0] if public[i] else []
+            places[ip] = self._with_names(places[ip], answers, ip, tuple(names[ip]))
 
     def _semantic_class(self, answer: Answer) -> int:
         """A small number for what the answer says (``semantic_key``): cheap to hash in bulk.
@@ -306,30 +695,6 @@ class Resolver:
             self._class_of_answer[id(answer)] = known
             self._kept.append(answer)
         return known
-
-    def _answers_by_combination(self, combos: np.ndarray) -> list[list[Answer]]:
-        """Every range source's answer for each combination, asking each source only where it matched."""
-        answers: list[list[Answer]] = [[] for _ in range(len(combos))]
-        for (source, start, stop), cache in zip(self._columns, self._answer_caches):
-            block = combos[:, start:stop]
-            matched = np.flatnonzero((block >= 0).any(axis=1)).tolist()
-            wanted = [tuple(rows) for rows in block[matched].tolist()]
-            missing = list({rows for rows in wanted if rows not in cache})
-            if missing:  # a source that can answer in bulk (the embedded default) is asked once
-                made = source.answer_many(missing) if hasattr(source, "answer_many") else map(source.answer, missing)
-                cache.update(zip(missing, made))
-            for combination, rows in zip(matched, wanted):
-                answer = cache[rows]
-                if answer is not None:
-                    answers[combination].append(answer)
-        return answers
-
-    def _decide(self, key: Any, range_answers: list[list[Answer]], points: list[Answer]) -> tuple[Place, list[Answer]]:
-        if isinstance(key, tuple) and key[0] == "local":
-            network, why = LOCAL_NETWORKS[key[1]]
-            return Place(ip="", local=True, evidence=(Evidence(LOCAL_SOURCE, "local", f"{network} {why}"),)), []
-        answers = range_answers[key[0] if isinstance(key, tuple) else key] + points
-        return self._place(answers), answers
 
     def _place(self, answers: list[Answer]) -> Place:
         """The place these answers make; the decision is shared by every answer set that says the same."""

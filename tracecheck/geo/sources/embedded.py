@@ -130,6 +130,30 @@ class EmbeddedGeoIP:
                               anycast=anycast, evidence=tuple(evidence)))
         return out
 
+    @cached_property
+    def row_claims(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """What each row of ``tables`` says, as numbers: the country table's country id, and
+        for the ASN table whether the network is an anycast one (``ANYCAST_AS_NAMES``)."""
+        if self._asn is None:
+            return self._country.ids, None
+        anycast_names = np.array([name in ANYCAST_AS_NAMES for name in self.asn_names], dtype=bool)
+        return self._country.ids, anycast_names[self._asn.ids]
+
+    def evidence_parts(self, table: int, rows: list[int]) -> tuple[str, list[str], list[str]]:
+        """The evidence line ``answer`` writes for each of ``rows`` of ``tables[table]`` (0: country,
+        1: ASN), as (source, claims, details): ``Evidence(source, claim, detail)`` for each."""
+        if table == 0:
+            codes = self.country_codes
+            claims = [f"country {codes[i]}" for i in self._country.ids[rows].tolist()]
+            networks = self._country.networks(rows)
+        else:
+            names = self.asn_names
+            claims = [f"AS name {name}" + (", an anycast network: no single country" if name in ANYCAST_AS_NAMES else "")
+                      for name in map(names.__getitem__, self._asn.ids[rows].tolist())]
+            networks = self._asn.networks(rows)
+        head = self._detail_head
+        return NAME, claims, [head + network for network in networks]
+
     def lookup_many(self, addresses: list[str]) -> list[Answer | None]:
         """Per-address answers through geoip2fast's own API (used only when its layout is unknown)."""
         out = []
