@@ -236,8 +236,8 @@ class _RangeSaid(_Said):
 class _EmbeddedSaid(_Said):
     """The embedded default: a country table and an ASN table, one evidence line per row."""
 
-    def __init__(self, source: Any, block: np.ndarray, kept: list[tuple[np.ndarray, np.ndarray]]):
-        self.source, self.block = source, block
+    def __init__(self, source: Any, block: np.ndarray, kept: list[tuple[np.ndarray, np.ndarray]], answer_of):
+        self.source, self.block, self.answer_of = source, block, answer_of
         country_ids, anycast = source.row_claims
         if not kept:  # per table: each row's ``(line,)`` as made, the last slot ``()`` for -1
             for ids in (country_ids, anycast)[:block.shape[1]]:
@@ -277,7 +277,7 @@ class _EmbeddedSaid(_Said):
         return np.full(len(combos), "", dtype=object)
 
     def answer(self, combo: int) -> Answer | None:
-        return self.source.answer(tuple(self.block[combo].tolist()))
+        return self.answer_of(tuple(self.block[combo].tolist()))
 
 
 class _AnswersSaid(_Said):
@@ -499,7 +499,8 @@ class Resolver:
             return self._resolve(ips, names)
 
     def _resolve(self, ips: Iterable[str], names: dict[str, list[str]] | None) -> dict[str, Place]:
-        unique = list(dict.fromkeys(ips))
+        places: dict[str, Any] = dict.fromkeys(ips)
+        unique = list(places)
         if not unique:
             return {}
         count = len(unique)
@@ -525,7 +526,7 @@ class Resolver:
         deque(map(dict.__setitem__, dicts, repeat("ip"), unique), 0)
         made = list(map(object.__new__, repeat(Place, count)))
         deque(map(object.__setattr__, made, repeat("__dict__"), dicts), 0)
-        places = dict(zip(unique, made))
+        places.update(zip(unique, made))  # the keys are there already: no resizing
         if names:
             self._add_names(places, names, unique, combo_of, saids, public)
         return places
@@ -555,7 +556,7 @@ class Resolver:
             if isinstance(source, RangeSource):
                 said: _Said = source.said(block)
             elif source is self.embedded and hasattr(source, "row_claims"):
-                said = _EmbeddedSaid(source, block, self._embedded_lines)
+                said = _EmbeddedSaid(source, block, self._embedded_lines, self._cached_answer(source, cache))
             else:
                 said = _AnswersSaid(block, self._cached_answer(source, cache), self._class_of)
             authority = source.parsed.authority if isinstance(source, RangeSource) else getattr(source, "authority", None)
@@ -599,8 +600,8 @@ class Resolver:
         order = np.argsort(decision_of, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(np.bincount(decision_of, minlength=len(first)))]).tolist()
         plans = []
-        for representative in first.tolist():
-            plan_key = tuple(int(column[representative]) for column in key)
+        plan_keys = np.stack([column[first] for column in key], axis=1).tolist() if key else [[]] * len(first)
+        for representative, plan_key in zip(first.tolist(), map(tuple, plan_keys)):
             plan = self._plans.get(plan_key)
             if plan is None:
                 plan = self._plans[plan_key] = self._plan(saids, representative)
