@@ -17,7 +17,7 @@ import operator
 from collections import deque
 from contextlib import contextmanager
 from itertools import repeat
-from dataclasses import fields, replace
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -509,6 +509,7 @@ class Resolver:
         public = local_rows < 0
         columns = [table.find(keys) for source in self._table_sources() for table in source.tables]
         point_answers = [self._point_column(source, unique, public, columns) for source in self.point_sources]
+        point_answers += self._hint_columns(names, unique, public, columns) if names else []
         local = np.flatnonzero(~public)
         for column in columns:  # a local address is placed as local, whatever the sources say
             column[local] = -1
@@ -528,7 +529,9 @@ class Resolver:
         deque(map(object.__setattr__, made, repeat("__dict__"), dicts), 0)
         places.update(zip(unique, made))  # the keys are there already: no resizing
         if names:
-            self._add_names(places, names, unique, combo_of, saids, public)
+            for ip, seen in names.items():  # a local address: the names' lines follow its own
+                if seen and ip in places and places[ip].local:
+                    places[ip] = self._with_names(places[ip], [], ip, tuple(seen))
         return places
 
     def _point_column(self, source: Any, unique: list[str], public: np.ndarray, columns: list[np.ndarray]) -> list[Answer]:
@@ -669,19 +672,32 @@ class Resolver:
             self._local_templates[row] = vars(place)
         return self._local_templates[row]
 
-    def _add_names(self, places: dict[str, Place], names: dict[str, list[str]], unique: list[str],
-                   combo_of: np.ndarray, saids: list[_Said], public: np.ndarray) -> None:
-        """Hostname evidence for the addresses that have names: their place is decided again
-        with the names' hints as further answers."""
-        wanted = [ip for ip, seen in names.items() if seen and ip in places]
-        if not wanted:
-            return
-        position = {ip: i for i, ip in enumerate(unique)} if len(wanted) > 64 else None
-        for ip in wanted:
-            i = position[ip] if position is not None else unique.index(ip)
-            combo = int(combo_of[i])
-            answers = [said.answer(combo) for said in saids if said.classes[combo] > 0] if public[i] else []
-            places[ip] = self._with_names(places[ip], answers, ip, tuple(names[ip]))
+    def _hint_columns(self, names: dict[str, list[str]], unique: list[str], public: np.ndarray,
+                      columns: list[np.ndarray]) -> list[list[Answer]]:
+        """The hints in the names of public addresses, as further columns of the match matrix:
+        the k-th column holds each address's k-th hint (the index of its answer), -1 if none.
+        They are listed after every source's answer, as ``_with_names`` lists them."""
+        hinted: list[tuple[int, list[Any]]] = []
+        found = list(map(names.get, unique))
+        for position in np.flatnonzero(np.fromiter(map(bool, found), dtype=bool, count=len(found)) & public).tolist():
+            hints = [hint for name in found[position] for hint in hints_for(name, self._known_region)]
+            if hints:
+                hinted.append((position, hints))
+        if not hinted:
+            return []
+        width = max(len(hints) for _, hints in hinted)
+        made: list[list[Answer]] = [[] for _ in range(width)]
+        seen_hints: list[dict[Any, int]] = [{} for _ in range(width)]
+        added = [np.full(len(unique), -1, dtype=np.int32) for _ in range(width)]
+        for position, hints in hinted:
+            for k, hint in enumerate(hints):
+                row = seen_hints[k].get(hint)
+                if row is None:
+                    row = seen_hints[k][hint] = len(made[k])
+                    made[k].append(_hint_answer(hint))
+                added[k][position] = row
+        columns.extend(added)
+        return made
 
     def _semantic_class(self, answer: Answer) -> int:
         """A small number for what the answer says (``semantic_key``): cheap to hash in bulk.
