@@ -2,8 +2,13 @@
 
 Every range source is compiled once into ``RangeTable``s; a batch of addresses is then answered
 with one ``searchsorted`` per table, and the answers of all sources for an address form a row of
-integers.  Addresses with the same row (the same prefixes in every source) share one decision,
-so the Python work is per distinct combination of prefixes, not per address.
+integers (names' hints and point sources such as RDAP add columns).  Addresses with the same
+row (the same prefixes in every source) are one *combination*.  Each source then says, for every
+combination at once, what it claims as a small number (``_Said.classes``); combinations whose
+sources claim the same things share one ``authority.decide`` call, and get their own evidence
+lines (made once per prefix row, joined per group with C-level ``map``).  The Places themselves
+are copies of per-combination template dicts, made without a Python-level loop.  The Python work
+is per distinct decision and per new prefix row, not per address or per combination.
 
     resolver = Resolver.from_settings(settings.db)
     places = resolver.resolve(["3.248.0.1", "104.16.0.1"], names={"3.248.0.1": ["api.mypurecloud.ie"]})
