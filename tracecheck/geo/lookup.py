@@ -23,7 +23,6 @@ from collections import deque
 from contextlib import contextmanager
 from itertools import repeat
 from dataclasses import replace
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -73,6 +72,7 @@ class RangeSource:
                             f"a {self.info.kind} file") from None
         self._answers: dict[tuple[int, ...], Answer | None] = {}
         self._detail_head = evidence_detail(parsed.label, self.info.date, self.info.sha256, "") + " prefix "
+        self._rows = _RowFacts(records)  # with the tables: a first batch should not pay for it
 
     def find(self, keys: AddressKeys) -> list[np.ndarray]:
         return [table.find(keys) for table in self.tables]
@@ -114,10 +114,6 @@ class RangeSource:
         return f"provider {record.provider}{service}, no region"
 
     # ------------------------------------------------------------------ whole batches
-
-    @cached_property
-    def _rows(self) -> "_RowFacts":
-        return _RowFacts(self.parsed.prefixes)
 
     def said(self, block: np.ndarray) -> "_Said":
         """What this source says for each row of ``block`` (its columns of the match matrix)."""
