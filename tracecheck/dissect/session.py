@@ -10,7 +10,7 @@ SIP > DNS), links RTP streams to the SIP calls that announced them, and returns 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -408,7 +408,9 @@ class Dissection:
                     app = "srtp" if self.calls[call_id].srtp else "rtp"
                 elif app == "rtp" and self.calls[call_id].srtp:
                     app = "srtp"
-            named.append(replace(flow, server_name=server_name, name_source=source, app=app))
+            if server_name or source or app:  # a new frozen row; dataclasses.replace is slow here
+                flow = Flow(**{**flow.__dict__, "server_name": server_name, "name_source": source, "app": app})
+            named.append(flow)
         calls = [
             Call(call_id=call_id, first_ts=call.first_ts, last_ts=call.last_ts,
                  signalling=tuple(sorted(uid_of[f] for f in call.signalling if f in uid_of)),
