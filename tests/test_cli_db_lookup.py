@@ -11,7 +11,6 @@ import http.server
 import json
 import os
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,20 +18,9 @@ from pathlib import Path
 import pytest
 
 from geo_samples import AWS_SAMPLE, AZURE_SAMPLE, city_database, write_sample_files
-from tracecheck.cli import main
+from cli_runner import run
 
 EPOCH_2026_09_01 = "1788220800"
-
-
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["tracecheck", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture
