@@ -92,7 +92,7 @@ class Flow:
     vlan: int | None = None
     """Outermost 802.1Q VLAN id of the first packet, if tagged."""
     tunnel: str = ""
-    """Encapsulations the flow was carried in, outermost first (``vxlan``, ``gre/erspan`` ...)."""
+    """Encapsulations the flow was carried in, outermost first (``vxlan``, ``geneve``, ``gre/vxlan`` ...)."""
     handshake_rtt_ms: float | None = None
     """TCP SYN to SYN/ACK (QUIC: first Initial to first server reply) as seen where captured."""
     capture_file: str = ""
