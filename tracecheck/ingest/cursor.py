@@ -129,10 +129,6 @@ class Cursor:
         self.cols["layer"][rows] = Layer.SKIPPED
         self.cols["reason"][rows] = self.reasons.code(reason)
 
-    def skip_each(self, rows: np.ndarray, reason_codes: np.ndarray) -> None:
-        self.cols["layer"][rows] = Layer.SKIPPED
-        self.cols["reason"][rows] = reason_codes
-
     def done(self, rows: np.ndarray) -> None:
         self.cols["layer"][rows] = Layer.DONE
 

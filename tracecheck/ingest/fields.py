@@ -17,16 +17,8 @@ def _view(data: np.ndarray, dtype: str) -> np.ndarray:
     return np.ndarray(shape=(len(data) - size + 1,), dtype=dtype, buffer=data, strides=(1,))
 
 
-def u8(data: np.ndarray, at: np.ndarray) -> np.ndarray:
-    return data[at].astype(np.int64)
-
-
 def u16be(data: np.ndarray, at: np.ndarray) -> np.ndarray:
     return _view(data, ">u2")[at].astype(np.int64)
-
-
-def u16le(data: np.ndarray, at: np.ndarray) -> np.ndarray:
-    return _view(data, "<u2")[at].astype(np.int64)
 
 
 def u32be(data: np.ndarray, at: np.ndarray) -> np.ndarray:
