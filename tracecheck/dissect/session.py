@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
+from tracecheck.dissect._wire import canonical_ip
 from tracecheck.dissect.tcp_stream import StreamReassembler, seq_diff
 from tracecheck.flows.table import address
 from tracecheck.ingest import fields
@@ -367,7 +368,7 @@ class Dissection:
         call.signalling.add(flow)
         state = self.flows[flow]
         state.app = "sip"
-        if message.is_request and message.request_host and not _is_address(message.request_host):
+        if message.is_request and message.request_host and canonical_ip(message.request_host) is None:
             state.names.append(("sip", message.request_host, f"SIP {message.method} request URI host"))
         if message.sdp is not None:
             from tracecheck.dissect.sdp import expected_media
@@ -433,7 +434,3 @@ def _dns_name(answers, flow: Flow) -> tuple[str, str]:
     if answers:
         return min(answers)[1], "answered only after the flow began"
     return "", ""
-
-
-def _is_address(host: str) -> bool:
-    return host.replace(".", "").isdigit() or ":" in host
