@@ -2,8 +2,8 @@
 
 Format: https://www.ietf.org/archive/id/draft-ietf-opsawg-pcap-04.html
 A 24-byte file header, then records of a 16-byte header (ts_sec, ts_frac, caplen, wirelen)
-followed by the frame.  Records are variable-length, so finding them is a walk; everything
-after the walk is vectorized over the block.
+followed by the frame.  Records are variable-length, so finding them is a walk (``walk.py``);
+everything after the walk is vectorized over the block.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from tracecheck.ingest import fields
+from tracecheck.ingest import walk
 from tracecheck.ingest.records import BLOCK_SIZE, MAX_FRAME, ReadStats, RecordBatch, make_batch, read_block
 
 # magic as read little-endian -> (file is little-endian, nanosecond timestamps, record header size)
@@ -49,7 +49,6 @@ def read_pcap(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> Iter
     linktype = network & 0x03FFFFFF  # the top bits may carry an FCS length
     stats.saw_linktype(linktype)
     frac_to_ns = 1 if nano else 1000
-    caplen_of = struct.Struct(endian + "I").unpack_from
 
     carry = b""
     record = first_record
@@ -58,22 +57,12 @@ def read_pcap(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> Iter
     while True:
         block, eof = read_block(stream, carry, want)
         length = len(block)
-        starts: list[int] = []
-        note = starts.append
-        pos = 0
         last = length - record_header
-        caplen = 0
-        # The walk: the one per-record loop, kept as small as Python allows.
-        while pos <= last:
-            caplen = caplen_of(block, pos + 8)[0]
-            end = pos + record_header + caplen
-            if caplen > MAX_FRAME or end > length:
-                break
-            note(pos)
-            pos = end
-        if starts:
-            yield _batch(block, np.array(starts, dtype=np.int64), little, frac_to_ns, record_header, linktype, record, stats)
-            record += len(starts)
+        records = walk.capacity(length, record_header, walk.PCAP_COLUMNS)
+        count, pos, caplen = walk.pcap_records(block, records, 0, record_header, little, MAX_FRAME)
+        if count:
+            yield _batch(block, records[:count], frac_to_ns, record_header, linktype, record, stats)
+            record += count
         if pos <= last and caplen > MAX_FRAME:
             stats.records += 1
             stats.skipped["corrupt_record_header"] += 1
@@ -94,13 +83,10 @@ def read_pcap(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> Iter
         want = max(BLOCK_SIZE, record_header + caplen - len(carry)) if pos <= last else BLOCK_SIZE
 
 
-def _batch(block, starts, little, frac_to_ns, record_header, linktype, record, stats) -> RecordBatch:
-    data = np.frombuffer(block, dtype=np.uint8)
-    ts_sec = fields.u32(data, starts, little)
-    ts_frac = fields.u32(data, starts + 4, little)
-    caplen = fields.u32(data, starts + 8, little)
-    wirelen = np.maximum(fields.u32(data, starts + 12, little), caplen)
+def _batch(block, records, frac_to_ns, record_header, linktype, record, stats) -> RecordBatch:
+    starts, ts_sec, ts_frac, caplen, wirelen = records.T
     ts_ns = ts_sec * 1_000_000_000 + ts_frac * frac_to_ns
     stats.records += len(starts)
     stats.saw_times(ts_ns)
-    return make_batch(block, starts + record_header, caplen, wirelen, ts_ns, np.full(len(starts), linktype), record)
+    return make_batch(block, starts + record_header, caplen, np.maximum(wirelen, caplen), ts_ns,
+                      np.full(len(starts), linktype), record)

@@ -2,7 +2,7 @@
 their own link types and timestamp resolutions, and enhanced/simple/obsolete packet blocks.
 
 Format: https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng-02.html
-The walk over blocks is the only per-block Python; packet fields are then read in bulk.
+The walk over blocks (``walk.py``) is the only per-block loop; packet fields are then read in bulk.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from tracecheck.ingest import fields
+from tracecheck.ingest import fields, walk
 from tracecheck.ingest.records import BLOCK_SIZE, MAX_FRAME, ReadStats, RecordBatch, make_batch, read_block
 
 SECTION_HEADER = 0x0A0D0D0A
@@ -87,7 +87,15 @@ def read_pcapng(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> It
         need = 0
         new_section = False
         head = struct.Struct(section.endian + "II").unpack_from
+        starts = walk.capacity(length, MIN_LENGTH[ENHANCED_PACKET])
         while pos + 12 <= length:
+            # Runs of well-formed enhanced packet blocks go by in one call; any other block
+            # (and a packet block the walk refuses) is dealt with below, one at a time.
+            count, pos = walk.pcapng_packets(block, starts, pos, section.little, MIN_LENGTH[ENHANCED_PACKET], MAX_BLOCK)
+            if count:
+                packets.extend(starts[:count].tolist())
+                if pos + 12 > length:
+                    break
             btype = head(block, pos)[0]
             if btype == SECTION_HEADER:
                 if packets:  # a new section may change byte order and interfaces: flush first
