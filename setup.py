@@ -1,7 +1,8 @@
-"""Only what pyproject.toml cannot say: the compiled record walk and where geo_db/ goes.
+"""Only what pyproject.toml cannot say: the compiled parts of ingest and where geo_db/ goes.
 
-The extension is optional: without a C compiler tracecheck installs all the same and walks
-records in Python (``tracecheck.ingest.walk``), slower but identical.
+The extensions are optional: without a C compiler tracecheck installs all the same and walks
+records in Python (``ingest/walk.py``) and decodes every frame with NumPy
+(``ingest/decode.py``): slower, identical.
 """
 
 from setuptools import Extension, find_packages, setup
@@ -14,5 +15,8 @@ setup(
         "tracecheck.policy": ["templates/*.yaml"],
         "tracecheck.report": ["templates/*.j2"],
     },
-    ext_modules=[Extension("tracecheck.ingest._walk", ["tracecheck/ingest/_walk.c"], optional=True)],
+    ext_modules=[
+        Extension("tracecheck.ingest._walk", ["tracecheck/ingest/_walk.c"], optional=True),
+        Extension("tracecheck.ingest._fastpath", ["tracecheck/ingest/_fastpath.c"], optional=True),
+    ],
 )

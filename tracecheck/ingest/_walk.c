@@ -41,6 +41,7 @@ PyDoc_STRVAR(pcap_records_doc,
 "max_frame bytes.  Returns how many were noted, where the walk stopped and the caplen read\n"
 "there (0 if none).");
 
+#define WALK_AHEAD 4096  /* bytes: a few frames ahead */
 #define PCAP_COLUMNS 5  /* offset, ts_sec, ts_frac, caplen, wirelen */
 
 static PyObject *pcap_records(PyObject *self, PyObject *args)
@@ -67,6 +68,11 @@ static PyObject *pcap_records(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     while (pos <= length - header && count < capacity) {
         const unsigned char *at = data + pos;
+        /* The next header's address is known only once this one is read, so a walk waits
+         * on memory at every record; pulling in the bytes a little ahead (frames are a few
+         * hundred bytes) lets those fetches overlap.  A hint: never a fault. */
+        if (pos + WALK_AHEAD < length)
+            __builtin_prefetch(at + WALK_AHEAD);
         caplen = load_u32(at + 8, little);
         if (caplen > max_frame || (uint64_t)caplen > (uint64_t)(length - pos - header))
             break;

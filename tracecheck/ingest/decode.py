@@ -1,7 +1,8 @@
 """Decode a batch of records into packet observations, all headers at once, layer by layer.
 
-``decode_batch`` is the bulk decoder: every round takes the rows waiting at each layer and
-hands them to that layer's module (``layers/``).  What comes out is a ``Packets`` table — one
+``Decoder.decode_layers`` is the bulk decoder: every round takes the rows waiting at each
+layer and hands them to that layer's module (``layers/``).  ``Decoder.decode`` first lets the
+compiled common case (``fastpath.py``) take the frames it can, and the layers the rest.  What comes out is a ``Packets`` table — one
 row per IP packet seen, inner and outer for tunnels — and a count of the records that gave
 none, by reason.
 """
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracecheck.ingest.cursor import Cursor, Layer, Reasons, Tunnels
+from tracecheck.ingest import fastpath
+from tracecheck.ingest.cursor import COLUMNS, Cursor, Layer, Reasons, Tunnels
 from tracecheck.ingest.layers import ayiya, ethernet, geneve, gre, gtp, ipv4, ipv6, linux_sll, mpls, null, ppp, teredo, vxlan
 from tracecheck.ingest.records import RecordBatch
 
@@ -93,11 +95,35 @@ class Packets:
 class Decoder:
     """Decodes batches; keeps the interned reason and tunnel names across a run."""
 
-    def __init__(self) -> None:
+    def __init__(self, use_fastpath: bool = True) -> None:
         self.reasons = Reasons()
         self.tunnels = Tunnels()
+        self.use_fastpath = use_fastpath
+        """Decode the common case compiled (``fastpath.py``) when it is built."""
 
     def decode(self, batch: RecordBatch) -> tuple[Packets, Counter]:
+        common = fastpath.decode_common(batch, COLUMNS) if self.use_fastpath else None
+        if common is None:
+            return self.decode_layers(batch)
+        rows, cols = common
+        if len(rows) == len(batch):
+            return Packets(data=batch.data, record=np.arange(len(batch)) + batch.first_record, ts_ns=batch.ts_ns,
+                           cols=cols), Counter()
+        # The rest, layer by layer; then both back into capture order (a tunnel's outer
+        # packet before its inner one, as the layer decoder leaves them).
+        rest = np.ones(len(batch), dtype=bool)
+        rest[rows] = False
+        rest = np.flatnonzero(rest)
+        others, skipped = self.decode_layers(batch.take(rest))
+        record = np.concatenate([rows, rest[others.record]])
+        order = np.argsort(record, kind="stable")
+        return Packets(
+            data=batch.data, record=record[order] + batch.first_record, ts_ns=batch.ts_ns[record[order]],
+            cols={name: np.concatenate([cols[name], others.cols[name]])[order] for name in PACKET_COLUMNS},
+        ), skipped
+
+    def decode_layers(self, batch: RecordBatch) -> tuple[Packets, Counter]:
+        """Every frame of ``batch`` through the layer decoders (``layers/``)."""
         linktype = batch.linktype
         known = (linktype >= 0) & (linktype < len(_FIRST_LAYER))
         first = np.where(known, _FIRST_LAYER[np.where(known, linktype, 0)], 0)

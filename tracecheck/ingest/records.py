@@ -44,6 +44,11 @@ class RecordBatch:
     def __len__(self) -> int:
         return len(self.offset)
 
+    def take(self, rows: np.ndarray) -> "RecordBatch":
+        """Some of the records, over the same bytes, numbered from 0."""
+        return RecordBatch(data=self.data, offset=self.offset[rows], caplen=self.caplen[rows], wirelen=self.wirelen[rows],
+                           ts_ns=self.ts_ns[rows], linktype=self.linktype[rows], first_record=0)
+
 
 MAX_TS_NS = 1 << 62
 
