@@ -12,7 +12,6 @@ packet that does not decrypt is skipped, never raised on.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 from functools import lru_cache
@@ -185,11 +184,11 @@ def _hkdf_expand_label(secret: bytes, label: bytes, length: int) -> bytes:
     """TLS 1.3 HKDF-Expand-Label with an empty context; one SHA-256 block is enough here."""
     full = b"tls13 " + label
     info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
-    return hmac.new(secret, info + b"\x01", hashlib.sha256).digest()[:length]
+    return hmac.digest(secret, info + b"\x01", "sha256")[:length]  # one-shot: OpenSSL's, not hmac.HMAC
 
 
 def initial_secret(dcid: bytes, version: int = QUIC_V1) -> bytes:
-    return hmac.new(VERSIONS[version].salt, dcid, hashlib.sha256).digest()
+    return hmac.digest(VERSIONS[version].salt, dcid, "sha256")
 
 
 def initial_keys(dcid: bytes, version: int = QUIC_V1, *, server: bool = False) -> InitialKeys:

@@ -221,36 +221,50 @@ class _Reader:
 _TYPE_LENGTH = struct.Struct(">HH").unpack_from
 
 
+def _vector(b: bytes, pos: int, end: int, len_bytes: int) -> tuple[int, int]:
+    """Where the vector at ``pos`` (a 1- or 2-byte length, then that many bytes) starts and
+    ends; IndexError if it runs past ``end``."""
+    if pos + len_bytes > end:
+        raise IndexError("short buffer")
+    size = b[pos] if len_bytes == 1 else (b[pos] << 8) | b[pos + 1]
+    start = pos + len_bytes
+    if start + size > end:
+        raise IndexError("short buffer")
+    return start, start + size
+
+
+# The ClientHello is parsed with plain indexes into one bytes object rather than a reader
+# object: it runs once per TLS and QUIC flow, and method calls per field were most of its cost.
 def _parse_client_hello_body(body: memoryview) -> ClientHello:
-    r = _Reader(body)
-    legacy_version = r.u16()
-    r.take(32)  # random
-    r.vector(1)  # legacy_session_id
-    suites_raw = r.vector(2)
-    count = len(suites_raw) // 2
-    suites = tuple(struct.unpack(f">{count}H", suites_raw[: count * 2]))
-    r.vector(1)  # legacy_compression_methods
+    b = bytes(body)
+    end = len(b)
+    if end < 34:
+        raise IndexError("short buffer")
+    legacy_version = (b[0] << 8) | b[1]
+    _, pos = _vector(b, 34, end, 1)  # after the random: legacy_session_id
+    start, pos = _vector(b, pos, end, 2)
+    count = (pos - start) // 2
+    suites = struct.unpack_from(f">{count}H", b, start)
+    _, pos = _vector(b, pos, end, 1)  # legacy_compression_methods
     sni, alpn, versions, ext_types, ech = "", (), (), [], False
-    if r.left() >= 2:
-        declared = r.u16()
-        block = bytes(r.take(min(declared, r.left())))  # a block cut short keeps what is there
-        pos, end = 0, len(block)
-        # Extensions are (type, length, data): walk them with plain slices, the hot loop here.
-        while pos + 4 <= end and len(ext_types) < 4 * MAX_LIST_ITEMS:
-            etype, size = _TYPE_LENGTH(block, pos)
+    if end - pos >= 2:
+        stop = min(pos + 2 + ((b[pos] << 8) | b[pos + 1]), end)  # a block cut short keeps what is there
+        pos += 2
+        # Extensions are (type, length, data): the hot loop here.
+        while pos + 4 <= stop and len(ext_types) < 4 * MAX_LIST_ITEMS:
+            etype, size = _TYPE_LENGTH(b, pos)
             ext_types.append(etype)
             pos += 4
-            if pos + size > end:
+            if pos + size > stop:
                 break
             if etype in _WANTED:
-                edata = memoryview(block)[pos: pos + size]
                 try:
                     if etype == EXT_SERVER_NAME and not sni:
-                        sni = _server_name(edata)
+                        sni = _server_name(b, pos, pos + size)
                     elif etype == EXT_ALPN and not alpn:
-                        alpn = _alpn_list(edata)
+                        alpn = _alpn_list(b, pos, pos + size)
                     elif etype == EXT_SUPPORTED_VERSIONS and not versions:
-                        versions = _client_versions(edata)
+                        versions = _client_versions(b, pos, pos + size)
                     elif etype in (EXT_ENCRYPTED_CLIENT_HELLO, EXT_ENCRYPTED_SERVER_NAME):
                         ech = True
                 except IndexError:  # one bad extension spoils only itself
@@ -267,33 +281,34 @@ def _parse_client_hello_body(body: memoryview) -> ClientHello:
     )
 
 
-def _text(raw: memoryview) -> str:
+def _text(raw) -> str:
     """Wire bytes as text: ASCII as is, anything else escaped so it is visible, never lost."""
     return bytes(raw).decode("ascii", "backslashreplace")
 
 
-def _server_name(edata: memoryview) -> str:
-    r = _Reader(_Reader(edata).vector(2))
-    while r.left() >= 3:
-        name_type = r.u8()
-        name = r.vector(2)
-        if name_type == 0 and 0 < len(name) <= MAX_NAME_LEN:
-            return _text(name).lower().rstrip(".")
+def _server_name(b: bytes, pos: int, end: int) -> str:
+    pos, end = _vector(b, pos, end, 2)  # server_name_list
+    while end - pos >= 3:
+        name_type = b[pos]
+        start, pos = _vector(b, pos + 1, end, 2)
+        if name_type == 0 and 0 < pos - start <= MAX_NAME_LEN:
+            return _text(b[start:pos]).lower().rstrip(".")
     return ""
 
 
-def _alpn_list(edata: memoryview) -> tuple[str, ...]:
-    r = _Reader(_Reader(edata).vector(2))
+def _alpn_list(b: bytes, pos: int, end: int) -> tuple[str, ...]:
+    pos, end = _vector(b, pos, end, 2)  # protocol_name_list
     out: list[str] = []
-    while r.left() and len(out) < MAX_LIST_ITEMS:
-        out.append(_text(r.vector(1)))
+    while pos < end and len(out) < MAX_LIST_ITEMS:
+        start, pos = _vector(b, pos, end, 1)
+        out.append(_text(b[start:pos]))
     return tuple(out)
 
 
-def _client_versions(edata: memoryview) -> tuple[int, ...]:
-    raw = _Reader(edata).vector(1)
-    count = min(len(raw) // 2, MAX_LIST_ITEMS)
-    return tuple(struct.unpack(f">{count}H", raw[: count * 2]))
+def _client_versions(b: bytes, pos: int, end: int) -> tuple[int, ...]:
+    start, stop = _vector(b, pos, end, 1)
+    count = min((stop - start) // 2, MAX_LIST_ITEMS)
+    return struct.unpack_from(f">{count}H", b, start)
 
 
 def _parse_server_hello_body(body: bytes) -> ServerHello | None:
@@ -312,7 +327,7 @@ def _parse_server_hello_body(body: bytes) -> ServerHello | None:
                 if etype == EXT_SUPPORTED_VERSIONS and len(edata) == 2:
                     selected = (edata[0] << 8) | edata[1]
                 elif etype == EXT_ALPN:
-                    names = _alpn_list(edata)
+                    names = _alpn_list(bytes(edata), 0, len(edata))
                     alpn = names[0] if names else ""
     except (IndexError, struct.error):
         return None
