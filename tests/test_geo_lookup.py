@@ -320,6 +320,60 @@ def test_range_table_matches_brute_force_longest_prefix(networks, seed):
         assert row == expected, probe
 
 
+addresses = st.one_of(
+    st.integers(0, 2**32 - 1).map(lambda v: str(ipaddress.IPv4Address(v))),
+    st.integers(0, 2**128 - 1).map(lambda v: str(ipaddress.IPv6Address(v))),
+    st.integers(0, 2**32 - 1).map(lambda v: f"::ffff:{ipaddress.IPv4Address(v)}"),
+    st.sampled_from(["0.0.0.0", "255.255.255.255", "10.0.0.1", "fe80::1%eth0", "64:ff9b::1.2.3.4"]),
+)
+_octets = st.sampled_from(["0", "00", "01", "7", "10", "25", "99", "100", "199", "249", "255", "256", "260", "300",
+                           "099", "1000", "", " 1", "1a"])
+near_addresses = st.one_of(  # what a dotted-quad reader could get wrong
+    st.lists(_octets, min_size=4, max_size=4).map(".".join),
+    st.lists(_octets, min_size=1, max_size=6).map(".".join),
+    st.text(alphabet="0123456789.:/ %xf", max_size=18),
+)
+
+
+def _parsed(parse, texts):
+    try:
+        keys = parse(texts)
+    except UserError as err:
+        return str(err)
+    return keys.count, keys.v4.tolist(), keys.v4_index.tolist(), keys.v6.tolist(), keys.v6_index.tolist()
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts=st.lists(addresses, min_size=1, max_size=40))
+def test_addresses_parse_in_bulk_as_one_at_a_time(texts):
+    assert _parsed(AddressKeys.parse, texts) == _parsed(AddressKeys._parse_one_by_one, texts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=near_addresses, others=st.lists(addresses, max_size=3))
+def test_the_bulk_reader_takes_exactly_what_inet_pton_takes(text, others):
+    """Dotted quads are read by numpy, not ``inet_pton``: the same ones accepted, the same values,
+    and anything else refused naming it."""
+    texts = others + [text]
+    assert _parsed(AddressKeys.parse, texts) == _parsed(AddressKeys._parse_one_by_one, texts)
+
+
+@pytest.mark.parametrize("text", [
+    "0.0.0.0", "255.255.255.255", "1.22.133.4", "01.2.3.4", "1.2.3.04", "00.1.1.1", "256.1.2.3", "1.2.3.256",
+    "1.2.3.1000", "1000.1.2.3", "1..2.3", ".1.2.3", "1.2.3.", "1.2.3", "1.2.3.4.5", " 1.2.3.4", "1.2.3.4 ",
+    "1.2.3.4/8", "1.2.3.4:80", "1.2.3.4\n", "1.2.3.4\x00", "1.2.3.٤", "", "123.123.123.1234",
+])
+def test_the_bulk_reader_on_edge_cases(text):
+    texts = ["10.0.0.1", text, "::1"]
+    try:
+        expected = _parsed(AddressKeys._parse_one_by_one, texts)
+    except ValueError as err:  # an embedded NUL: refused, if not as a UserError
+        with pytest.raises(ValueError, match=str(err)):
+            AddressKeys.parse(texts)
+    else:
+        assert _parsed(AddressKeys.parse, texts) == expected
+
+
 # --------------------------------------------------------------------------- against the real files
 
 
