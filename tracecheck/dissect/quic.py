@@ -197,7 +197,9 @@ def initial_keys(dcid: bytes, version: int = QUIC_V1, *, server: bool = False) -
 
 
 @lru_cache(maxsize=512)
-def _cached_keys(dcid: bytes, version: int, server: bool) -> tuple[InitialKeys, AESGCM, Cipher]:
+def _cached_keys(dcid: bytes, version: int, server: bool) -> tuple[InitialKeys, AESGCM, object]:
+    """The keys, the AEAD and a header-protection encryptor for them.  AES-ECB keeps no state
+    between blocks, so one encryptor serves every packet (and is never finalized)."""
     side = _hkdf_expand_label(
         initial_secret(dcid, version), b"server in" if server else b"client in", 32
     )
@@ -207,7 +209,7 @@ def _cached_keys(dcid: bytes, version: int, server: bool) -> tuple[InitialKeys, 
         iv=_hkdf_expand_label(side, prefix + b"iv", 12),
         hp=_hkdf_expand_label(side, prefix + b"hp", 16),
     )
-    return keys, AESGCM(keys.key), Cipher(algorithms.AES(keys.hp), modes.ECB())
+    return keys, AESGCM(keys.key), Cipher(algorithms.AES(keys.hp), modes.ECB()).encryptor()
 
 
 def decode_packet_number(truncated: int, pn_len: int, largest: int) -> int:
@@ -243,10 +245,9 @@ def decrypt_initial(
     data, pn_offset = packet.data, packet.pn_offset
     if len(data) < pn_offset + 4 + SAMPLE_LEN:
         return None
-    keys, aead, hp_cipher = _cached_keys(bytes(key_dcid), packet.version, server)
+    keys, aead, hp_encryptor = _cached_keys(bytes(key_dcid), packet.version, server)
     sample = data[pn_offset + 4 : pn_offset + 4 + SAMPLE_LEN]
-    encryptor = hp_cipher.encryptor()
-    mask = encryptor.update(sample) + encryptor.finalize()
+    mask = hp_encryptor.update(sample)
     first = data[0] ^ (mask[0] & 0x0F)
     pn_len = (first & 0x03) + 1
     pn_bytes = bytes(
