@@ -41,6 +41,9 @@ class Run:
     tool: str
     command: list[str]
     seconds: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
+    """User + system time of the run, its child processes included: steadier than wall time
+    on a shared machine, and it shows what a second process costs."""
     peak_rss_mb: float = 0.0
 
     @property
@@ -60,8 +63,9 @@ def tracecheck_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from tracecheck.cli import main; sys.exit(main())"]
 
 
-def timed(command: list[str], capture: bool = False) -> tuple[float, float, str]:
-    """Run command; return wall seconds, peak RSS in MB (of this child alone) and stdout."""
+def timed(command: list[str], capture: bool = False) -> tuple[float, float, str, float]:
+    """Run command; return wall seconds, peak RSS in MB (of this child alone), stdout and CPU
+    seconds (user + system, the child's own children included)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         began = time.perf_counter()
         proc = subprocess.Popen(command, stdout=out if capture else subprocess.DEVNULL, stderr=err)
@@ -74,7 +78,8 @@ def timed(command: list[str], capture: bool = False) -> tuple[float, float, str]
             raise BenchError(f"{Path(command[0]).name} exited {proc.returncode}: {' '.join(command)}\n  "
                              + "\n  ".join(tail))
         out.seek(0)
-        return seconds, usage.ru_maxrss / 1024, out.read().decode(errors="replace") if capture else ""
+        return (seconds, usage.ru_maxrss / 1024, out.read().decode(errors="replace") if capture else "",
+                usage.ru_utime + usage.ru_stime)
 
 
 def warm(path: Path) -> None:
@@ -149,6 +154,17 @@ def corpus(packets: int, seed: int, quiet: bool) -> Path:
     return path
 
 
+def compiled_parts() -> str:
+    """Whether this tracecheck runs its compiled record walk and decoder fast path (optional C
+    extensions: without a compiler at install time it runs, slower, in Python and NumPy)."""
+    probe = subprocess.run([sys.executable, "-c", "from tracecheck.ingest import walk, fastpath; "
+                            "print(walk.COMPILED, fastpath.COMPILED)"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return "compiled parts: unknown (tracecheck not importable by this Python)"
+    walk, fast = (word == "True" for word in probe.stdout.split())
+    return f"compiled record walk: {'yes' if walk else 'NO'}; compiled decoder fast path: {'yes' if fast else 'NO'}"
+
+
 # ------------------------------------------------------------------------------ reports
 def mb(n: float) -> str:
     return f"{n:,.0f} MB"
@@ -167,8 +183,9 @@ def speed(path: Path, repeat: int) -> tuple[dict, bool]:
     conv_text = ""
     for _ in range(repeat):  # alternate, so that a burst of load hits every tool alike
         for run in (tc, tn, ts):
-            seconds, rss, out = timed(run.command, capture=run is ts)
+            seconds, rss, out, cpu = timed(run.command, capture=run is ts)
             run.seconds.append(seconds)
+            run.cpu_seconds.append(cpu)
             run.peak_rss_mb = max(run.peak_rss_mb, rss)
             conv_text = out or conv_text
     with tempfile.TemporaryDirectory() as tmp:
@@ -188,9 +205,12 @@ def speed(path: Path, repeat: int) -> tuple[dict, bool]:
     print(f"         {packets:,} packets, {path.stat().st_size / 1e6:,.0f} MB"
           + (f", {facts['flows']:,} flows ({facts['source']})" if facts.get("flows") else ""))
     print()
-    print(f"{'':18}{'best of ' + str(repeat):>12}{'packets/s':>14}{'peak RSS':>12}")
+    print(f"built    {compiled_parts()}")
+    print()
+    print(f"{'':18}{'best of ' + str(repeat):>12}{'packets/s':>14}{'peak RSS':>12}{'CPU (best)':>12}")
     for run in (tc, tn, ts):
-        print(f"{run.tool:18}{run.best:>10.2f} s{packets / run.best:>14,.0f}{mb(run.peak_rss_mb):>12}")
+        print(f"{run.tool:18}{run.best:>10.2f} s{packets / run.best:>14,.0f}{mb(run.peak_rss_mb):>12}"
+              f"{min(run.cpu_seconds):>10.2f} s")
     print(f"{'names keep':18}{tc.best / tn.best:>10.0%}     of the bare flow table's speed (bar >= 70%)")
     met = ratio >= SPEED_BAR
     print(f"{'speed ratio':18}{ratio:>10.2f} x   (tracecheck / tshark; bar >= {SPEED_BAR:g}x: "
@@ -217,7 +237,7 @@ def memory(seed: int, quiet: bool, sizes=(1_000_000, 5_000_000)) -> tuple[dict, 
         path = corpus(packets, seed, quiet)
         warm(path)
         command = tracecheck_command() + ["--quiet", "flows", str(path), "-o", os.devnull, "--format", "csv"]
-        seconds, rss, _ = timed(command)
+        seconds, rss, _, _cpu = timed(command)
         rows.append({"capture": str(path), "packets": packets, "seconds": seconds,
                      "packets_per_s": packets / seconds, "peak_rss_mb": rss})
     growth = rows[-1]["peak_rss_mb"] / rows[0]["peak_rss_mb"]
