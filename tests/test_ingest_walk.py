@@ -56,6 +56,16 @@ def test_pcap_walk_notes_each_record_and_stops_at_the_cut_one():
         assert rows[:3].tolist() == [[0, SECOND, 0, 60, 60], [76, SECOND + 1, 1, 0, 0], [92, SECOND + 2, 2, 1514, 1514]]
 
 
+def test_pcapng_walk_notes_each_packet_block_with_its_fields():
+    block = ng_shb() + ng_idb() + ng_epb(0, (5 << 32) | 7, b"x" * 61, wirelen=1500) + ng_epb(0, 9, b"y" * 4) + ng_isb()
+    first = len(ng_shb() + ng_idb())
+    second = first + len(ng_epb(0, 0, b"x" * 61))
+    for fn in (walk.pcapng_packets, walk.pcapng_packets_py):
+        rows = walk.capacity(len(block), 32, walk.PCAPNG_COLUMNS)
+        assert fn(block, rows, first, True, 32, MAX_FRAME) == (2, second + len(ng_epb(0, 9, b"y" * 4)))
+        assert rows[:2].tolist() == [[first, second - first, 0, 5, 7, 61, 1500], [second, len(ng_epb(0, 9, b"y" * 4)), 0, 0, 9, 4, 4]]
+
+
 def test_pcap_walk_stops_at_a_huge_claim_and_reports_it():
     block = _pcap_chain([60], 16, False) + struct.pack(">IIII", SECOND, 0, 0xFFFFFFFF, 60) + bytes(60)
     for fn in (walk.pcap_records, walk.pcap_records_py):
@@ -100,18 +110,19 @@ def _ng_blocks(kinds: list[tuple[int, int]], little: bool) -> bytes:
                       max_size=30),
        little=st.booleans(), tail=st.binary(max_size=40),
        flips=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(1, 255)), max_size=4), pos=st.integers(0, 16),
-       max_block=st.sampled_from([MAX_FRAME + 4096, 64]))
-def test_pcapng_walk_compiled_equals_reference(kinds, little, tail, flips, pos, max_block):
+       max_block=st.sampled_from([MAX_FRAME + 4096, 64]), room=st.sampled_from([0, 1, 3, 100]))
+def test_pcapng_walk_compiled_equals_reference(kinds, little, tail, flips, pos, max_block, room):
     block = bytearray(_ng_blocks(kinds, little) + tail)
     for at, mask in flips:
         if block:
             block[at % len(block)] ^= mask
     results = []
     for fn in (walk.pcapng_packets, walk.pcapng_packets_py):
-        starts = walk.capacity(len(block), 32)
-        count, stop = fn(bytes(block), starts, pos, little, 32, max_block)
-        results.append((count, stop, starts[:count].tolist()))
+        rows = np.empty((room, walk.PCAPNG_COLUMNS), dtype=np.int64)
+        count, stop = fn(bytes(block), rows, pos, little, 32, max_block)
+        results.append((count, stop, rows[:count].tolist()))
     assert results[0] == results[1]
+    assert results[0][0] <= room
 
 
 @compiled

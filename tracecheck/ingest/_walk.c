@@ -89,10 +89,13 @@ static PyObject *pcap_records(PyObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(pcapng_packets_doc,
-"pcapng_packets(block, starts, pos, little, min_length, max_block) -> (count, pos)\n\n"
-"Note in starts (int64) the offsets of consecutive enhanced packet blocks from pos on; stop\n"
-"at the first block of another type, of a length that is not a multiple of 4 or outside\n"
-"min_length..max_block, or cut by the block's end: the caller deals with that one.");
+"pcapng_packets(block, records, pos, little, min_length, max_block) -> (count, pos)\n\n"
+"Note in records (int64 rows of offset, length, interface, ts_high, ts_low, caplen, wirelen) the\n"
+"consecutive enhanced packet blocks from pos on; stop at the first block of another type,\n"
+"of a length that is not a multiple of 4 or outside min_length..max_block, or cut by the\n"
+"block's end (the caller deals with that one), or when records is full.");
+
+#define PCAPNG_COLUMNS 7  /* offset, length, interface, ts_high, ts_low, caplen, wirelen */
 
 static PyObject *pcapng_packets(PyObject *self, PyObject *args)
 {
@@ -103,24 +106,30 @@ static PyObject *pcapng_packets(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*w*npkk", &block, &out, &pos, &little, &min_length, &max_block))
         return NULL;
     Py_ssize_t capacity, count = 0;
-    if (!check_out(&out, &capacity) || pos < 0 || min_length < 12) {
+    /* An enhanced packet block's fixed fields end at byte 28: shorter blocks are the caller's. */
+    if (!check_out(&out, &capacity) || pos < 0 || min_length < 28) {
         if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "min_length must be >= 12 and pos >= 0");
+            PyErr_SetString(PyExc_ValueError, "min_length must be >= 28 and pos >= 0");
         PyBuffer_Release(&block);
         PyBuffer_Release(&out);
         return NULL;
     }
     const unsigned char *data = block.buf;
-    unsigned char *starts = out.buf;
+    unsigned char *rows = out.buf;
     Py_ssize_t length = block.len;
+    capacity /= PCAPNG_COLUMNS;
     Py_BEGIN_ALLOW_THREADS
     while (pos <= length - 12 && count < capacity) {
-        uint32_t type = load_u32(data + pos, little);
-        uint32_t size = load_u32(data + pos + 4, little);
+        const unsigned char *at = data + pos;
+        if (pos + WALK_AHEAD < length)
+            __builtin_prefetch(at + WALK_AHEAD);
+        uint32_t type = load_u32(at, little);
+        uint32_t size = load_u32(at + 4, little);
         if (type != 6 || size % 4 || size < min_length || size > max_block || (uint64_t)size > (uint64_t)(length - pos))
             break;
-        int64_t start = pos;
-        memcpy(starts + 8 * count, &start, 8);
+        int64_t row[PCAPNG_COLUMNS] = {pos, size, load_u32(at + 8, little), load_u32(at + 12, little),
+                                       load_u32(at + 16, little), load_u32(at + 20, little), load_u32(at + 24, little)};
+        memcpy(rows + sizeof row * count, row, sizeof row);
         count++;
         pos += (Py_ssize_t)size;
     }

@@ -13,7 +13,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from tracecheck.ingest import fields, walk
+from tracecheck.ingest import walk
 from tracecheck.ingest.records import BLOCK_SIZE, MAX_FRAME, ReadStats, RecordBatch, make_batch, read_block
 
 SECTION_HEADER = 0x0A0D0D0A
@@ -81,24 +81,24 @@ def read_pcapng(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> It
     while True:
         block, eof = read_block(stream, carry, want)
         length = len(block)
-        packets: list[int] = []          # block offsets of packet blocks, in file order
-        odd: dict[int, tuple] = {}       # index in ``packets`` -> fields of a simple/obsolete block
+        found = _Found(length)           # the packet blocks, in file order
+        odd: dict[int, tuple] = {}       # row in ``found`` -> fields of a simple/obsolete block
         pos = 0
         need = 0
         new_section = False
         head = struct.Struct(section.endian + "II").unpack_from
-        starts = walk.capacity(length, MIN_LENGTH[ENHANCED_PACKET])
         while pos + 12 <= length:
             # Runs of well-formed enhanced packet blocks go by in one call; any other block
             # (and a packet block the walk refuses) is dealt with below, one at a time.
-            count, pos = walk.pcapng_packets(block, starts, pos, section.little, MIN_LENGTH[ENHANCED_PACKET], MAX_BLOCK)
-            if count:
-                packets.extend(starts[:count].tolist())
-                if pos + 12 > length:
-                    break
+            count, pos = walk.pcapng_packets(block, found.room(), pos, section.little, MIN_LENGTH[ENHANCED_PACKET], MAX_BLOCK)
+            found.used += count
+            if found.full():
+                continue
+            if pos + 12 > length:
+                break
             btype = head(block, pos)[0]
             if btype == SECTION_HEADER:
-                if packets:  # a new section may change byte order and interfaces: flush first
+                if found.used:  # a new section may change byte order and interfaces: flush first
                     new_section = True
                     break
                 if not _start_section(block, pos, length, section, stats):
@@ -112,8 +112,8 @@ def read_pcapng(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> It
                 continue
             blen = head(block, pos)[1]
             if blen < 12 or blen % 4 or blen > MAX_BLOCK:
-                if packets:
-                    yield _batch(block, packets, odd, section, record, stats)
+                if found.used:
+                    yield _batch(block, found.rows(), odd, section, record, stats)
                 _corrupt(stats, file_pos + pos, f"block of type {btype:#x} claims length {blen}")
                 return
             if pos + blen > length:
@@ -126,20 +126,18 @@ def read_pcapng(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> It
                 else:
                     stats.records += 1
                     stats.skipped["malformed_packet_block"] += 1
-            elif btype == ENHANCED_PACKET:
-                packets.append(pos)
             elif btype == INTERFACE_DESCRIPTION:
                 section.interfaces.append(_interface(block, pos, blen, section.endian))
                 stats.saw_linktype(section.interfaces[-1].linktype)
             elif btype in (SIMPLE_PACKET, OBSOLETE_PACKET):
-                odd[len(packets)] = (btype, blen)
-                packets.append(pos)
+                odd[found.used] = (btype, blen)
+                found.add_odd(pos, blen)
             else:
                 stats.notes[f"pcapng_block_skipped:{BLOCK_NAMES.get(btype, hex(btype))}"] += 1
             pos += blen
-        if packets:
-            yield _batch(block, packets, odd, section, record, stats)
-            record += len(packets)
+        if found.used:
+            yield _batch(block, found.rows(), odd, section, record, stats)
+            record += found.used
         carry = block[pos:]
         file_pos += pos
         if eof and not new_section:
@@ -196,17 +194,38 @@ def _interface(block: bytes, pos: int, blen: int, endian: str) -> Interface:
     return iface
 
 
-def _batch(block: bytes, packets: list[int], odd: dict, section: _Section, record: int, stats: ReadStats) -> RecordBatch:
-    if packets[-1] + 28 > len(block):  # a short simple packet block ends the data: keep the EPB-field reads inside
-        block = bytes(block) + bytes(28)
-    data = np.frombuffer(block, dtype=np.uint8)
-    at = np.array(packets, dtype=np.int64)
-    little = section.little
-    blen = fields.u32(data, at + 4, little)
-    iface = fields.u32(data, at + 8, little)
-    ticks = (fields.u32(data, at + 12, little) << 32) | fields.u32(data, at + 16, little)
-    caplen = fields.u32(data, at + 20, little)
-    wirelen = fields.u32(data, at + 24, little)
+class _Found:
+    """Rows of ``walk.PCAPNG_COLUMNS`` for the packet blocks of one read block; room for
+    typical packets at first, doubled whenever the walk fills it."""
+
+    def __init__(self, length: int) -> None:
+        self.array = walk.capacity(length, 512, walk.PCAPNG_COLUMNS)
+        self.used = 0
+
+    def room(self) -> np.ndarray:
+        return self.array[self.used:]
+
+    def full(self) -> bool:
+        if self.used < len(self.array):
+            return False
+        grown = np.empty((2 * len(self.array), walk.PCAPNG_COLUMNS), dtype=np.int64)
+        grown[: self.used] = self.array
+        self.array = grown
+        return True
+
+    def add_odd(self, pos: int, blen: int) -> None:
+        """A simple or obsolete packet block: its fields are read by ``_batch``."""
+        self.full()
+        self.array[self.used] = (pos, blen, 0, 0, 0, 0, 0)
+        self.used += 1
+
+    def rows(self) -> np.ndarray:
+        return self.array[: self.used]
+
+
+def _batch(block: bytes, rows: np.ndarray, odd: dict, section: _Section, record: int, stats: ReadStats) -> RecordBatch:
+    at, blen, iface, ts_high, ts_low, caplen, wirelen = (column.copy() for column in rows.T)
+    ticks = (ts_high << 32) | ts_low
     start = at + 28
     ts_ns = np.zeros(len(at), dtype=np.int64)
     linktype = np.full(len(at), -1, dtype=np.int64)
@@ -217,7 +236,7 @@ def _batch(block: bytes, packets: list[int], odd: dict, section: _Section, recor
             linktype[mine] = interface.linktype
     endian = section.endian
     for index, (btype, size) in odd.items():
-        pos = packets[index]
+        pos = int(at[index])
         if btype == SIMPLE_PACKET:  # no interface field (it is interface 0) and no timestamp
             wire = struct.unpack_from(endian + "I", block, pos + 8)[0]
             snap = section.interfaces[0].snaplen if section.interfaces else 0

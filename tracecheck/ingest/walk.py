@@ -5,8 +5,8 @@ begins, so finding them is a loop over records — the one per-record loop of th
 everything after it is vectorized.  It runs compiled (``_walk.c``, built when tracecheck is
 installed) and falls back to the Python below, which also serves as the reference the tests
 hold the compiled walk to.  Both write into a caller's int64 array sized for the worst case
-(``capacity``) and return how many records they noted; the pcap walk notes the header fields
-too, since it has them in hand (reading them again later is a second pass over the block).
+(``capacity``) and return how many records they noted, with the header fields too, since
+they have them in hand (reading them again later would be a second pass over the block).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 
 _pcap_header = {True: struct.Struct("<IIII").unpack_from, False: struct.Struct(">IIII").unpack_from}
 _u32x2 = {True: struct.Struct("<II").unpack_from, False: struct.Struct(">II").unpack_from}
+_epb_fields = {True: struct.Struct("<IIIII").unpack_from, False: struct.Struct(">IIIII").unpack_from}
 ENHANCED_PACKET = 6
 
 
@@ -54,21 +55,30 @@ def pcap_records_py(block, records: np.ndarray, pos: int, header_size: int, litt
     return len(noted), pos, caplen
 
 
-def pcapng_packets_py(block, starts: np.ndarray, pos: int, little: bool, min_length: int,
+PCAPNG_COLUMNS = 7
+"""What ``pcapng_packets`` notes of each enhanced packet block: offset, length, interface,
+ts_high, ts_low, caplen, wirelen."""
+
+
+def pcapng_packets_py(block, records: np.ndarray, pos: int, little: bool, min_length: int,
                       max_block: int) -> tuple[int, int]:
-    """Offsets of consecutive enhanced packet blocks from ``pos`` on, into ``starts``; stop at
-    the first block of another type, of a length not a multiple of 4 or outside
-    ``min_length``..``max_block``, or cut by the block's end.  Returns (noted, stop)."""
+    """Consecutive enhanced packet blocks from ``pos`` on, one row of ``records`` each
+    (``PCAPNG_COLUMNS``); stop at the first block of another type, of a length not a multiple
+    of 4 or outside ``min_length``..``max_block``, cut by the block's end, or when ``records``
+    is full.  Returns (noted, stop)."""
     head = _u32x2[bool(little)]
+    fields = _epb_fields[bool(little)]
     length = len(block)
-    noted: list[int] = []
-    while pos + 12 <= length and len(noted) < len(starts):
+    room = records.size // PCAPNG_COLUMNS
+    noted: list[tuple] = []
+    while pos + 12 <= length and len(noted) < room:
         btype, size = head(block, pos)
         if btype != ENHANCED_PACKET or size % 4 or not min_length <= size <= max_block or pos + size > length:
             break
-        noted.append(pos)
+        noted.append((pos, size, *fields(block, pos + 8)))
         pos += size
-    starts[: len(noted)] = noted
+    if noted:
+        records.reshape(-1)[: len(noted) * PCAPNG_COLUMNS] = np.array(noted, dtype=np.int64).reshape(-1)
     return len(noted), pos
 
 
