@@ -46,18 +46,20 @@ def check_formats(formats: set[str]) -> None:
         raise UserError(f"unknown report format {', '.join(unknown)}: choose from {', '.join(FORMATS)}")
 
 
-def write_report(report: Report, out_dir: Path, flows_rows: list[dict], formats: set[str],
+def write_report(report: Report, out_dir: Path, flows_rows: list[dict] | tables.Columns, formats: set[str],
                  sign_key: Path | None = None) -> list[Path]:
     """Write the report directory ``out_dir`` (created if needed) and return the files written,
     manifest.json (and manifest.sig) last.
 
-    ``flows_rows`` are flow-table rows keyed by ``tracecheck.flows.table.COLUMNS`` (``as_record``).
+    ``flows_rows`` is the flow table keyed by ``tracecheck.flows.table.COLUMNS``: its rows
+    (``as_record``) or its columns (``FlowTable.columns``).
     ``formats`` adds to report.json, report.html and flows.csv: ``sarif``, ``junit``, ``parquet``.
     ``sign_key`` is an Ed25519 private key in PEM; it is read before anything is written, so a bad
     key leaves no half-made directory."""
     from tracecheck.flows.table import COLUMNS
 
     check_formats(formats)
+    flows_table = tables.as_columns(flows_rows, COLUMNS)
     if sign_key is not None:
         manifest.load_signing_key(sign_key)
     out_dir = Path(out_dir)
@@ -73,18 +75,18 @@ def write_report(report: Report, out_dir: Path, flows_rows: list[dict], formats:
     written = [
         json_report.write_report_json(report, out_dir),
         html.write_html(report, out_dir),
-        write_atomically(out_dir / FLOWS_CSV, tables.to_csv(flows_rows, COLUMNS).encode("utf-8")),
+        write_atomically(out_dir / FLOWS_CSV, tables.columns_to_csv(flows_table).encode("utf-8")),
     ]
     for fmt, (_, write) in EXTRA.items():
         if fmt in formats:
             written.append(write(report, out_dir))
     if "parquet" in formats:
-        written.append(_write_parquet(flows_rows, COLUMNS, out_dir / FLOWS_PARQUET))
+        written.append(_write_parquet(flows_table, COLUMNS, out_dir / FLOWS_PARQUET))
     written += manifest.write_manifest(out_dir, report, sign_key)
     return written
 
 
-def _write_parquet(rows: list[dict], columns, path: Path) -> Path:
+def _write_parquet(rows: tables.Columns, columns, path: Path) -> Path:
     # tables.write_table writes in place; write beside the target and rename, like every other file.
     temporary = path.with_name(f".{path.name}.tmp")
     try:
