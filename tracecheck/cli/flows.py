@@ -33,7 +33,7 @@ def flows(
 ) -> None:
     """The flow table: one row per bidirectional flow, columns as Zeek's conn.log."""
     from tracecheck.flows.pipeline import build_flows, build_named_flows
-    from tracecheck.flows.table import COLUMNS, as_record
+    from tracecheck.flows.table import COLUMNS
     from tracecheck.report.tables import FORMATS, write_table
 
     if format not in FORMATS:
@@ -41,5 +41,5 @@ def flows(
     with reading_progress() as progress:
         paths = [str(p) for p in captures]
         result = build_named_flows(paths, progress=progress).result if names else build_flows(paths, progress=progress)
-    write_table([as_record(f) for f in result.flows], COLUMNS, format, output)
+    write_table(result.flows.columns, COLUMNS, format, output)
     report_reading(result)

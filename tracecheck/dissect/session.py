@@ -4,13 +4,15 @@
 packets whose payload can name something — the first payload packets of every flow, every
 DNS packet, anything that starts like SIP or carries the STUN cookie — and only those are
 handed to the per-protocol parsers.  ``finish`` then names every flow (SNI > HTTP Host >
-SIP > DNS), links RTP streams to the SIP calls that announced them, and returns the names.
+SIP > DNS) and links RTP streams to the SIP calls that announced them; ``names`` lists every
+name seen, for the stages that want the list.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -18,10 +20,10 @@ import numpy as np
 from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
 from tracecheck.dissect._wire import canonical_ip
 from tracecheck.dissect.tcp_stream import StreamReassembler, seq_diff
-from tracecheck.flows.table import address
+from tracecheck.flows.table import FlowTable, address
 from tracecheck.ingest import fields
 from tracecheck.ingest.decode import Packets
-from tracecheck.vocabulary import Call, Flow, NameObservation
+from tracecheck.vocabulary import Call, NameObservation
 
 # Payload packets per flow looked at: a TCP ClientHello or HTTP request is in the client's
 # first segments; UDP needs a few more (RTP is recognised from a run of packets).
@@ -379,56 +381,77 @@ class Dissection:
 
     # ------------------------------------------------------------------ the end
 
-    def finish(self, flows: list[Flow], flow_index: dict[str, int]) -> tuple[list[Flow], list[NameObservation], list[Call]]:
-        """Name the flows, link media to calls, and list every name seen."""
-        uid_of = {index: uid for uid, index in flow_index.items()}
-        names: list[NameObservation] = []
+    def finish(self, table: FlowTable) -> tuple[FlowTable, list[Call]]:
+        """Name the flows (SNI > HTTP Host > SIP > DNS) and link media to calls.
+
+        Works on the table's columns: the named table shares all but the three columns filled here."""
+        columns = table.columns
         by_ip: dict[str, list[tuple]] = defaultdict(list)
-        for ts, ip, name, source, flow, ttl, client, detail in self.dns_answers:
-            names.append(NameObservation(ts=ts, ip=ip, name=name, source=source, uid=uid_of.get(flow, ""), ttl=ttl, client=client, detail=detail))
+        for ts, ip, name, source, _, _, client, _ in self.dns_answers:
             if source == "dns":
                 by_ip[ip].append((ts, name, client))
         endpoint_call = {ep: call_id for call_id, call in self.calls.items() for ep in call.media_endpoints}
         media: dict[str, set] = defaultdict(set)
-        named: list[Flow] = []
-        for flow in flows:
-            index = flow_index[flow.uid]
+        server_names, name_sources, apps = [], [], []
+        for index, uid, ts, proto, orig_h, orig_p, resp_h, resp_p in zip(
+                table.builder_index, columns["uid"], columns["ts"], columns["proto"],
+                columns["id.orig_h"], columns["id.orig_p"], columns["id.resp_h"], columns["id.resp_p"]):
             state = self.flows.get(index)
             server_name, source, app = "", "", state.app if state else ""
             if state and state.names:
-                source, server_name, detail = min(state.names, key=lambda n: NAME_RANK[n[0]])
-                for src, name, det in state.names:
-                    names.append(NameObservation(ts=flow.ts, ip=flow.resp_h, name=name, source=src, uid=flow.uid, detail=det))
+                source, server_name, _ = min(state.names, key=_name_rank)
             if not server_name:
-                server_name, detail = _dns_name(by_ip.get(flow.resp_h, ()), flow)
+                answers = by_ip.get(resp_h)
+                server_name = _dns_name(answers, ts, orig_h)[0] if answers else ""
                 source = "dns" if server_name else ""
-            call_id = endpoint_call.get((flow.resp_h, flow.resp_p)) or endpoint_call.get((flow.orig_h, flow.orig_p))
-            if call_id and flow.proto == "udp" and app not in ("sip", "dns"):
-                media[call_id].add(flow.uid)
+            call_id = endpoint_call.get((resp_h, resp_p)) or endpoint_call.get((orig_h, orig_p))
+            if call_id and proto == "udp" and app not in ("sip", "dns"):
+                media[call_id].add(uid)
                 if not app:
                     app = "srtp" if self.calls[call_id].srtp else "rtp"
                 elif app == "rtp" and self.calls[call_id].srtp:
                     app = "srtp"
-            if server_name or source or app:  # a new frozen row; dataclasses.replace is slow here
-                flow = Flow(**{**flow.__dict__, "server_name": server_name, "name_source": source, "app": app})
-            named.append(flow)
+            server_names.append(server_name)
+            name_sources.append(source)
+            apps.append(app)
+        uid_of = dict(zip(table.builder_index, columns["uid"]))
         calls = [
             Call(call_id=call_id, first_ts=call.first_ts, last_ts=call.last_ts,
                  signalling=tuple(sorted(uid_of[f] for f in call.signalling if f in uid_of)),
                  media=tuple(sorted(media.get(call_id, ()))))
             for call_id, call in sorted(self.calls.items(), key=lambda kv: (kv[1].first_ts, kv[0]))
         ]
-        names.sort(key=lambda n: (n.ts, n.ip, n.name, n.source, n.uid))
-        return named, names, calls
+        return table.with_names(server_names, name_sources, apps), calls
+
+    def names(self, table: FlowTable) -> list[NameObservation]:
+        """Every name seen for an address (DNS answers, then each flow's own names), sorted.
+
+        Separate from ``finish`` because it is costly (a frozen record per name) and the flow
+        table needs only each flow's best name."""
+        columns = table.columns
+        uid_of = dict(zip(table.builder_index, columns["uid"]))
+        names = [NameObservation(ts=ts, ip=ip, name=name, source=source, uid=uid_of.get(flow, ""), ttl=ttl, client=client, detail=detail)
+                 for ts, ip, name, source, flow, ttl, client, detail in self.dns_answers]
+        for index, uid, ts, resp_h in zip(table.builder_index, columns["uid"], columns["ts"], columns["id.resp_h"]):
+            state = self.flows.get(index)
+            if state and state.names:
+                names += [NameObservation(ts=ts, ip=resp_h, name=name, source=src, uid=uid, detail=detail)
+                          for src, name, detail in state.names]
+        names.sort(key=attrgetter("ts", "ip", "name", "source", "uid"))
+        return names
 
 
-def _dns_name(answers, flow: Flow) -> tuple[str, str]:
+def _name_rank(found: tuple) -> int:
+    return NAME_RANK[found[0]]
+
+
+def _dns_name(answers, ts: float, client: str) -> tuple[str, str]:
     """The name answered to this flow's client most recently before the flow began; else to
     any client before it began; else the first answer after (a name seen late is still a name)."""
-    before_mine = [a for a in answers if a[0] <= flow.ts and a[2] == flow.orig_h]
+    before_mine = [a for a in answers if a[0] <= ts and a[2] == client]
     if before_mine:
         return max(before_mine)[1], "answered to this client before the flow"
-    before = [a for a in answers if a[0] <= flow.ts]
+    before = [a for a in answers if a[0] <= ts]
     if before:
         return max(before)[1], "answered to another client before the flow"
     if answers:

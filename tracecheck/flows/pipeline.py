@@ -7,15 +7,19 @@ import queue
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
 from tracecheck.flows.builder import FlowBuilder
-from tracecheck.flows.table import flow_rows
+from tracecheck.flows.table import FlowTable, flow_table
 from tracecheck.ingest.capture import open_capture
 from tracecheck.ingest.decode import Decoder, Packets
-from tracecheck.vocabulary import Accounting, CaptureInfo, Flow
+from tracecheck.vocabulary import Accounting, CaptureInfo, NameObservation
+
+if TYPE_CHECKING:
+    from tracecheck.dissect.session import Dissection
 
 # Called for every decoded batch: the packets, each packet's flow index, the capture's index.
 PacketHook = Callable[[Packets, np.ndarray, int], None]
@@ -23,14 +27,13 @@ PacketHook = Callable[[Packets, np.ndarray, int], None]
 
 @dataclass
 class FlowResult:
-    flows: list[Flow]
+    flows: FlowTable
+    """The flow table; iterating it gives ``Flow`` rows, its ``columns`` feed the writers."""
     accounting: Accounting
     captures: list[CaptureInfo]
     warnings: list[str] = field(default_factory=list)
     builder: FlowBuilder | None = None
-    """The raw per-flow columns, for stages that annotate flows by index."""
-    flow_index: dict[str, int] = field(default_factory=dict)
-    """Flow uid -> index in the builder's columns."""
+    """The raw per-flow columns, for stages that annotate flows by index (``flows.builder_index``)."""
 
 
 def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: PacketHook | None = None,
@@ -68,12 +71,11 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
                 last_ts=stats.last_ts_ns / 1e9 if stats.last_ts_ns is not None else None,
             ))
     notes += builder.notes
-    flows, order = flow_rows(builder, decoder.tunnels.names, names)
+    flows = flow_table(builder, decoder.tunnels.names, names)
     accounting = Accounting(records=records, decoded=decoded, skipped=dict(sorted(skipped.items())),
                             notes=dict(sorted(notes.items())))
     assert accounting.records == accounting.decoded + sum(accounting.skipped.values()), accounting
-    return FlowResult(flows=flows, accounting=accounting, captures=captures, warnings=warnings, builder=builder,
-                      flow_index={flow.uid: index for flow, index in zip(flows, order)})
+    return FlowResult(flows=flows, accounting=accounting, captures=captures, warnings=warnings, builder=builder)
 
 
 @dataclass
@@ -81,10 +83,16 @@ class NamedFlows:
     """The flow table with names, apps and calls filled in by the dissectors."""
 
     result: FlowResult
-    names: list
     calls: list
     examined: int
     """Packets whose payload a dissector looked at."""
+    dissection: Dissection = field(repr=False)
+    """What the dissectors found, kept for ``names``."""
+
+    @cached_property
+    def names(self) -> list[NameObservation]:
+        """Every name seen for an address: made on first use (``tracecheck flows`` never asks)."""
+        return self.dissection.names(self.result.flows)
 
 
 def build_named_flows(paths: Iterable[str], hash_files: bool = False,
@@ -110,9 +118,8 @@ def build_named_flows(paths: Iterable[str], hash_files: bool = False,
     finally:
         if worker is not None:
             worker.close()
-    flows, names, calls = dissection.finish(result.flows, result.flow_index)
-    result.flows = flows
-    return NamedFlows(result=result, names=names, calls=calls, examined=dissection.examined)
+    result.flows, calls = dissection.finish(result.flows)
+    return NamedFlows(result=result, calls=calls, examined=dissection.examined, dissection=dissection)
 
 
 def _read_ahead(capture, decoder: Decoder, first_record: int):
