@@ -240,11 +240,9 @@ class _EmbeddedSaid(_Said):
     def __init__(self, source: Any, block: np.ndarray, kept: list[tuple[np.ndarray, np.ndarray]], answer_of):
         self.source, self.block, self.answer_of = source, block, answer_of
         country_ids, anycast = source.row_claims
-        if not kept:  # per table: each row's ``(line,)`` as made, the last slot ``()`` for -1
+        if not kept:  # per table: each row's evidence line once made
             for ids in (country_ids, anycast)[:block.shape[1]]:
-                lines, made = np.empty(len(ids) + 1, dtype=object), np.zeros(len(ids) + 1, dtype=bool)
-                lines[-1], made[-1] = (), True
-                kept.append((lines, made))
+                kept.append((np.empty(len(ids), dtype=object), np.zeros(len(ids), dtype=bool)))
         self.kept = kept
         country = block[:, 0]
         found = country >= 0
@@ -256,23 +254,30 @@ class _EmbeddedSaid(_Said):
         self.classes = np.where(found, classes + 1, 0)
         self.prefixlens = np.zeros(len(block), dtype=np.int64)  # not a provider file: never compared
 
-    def _lines(self, table: int, rows: np.ndarray) -> np.ndarray:
-        """``(line,)`` for each row, ``()`` for -1."""
+    def _lines(self, table: int, rows: np.ndarray) -> list[Evidence]:
+        """The evidence line of each of ``rows`` (none -1)."""
         lines, made = self.kept[table]
         missing = np.unique(rows[~made[rows]])
         if len(missing):
-            source, claims, details = self.source.evidence_parts(table, missing.tolist())
-            lines[missing] = np.fromiter(zip(evidence_lines(source, claims, details)), dtype=object, count=len(missing))
+            lines[missing] = evidence_lines(*self.source.evidence_parts(table, missing.tolist()))
             made[missing] = True
-        return lines[rows]
+        return lines[rows].tolist()
 
     def evidence(self, combos: np.ndarray) -> np.ndarray:
+        # a tuple per combination: its country line then its AS line, of those it has (zip makes them)
         block = self.block[combos]
-        lines = self._lines(0, block[:, 0])
-        for table in range(1, block.shape[1]):
-            more = self._lines(table, block[:, table])
-            lines = np.fromiter(map(operator.add, lines.tolist(), more.tolist()), dtype=object, count=len(combos))
-        return lines
+        found = block >= 0
+        lines = []
+        for table in range(block.shape[1]):
+            these = np.empty(len(combos), dtype=object)
+            these[found[:, table]] = self._lines(table, block[found[:, table], table])
+            lines.append(these)
+        out = np.empty(len(combos), dtype=object)
+        for tables in [(0,)] if block.shape[1] == 1 else [(0, 1), (0,), (1,)]:
+            at = np.flatnonzero((found == [table in tables for table in range(block.shape[1])]).all(axis=1))
+            if len(at):
+                out[at] = np.fromiter(zip(*(lines[table][at].tolist() for table in tables)), dtype=object, count=len(at))
+        return out
 
     def services(self, combos: np.ndarray) -> np.ndarray:
         return np.full(len(combos), "", dtype=object)
@@ -288,7 +293,7 @@ class _AnswersSaid(_Said):
         self.block = block
         matched = np.flatnonzero((block >= 0).any(axis=1))
         rows = block[matched]
-        first, inverse = distinct_rows(list(rows.T), len(rows))
+        first, inverse, _ = distinct_rows(list(rows.T), len(rows))
         answers = [answer_of(tuple(row)) for row in rows[first].tolist()]
         self.answers = np.empty(len(answers) + 1, dtype=object)  # the last one: no answer
         self.answers[:-1] = answers
@@ -310,9 +315,9 @@ class _AnswersSaid(_Said):
         return self.answers[self.pick[combo]]
 
 
-def distinct_rows(columns: Sequence[np.ndarray], count: int) -> tuple[np.ndarray, np.ndarray]:
+def distinct_rows(columns: Sequence[np.ndarray], count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Of ``count`` rows given as integer columns: the index of one row of each distinct kind,
-    and each row's kind.
+    each row's kind, and the rows ordered by kind.
 
     The columns are folded into one int64 code (each column shifted to start at 0, times the
     product of the earlier widths), re-numbered densely whenever the next column would overflow
@@ -328,7 +333,7 @@ def distinct_rows(columns: Sequence[np.ndarray], count: int) -> tuple[np.ndarray
             continue
         width = high - low + 1
         if span * width >= 2**62:
-            first, code = _dense(code)
+            first, code, _ = _dense(code)
             span = len(first)
         code *= width
         code += column
@@ -338,12 +343,12 @@ def distinct_rows(columns: Sequence[np.ndarray], count: int) -> tuple[np.ndarray
     return _dense(code)
 
 
-def _dense(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _dense(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``np.unique(code, return_index=True, return_inverse=True)`` without its stable sort: the
     index of *some* element of each distinct value (not necessarily the first), and each
-    element's value numbered 0, 1, ... in ascending order."""
+    element's value numbered 0, 1, ... in ascending order; and the elements in that order."""
     if len(code) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     order = np.argsort(code)
     ordered = code[order]
     starts = np.empty(len(code), dtype=bool)
@@ -351,7 +356,7 @@ def _dense(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
     kind = np.empty(len(code), dtype=np.int64)
     kind[order] = np.cumsum(starts) - 1
-    return order[starts], kind
+    return order[starts], kind, order
 
 
 def _prefixlen(network: str) -> int:
@@ -506,23 +511,33 @@ class Resolver:
             return {}
         count = len(unique)
         keys = AddressKeys.parse(unique)
-        local_rows = local_table().find(keys)
+        # Everything per address is in the keys' order (sorted, as the tables answer) until the end.
+        by_key = keys.order  # the caller's position of each
+        local_rows = local_table().find_sorted(keys)
         public = local_rows < 0
-        columns = [table.find(keys) for source in self._table_sources() for table in source.tables]
-        point_answers = [self._point_column(source, unique, public, columns) for source in self.point_sources]
-        point_answers += self._hint_columns(names, unique, public, columns) if names else []
+        columns = [table.find_sorted(keys) for source in self._table_sources() for table in source.tables]
+        point_answers: list[list[Answer]] = []
+        if self.point_sources or names:  # asked in the caller's order
+            public_here, asked = np.empty(count, dtype=bool), []
+            public_here[by_key] = public
+            point_answers = [self._point_column(source, unique, public_here, asked) for source in self.point_sources]
+            point_answers += self._hint_columns(names, unique, public_here, asked) if names else []
+            columns += [column[by_key] for column in asked]
         local = np.flatnonzero(~public)
         for column in columns:  # a local address is placed as local, whatever the sources say
             column[local] = -1
-        first, combo_of = distinct_rows(columns, count)
+        first, combo_of, _ = distinct_rows(columns, count)
         combos = np.stack([column[first] for column in columns], axis=1) if columns else np.zeros((len(first), 0), np.int32)
         saids = self._saids(combos, point_answers)
         dicts, position = self._combination_templates(saids, len(combos))
-        templates = np.empty(len(combos) + len(LOCAL_NETWORKS), dtype=object)
-        templates[:len(combos)] = dicts
+        templates = np.empty(len(combos) + len(LOCAL_NETWORKS), dtype=object)  # by combination, then local row
+        listed = np.empty(len(combos), dtype=object)
+        listed[:] = dicts
+        templates[:len(combos)] = listed[position]
         for row in np.unique(local_rows[~public]).tolist():
             templates[len(combos) + row] = self._local_template(row)
-        which = np.where(public, position[combo_of], len(combos) + local_rows.astype(np.int64))
+        which = np.empty(count, dtype=np.int64)
+        which[by_key] = np.where(public, combo_of, len(combos) + local_rows.astype(np.int64))
         # One Place per address without a Python-level loop: copy its template, set the address.
         dicts = list(map(dict.copy, templates[which].tolist()))
         deque(map(dict.__setitem__, dicts, repeat("ip"), unique), 0)
@@ -600,8 +615,7 @@ class Resolver:
         several = sum(said.provider.astype(np.int64) for said in saids) >= 2 if saids else np.zeros(count, dtype=bool)
         key = [said.classes for said in saids]
         key += [np.where(said.provider & several, said.prefixlens, 0) for said in saids]  # 0s unless 2 providers
-        first, decision_of = distinct_rows(key, count)
-        order = np.argsort(decision_of, kind="stable")
+        first, decision_of, order = distinct_rows(key, count)
         bounds = np.concatenate([[0], np.cumsum(np.bincount(decision_of, minlength=len(first)))]).tolist()
         plans = []
         plan_keys = np.stack([column[first] for column in key], axis=1).tolist() if key else [[]] * len(first)

@@ -49,6 +49,11 @@ class AddressKeys:
     """S16 keys, ascending."""
     v6_index: np.ndarray
 
+    @functools.cached_property
+    def order(self) -> np.ndarray:
+        """The caller's position of each key, IPv4 ones first: the keys' own order."""
+        return np.concatenate([self.v4_index, self.v6_index])
+
     @classmethod
     def parse(cls, addresses: list[str]) -> "AddressKeys":
         """Parse textual addresses; anything that is not one is a UserError naming it."""
@@ -247,13 +252,17 @@ class RangeTable:
         return cls(v4, v6)
 
     def find(self, keys: AddressKeys) -> np.ndarray:
-        rows = np.full(keys.count, -1, dtype=np.int32)
-        if self._ranges:
-            for query, index, bounds, owner in ((keys.v4, keys.v4_index, self.v4_bounds, self.v4_rows),
-                                                (keys.v6, keys.v6_index, self.v6_bounds, self.v6_rows)):
-                if len(query):
-                    rows[index] = _owners(bounds, owner, query)
+        """The row of each address, in the caller's order."""
+        rows = np.empty(keys.count, dtype=np.int32)
+        rows[keys.order] = self.find_sorted(keys)
         return rows
+
+    def find_sorted(self, keys: AddressKeys) -> np.ndarray:
+        """The row of each address in the keys' own order (``keys.order``): no scattering."""
+        if not self._ranges:
+            return np.full(keys.count, -1, dtype=np.int32)
+        return np.concatenate([_owners(self.v4_bounds, self.v4_rows, keys.v4),
+                               _owners(self.v6_bounds, self.v6_rows, keys.v6)])
 
 
 def _owners(bounds: np.ndarray, owner: np.ndarray, query: np.ndarray) -> np.ndarray:

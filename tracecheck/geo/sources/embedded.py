@@ -16,8 +16,10 @@ from __future__ import annotations
 import bisect
 import gzip
 import itertools
+import operator
 import pickle
 import re
+import socket
 from functools import cache, cached_property
 from pathlib import Path
 
@@ -32,6 +34,9 @@ NAME = "geoip2fast"
 DATA_FILES = ("geoip2fast-asn-ipv6.dat.gz", "geoip2fast-ipv6.dat.gz", "geoip2fast.dat.gz")
 _PRIVATE_IDS = 16  # geoip2fast's first 16 country entries are reserved/private/not-found markers
 _MAX_V4 = 2**32 - 1
+_OCTET = np.array([str(i) for i in range(256)], dtype=object)
+_OCTET_DOT = _OCTET + "."
+_SLASH_LENGTH = np.array([f"/{i}" for i in range(129)], dtype=object)
 _LOW64 = 2**64 - 1
 ANYCAST_AS_NAMES = frozenset({"CLOUDFLARENET", "FASTLY", "GOOGLE", "QUAD9-AS-1", "OPENDNS"})
 """Networks whose addresses are announced from many points of presence: Cloudflare AS13335, Fastly
@@ -142,17 +147,23 @@ class EmbeddedGeoIP:
     def evidence_parts(self, table: int, rows: list[int]) -> tuple[str, list[str], list[str]]:
         """The evidence line ``answer`` writes for each of ``rows`` of ``tables[table]`` (0: country,
         1: ASN), as (source, claims, details): ``Evidence(source, claim, detail)`` for each."""
-        if table == 0:
-            codes = self.country_codes
-            claims = [f"country {codes[i]}" for i in self._country.ids[rows].tolist()]
-            networks = self._country.networks(rows)
-        else:
-            names = self.asn_names
-            claims = [f"AS name {name}" + (", an anycast network: no single country" if name in ANYCAST_AS_NAMES else "")
-                      for name in map(names.__getitem__, self._asn.ids[rows].tolist())]
-            networks = self._asn.networks(rows)
-        head = self._detail_head
-        return NAME, claims, [head + network for network in networks]
+        ranges = self._country if table == 0 else self._asn
+        ids = ranges.ids[rows]
+        claims = self._claims[table]
+        missing = np.unique(ids[claims[ids] == None])  # noqa: E711 - elementwise: claims not yet written
+        if len(missing):
+            if table == 0:
+                claims[missing] = [f"country {self.country_codes[i]}" for i in missing.tolist()]
+            else:
+                claims[missing] = [f"AS name {name}" + (", an anycast network: no single country"
+                                                        if name in ANYCAST_AS_NAMES else "")
+                                   for name in map(self.asn_names.__getitem__, missing.tolist())]
+        return NAME, claims[ids].tolist(), list(map(self._detail_head.__add__, ranges.networks(rows)))
+
+    @cached_property
+    def _claims(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each country's and each AS name's claim, written when first asked for."""
+        return np.full(len(self.country_codes), None, dtype=object), np.full(len(self.asn_names), None, dtype=object)
 
     def lookup_many(self, addresses: list[str]) -> list[Answer | None]:
         """Per-address answers through geoip2fast's own API (used only when its layout is unknown)."""
@@ -212,17 +223,22 @@ class _Ranges:
         self.table = RangeTable(v4, v6)
 
     def networks(self, rows: list[int]) -> list[str]:
-        """``network`` of each row (``""`` for -1); IPv4 ones formatted in bulk."""
-        out = [""] * len(rows)
+        """``network`` of each row (``""`` for -1), in C loops: IPv4 ones joined from per-octet
+        strings (numpy object arrays add elementwise), IPv6 ones through ``inet_ntop``."""
         wanted = np.asarray(rows, dtype=np.int64)
+        out = np.full(len(wanted), "", dtype=object)
         v4 = np.flatnonzero((wanted >= 0) & (wanted < self.v4_count))
-        first = self.v4_first[wanted[v4]].astype(np.int64)
-        octets = [((first >> shift) & 255).tolist() for shift in (24, 16, 8, 0)]
-        for position, a, b, c, d, length in zip(v4.tolist(), *octets, self.lengths[wanted[v4]].tolist()):
-            out[position] = f"{a}.{b}.{c}.{d}/{length}"
-        for position in np.flatnonzero(wanted >= self.v4_count).tolist():
-            out[position] = self.network(rows[position])
-        return out
+        if len(v4):
+            first, length = self.v4_first[wanted[v4]], self.lengths[wanted[v4]]
+            out[v4] = (_OCTET_DOT[first >> 24] + _OCTET_DOT[(first >> 16) & 255] + _OCTET_DOT[(first >> 8) & 255]
+                       + _OCTET[first & 255] + _SLASH_LENGTH[length])
+        v6 = np.flatnonzero(wanted >= self.v4_count)
+        if len(v6):
+            i = wanted[v6] - self.v4_count
+            packed = v6_keys(self.v6_hi[i], self.v6_lo[i]).view("V16").tolist()  # void keeps trailing zero bytes
+            out[v6] = list(map(operator.add, map(socket.inet_ntop, itertools.repeat(socket.AF_INET6), packed),
+                               _SLASH_LENGTH[self.lengths[wanted[v6]]].tolist()))
+        return out.tolist()
 
     def network(self, row: int) -> str:
         # ``.item()`` reads a Python int straight out: no numpy scalar in between.
