@@ -119,3 +119,11 @@ def test_equal_on_hostile_frames(picks, flips, cuts, wire_extra):
         caplens[i] = min(caplens[i], cut)
     wirelens = [max(0, c + w) for c, w in zip(caplens, wire_extra + [0] * len(frames))]
     _assert_same(_batch([bytes(f) for f in frames], caplens, wirelens))
+
+
+def test_payload_head_is_the_first_eight_bytes_zero_past_the_end():
+    frames = [POOL[2], bytes(Ether(**MAC) / IP(**V4) / UDP(sport=7, dport=9) / b"abc"), POOL[0]]
+    for use_fastpath in (True, False):
+        packets, _ = Decoder(use_fastpath=use_fastpath).decode(_batch(frames))
+        assert packets.payload_head.tolist() == [int.from_bytes(b"INVITE s", "big"),
+                                                 int.from_bytes(b"abc" + bytes(5), "big"), 0]

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
-enum { SRC_HI, SRC_LO, DST_HI, DST_LO, ADDRESS_COLUMNS };
+enum { SRC_HI, SRC_LO, DST_HI, DST_LO, PAYLOAD_HEAD, UINT64_COLUMNS };
 enum { PROTO, SPORT, DPORT, IP_LEN, TCP_FLAGS, SEQ, VLAN, PAYLOAD, PAYLOAD_LEN, NUMBER_COLUMNS };
 enum { PREFETCH = 8 };  /* frames ahead */
 
@@ -44,7 +44,7 @@ static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* One frame; returns 1 and fills the row if it is the common case, 0 to defer it. */
 static int decode_frame(const unsigned char *data, Py_ssize_t data_len, int64_t pos, int64_t end, int64_t wire_end,
-                        uint64_t *address, int64_t *number)
+                        uint64_t *wide, int64_t *number)
 {
     if (pos < 0 || end > data_len || end - pos < 14)
         return 0;
@@ -76,10 +76,10 @@ static int decode_frame(const unsigned char *data, Py_ssize_t data_len, int64_t 
         if (total < header)
             return 0;
         proto = ip[9];
-        address[SRC_HI] = 0;
-        address[SRC_LO] = 0xFFFF00000000ULL | be32(ip + 12);
-        address[DST_HI] = 0;
-        address[DST_LO] = 0xFFFF00000000ULL | be32(ip + 16);
+        wide[SRC_HI] = 0;
+        wide[SRC_LO] = 0xFFFF00000000ULL | be32(ip + 12);
+        wide[DST_HI] = 0;
+        wide[DST_LO] = 0xFFFF00000000ULL | be32(ip + 16);
         l4 = at + header;
     } else if (ethertype == 0x86DD) {
         if (at + 40 > end)
@@ -90,10 +90,10 @@ static int decode_frame(const unsigned char *data, Py_ssize_t data_len, int64_t 
         uint32_t payload_length = be16(ip + 4);
         total = payload_length ? (int64_t)payload_length + 40 : wire_end - at;  /* 0: a jumbogram */
         proto = ip[6];  /* TCP or UDP right away, or deferred below: no extension headers here */
-        address[SRC_HI] = be64(ip + 8);
-        address[SRC_LO] = be64(ip + 16);
-        address[DST_HI] = be64(ip + 24);
-        address[DST_LO] = be64(ip + 32);
+        wide[SRC_HI] = be64(ip + 8);
+        wide[SRC_LO] = be64(ip + 16);
+        wide[DST_HI] = be64(ip + 24);
+        wide[DST_LO] = be64(ip + 32);
         l4 = at + 40;
     } else {
         return 0;
@@ -124,8 +124,13 @@ static int decode_frame(const unsigned char *data, Py_ssize_t data_len, int64_t 
     number[TCP_FLAGS] = flags;
     number[SEQ] = seq;
     number[VLAN] = vlan;
+    int64_t payload_length = max64(limit - l4 - header, 0);
+    uint64_t head = 0;  /* the payload's first eight bytes, big-endian, zero past its end */
+    for (int64_t i = 0; i < 8 && i < payload_length; i++)
+        head |= (uint64_t)data[l4 + header + i] << (56 - 8 * i);
+    wide[PAYLOAD_HEAD] = head;
     number[PAYLOAD] = l4 + header;
-    number[PAYLOAD_LEN] = max64(limit - l4 - header, 0);
+    number[PAYLOAD_LEN] = payload_length;
     return 1;
 }
 
@@ -139,16 +144,16 @@ static int int64_storage(Py_buffer *b, Py_ssize_t rows, Py_ssize_t columns, cons
 }
 
 PyDoc_STRVAR(ethernet_ip_doc,
-"ethernet_ip(data, frames, addresses, numbers, decoded) -> count\n\n"
+"ethernet_ip(data, frames, wide, numbers, decoded) -> count\n\n"
 "frames: int64 rows (start, end, wire_end) of Ethernet frames in data.  For each frame i that\n"
-"is the common case, fill column i of addresses (uint64 rows: src_hi, src_lo, dst_hi, dst_lo)\n"
-"and of numbers (int64 rows: proto, sport, dport, ip_len, tcp_flags, seq, vlan, payload,\n"
-"payload_len) and set decoded[i] to 1; else set it to 0.  Returns how many were decoded.");
+"is the common case, fill column i of wide (uint64 rows: src_hi, src_lo, dst_hi, dst_lo,\n"
+"payload_head) and of numbers (int64 rows: proto, sport, dport, ip_len, tcp_flags, seq, vlan,\n"
+"payload, payload_len) and set decoded[i] to 1; else set it to 0.  Returns how many were decoded.");
 
 static PyObject *ethernet_ip(PyObject *self, PyObject *args)
 {
-    Py_buffer data, frames, addresses, numbers, decoded;
-    if (!PyArg_ParseTuple(args, "y*y*w*w*w*", &data, &frames, &addresses, &numbers, &decoded))
+    Py_buffer data, frames, wides, numbers, decoded;
+    if (!PyArg_ParseTuple(args, "y*y*w*w*w*", &data, &frames, &wides, &numbers, &decoded))
         return NULL;
     Py_ssize_t n = frames.len / 24, count = 0;
     PyObject *result = NULL;
@@ -156,7 +161,7 @@ static PyObject *ethernet_ip(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "frames must be int64 rows of (start, end, wire_end)");
         goto done;
     }
-    if (!int64_storage(&addresses, n, ADDRESS_COLUMNS, "addresses") || !int64_storage(&numbers, n, NUMBER_COLUMNS, "numbers"))
+    if (!int64_storage(&wides, n, UINT64_COLUMNS, "wide") || !int64_storage(&numbers, n, NUMBER_COLUMNS, "numbers"))
         goto done;
     if (decoded.len < n) {
         PyErr_SetString(PyExc_ValueError, "decoded must hold one byte per frame");
@@ -165,11 +170,11 @@ static PyObject *ethernet_ip(PyObject *self, PyObject *args)
     {
         const unsigned char *bytes = data.buf;
         const unsigned char *frame = frames.buf;
-        unsigned char *address_out = addresses.buf, *number_out = numbers.buf, *flag = decoded.buf;
+        unsigned char *wide_out = wides.buf, *number_out = numbers.buf, *flag = decoded.buf;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t i = 0; i < n; i++) {
             int64_t span[3];
-            uint64_t address[ADDRESS_COLUMNS];
+            uint64_t wide[UINT64_COLUMNS];
             int64_t number[NUMBER_COLUMNS];
             /* Frames are far apart: ask for a later one's headers now, so its fetch from
              * memory overlaps the work on this one.  (A hint: never a fault, whatever the address.) */
@@ -182,10 +187,10 @@ static PyObject *ethernet_ip(PyObject *self, PyObject *args)
                 }
             }
             memcpy(span, frame + 24 * i, sizeof span);
-            flag[i] = (unsigned char)decode_frame(bytes, data.len, span[0], span[1], span[2], address, number);
+            flag[i] = (unsigned char)decode_frame(bytes, data.len, span[0], span[1], span[2], wide, number);
             if (flag[i]) {  /* column-major: each column comes out contiguous */
-                for (int c = 0; c < ADDRESS_COLUMNS; c++)
-                    memcpy(address_out + 8 * (c * n + i), &address[c], 8);
+                for (int c = 0; c < UINT64_COLUMNS; c++)
+                    memcpy(wide_out + 8 * (c * n + i), &wide[c], 8);
                 for (int c = 0; c < NUMBER_COLUMNS; c++)
                     memcpy(number_out + 8 * (c * n + i), &number[c], 8);
                 count++;
@@ -197,7 +202,7 @@ static PyObject *ethernet_ip(PyObject *self, PyObject *args)
 done:
     PyBuffer_Release(&data);
     PyBuffer_Release(&frames);
-    PyBuffer_Release(&addresses);
+    PyBuffer_Release(&wides);
     PyBuffer_Release(&numbers);
     PyBuffer_Release(&decoded);
     return result;

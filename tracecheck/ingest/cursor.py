@@ -50,7 +50,7 @@ COLUMNS = {
     "proto": np.int16, "ip_len": np.int64, "ip_end": np.int64,
     "frag_id": np.int64, "frag_offset": np.int32, "more_frags": np.bool_,
     "sport": np.int32, "dport": np.int32, "tcp_flags": np.int16, "seq": np.int64,
-    "payload": np.int64, "payload_len": np.int64,
+    "payload": np.int64, "payload_len": np.int64, "payload_head": np.uint64,
 }
 
 
@@ -145,7 +145,8 @@ class Cursor:
         outer = new["tunnel"]
         for code in np.unique(outer):
             new["tunnel"][outer == code] = self.tunnels.inside(int(code), tunnel)
-        for name in ("proto", "ip_len", "sport", "dport", "tcp_flags", "seq", "payload", "payload_len", "more_frags", "frag_offset"):
+        for name in ("proto", "ip_len", "sport", "dport", "tcp_flags", "seq", "payload", "payload_len", "payload_head",
+                     "more_frags", "frag_offset"):
             new[name][:] = 0
         new["frag_id"][:] = -1
         self.cols = {name: np.concatenate([self.cols[name], new[name]]) for name in self.cols}

@@ -68,7 +68,7 @@ for _number, _layer in LINK_TYPES.items():
     _FIRST_LAYER[_number] = _layer
 
 PACKET_COLUMNS = ("src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "sport", "dport", "ip_len", "tcp_flags", "seq",
-                  "vlan", "tunnel", "payload", "payload_len", "frag_id", "frag_offset", "more_frags")
+                  "vlan", "tunnel", "payload", "payload_len", "payload_head", "frag_id", "frag_offset", "more_frags")
 
 
 @dataclass
@@ -76,7 +76,9 @@ class Packets:
     """IP packets of one batch, in capture order (a tunnel's outer packet before its inner one)."""
 
     data: np.ndarray
-    """The batch's bytes, for dissectors that look at payloads (``payload``, ``payload_len``)."""
+    """The batch's bytes, for dissectors that look at payloads (``payload``, ``payload_len``;
+    ``payload_head`` holds a payload's first eight bytes, big-endian, zero past its end, so the
+    dissectors can sort packets by how they start without a gather of their own)."""
     record: np.ndarray
     """Record number across the run (int64)."""
     ts_ns: np.ndarray

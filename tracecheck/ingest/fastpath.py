@@ -19,8 +19,8 @@ except ImportError:
     COMPILED = False
 
 ETHERNET = 1  # LINKTYPE_ETHERNET
-ADDRESS_COLUMNS = ("src_hi", "src_lo", "dst_hi", "dst_lo")
-NUMBER_COLUMNS = ("proto", "sport", "dport", "ip_len", "tcp_flags", "seq", "vlan", "payload", "payload_len")
+UINT64_COLUMNS = ("src_hi", "src_lo", "dst_hi", "dst_lo", "payload_head")
+INT64_COLUMNS = ("proto", "sport", "dport", "ip_len", "tcp_flags", "seq", "vlan", "payload", "payload_len")
 
 
 def decode_common(batch: RecordBatch, dtypes: dict) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
@@ -38,18 +38,18 @@ def decode_common(batch: RecordBatch, dtypes: dict) -> tuple[np.ndarray, dict[st
     frames[:, 0] = offset
     frames[:, 1] = offset + (batch.caplen if candidates is None else batch.caplen[candidates])
     frames[:, 2] = offset + (batch.wirelen if candidates is None else batch.wirelen[candidates])
-    addresses = np.empty((len(ADDRESS_COLUMNS), n), dtype=np.uint64)
-    numbers = np.empty((len(NUMBER_COLUMNS), n), dtype=np.int64)
+    wide = np.empty((len(UINT64_COLUMNS), n), dtype=np.uint64)
+    numbers = np.empty((len(INT64_COLUMNS), n), dtype=np.int64)
     decoded = np.empty(n, dtype=np.uint8)
-    count = ethernet_ip(batch.data, frames, addresses, numbers, decoded)
+    count = ethernet_ip(batch.data, frames, wide, numbers, decoded)
     if count == n:
         rows = np.arange(n) if candidates is None else candidates
     else:
         took = np.flatnonzero(decoded)
         rows = took if candidates is None else candidates[took]
-        addresses, numbers = addresses[:, took], numbers[:, took]
-    cols = dict(zip(ADDRESS_COLUMNS, addresses))
-    cols.update((name, column.astype(dtypes[name], copy=False)) for name, column in zip(NUMBER_COLUMNS, numbers))
+        wide, numbers = wide[:, took], numbers[:, took]
+    cols = dict(zip(UINT64_COLUMNS, wide))
+    cols.update((name, column.astype(dtypes[name], copy=False)) for name, column in zip(INT64_COLUMNS, numbers))
     cols["tunnel"] = np.zeros(len(rows), dtype=dtypes["tunnel"])
     cols["frag_id"] = np.full(len(rows), -1, dtype=dtypes["frag_id"])
     cols["frag_offset"] = np.zeros(len(rows), dtype=dtypes["frag_offset"])

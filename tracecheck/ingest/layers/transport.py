@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracecheck.ingest.cursor import Cursor, Layer, u8, u16, u32
+from tracecheck.ingest.fields import u64be
 
 ICMP, IPIP, TCP, UDP, DCCP, IPV6_IN_IP, GRE, ICMPV6, SCTP, UDPLITE = 1, 4, 6, 17, 33, 41, 47, 58, 132, 136
 PORTED = (TCP, UDP, DCCP, SCTP, UDPLITE)
@@ -70,7 +71,9 @@ def decode(c: Cursor, rows: np.ndarray, l4: np.ndarray) -> None:
     c.tcp_flags[rows] = np.where(full, u8(c, l4 + 13), 0)
     c.seq[rows] = np.where(full, u32(c, l4 + 4), 0)
     c.payload[rows] = np.where(ported, l4 + header, 0)
-    c.payload_len[rows] = np.where(ported, np.maximum(limit - l4 - header, 0), 0)
+    payload_len = np.where(ported, np.maximum(limit - l4 - header, 0), 0)
+    c.payload_len[rows] = payload_len
+    c.payload_head[rows] = _head(c, l4 + header, payload_len)
     c.done(rows)  # an observation of its flow; the rarer cases below say otherwise
 
     if short.any():
@@ -89,6 +92,14 @@ def decode(c: Cursor, rows: np.ndarray, l4: np.ndarray) -> None:
     maybe = udp & (TUNNEL_PORT[sport] | TUNNEL_PORT[dport])
     if maybe.any():
         _udp_tunnels(c, rows[maybe], l4[maybe])
+
+
+def _head(c: Cursor, at: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """The first eight bytes at ``at`` as a big-endian integer, bytes past ``length`` as zero."""
+    head = u64be(c.data, at)
+    drop = (8 - np.minimum(length, 8)).astype(np.uint64) * np.uint64(8)  # bits past the payload
+    kept = (head >> np.minimum(drop, np.uint64(63))) << np.minimum(drop, np.uint64(63))
+    return np.where(length > 0, kept, np.uint64(0))
 
 
 def _udp_tunnels(c: Cursor, rows: np.ndarray, l4: np.ndarray) -> None:
