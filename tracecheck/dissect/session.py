@@ -125,6 +125,7 @@ class Dissection:
 
     def __init__(self) -> None:
         self.flows: dict[int, _FlowState] = defaultdict(_FlowState)
+        self.absorbed: dict[int, tuple[str, list]] = {}  # a worker's findings: flow index -> (app, names)
         self.seen = np.zeros(1024, dtype=np.int64)  # payload packets looked at, per flow index
         self.finished = np.zeros(1024, dtype=bool)  # nothing more to learn from this flow's payloads
         self.client_start = np.full(1024, -1, dtype=np.int64)  # per flow: client's first stream byte (SYN seq + 1)
@@ -216,7 +217,7 @@ class Dissection:
     def summary(self) -> dict:
         """What ``finish`` needs, as plain data (sent back by a worker process)."""
         return {
-            "flows": {index: (state.app, state.names) for index, state in self.flows.items()},
+            "flows": self.findings(),
             "dns_answers": self.dns_answers, "stun_addresses": self.stun_addresses, "examined": self.examined,
             "calls": {call_id: (c.first_ts, c.last_ts, sorted(c.signalling), sorted(c.media_endpoints), c.srtp)
                       for call_id, c in self.calls.items()},
@@ -224,9 +225,7 @@ class Dissection:
 
     def absorb(self, summary: dict) -> None:
         """Take over a worker's results (see ``summary``)."""
-        for index, (app, names) in summary["flows"].items():
-            state = self.flows[index]
-            state.app, state.names = app, names
+        self.absorbed.update(summary["flows"])  # kept as sent: a _FlowState per flow would cost more than finish
         self.dns_answers += summary["dns_answers"]
         self.stun_addresses += summary["stun_addresses"]
         self.examined += summary["examined"]
@@ -381,6 +380,12 @@ class Dissection:
 
     # ------------------------------------------------------------------ the end
 
+    def findings(self) -> dict[int, tuple[str, list]]:
+        """Each flow's app and names ((source, name, detail) in the order found), by flow index."""
+        found = {index: (state.app, state.names) for index, state in self.flows.items()}
+        found.update(self.absorbed)
+        return found
+
     def finish(self, table: FlowTable) -> tuple[FlowTable, list[Call]]:
         """Name the flows (SNI > HTTP Host > SIP > DNS) and link media to calls.
 
@@ -392,14 +397,15 @@ class Dissection:
                 by_ip[ip].append((ts, name, client))
         endpoint_call = {ep: call_id for call_id, call in self.calls.items() for ep in call.media_endpoints}
         media: dict[str, set] = defaultdict(set)
+        found = self.findings()
         server_names, name_sources, apps = [], [], []
         for index, uid, ts, proto, orig_h, orig_p, resp_h, resp_p in zip(
                 table.builder_index, columns["uid"], columns["ts"], columns["proto"],
                 columns["id.orig_h"], columns["id.orig_p"], columns["id.resp_h"], columns["id.resp_p"]):
-            state = self.flows.get(index)
-            server_name, source, app = "", "", state.app if state else ""
-            if state and state.names:
-                source, server_name, _ = min(state.names, key=_name_rank)
+            app, seen = found.get(index, _NOTHING_FOUND)
+            server_name, source = "", ""
+            if seen:
+                source, server_name, _ = min(seen, key=_name_rank)
             if not server_name:
                 answers = by_ip.get(resp_h)
                 server_name = _dns_name(answers, ts, orig_h)[0] if answers else ""
@@ -432,13 +438,16 @@ class Dissection:
         uid_of = dict(zip(table.builder_index, columns["uid"]))
         names = [NameObservation(ts=ts, ip=ip, name=name, source=source, uid=uid_of.get(flow, ""), ttl=ttl, client=client, detail=detail)
                  for ts, ip, name, source, flow, ttl, client, detail in self.dns_answers]
+        found = self.findings()
         for index, uid, ts, resp_h in zip(table.builder_index, columns["uid"], columns["ts"], columns["id.resp_h"]):
-            state = self.flows.get(index)
-            if state and state.names:
-                names += [NameObservation(ts=ts, ip=resp_h, name=name, source=src, uid=uid, detail=detail)
-                          for src, name, detail in state.names]
+            _, seen = found.get(index, _NOTHING_FOUND)
+            names += [NameObservation(ts=ts, ip=resp_h, name=name, source=src, uid=uid, detail=detail)
+                      for src, name, detail in seen]
         names.sort(key=attrgetter("ts", "ip", "name", "source", "uid"))
         return names
+
+
+_NOTHING_FOUND = ("", ())
 
 
 def _name_rank(found: tuple) -> int:
