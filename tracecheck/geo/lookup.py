@@ -529,17 +529,23 @@ class Resolver:
         first, combo_of, _ = distinct_rows(columns, count)
         combos = np.stack([column[first] for column in columns], axis=1) if columns else np.zeros((len(first), 0), np.int32)
         saids = self._saids(combos, point_answers)
-        dicts, position = self._combination_templates(saids, len(combos))
-        templates = np.empty(len(combos) + len(LOCAL_NETWORKS), dtype=object)  # by combination, then local row
-        listed = np.empty(len(combos), dtype=object)
-        listed[:] = dicts
-        templates[:len(combos)] = listed[position]
+        # By combination, then one more for each local network.
+        bases, services, evidence = (np.concatenate([column, np.empty(len(LOCAL_NETWORKS), dtype=object)])
+                                     if column is not None else None
+                                     for column in self._combination_templates(saids, len(combos)))
         for row in np.unique(local_rows[~public]).tolist():
-            templates[len(combos) + row] = self._local_template(row)
+            bases[len(combos) + row] = template = self._local_template(row)
+            evidence[len(combos) + row] = template["evidence"]
+            if services is not None:
+                services[len(combos) + row] = template["service"]
         which = np.empty(count, dtype=np.int64)
         which[by_key] = np.where(public, combo_of, len(combos) + local_rows.astype(np.int64))
-        # One Place per address without a Python-level loop: copy its template, set the address.
-        dicts = list(map(dict.copy, templates[which].tolist()))
+        # One Place per address without a Python-level loop: a copy of its group's dict (a few
+        # hundred, so they stay in the cache), with its own evidence, service and address set.
+        dicts = list(map(dict.copy, bases[which].tolist()))
+        for field, values in (("evidence", evidence), ("service", services)):
+            if values is not None:
+                deque(map(dict.__setitem__, dicts, repeat(field), values[which].tolist()), 0)
         deque(map(dict.__setitem__, dicts, repeat("ip"), unique), 0)
         made = list(map(object.__new__, repeat(Place, count)))
         deque(map(object.__setattr__, made, repeat("__dict__"), dicts), 0)
@@ -603,14 +609,14 @@ class Resolver:
         """A number for what an answer says (``semantic_key``), the same in every batch."""
         return self._answer_classes.setdefault(semantic_key(answer), len(self._answer_classes) + 1)
 
-    def _combination_templates(self, saids: list[_Said], count: int) -> tuple[list[dict[str, Any]], np.ndarray]:
-        """The instance dict of each combination's Place (``ip`` left empty), and where each
-        combination's dict is in that list.
+    def _combination_templates(self, saids: list[_Said], count: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """For each combination: the instance dict its Place starts from (shared by its group,
+        ``ip`` left empty), the service label (None if every group keeps its dict's), and the
+        evidence lines.
 
         Combinations whose sources say the same things (and, where two provider files answer,
         whose prefixes compare the same) share one decision: it is made once, for one of them,
         and every combination of the group gets it with its own evidence lines and service label.
-        The dicts are listed group by group.
         """
         several = sum(said.provider.astype(np.int64) for said in saids) >= 2 if saids else np.zeros(count, dtype=bool)
         key = [said.classes for said in saids]
@@ -624,24 +630,25 @@ class Resolver:
             if plan is None:
                 plan = self._plans[plan_key] = self._plan(saids, representative)
             plans.append(plan)
+        bases = np.empty(len(plans), dtype=object)
+        bases[:] = [base for base, _, _ in plans]
         # Each source's evidence lines (and, where a decision shows it, service label) for every
         # combination it answers for, asked once per batch.
-        evidence_of, services_of = [], []
-        showing_service = {plan[2] for plan in plans}
-        for column, said in enumerate(saids):
+        evidence_of = []
+        for said in saids:
             answered = np.flatnonzero(said.classes > 0)
             lines = np.empty(count, dtype=object)
             lines[answered] = said.evidence(answered)
             evidence_of.append(lines)
-            services = None
-            if column in showing_service:
-                services = np.empty(count, dtype=object)
-                services[answered] = said.services(answered)
-            services_of.append(services)
-        bases: list[dict[str, Any]] = []
-        evidence: list[tuple[Evidence, ...]] = []
-        services_listed: list[str] = []
-        for group, (base, parts, service_from) in enumerate(plans):
+        service_from = np.array([-1 if plan[2] is None else plan[2] for plan in plans], dtype=np.int64)[decision_of]
+        services = None
+        for column in np.unique(service_from[service_from >= 0]).tolist():
+            if services is None:
+                services = np.fromiter((base["service"] for base in bases.tolist()), dtype=object, count=len(bases))[decision_of]
+            shown = np.flatnonzero(service_from == column)
+            services[shown] = saids[column].services(shown)
+        evidence: list[tuple[Evidence, ...]] = []  # listed group by group
+        for group, (_, parts, _) in enumerate(plans):
             members = order[bounds[group]:bounds[group + 1]]
             size = len(members)
             lines: Any = None
@@ -649,17 +656,9 @@ class Resolver:
                 more = evidence_of[part][members].tolist() if isinstance(part, int) else repeat(part, size)
                 lines = more if lines is None else list(map(operator.add, lines, more))
             evidence.extend(lines if lines is not None else repeat((), size))
-            bases.extend(repeat(base, size))
-            if service_from is not None:
-                services_listed.extend(services_of[service_from][members].tolist())
-            else:
-                services_listed.extend(repeat(base["service"], size))
-        dicts = list(map(dict.copy, bases))
-        deque(map(dict.__setitem__, dicts, repeat("service"), services_listed), 0)
-        deque(map(dict.__setitem__, dicts, repeat("evidence"), evidence), 0)
-        position = np.empty(count, dtype=np.int64)
-        position[order] = np.arange(count)
-        return dicts, position
+        by_combination = np.empty(count, dtype=object)
+        by_combination[order] = np.fromiter(evidence, dtype=object, count=count)
+        return bases[decision_of], services, by_combination
 
     def _plan(self, saids: list[_Said], representative: int) -> tuple[dict[str, Any], list[Any], int | None]:
         """One decision, as (Place fields, the evidence parts in order, the source of the service label).
