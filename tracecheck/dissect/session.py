@@ -19,9 +19,8 @@ import numpy as np
 
 from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
 from tracecheck.dissect._wire import canonical_ip
-from tracecheck.dissect.tcp_stream import StreamReassembler, seq_diff
+from tracecheck.dissect.tcp_stream import DEFAULT_LIMIT, StreamReassembler, seq_diff
 from tracecheck.flows.table import FlowTable, address
-from tracecheck.ingest import fields
 from tracecheck.ingest.decode import Packets
 from tracecheck.vocabulary import Call, NameObservation
 
@@ -59,6 +58,8 @@ class Picks:
     flags: np.ndarray
     must: np.ndarray
     """DNS, SIP and STUN packets: looked at even in a flow already recognised."""
+    dns: np.ndarray
+    """Packets on a DNS port (53, 5353, 5355): whole flows, DNS and nothing else."""
     blob: bytes
     syn_flow: np.ndarray
     """Flows that saw a client SYN in the batch, where its stream starts, and its port."""
@@ -66,7 +67,8 @@ class Picks:
     syn_port: np.ndarray
 
     @classmethod
-    def gather(cls, p: Packets, flow_of: np.ndarray, pick: np.ndarray, must: np.ndarray, syns: np.ndarray) -> "Picks":
+    def gather(cls, p: Packets, flow_of: np.ndarray, pick: np.ndarray, must: np.ndarray, dns: np.ndarray,
+               syns: np.ndarray) -> "Picks":
         start, length = p.payload[pick], p.payload_len[pick]
         offset = np.zeros(len(pick) + 1, dtype=np.int64)
         np.cumsum(length, out=offset[1:])
@@ -75,9 +77,31 @@ class Picks:
         return cls(flow=flow_of[pick], offset=offset, ts=p.ts_ns[pick] / 1e9,
                    src_hi=p.src_hi[pick], src_lo=p.src_lo[pick], dst_hi=p.dst_hi[pick], dst_lo=p.dst_lo[pick],
                    sport=p.sport[pick], dport=p.dport[pick], proto=p.proto[pick], seq=p.seq[pick],
-                   flags=p.tcp_flags[pick], must=must, blob=blob,
+                   flags=p.tcp_flags[pick], must=must, dns=dns, blob=blob,
                    syn_flow=flow_of[syns], syn_start=(p.seq[syns].astype(np.int64) + 1) & 0xFFFFFFFF,
                    syn_port=p.sport[syns].astype(np.int64))
+
+    def split_dns(self) -> tuple["Picks", "Picks"]:
+        """(the DNS packets, the rest): the flows of one never share state with the other's, so
+        two processes can look at them side by side.  The client SYNs go with the rest."""
+        return self._take(np.flatnonzero(self.dns), with_syns=False), self._take(np.flatnonzero(~self.dns), with_syns=True)
+
+    def _take(self, rows: np.ndarray, with_syns: bool) -> "Picks":
+        start, end = self.offset[:-1][rows], self.offset[1:][rows]
+        offset = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(end - start, out=offset[1:])
+        blob = memoryview(self.blob)
+        no_syns = slice(0, 0)
+        syns = slice(None) if with_syns else no_syns
+        return Picks(flow=self.flow[rows], offset=offset, ts=self.ts[rows], src_hi=self.src_hi[rows],
+                     src_lo=self.src_lo[rows], dst_hi=self.dst_hi[rows], dst_lo=self.dst_lo[rows],
+                     sport=self.sport[rows], dport=self.dport[rows], proto=self.proto[rows], seq=self.seq[rows],
+                     flags=self.flags[rows], must=self.must[rows], dns=self.dns[rows],
+                     blob=b"".join([blob[a:b] for a, b in zip(start.tolist(), end.tolist())]),
+                     syn_flow=self.syn_flow[syns], syn_start=self.syn_start[syns], syn_port=self.syn_port[syns])
+
+    def __len__(self) -> int:
+        return len(self.flow)
 
     def rows(self):
         """One tuple per packet, as plain Python values (numpy scalars are slow one by one)."""
@@ -156,34 +180,44 @@ class Dissection:
         syns = np.flatnonzero((proto == TCP) & ((p.tcp_flags & 0x12) == 0x02))
         rows = np.flatnonzero(((proto == TCP) | (proto == UDP)) & (p.payload_len > 0))
         flows = flow_of[rows]
-        order = np.argsort(flows, kind="stable")
-        sorted_flows = flows[order]
-        starts = np.r_[True, sorted_flows[1:] != sorted_flows[:-1]]
-        group_start = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order)) - group_start
-        limit = np.where(proto[rows] == TCP, FIRST_PAYLOADS_TCP, FIRST_PAYLOADS_UDP)
-        early = ~self.finished[flows] & (self.seen[flows] + rank < limit)
-        np.add.at(self.seen, flows, 1)
+        is_tcp = proto[rows] == TCP
+        early = self._early(flows, np.where(is_tcp, FIRST_PAYLOADS_TCP, FIRST_PAYLOADS_UDP))
 
-        data, at, size = p.data, p.payload[rows], p.payload_len[rows]
+        size, head8 = p.payload_len[rows], p.payload_head[rows]  # first eight bytes, zero past the end
+        head = (head8 >> 32).astype(np.int64)  # the first four
         dns_port = _DNS_PORT[p.sport[rows]] | _DNS_PORT[p.dport[rows]]
-        head = fields.u32be(data, at)  # the payload's first four bytes (the batch is padded)
         sip_like = (size >= 8) & np.isin(head >> 8, _SIP_PREFIXES)
-        cookie = (size >= 20) & (fields.u32be(data, at + 4) == STUN_COOKIE)
+        cookie = (size >= 20) & ((head8 & 0xFFFFFFFF) == STUN_COOKIE)
         # TLS records that cannot be a ClientHello (application data, alerts, a ServerHello ...)
         # name nothing: most of a TLS flow's first packets, and the largest.  The record header
         # must be well-formed, so a hello's continuation segment is never mistaken for one.
-        first = head >> 24
-        tls_record = (proto[rows] == TCP) & (((head >> 16) & 0xFF) == 3) & (((head >> 8) & 0xFF) <= 4)
-        not_a_hello = tls_record & ((first == 23) | (first == 20) | (first == 21) | ((first == 22) & (data[at + 5] != 1)))
+        first, handshake_type = head >> 24, (head8 >> 16) & 0xFF
+        tls_record = is_tcp & (((head >> 16) & 0xFF) == 3) & (((head >> 8) & 0xFF) <= 4)
+        not_a_hello = tls_record & ((first == 23) | (first == 20) | (first == 21) | ((first == 22) & (handshake_type != 1)))
         early &= ~not_a_hello
         always = dns_port | sip_like | cookie  # looked at whatever the flow's state
         chosen = early | always
         pick = rows[chosen]
         if not len(pick) and not len(syns):
             return None
-        return Picks.gather(p, flow_of, pick, always[chosen], syns)
+        return Picks.gather(p, flow_of, pick, always[chosen], dns_port[chosen], syns)
+
+    def _early(self, flows: np.ndarray, limit: np.ndarray) -> np.ndarray:
+        """Which of these payload packets (their flows, in capture order) are among the first
+        ``limit`` of a flow not yet recognised; counts them as seen."""
+        early = np.zeros(len(flows), dtype=bool)
+        # Only flows still short of their limit can have an early packet: rank those alone.
+        open_rows = np.flatnonzero(~self.finished[flows] & (self.seen[flows] < limit))
+        candidates = flows[open_rows]
+        order = np.argsort(candidates, kind="stable")
+        ordered = candidates[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ordered) else np.zeros(0, dtype=np.int64)
+        sizes = np.diff(np.r_[starts, len(ordered)])
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order)) - np.repeat(starts, sizes)  # place within its flow's packets
+        early[open_rows] = self.seen[candidates] + rank < limit[open_rows]
+        self.seen[ordered[starts]] += sizes
+        return early
 
     def examine(self, picks: "Picks") -> None:
         """Look at picked packets one by one, in capture order."""
@@ -269,9 +303,18 @@ class Dissection:
         if sender in state.tls_done:
             return
         if state.app in ("", "tls") and (payload[:1] == b"\x16" or sender in state.streams):
-            stream = state.streams.setdefault(sender, StreamReassembler())
-            stream.add(pk.seq, payload)
-            hello = tls.parse_client_hello(stream.contiguous())
+            stream = state.streams.get(sender)
+            if stream is None and len(payload) <= DEFAULT_LIMIT:
+                # Most hellos come in one segment: parse it as it is, and reassemble only when
+                # it is not a whole hello (what the reassembler would hand back is this payload).
+                hello = tls.parse_client_hello(payload)
+                if not isinstance(hello, tls.ClientHello):
+                    state.streams[sender] = StreamReassembler()
+                    state.streams[sender].add(pk.seq, payload)
+            else:
+                stream = state.streams.setdefault(sender, StreamReassembler())
+                stream.add(pk.seq, payload)
+                hello = tls.parse_client_hello(stream.contiguous())
             if hello is tls.NEED_MORE:
                 return
             state.tls_done.add(sender)
