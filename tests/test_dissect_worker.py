@@ -34,3 +34,23 @@ def test_the_demo_call_is_named_in_the_worker_too():
     named = {f.resp_h: (f.server_name, f.name_source) for f in flows if f.server_name}
     assert named["3.227.250.10"] == ("transcribestreaming.us-east-1.amazonaws.com", "sni")
     assert examined > 0 and any(n.source == "dns" for n in names)
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang():
+    from tracecheck.dissect.session import Dissection
+    from tracecheck.dissect.worker import DissectionWorker
+    from tracecheck.ingest.decode import Decoder
+    from tracecheck.ingest.capture import open_capture
+    from tracecheck.flows.builder import FlowBuilder
+
+    worker = DissectionWorker()
+    worker._process.kill()
+    worker._process.join()
+    selector, builder, decoder = Dissection(), FlowBuilder(), Decoder()
+    with open_capture(str(DEMO)) as capture:
+        for batch in capture.batches(first_record=0):
+            packets, _ = decoder.decode(batch)
+            worker.send(selector.select(packets, builder.add(packets, 0)))
+    with pytest.raises(RuntimeError, match="dissector process"):
+        worker.finish()
+    assert not worker._sender.is_alive()

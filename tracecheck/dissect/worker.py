@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
+import threading
 import traceback
 
 from tracecheck.dissect.session import Dissection, Picks
@@ -24,8 +26,14 @@ def worth_a_process(total_bytes: int) -> bool:
             and "fork" in multiprocessing.get_all_start_methods())
 
 
+# Batches of picks waiting for the child: enough that neither side waits for the other batch
+# by batch (one may be quicker on some batches, the other on others), few enough to bound memory.
+QUEUED_BATCHES = 8
+
+
 class DissectionWorker:
-    """A ``Dissection`` in a child process, fed ``Picks`` through a pipe."""
+    """A ``Dissection`` in a child process, fed ``Picks`` through a pipe by a sender thread,
+    so the flow stage hands a batch over and goes on."""
 
     def __init__(self) -> None:
         context = multiprocessing.get_context("fork")  # the child inherits the loaded modules
@@ -33,15 +41,47 @@ class DissectionWorker:
         self._process = context.Process(target=_serve, args=(child_end,), name="tracecheck-dissect", daemon=True)
         self._process.start()
         child_end.close()
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUED_BATCHES)
+        self._send_error: BaseException | None = None
+        self._sender = threading.Thread(target=self._send_queued, name="tracecheck-dissect-sender", daemon=True)
+        self._sender.start()
 
     def send(self, picks: Picks | None) -> None:
-        if picks is not None:
-            self._pipe.send(picks)
+        if picks is not None and self._send_error is None:
+            self._queue.put(picks)
+
+    def _send_queued(self) -> None:
+        while True:
+            picks = self._queue.get()
+            try:
+                self._pipe.send(picks)
+            except BaseException as err:  # the child is gone: finish() says so
+                self._send_error = err
+                self._drain()
+                return
+            if picks is None:
+                return
+
+    def _drain(self) -> None:
+        """Empty the queue (unblocking ``send``) after the child went away."""
+        while True:
+            try:
+                if self._queue.get_nowait() is None:
+                    return
+            except queue.Empty:
+                return
 
     def finish(self) -> dict:
         """Everything sent has been looked at: the child's ``Dissection.summary()``."""
-        self._pipe.send(None)
-        kind, payload = self._pipe.recv()
+        self._queue.put(None)
+        self._sender.join()
+        if self._send_error is not None:
+            self.close()
+            raise RuntimeError(f"the dissector process went away: {self._send_error!r}")
+        try:
+            kind, payload = self._pipe.recv()
+        except EOFError:
+            kind, payload = "error", "it ended without a summary"
         self.close()
         if kind == "error":
             raise RuntimeError(f"the dissector process failed:\n{payload}")
@@ -51,6 +91,13 @@ class DissectionWorker:
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
+        if self._sender.is_alive():  # stopped before finish(): unblock and end the sender
+            self._drain()
+            try:
+                self._queue.put_nowait(None)
+            except queue.Full:
+                pass
+            self._sender.join(timeout=5)
         self._pipe.close()
 
 
