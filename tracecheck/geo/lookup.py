@@ -137,6 +137,12 @@ class RangeSource:
         return facts.evidence[rows]
 
 
+def _objects(items: Sequence[Any]) -> np.ndarray:
+    """``items`` as a 1-d object array.  ``np.array`` would ask every item whether it is an
+    array or a sequence (failed attribute look-ups, slow); tuples would become rows."""
+    return np.fromiter(items, dtype=object, count=len(items))
+
+
 def evidence_lines(source: str, claims: Sequence[str], details: Sequence[str]) -> list[Evidence]:
     """``[Evidence(source, claim, detail) ...]`` made in C loops: the frozen dataclass's
     ``__init__`` (three ``object.__setattr__`` calls in Python) is most of a batch's evidence cost."""
@@ -254,14 +260,14 @@ class _EmbeddedSaid(_Said):
         self.classes = np.where(found, classes + 1, 0)
         self.prefixlens = np.zeros(len(block), dtype=np.int64)  # not a provider file: never compared
 
-    def _lines(self, table: int, rows: np.ndarray) -> list[Evidence]:
+    def _lines(self, table: int, rows: np.ndarray) -> np.ndarray:
         """The evidence line of each of ``rows`` (none -1)."""
         lines, made = self.kept[table]
         missing = np.unique(rows[~made[rows]])
         if len(missing):
-            lines[missing] = evidence_lines(*self.source.evidence_parts(table, missing.tolist()))
+            lines[missing] = _objects(evidence_lines(*self.source.evidence_parts(table, missing.tolist())))
             made[missing] = True
-        return lines[rows].tolist()
+        return lines[rows]
 
     def evidence(self, combos: np.ndarray) -> np.ndarray:
         # a tuple per combination: its country line then its AS line, of those it has (zip makes them)
