@@ -206,6 +206,25 @@ def test_corrupted_hellos_never_raise(data):
     assert result is None or result is NEED_MORE or isinstance(result, ClientHello)
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_without_details_the_naming_fields_are_the_same(data):
+    """details=False (what the session uses) must name exactly as the full parse does."""
+    many = tuple(extension((0x7A7A + 0x1010 * i) % 0xFFFF, bytes(i % 7)) for i in range(data.draw(st.integers(0, 300))))
+    msg = bytearray(tls_records(build_client_hello("same.example", alpn=("h2",), ech=data.draw(st.booleans()),
+                                                   extra_extensions=many)))
+    for _ in range(data.draw(st.integers(0, 8))):
+        msg[data.draw(st.integers(0, len(msg) - 1))] = data.draw(st.integers(0, 255))
+    cut = bytes(msg[: data.draw(st.integers(0, len(msg)))])
+    full, light = parse_client_hello(cut), parse_client_hello(cut, details=False)
+    if isinstance(full, ClientHello):
+        assert isinstance(light, ClientHello)
+        assert (light.sni, light.ech, light.legacy_version) == (full.sni, full.ech, full.legacy_version)
+        assert (light.alpn, light.versions, light.cipher_suites, light.extensions) == ((), (), (), ())
+    else:
+        assert light is full
+
+
 # --------------------------------------------------------------------------- real captures
 
 # Expected first-ClientHello SNI per TCP connection, verified with tshark -r FILE

@@ -340,7 +340,9 @@ class QuicInitialAssembler:
     MAX_DATAGRAMS: Final = 64
     MAX_PENDING: Final = 8
 
-    def __init__(self, dcid: bytes | None = None) -> None:
+    def __init__(self, dcid: bytes | None = None, details: bool = True) -> None:
+        self.details = details
+        """Parse the ClientHello in full (else only what naming needs: see tls.parse_client_hello)."""
         self.version: int | None = None
         """Version of the first client Initial decrypted."""
         self.dcid: bytes | None = dcid
@@ -421,7 +423,7 @@ class QuicInitialAssembler:
         for frame in frames:
             if frame.offset < MAX_CRYPTO_BYTES:
                 stream.add(frame.offset, frame.data)
-        result = tls.parse_client_hello_message(stream.contiguous())
+        result = tls.parse_client_hello_message(stream.contiguous(), self.details)
         if isinstance(result, tls.ClientHello):
             self.client_hello = result
             return result

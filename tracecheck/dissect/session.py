@@ -307,14 +307,14 @@ class Dissection:
             if stream is None and len(payload) <= DEFAULT_LIMIT:
                 # Most hellos come in one segment: parse it as it is, and reassemble only when
                 # it is not a whole hello (what the reassembler would hand back is this payload).
-                hello = tls.parse_client_hello(payload)
+                hello = tls.parse_client_hello(payload, details=False)
                 if not isinstance(hello, tls.ClientHello):
                     state.streams[sender] = StreamReassembler()
                     state.streams[sender].add(pk.seq, payload)
             else:
                 stream = state.streams.setdefault(sender, StreamReassembler())
                 stream.add(pk.seq, payload)
-                hello = tls.parse_client_hello(stream.contiguous())
+                hello = tls.parse_client_hello(stream.contiguous(), details=False)
             if hello is tls.NEED_MORE:
                 return
             state.tls_done.add(sender)
@@ -351,7 +351,7 @@ class Dissection:
     def _udp(self, state, payload, ts, flow, src, dst, sport, dport) -> None:
         if state.quic is not None or (not state.app and quic.looks_like_quic_initial(payload)):
             if state.quic is None:
-                state.quic = quic.QuicInitialAssembler()
+                state.quic = quic.QuicInitialAssembler(details=False)
             if not state.quic.done:
                 hello = state.quic.feed(payload)
                 if hello is not None:

@@ -22,6 +22,7 @@ EXT_SUPPORTED_VERSIONS: Final = 0x002B
 EXT_ENCRYPTED_CLIENT_HELLO: Final = 0xFE0D
 EXT_ENCRYPTED_SERVER_NAME: Final = 0xFFCE  # ESNI drafts, ECH's predecessor: same meaning for us
 _WANTED = frozenset((EXT_SERVER_NAME, EXT_ALPN, EXT_SUPPORTED_VERSIONS, EXT_ENCRYPTED_CLIENT_HELLO, EXT_ENCRYPTED_SERVER_NAME))
+_NAMING = frozenset((EXT_SERVER_NAME, EXT_ENCRYPTED_CLIENT_HELLO, EXT_ENCRYPTED_SERVER_NAME))  # details=False
 
 MAX_RECORD_LEN: Final = 16384 + 2048  # TLSCiphertext bound; plaintext handshake is smaller
 MAX_HELLO_LEN: Final = 64 * 1024  # post-quantum hellos are ~2 KiB; anything this big is junk
@@ -100,16 +101,18 @@ def looks_like_tls(data: bytes) -> bool:
     )
 
 
-def parse_client_hello(data: bytes) -> ClientHello | None | _NeedMore:
+def parse_client_hello(data: bytes, details: bool = True) -> ClientHello | None | _NeedMore:
     """Parse the ClientHello at the start of a client's TLS record stream.
 
     The hello may span several records and any number of TCP segments.  Returns NEED_MORE
     while ``data`` is a valid but incomplete prefix, None when it is not a ClientHello.
+    ``details=False`` reads only what naming needs (``sni``, ``ech``, ``legacy_version``) and
+    leaves ALPN, versions, cipher suites and extension types empty: about half the work.
     """
     message = _handshake_from_records(bytes(data), HANDSHAKE_CLIENT_HELLO)
     if message is None or message is NEED_MORE:
         return message
-    return parse_client_hello_message(message)
+    return parse_client_hello_message(message, details)
 
 
 def parse_server_hello(data: bytes) -> ServerHello | None | _NeedMore:
@@ -127,8 +130,9 @@ def handshake_message_length(data: bytes) -> int | None:
     return 4 + ((data[1] << 16) | (data[2] << 8) | data[3])
 
 
-def parse_client_hello_message(msg: bytes) -> ClientHello | None | _NeedMore:
-    """Parse a bare handshake message (type, 24-bit length, body) as QUIC's CRYPTO stream has it."""
+def parse_client_hello_message(msg: bytes, details: bool = True) -> ClientHello | None | _NeedMore:
+    """Parse a bare handshake message (type, 24-bit length, body) as QUIC's CRYPTO stream has
+    it (``details`` as for ``parse_client_hello``)."""
     if not msg:
         return NEED_MORE
     if msg[0] != HANDSHAKE_CLIENT_HELLO:
@@ -141,7 +145,7 @@ def parse_client_hello_message(msg: bytes) -> ClientHello | None | _NeedMore:
     if len(msg) < total:
         return NEED_MORE
     try:
-        return _parse_client_hello_body(memoryview(msg)[4:total])
+        return _parse_client_hello_body(memoryview(msg)[4:total], details)
     except (IndexError, ValueError, struct.error):
         return None
 
@@ -235,7 +239,7 @@ def _vector(b: bytes, pos: int, end: int, len_bytes: int) -> tuple[int, int]:
 
 # The ClientHello is parsed with plain indexes into one bytes object rather than a reader
 # object: it runs once per TLS and QUIC flow, and method calls per field were most of its cost.
-def _parse_client_hello_body(body: memoryview) -> ClientHello:
+def _parse_client_hello_body(body: memoryview, details: bool = True) -> ClientHello:
     b = bytes(body)
     end = len(b)
     if end < 34:
@@ -243,21 +247,24 @@ def _parse_client_hello_body(body: memoryview) -> ClientHello:
     legacy_version = (b[0] << 8) | b[1]
     _, pos = _vector(b, 34, end, 1)  # after the random: legacy_session_id
     start, pos = _vector(b, pos, end, 2)
-    count = (pos - start) // 2
-    suites = struct.unpack_from(f">{count}H", b, start)
+    suites = struct.unpack_from(f">{(pos - start) // 2}H", b, start) if details else ()
     _, pos = _vector(b, pos, end, 1)  # legacy_compression_methods
     sni, alpn, versions, ext_types, ech = "", (), (), [], False
+    walked = 0
     if end - pos >= 2:
         stop = min(pos + 2 + ((b[pos] << 8) | b[pos + 1]), end)  # a block cut short keeps what is there
         pos += 2
+        wanted = _WANTED if details else _NAMING
         # Extensions are (type, length, data): the hot loop here.
-        while pos + 4 <= stop and len(ext_types) < 4 * MAX_LIST_ITEMS:
+        while pos + 4 <= stop and walked < 4 * MAX_LIST_ITEMS:
             etype, size = _TYPE_LENGTH(b, pos)
-            ext_types.append(etype)
+            walked += 1
+            if details:
+                ext_types.append(etype)
             pos += 4
             if pos + size > stop:
                 break
-            if etype in _WANTED:
+            if etype in wanted:
                 try:
                     if etype == EXT_SERVER_NAME and not sni:
                         sni = _server_name(b, pos, pos + size)
