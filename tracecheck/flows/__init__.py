@@ -1,0 +1,1 @@
+"""Packets to the flow table: the builder, the table, the pipeline that runs the stages."""

@@ -1,0 +1,1 @@
+"""Capture files to decoded packets: readers, the record walk, the decoder."""

@@ -1,0 +1,1 @@
+"""One module per protocol layer of the bulk decoder."""
