@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import itertools
 import operator
 from collections import deque
 from contextlib import contextmanager
@@ -458,6 +459,9 @@ class Resolver:
         self._kept: list[Answer] = []
         self._answer_classes: dict[tuple, int] = {}
         self._plans: dict[tuple, tuple[dict[str, Any], list[Any], int | None]] = {}
+        self._labelled_bases: dict[tuple[int, str], dict[str, Any]] = {}
+        self._label_ids: dict[str, int] = {}
+        self._label_count = itertools.count()
         self._local_templates: dict[int, dict[str, Any]] = {}
         self._embedded_lines: list[tuple[np.ndarray, np.ndarray]] = []
         self._columns: list[tuple[Any, int, int]] = []  # (source, first column, past its last) in the match matrix
@@ -536,22 +540,17 @@ class Resolver:
         combos = np.stack([column[first] for column in columns], axis=1) if columns else np.zeros((len(first), 0), np.int32)
         saids = self._saids(combos, point_answers)
         # By combination, then one more for each local network.
-        bases, services, evidence = (np.concatenate([column, np.empty(len(LOCAL_NETWORKS), dtype=object)])
-                                     if column is not None else None
-                                     for column in self._combination_templates(saids, len(combos)))
+        bases, evidence = (np.concatenate([column, np.empty(len(LOCAL_NETWORKS), dtype=object)])
+                           for column in self._combination_templates(saids, len(combos)))
         for row in np.unique(local_rows[~public]).tolist():
             bases[len(combos) + row] = template = self._local_template(row)
             evidence[len(combos) + row] = template["evidence"]
-            if services is not None:
-                services[len(combos) + row] = template["service"]
         which = np.empty(count, dtype=np.int64)
         which[by_key] = np.where(public, combo_of, len(combos) + local_rows.astype(np.int64))
-        # One Place per address without a Python-level loop: a copy of its group's dict (a few
-        # hundred, so they stay in the cache), with its own evidence, service and address set.
+        # One Place per address without a Python-level loop: a copy of its decision's dict (a few
+        # thousand, so they stay in the cache), with its evidence and address set.
         dicts = list(map(dict.copy, bases[which].tolist()))
-        for field, values in (("evidence", evidence), ("service", services)):
-            if values is not None:
-                deque(map(dict.__setitem__, dicts, repeat(field), values[which].tolist()), 0)
+        deque(map(dict.__setitem__, dicts, repeat("evidence"), evidence[which].tolist()), 0)
         deque(map(dict.__setitem__, dicts, repeat("ip"), unique), 0)
         made = list(map(object.__new__, repeat(Place, count)))
         deque(map(object.__setattr__, made, repeat("__dict__"), dicts), 0)
@@ -615,10 +614,10 @@ class Resolver:
         """A number for what an answer says (``semantic_key``), the same in every batch."""
         return self._answer_classes.setdefault(semantic_key(answer), len(self._answer_classes) + 1)
 
-    def _combination_templates(self, saids: list[_Said], count: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """For each combination: the instance dict its Place starts from (shared by its group,
-        ``ip`` left empty), the service label (None if every group keeps its dict's), and the
-        evidence lines.
+    def _combination_templates(self, saids: list[_Said], count: int) -> tuple[np.ndarray, np.ndarray]:
+        """For each combination: the instance dict its Place starts from (shared by all that
+        decide the same with the same service label; ``ip`` and ``evidence`` left to set), and
+        its evidence lines.
 
         Combinations whose sources say the same things (and, where two provider files answer,
         whose prefixes compare the same) share one decision: it is made once, for one of them,
@@ -646,13 +645,20 @@ class Resolver:
             lines = np.empty(count, dtype=object)
             lines[answered] = said.evidence(answered)
             evidence_of.append(lines)
+        starts_from = bases[decision_of]
         service_from = np.array([-1 if plan[2] is None else plan[2] for plan in plans], dtype=np.int64)[decision_of]
-        services = None
-        for column in np.unique(service_from[service_from >= 0]).tolist():
-            if services is None:
-                services = np.fromiter((base["service"] for base in bases.tolist()), dtype=object, count=len(bases))[decision_of]
-            shown = np.flatnonzero(service_from == column)
-            services[shown] = saids[column].services(shown)
+        shown = np.flatnonzero(service_from >= 0)
+        if len(shown):  # a service label of its own: its group's dict with that label, one per (group, label)
+            labels = np.empty(len(shown), dtype=object)
+            for column in np.unique(service_from[shown]).tolist():
+                these = service_from[shown] == column
+                labels[these] = saids[column].services(shown[these])
+            # a number for each label (unique, if not dense: the counter runs on in every call)
+            label_ids = np.fromiter(map(self._label_ids.setdefault, labels.tolist(), self._label_count),
+                                    dtype=np.int64, count=len(shown))
+            first, kind, _ = distinct_rows([decision_of[shown], label_ids], len(shown))
+            labelled = map(self._labelled, bases[decision_of[shown][first]].tolist(), labels[first].tolist())
+            starts_from[shown] = _objects(list(labelled))[kind]
         evidence: list[tuple[Evidence, ...]] = []  # listed group by group
         for group, (_, parts, _) in enumerate(plans):
             members = order[bounds[group]:bounds[group + 1]]
@@ -664,7 +670,16 @@ class Resolver:
             evidence.extend(lines if lines is not None else repeat((), size))
         by_combination = np.empty(count, dtype=object)
         by_combination[order] = np.fromiter(evidence, dtype=object, count=count)
-        return bases[decision_of], services, by_combination
+        return starts_from, by_combination
+
+    def _labelled(self, base: dict[str, Any], label: str) -> dict[str, Any]:
+        """A decision's dict with a service label (kept: the decisions' dicts live as long)."""
+        key = (id(base), label)
+        found = self._labelled_bases.get(key)
+        if found is None:
+            found = self._labelled_bases[key] = base.copy()  # a copy keeps the split dict's shared keys
+            found["service"] = label
+        return found
 
     def _plan(self, saids: list[_Said], representative: int) -> tuple[dict[str, Any], list[Any], int | None]:
         """One decision, as (Place fields, the evidence parts in order, the source of the service label).
