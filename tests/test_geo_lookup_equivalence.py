@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import random
-from dataclasses import dataclass, fields
+from dataclasses import FrozenInstanceError, dataclass, fields
 from pathlib import Path
 
 import pytest
@@ -557,6 +557,23 @@ def test_each_address_gets_its_own_place(sample):
     first, second = places["3.248.0.1"], places["3.248.0.2"]
     assert first is not second and (first.ip, second.ip) == ("3.248.0.1", "3.248.0.2")
     assert first == Place(**{**first.__dict__}) and hash(first) == hash(Place(**{**first.__dict__}))
+
+
+def test_places_that_decide_alike_share_no_mutable_state(sample):
+    """Places of one decision (and one combination) are copies of dicts the resolver keeps: none
+    is theirs to change, and changing a Place's own dict reaches no other Place, now or later."""
+    batch = ["3.248.0.1", "3.248.0.2", "3.250.1.1", "10.0.0.1", "10.0.0.2"]
+    places = sample.resolve(batch)
+    before = {ip: snapshot(place) for ip, place in places.items()}
+    first, second = places["3.248.0.1"], places["3.248.0.2"]
+    assert before["3.248.0.1"][1:] == before["3.248.0.2"][1:]  # the same answers: only the address differs
+    assert len({id(vars(place)) for place in places.values()}) == len(batch)
+    with pytest.raises(FrozenInstanceError):
+        first.region = "elsewhere"  # type: ignore[misc]
+    for place in (first, places["10.0.0.1"]):  # even by the back door: only that Place changes
+        vars(place).update(region="elsewhere", service="changed", evidence=(), jurisdictions=("XX",))
+    assert snapshot(second) == before["3.248.0.2"] and snapshot(places["10.0.0.2"]) == before["10.0.0.2"]
+    assert {ip: snapshot(place) for ip, place in sample.resolve(batch).items()} == before
 
 
 def test_the_reference_agrees_on_the_synthetic_files(sample):

@@ -4,11 +4,12 @@ Every range source is compiled once into ``RangeTable``s; a batch of addresses i
 with one ``searchsorted`` per table, and the answers of all sources for an address form a row of
 integers (names' hints and point sources such as RDAP add columns).  Addresses with the same
 row (the same prefixes in every source) are one *combination*.  Each source then says, for every
-combination at once, what it claims as a small number (``_Said.classes``); combinations whose
+combination at once, what it claims as a small number (``said.Said.classes``); combinations whose
 sources claim the same things share one ``authority.decide`` call, and get their own evidence
-lines (made once per prefix row, joined per group with C-level ``map``).  The Places themselves
-are copies of per-combination template dicts, made without a Python-level loop.  The Python work
-is per distinct decision and per new prefix row, not per address or per combination.
+lines (made once per prefix row, joined per group with C-level ``map``).  Each Place is a copy of
+its decision's instance dict (a few thousand, kept), with its combination's evidence and its
+address set, made without a Python-level loop.  The Python work is per distinct decision and per
+new prefix row, not per address or per combination.
 
     resolver = Resolver.from_settings(settings.db)
     places = resolver.resolve(["3.248.0.1", "104.16.0.1"], names={"3.248.0.1": ["api.mypurecloud.ie"]})
@@ -29,349 +30,20 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from tracecheck.errors import UserError
 from tracecheck.geo import store
 from tracecheck.geo.authority import (
     Decision, FindRegion, JurisdictionsLike, decide, decision_key, place_fields, semantic_key,
 )
 from tracecheck.geo.hostnames import hints_for
-from tracecheck.geo.ranges import AddressKeys, RangeTable
+from tracecheck.geo.ranges import AddressKeys
+from tracecheck.geo.said import AnswersSaid, EmbeddedSaid, RangeSource, Said, as_objects, distinct_rows
 from tracecheck.geo.sources import embedded as embedded_source
 from tracecheck.geo.sources import read_source
-from tracecheck.geo.sources.interface import Answer, Authority, PrefixRecord, RangeFile, evidence_detail
+from tracecheck.geo.sources.interface import Answer, Authority, RangeFile
 from tracecheck.geo.special import LOCAL_NETWORKS
 from tracecheck.geo.special import SOURCE as LOCAL_SOURCE
 from tracecheck.geo.special import local_table
 from tracecheck.vocabulary import Evidence, Place, SourceInfo
-
-# Catch-all service labels: when the same prefix is also published under a named service, the
-# named one is the better description.
-_GENERIC_SERVICES = frozenset({"AMAZON", "AzureCloud"})
-
-
-class RangeSource:
-    """A range file compiled for look-ups.
-
-    Two tables: prefixes that say where (a region, a country, anycast) and prefixes that only say
-    whose (Azure's ``AzureCloud``, ``AzureFrontDoor.Frontend``).  A bare prefix nested in a
-    regional one must not hide the region, so the bare table is only a fallback.
-    """
-
-    def __init__(self, parsed: RangeFile):
-        self.parsed = parsed
-        self.info = parsed.info
-        records = parsed.prefixes
-        order = sorted(range(len(records)), key=lambda i: records[i].service in _GENERIC_SERVICES)
-        says_where = [bool(r.region or r.country or r.anycast) for r in records]
-        try:
-            self.tables = [
-                RangeTable.from_networks((records[i].network, i) for i in order if says_where[i]),
-                RangeTable.from_networks((records[i].network, i) for i in order if not says_where[i]),
-            ]
-        except ValueError as err:
-            raise UserError(f"{parsed.label} ({self.info.name}): {err}; the file is damaged or not "
-                            f"a {self.info.kind} file") from None
-        self._answers: dict[tuple[int, ...], Answer | None] = {}
-        self._detail_head = evidence_detail(parsed.label, self.info.date, self.info.sha256, "") + " prefix "
-        self._rows = _RowFacts(records)  # with the tables: a first batch should not pay for it
-
-    def find(self, keys: AddressKeys) -> list[np.ndarray]:
-        return [table.find(keys) for table in self.tables]
-
-    def answer(self, rows: tuple[int, ...]) -> Answer | None:
-        if rows not in self._answers:
-            self._answers[rows] = self._build_answer(*rows)
-        return self._answers[rows]
-
-    def _build_answer(self, located_row: int, bare_row: int) -> Answer | None:
-        row = located_row if located_row >= 0 else bare_row
-        if row < 0:
-            return None
-        record = self.parsed.prefixes[row]
-        evidence = [self._evidence(record)]
-        if located_row >= 0 and bare_row >= 0:
-            bare = self.parsed.prefixes[bare_row]
-            if _prefixlen(bare.network) > _prefixlen(record.network):  # a more specific, provider-only prefix
-                evidence.append(self._evidence(bare))
-        return Answer(source=self.info.name, authority=self.parsed.authority, provider=record.provider,
-                      service=record.service, region=record.region, border_group=record.border_group,
-                      country=record.country, subdivision=record.subdivision, city=record.city,
-                      anycast=record.anycast, network=record.network, evidence=tuple(evidence))
-
-    def _evidence(self, record: PrefixRecord) -> Evidence:
-        return Evidence(self.info.name, self._claim(record), self._detail_head + record.network)
-
-    @staticmethod
-    def _claim(record: PrefixRecord) -> str:
-        service = f" ({record.service})" if record.service else ""
-        if record.anycast:
-            return f"anycast{service}" + (f", region {record.region}" if record.region else "")
-        if record.region:
-            group = record.border_group
-            return f"region {record.region}" + (f", border group {group}" if group and group != record.region else "") + service
-        if record.country:
-            where = ", ".join(part for part in (record.city, record.subdivision) if part)
-            return f"country {record.country}" + (f" ({where})" if where else "")
-        return f"provider {record.provider}{service}, no region"
-
-    # ------------------------------------------------------------------ whole batches
-
-    def said(self, block: np.ndarray) -> "_Said":
-        """What this source says for each row of ``block`` (its columns of the match matrix)."""
-        return _RangeSaid(self, block)
-
-    def row_evidence(self, rows: np.ndarray) -> np.ndarray:
-        """``(evidence line,)`` of each row (made once per row, then kept)."""
-        facts = self._rows
-        missing = np.unique(rows[~facts.has_evidence[rows]])
-        if len(missing):
-            records, claims, claim_key = self.parsed.prefixes, facts.claims, facts.claim_key
-            wanted = missing.tolist()
-            for row in wanted:
-                if claim_key[row] not in claims:
-                    claims[claim_key[row]] = self._claim(records[row])
-            head = self._detail_head
-            lines = evidence_lines(self.info.name, [claims[claim_key[row]] for row in wanted],
-                                   [head + records[row].network for row in wanted])
-            facts.evidence[missing] = np.fromiter(zip(lines), dtype=object, count=len(lines))
-            facts.has_evidence[missing] = True
-        return facts.evidence[rows]
-
-
-def _objects(items: Sequence[Any]) -> np.ndarray:
-    """``items`` as a 1-d object array.  ``np.array`` would ask every item whether it is an
-    array or a sequence (failed attribute look-ups, slow); tuples would become rows."""
-    return np.fromiter(items, dtype=object, count=len(items))
-
-
-def evidence_lines(source: str, claims: Sequence[str], details: Sequence[str]) -> list[Evidence]:
-    """``[Evidence(source, claim, detail) ...]`` made in C loops: the frozen dataclass's
-    ``__init__`` (three ``object.__setattr__`` calls in Python) is most of a batch's evidence cost."""
-    made = list(map(object.__new__, repeat(Evidence, len(claims))))
-    set_field = object.__setattr__
-    deque(map(set_field, made, repeat("source"), repeat(source)), 0)
-    deque(map(set_field, made, repeat("claim"), claims), 0)
-    deque(map(set_field, made, repeat("detail"), details), 0)
-    return made
-
-
-class _RowFacts:
-    """A range file's records as arrays: what each says (a small number), its prefix length,
-    its service; and, filled as batches need them, each row's evidence line."""
-
-    def __init__(self, records: list[PrefixRecord]):
-        semantic: dict[tuple, int] = {}
-        services: dict[str, int] = {}
-        claim_keys: dict[tuple, int] = {}
-        count = len(records)
-        self.semantic = np.fromiter(
-            (semantic.setdefault((r.provider, r.region, r.border_group, r.country, r.subdivision, r.city, r.anycast),
-                                 len(semantic) + 1) for r in records), dtype=np.int64, count=count)
-        self.service = np.fromiter((services.setdefault(r.service, len(services)) for r in records),
-                                   dtype=np.int64, count=count)
-        self.service_names = np.empty(len(services), dtype=object)
-        self.service_names[:] = list(services)
-        # Its claim depends on what a record says and its service, not on its prefix.
-        self.claim_key = np.fromiter((claim_keys.setdefault((r.provider, r.service, r.region, r.border_group, r.country,
-                                                               r.subdivision, r.city, r.anycast), len(claim_keys))
-                                      for r in records), dtype=np.int64, count=count).tolist()
-        self.claims: dict[int, str] = {}
-        self.prefixlen = np.fromiter((_prefixlen(r.network) for r in records), dtype=np.int64, count=count)
-        """As ``_build_answer`` compares them (no ``/``: a host, 128)."""
-        self.answer_prefixlen = np.fromiter((_answer_prefixlen(r.network) for r in records), dtype=np.int64,
-                                            count=count)
-        """As ``Answer.prefixlen`` reads them (no ``/``: 0)."""
-        self.evidence = np.empty(count, dtype=object)
-        self.has_evidence = np.zeros(count, dtype=bool)
-
-
-class _Said:
-    """What one source says about every combination of a batch (a row of the match matrix).
-
-    ``classes``: a small number per combination for what the answer says (``semantic_key``),
-    equal numbers meaning equal claims; 0 where the source has no answer.  ``prefixlens``: the
-    answer's ``Answer.prefixlen`` (0 where none).  Evidence and service labels are asked only
-    for the combinations that show them.
-    """
-
-    classes: np.ndarray
-    prefixlens: np.ndarray
-
-    def evidence(self, combos: np.ndarray) -> np.ndarray:
-        """The evidence lines (a tuple) for each of ``combos``, all of which it answers for."""
-        raise NotImplementedError
-
-    def services(self, combos: np.ndarray) -> np.ndarray:
-        """The service label of its answer for each of ``combos``."""
-        raise NotImplementedError
-
-    def answer(self, combo: int) -> Answer | None:
-        """The source's full ``Answer`` for one combination (to decide, and for names)."""
-        raise NotImplementedError
-
-
-class _RangeSaid(_Said):
-    def __init__(self, source: RangeSource, block: np.ndarray):
-        self.source, self.block = source, block
-        facts = source._rows
-        self.located, self.bare = block[:, 0], block[:, 1]
-        self.row = np.where(self.located >= 0, self.located, self.bare)
-        answered = self.row >= 0
-        self.classes = np.where(answered, facts.semantic[self.row], 0)
-        self.prefixlens = np.where(answered, facts.answer_prefixlen[self.row], 0)
-
-    def evidence(self, combos: np.ndarray) -> np.ndarray:
-        source, facts = self.source, self.source._rows
-        rows, located, bare = self.row[combos], self.located[combos], self.bare[combos]
-        out = source.row_evidence(rows)
-        # a more specific, provider-only prefix inside a located one: its line too
-        both = np.flatnonzero((located >= 0) & (bare >= 0))
-        more_specific = both[facts.prefixlen[bare[both]] > facts.prefixlen[located[both]]]
-        if len(more_specific):
-            extra = source.row_evidence(bare[more_specific]).tolist()
-            for position, line in zip(more_specific.tolist(), extra):
-                out[position] = out[position] + line
-        return out
-
-    def services(self, combos: np.ndarray) -> np.ndarray:
-        facts = self.source._rows
-        return facts.service_names[facts.service[self.row[combos]]]
-
-    def answer(self, combo: int) -> Answer | None:
-        return self.source.answer(tuple(self.block[combo].tolist()))
-
-
-class _EmbeddedSaid(_Said):
-    """The embedded default: a country table and an ASN table, one evidence line per row."""
-
-    def __init__(self, source: Any, block: np.ndarray, kept: list[tuple[np.ndarray, np.ndarray]], answer_of):
-        self.source, self.block, self.answer_of = source, block, answer_of
-        country_ids, anycast = source.row_claims
-        if not kept:  # per table: each row's evidence line once made
-            for ids in (country_ids, anycast)[:block.shape[1]]:
-                kept.append((np.empty(len(ids), dtype=object), np.zeros(len(ids), dtype=bool)))
-        self.kept = kept
-        country = block[:, 0]
-        found = country >= 0
-        classes = np.where(found, country_ids[country] + 1, 0) * 2  # 0: no country
-        if anycast is not None:
-            asn = block[:, 1]
-            found |= asn >= 0
-            classes += np.where(asn >= 0, anycast[asn], False)
-        self.classes = np.where(found, classes + 1, 0)
-        self.prefixlens = np.zeros(len(block), dtype=np.int64)  # not a provider file: never compared
-
-    def _lines(self, table: int, rows: np.ndarray) -> np.ndarray:
-        """The evidence line of each of ``rows`` (none -1)."""
-        lines, made = self.kept[table]
-        missing = np.unique(rows[~made[rows]])
-        if len(missing):
-            lines[missing] = _objects(evidence_lines(*self.source.evidence_parts(table, missing.tolist())))
-            made[missing] = True
-        return lines[rows]
-
-    def evidence(self, combos: np.ndarray) -> np.ndarray:
-        # a tuple per combination: its country line then its AS line, of those it has (zip makes them)
-        block = self.block[combos]
-        found = block >= 0
-        lines = []
-        for table in range(block.shape[1]):
-            these = np.empty(len(combos), dtype=object)
-            these[found[:, table]] = self._lines(table, block[found[:, table], table])
-            lines.append(these)
-        out = np.empty(len(combos), dtype=object)
-        for tables in [(0,)] if block.shape[1] == 1 else [(0, 1), (0,), (1,)]:
-            at = np.flatnonzero((found == [table in tables for table in range(block.shape[1])]).all(axis=1))
-            if len(at):
-                out[at] = np.fromiter(zip(*(lines[table][at].tolist() for table in tables)), dtype=object, count=len(at))
-        return out
-
-    def services(self, combos: np.ndarray) -> np.ndarray:
-        return np.full(len(combos), "", dtype=object)
-
-    def answer(self, combo: int) -> Answer | None:
-        return self.answer_of(tuple(self.block[combo].tolist()))
-
-
-class _AnswersSaid(_Said):
-    """Any other source: one ``Answer`` per distinct row of its columns, made by ``answer_of``."""
-
-    def __init__(self, block: np.ndarray, answer_of, class_of):
-        self.block = block
-        matched = np.flatnonzero((block >= 0).any(axis=1))
-        rows = block[matched]
-        first, inverse, _ = distinct_rows(list(rows.T), len(rows))
-        answers = [answer_of(tuple(row)) for row in rows[first].tolist()]
-        self.answers = np.empty(len(answers) + 1, dtype=object)  # the last one: no answer
-        self.answers[:-1] = answers
-        self.pick = np.full(len(block), len(answers), dtype=np.int64)
-        self.pick[matched] = inverse
-        classes = np.array([0 if a is None else class_of(a) for a in answers] + [0], dtype=np.int64)
-        prefixlens = np.array([0 if a is None else a.prefixlen for a in answers] + [0], dtype=np.int64)
-        self.classes, self.prefixlens = classes[self.pick], prefixlens[self.pick]
-
-    def evidence(self, combos: np.ndarray) -> np.ndarray:
-        return np.fromiter((answer.evidence for answer in self.answers[self.pick[combos]].tolist()), dtype=object,
-                           count=len(combos))
-
-    def services(self, combos: np.ndarray) -> np.ndarray:
-        return np.fromiter((answer.service for answer in self.answers[self.pick[combos]].tolist()), dtype=object,
-                           count=len(combos))
-
-    def answer(self, combo: int) -> Answer | None:
-        return self.answers[self.pick[combo]]
-
-
-def distinct_rows(columns: Sequence[np.ndarray], count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Of ``count`` rows given as integer columns: the index of one row of each distinct kind,
-    each row's kind, and the rows ordered by kind.
-
-    The columns are folded into one int64 code (each column shifted to start at 0, times the
-    product of the earlier widths), re-numbered densely whenever the next column would overflow
-    it: a few flat integer sorts instead of one sort of wide rows.
-    """
-    code = np.zeros(count, dtype=np.int64)
-    span = 1
-    for column in columns:
-        if count == 0:
-            break
-        low, high = int(column.min()), int(column.max())
-        if low == high:
-            continue
-        width = high - low + 1
-        if span * width >= 2**62:
-            first, code, _ = _dense(code)
-            span = len(first)
-        code *= width
-        code += column
-        if low:
-            code -= low
-        span *= width
-    return _dense(code)
-
-
-def _dense(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``np.unique(code, return_index=True, return_inverse=True)`` without its stable sort: the
-    index of *some* element of each distinct value (not necessarily the first), and each
-    element's value numbered 0, 1, ... in ascending order; and the elements in that order."""
-    if len(code) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    order = np.argsort(code)
-    ordered = code[order]
-    starts = np.empty(len(code), dtype=bool)
-    starts[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
-    kind = np.empty(len(code), dtype=np.int64)
-    kind[order] = np.cumsum(starts) - 1
-    return order[starts], kind, order
-
-
-def _prefixlen(network: str) -> int:
-    return int(network.rpartition("/")[2] or 128)
-
-
-def _answer_prefixlen(network: str) -> int:
-    return int(network.rpartition("/")[2] or 0) if network else 0
 
 
 def _clone_with_ip(template: Place, ip: str) -> Place:
@@ -578,23 +250,23 @@ class Resolver:
         columns.append(column)
         return answers
 
-    def _saids(self, combos: np.ndarray, point_answers: list[list[Answer]]) -> list[_Said]:
+    def _saids(self, combos: np.ndarray, point_answers: list[list[Answer]]) -> list[Said]:
         """What every source says about each combination, in the order answers are listed."""
-        saids: list[_Said] = []
+        saids: list[Said] = []
         for (source, start, stop), cache in zip(self._columns, self._answer_caches):
             block = combos[:, start:stop]
             if isinstance(source, RangeSource):
-                said: _Said = source.said(block)
+                said: Said = source.said(block)
             elif source is self.embedded and hasattr(source, "row_claims"):
-                said = _EmbeddedSaid(source, block, self._embedded_lines, self._cached_answer(source, cache))
+                said = EmbeddedSaid(source, block, self._embedded_lines, self._cached_answer(source, cache))
             else:
-                said = _AnswersSaid(block, self._cached_answer(source, cache), self._class_of)
+                said = AnswersSaid(block, self._cached_answer(source, cache), self._class_of)
             authority = source.parsed.authority if isinstance(source, RangeSource) else getattr(source, "authority", None)
             said.provider = (said.classes > 0) & (authority == Authority.PROVIDER)
             saids.append(said)
         start = self._columns[-1][2] if self._columns else 0
         for offset, answers in enumerate(point_answers):
-            said = _AnswersSaid(combos[:, start + offset:start + offset + 1], lambda rows, a=answers: a[rows[0]],
+            said = AnswersSaid(combos[:, start + offset:start + offset + 1], lambda rows, a=answers: a[rows[0]],
                                 self._class_of)
             by_answer = np.array([a is not None and a.authority == Authority.PROVIDER for a in said.answers.tolist()])
             said.provider = by_answer[said.pick]
@@ -614,7 +286,7 @@ class Resolver:
         """A number for what an answer says (``semantic_key``), the same in every batch."""
         return self._answer_classes.setdefault(semantic_key(answer), len(self._answer_classes) + 1)
 
-    def _combination_templates(self, saids: list[_Said], count: int) -> tuple[np.ndarray, np.ndarray]:
+    def _combination_templates(self, saids: list[Said], count: int) -> tuple[np.ndarray, np.ndarray]:
         """For each combination: the instance dict its Place starts from (shared by all that
         decide the same with the same service label; ``ip`` and ``evidence`` left to set), and
         its evidence lines.
@@ -658,7 +330,7 @@ class Resolver:
                                     dtype=np.int64, count=len(shown))
             first, kind, _ = distinct_rows([decision_of[shown], label_ids], len(shown))
             labelled = map(self._labelled, bases[decision_of[shown][first]].tolist(), labels[first].tolist())
-            starts_from[shown] = _objects(list(labelled))[kind]
+            starts_from[shown] = as_objects(list(labelled))[kind]
         evidence: list[tuple[Evidence, ...]] = []  # listed group by group
         for group, (_, parts, _) in enumerate(plans):
             members = order[bounds[group]:bounds[group + 1]]
@@ -681,7 +353,7 @@ class Resolver:
             found["service"] = label
         return found
 
-    def _plan(self, saids: list[_Said], representative: int) -> tuple[dict[str, Any], list[Any], int | None]:
+    def _plan(self, saids: list[Said], representative: int) -> tuple[dict[str, Any], list[Any], int | None]:
         """One decision, as (Place fields, the evidence parts in order, the source of the service label).
 
         Parts: a source (its own lines for each combination) or fixed lines (the region catalog's

@@ -97,7 +97,7 @@ def import_file(db_dir: Path, path: Path, kind: str, name: str = "") -> SourceIn
     source = read_source(Path(path), kind)
     info = source.info
     if isinstance(source, RangeFile):
-        from tracecheck.geo.lookup import RangeSource
+        from tracecheck.geo.said import RangeSource
 
         RangeSource(source)  # compiling its tables checks every prefix
     else:
