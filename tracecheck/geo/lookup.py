@@ -23,8 +23,8 @@ import itertools
 import operator
 from collections import deque
 from contextlib import contextmanager
-from itertools import repeat
 from dataclasses import replace
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 

@@ -150,7 +150,7 @@ class EmbeddedGeoIP:
         ranges = self._country if table == 0 else self._asn
         ids = ranges.ids[rows]
         claims = self._claims[table]
-        missing = np.unique(ids[claims[ids] == None])  # noqa: E711 - elementwise: claims not yet written
+        missing = np.unique(ids[claims[ids] == None])  # elementwise: the claims not written yet
         if len(missing):
             if table == 0:
                 claims[missing] = [f"country {self.country_codes[i]}" for i in missing.tolist()]
