@@ -23,15 +23,26 @@ static inline uint32_t load_u32(const unsigned char *p, int little)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
-/* The output array must be writable, contiguous int64 storage: its length in bytes a multiple of 8. */
-static int check_out(Py_buffer *out, Py_ssize_t *capacity)
+/* The output array must be writable, contiguous int64 storage; *rows is how many rows of
+ * `columns` values it holds. */
+static int check_out(Py_buffer *out, Py_ssize_t columns, Py_ssize_t *rows)
 {
     if (out->len % 8) {
-        PyErr_SetString(PyExc_ValueError, "starts must be int64 storage");
+        PyErr_SetString(PyExc_ValueError, "records must be int64 storage");
         return 0;
     }
-    *capacity = out->len / 8;
+    *rows = out->len / 8 / columns;
     return 1;
+}
+
+/* Release both buffers and fail with ValueError(why), unless an error is set already. */
+static PyObject *refuse(Py_buffer *block, Py_buffer *out, const char *why)
+{
+    if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, why);
+    PyBuffer_Release(block);
+    PyBuffer_Release(out);
+    return NULL;
 }
 
 PyDoc_STRVAR(pcap_records_doc,
@@ -54,17 +65,11 @@ static PyObject *pcap_records(PyObject *self, PyObject *args)
         return NULL;
     Py_ssize_t capacity, count = 0;
     uint32_t caplen = 0;
-    if (!check_out(&out, &capacity) || header < 16 || pos < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "header_size must be >= 16 and pos >= 0");
-        PyBuffer_Release(&block);
-        PyBuffer_Release(&out);
-        return NULL;
-    }
+    if (!check_out(&out, PCAP_COLUMNS, &capacity) || header < 16 || pos < 0)
+        return refuse(&block, &out, "header_size must be >= 16 and pos >= 0");
     const unsigned char *data = block.buf;
     unsigned char *rows = out.buf;
     Py_ssize_t length = block.len;
-    capacity /= PCAP_COLUMNS;
     Py_BEGIN_ALLOW_THREADS
     while (pos <= length - header && count < capacity) {
         const unsigned char *at = data + pos;
@@ -107,17 +112,11 @@ static PyObject *pcapng_packets(PyObject *self, PyObject *args)
         return NULL;
     Py_ssize_t capacity, count = 0;
     /* An enhanced packet block's fixed fields end at byte 28: shorter blocks are the caller's. */
-    if (!check_out(&out, &capacity) || pos < 0 || min_length < 28) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "min_length must be >= 28 and pos >= 0");
-        PyBuffer_Release(&block);
-        PyBuffer_Release(&out);
-        return NULL;
-    }
+    if (!check_out(&out, PCAPNG_COLUMNS, &capacity) || pos < 0 || min_length < 28)
+        return refuse(&block, &out, "min_length must be >= 28 and pos >= 0");
     const unsigned char *data = block.buf;
     unsigned char *rows = out.buf;
     Py_ssize_t length = block.len;
-    capacity /= PCAPNG_COLUMNS;
     Py_BEGIN_ALLOW_THREADS
     while (pos <= length - 12 && count < capacity) {
         const unsigned char *at = data + pos;
