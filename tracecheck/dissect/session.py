@@ -11,7 +11,7 @@ name seen, for the stages that want the list.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import NamedTuple
 
@@ -69,11 +69,8 @@ class Picks:
     @classmethod
     def gather(cls, p: Packets, flow_of: np.ndarray, pick: np.ndarray, must: np.ndarray, dns: np.ndarray,
                syns: np.ndarray) -> "Picks":
-        start, length = p.payload[pick], p.payload_len[pick]
-        offset = np.zeros(len(pick) + 1, dtype=np.int64)
-        np.cumsum(length, out=offset[1:])
-        data = memoryview(p.data)
-        blob = b"".join([data[a:b] for a, b in zip(start.tolist(), (start + length).tolist())])
+        start = p.payload[pick]
+        offset, blob = _joined(memoryview(p.data), start, start + p.payload_len[pick])
         return cls(flow=flow_of[pick], offset=offset, ts=p.ts_ns[pick] / 1e9,
                    src_hi=p.src_hi[pick], src_lo=p.src_lo[pick], dst_hi=p.dst_hi[pick], dst_lo=p.dst_lo[pick],
                    sport=p.sport[pick], dport=p.dport[pick], proto=p.proto[pick], seq=p.seq[pick],
@@ -87,18 +84,10 @@ class Picks:
         return self._take(np.flatnonzero(self.dns), with_syns=False), self._take(np.flatnonzero(~self.dns), with_syns=True)
 
     def _take(self, rows: np.ndarray, with_syns: bool) -> "Picks":
-        start, end = self.offset[:-1][rows], self.offset[1:][rows]
-        offset = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(end - start, out=offset[1:])
-        blob = memoryview(self.blob)
-        no_syns = slice(0, 0)
-        syns = slice(None) if with_syns else no_syns
-        return Picks(flow=self.flow[rows], offset=offset, ts=self.ts[rows], src_hi=self.src_hi[rows],
-                     src_lo=self.src_lo[rows], dst_hi=self.dst_hi[rows], dst_lo=self.dst_lo[rows],
-                     sport=self.sport[rows], dport=self.dport[rows], proto=self.proto[rows], seq=self.seq[rows],
-                     flags=self.flags[rows], must=self.must[rows], dns=self.dns[rows],
-                     blob=b"".join([blob[a:b] for a, b in zip(start.tolist(), end.tolist())]),
-                     syn_flow=self.syn_flow[syns], syn_start=self.syn_start[syns], syn_port=self.syn_port[syns])
+        offset, blob = _joined(memoryview(self.blob), self.offset[:-1][rows], self.offset[1:][rows])
+        syns = slice(None) if with_syns else slice(0, 0)
+        return replace(self, offset=offset, blob=blob, **{name: getattr(self, name)[rows] for name in _PER_PACKET},
+                       **{name: getattr(self, name)[syns] for name in ("syn_flow", "syn_start", "syn_port")})
 
     def __len__(self) -> int:
         return len(self.flow)
@@ -109,6 +98,17 @@ class Picks:
                    self.src_hi.tolist(), self.src_lo.tolist(), self.dst_hi.tolist(), self.dst_lo.tolist(),
                    self.sport.tolist(), self.dport.tolist(), self.proto.tolist(), self.seq.tolist(),
                    self.flags.tolist(), self.must.tolist())
+
+
+_PER_PACKET = ("flow", "ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "seq", "flags",
+               "must", "dns")
+
+
+def _joined(data: memoryview, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, bytes]:
+    """The slices ``data[start:end]`` one after another, and where each begins (plus the end)."""
+    offset = np.zeros(len(start) + 1, dtype=np.int64)
+    np.cumsum(end - start, out=offset[1:])
+    return offset, b"".join([data[a:b] for a, b in zip(start.tolist(), end.tolist())])
 
 
 class _Packet(NamedTuple):
@@ -309,8 +309,8 @@ class Dissection:
                 # it is not a whole hello (what the reassembler would hand back is this payload).
                 hello = tls.parse_client_hello(payload, details=False)
                 if not isinstance(hello, tls.ClientHello):
-                    state.streams[sender] = StreamReassembler()
-                    state.streams[sender].add(pk.seq, payload)
+                    stream = state.streams[sender] = StreamReassembler()
+                    stream.add(pk.seq, payload)
             else:
                 stream = state.streams.setdefault(sender, StreamReassembler())
                 stream.add(pk.seq, payload)

@@ -32,12 +32,12 @@ def decode_common(batch: RecordBatch, dtypes: dict) -> tuple[np.ndarray, dict[st
     candidates = None if ethernet.all() else np.flatnonzero(ethernet)
     if candidates is not None and not len(candidates):
         return None
-    offset = batch.offset if candidates is None else batch.offset[candidates]
-    n = len(offset)
+    ethernet_frames = batch if candidates is None else batch.take(candidates)
+    n = len(ethernet_frames)
     frames = np.empty((n, 3), dtype=np.int64)
-    frames[:, 0] = offset
-    frames[:, 1] = offset + (batch.caplen if candidates is None else batch.caplen[candidates])
-    frames[:, 2] = offset + (batch.wirelen if candidates is None else batch.wirelen[candidates])
+    frames[:, 0] = ethernet_frames.offset
+    frames[:, 1] = ethernet_frames.offset + ethernet_frames.caplen
+    frames[:, 2] = ethernet_frames.offset + ethernet_frames.wirelen
     wide = np.empty((len(UINT64_COLUMNS), n), dtype=np.uint64)
     numbers = np.empty((len(INT64_COLUMNS), n), dtype=np.int64)
     decoded = np.empty(n, dtype=np.uint8)
