@@ -113,12 +113,10 @@ def _escaped_label(raw: bytes) -> str:
 
 def _name_text(labels: list[bytes]) -> str:
     joined = b".".join(labels)
-    try:
+    if joined.isascii():  # bytes over 0x7F can only be shown escaped
         text = joined.decode("ascii")
-    except UnicodeDecodeError:
-        text = ""
-    if text.isprintable() and "\\" not in text and text.count(".") == len(labels) - 1:
-        return text.lower()
+        if text.isprintable() and "\\" not in text and text.count(".") == len(labels) - 1:
+            return text.lower()
     return ".".join(_escaped_label(label) for label in labels)
 
 
