@@ -1,8 +1,8 @@
-"""Only what pyproject.toml cannot say: the compiled parts of ingest and where geo_db/ goes.
+"""Only what pyproject.toml cannot say: the compiled parts and where geo_db/ goes.
 
-The extensions are optional: without a C compiler tracecheck installs all the same and walks
-records in Python (``ingest/walk.py``) and decodes every frame with NumPy
-(``ingest/decode.py``): slower, identical.
+The extensions are optional: without a C compiler tracecheck installs all the same, walks
+records in Python (``ingest/walk.py``), decodes every frame with NumPy (``ingest/decode.py``)
+and parses hellos in Python (``dissect/tls.py``): slower, identical.
 """
 
 from setuptools import Extension, find_packages, setup
@@ -18,5 +18,6 @@ setup(
     ext_modules=[
         Extension("tracecheck.ingest._walk", ["tracecheck/ingest/_walk.c"], optional=True),
         Extension("tracecheck.ingest._fastpath", ["tracecheck/ingest/_fastpath.c"], optional=True),
+        Extension("tracecheck.dissect._tls", ["tracecheck/dissect/_tls.c"], optional=True),
     ],
 )

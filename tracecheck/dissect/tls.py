@@ -109,6 +109,8 @@ def parse_client_hello(data: bytes, details: bool = True) -> ClientHello | None 
     ``details=False`` reads only what naming needs (``sni``, ``ech``, ``legacy_version``) and
     leaves ALPN, versions, cipher suites and extension types empty: about half the work.
     """
+    if not details and COMPILED:
+        return _compiled_naming(data, True)
     message = _handshake_from_records(bytes(data), HANDSHAKE_CLIENT_HELLO)
     if message is None or message is NEED_MORE:
         return message
@@ -133,6 +135,8 @@ def handshake_message_length(data: bytes) -> int | None:
 def parse_client_hello_message(msg: bytes, details: bool = True) -> ClientHello | None | _NeedMore:
     """Parse a bare handshake message (type, 24-bit length, body) as QUIC's CRYPTO stream has
     it (``details`` as for ``parse_client_hello``)."""
+    if not details and COMPILED:
+        return _compiled_naming(msg, False)
     if not msg:
         return NEED_MORE
     if msg[0] != HANDSHAKE_CLIENT_HELLO:
@@ -151,6 +155,15 @@ def parse_client_hello_message(msg: bytes, details: bool = True) -> ClientHello 
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _compiled_naming(data: bytes, records: bool) -> ClientHello | None | _NeedMore:
+    """``details=False`` through ``_tls.c``: the same fields, read in C (a hello per flow)."""
+    found = _client_hello_naming(data, records)
+    if found.__class__ is int:
+        return NEED_MORE if found else None
+    legacy_version, sni, ech = found
+    return ClientHello(sni=sni, alpn=(), ech=ech, versions=(), legacy_version=legacy_version)
 
 
 def _handshake_from_records(data: bytes, want_type: int) -> bytes | None | _NeedMore:
@@ -345,3 +358,10 @@ def _parse_server_hello_body(body: bytes) -> ServerHello | None:
         alpn=alpn,
         hello_retry_request=random == _HRR_RANDOM,
     )
+
+
+try:
+    from tracecheck.dissect._tls import client_hello_naming as _client_hello_naming
+    COMPILED = True
+except ImportError:  # built without a C compiler: the Python above does it all
+    COMPILED = False
