@@ -92,12 +92,11 @@ class Picks:
     def __len__(self) -> int:
         return len(self.flow)
 
-    def rows(self):
-        """One tuple per packet, as plain Python values (numpy scalars are slow one by one)."""
-        return zip(self.flow.tolist(), self.offset[:-1].tolist(), self.offset[1:].tolist(), self.ts.tolist(),
-                   self.src_hi.tolist(), self.src_lo.tolist(), self.dst_hi.tolist(), self.dst_lo.tolist(),
-                   self.sport.tolist(), self.dport.tolist(), self.proto.tolist(), self.seq.tolist(),
-                   self.flags.tolist(), self.must.tolist())
+    def rows(self, index: np.ndarray, *names: str):
+        """The packets at ``index``: a tuple each of their payload's start and end in ``blob``
+        and the named fields, as plain Python values (numpy scalars are slow one by one)."""
+        return zip(self.offset[:-1][index].tolist(), self.offset[1:][index].tolist(),
+                   *(getattr(self, name)[index].tolist() for name in names))
 
 
 _PER_PACKET = ("flow", "ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "seq", "flags",
@@ -114,8 +113,9 @@ def _joined(data: memoryview, start: np.ndarray, end: np.ndarray) -> tuple[np.nd
 class _Packet(NamedTuple):
     payload: bytes
     ts: float
-    src: str
-    dst: str
+    src: tuple[int, int]
+    """An address as its two 64-bit halves: text only where a name needs it (``address``)."""
+    dst: tuple[int, int]
     sport: int
     dport: int
     tcp: bool
@@ -225,15 +225,32 @@ class Dissection:
             self._grow(int(picks.syn_flow.max()) + 1)
             self.client_start[picks.syn_flow] = picks.syn_start
             self.client_port[picks.syn_flow] = picks.syn_port
+        datagrams = picks.dns & (picks.proto == UDP)
+        if datagrams.any():
+            self._dns_datagrams(picks, np.flatnonzero(datagrams))
         finished, blob = self.finished, picks.blob
-        for flow, start, end, ts, src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, seq, flags, must in picks.rows():
+        for start, end, flow, ts, src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, seq, flags, must in picks.rows(
+                np.flatnonzero(~datagrams), "flow", "ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport",
+                "proto", "seq", "flags", "must"):
             if not must and finished[flow]:  # recognised by an earlier packet of this batch
                 continue
             self.examined += 1
-            packet = _Packet(blob[start:end], ts, address(src_hi, src_lo), address(dst_hi, dst_lo),
-                             sport, dport, proto == TCP, seq, flags)
+            packet = _Packet(blob[start:end], ts, (src_hi, src_lo), (dst_hi, dst_lo), sport, dport, proto == TCP, seq, flags)
             self._examine(packet, flow)
             finished = self.finished  # _examine may have grown the arrays
+
+    def _dns_datagrams(self, picks: "Picks", index: np.ndarray) -> None:
+        """DNS over UDP, the bulk of what DNS-port flows carry: each datagram is one message and
+        such a flow is DNS and nothing else, so this loop does only what ``_examine`` would."""
+        flows, blob = self.flows, picks.blob
+        self.examined += len(index)
+        for start, end, flow, ts, dst_hi, dst_lo, sport, dport in picks.rows(
+                index, "flow", "ts", "dst_hi", "dst_lo", "sport", "dport"):
+            state = flows[flow]
+            if not state.app:
+                state.app = _dns_app(sport, dport)
+            if end - start >= 12 and blob[start + 2] & 0x80:  # a query names nothing
+                self._dns(blob[start:end], ts, flow, client=address(dst_hi, dst_lo), port=_dns_port(sport, dport))
 
     def _grow(self, size: int) -> None:
         """Room in the per-flow arrays for flow indexes below ``size``."""
@@ -279,8 +296,8 @@ class Dissection:
         if sport in DNS_PORTS or dport in DNS_PORTS:
             messages = self._tcp_messages(state, sender, pk, dns.split_tcp_messages) if is_tcp else [payload]
             for raw in messages:
-                self._dns(raw, ts, flow, client=dst, port=min(sport, dport) if sport in DNS_PORTS else dport)
-            state.app = state.app or ("mdns" if 5353 in (sport, dport) else "llmnr" if 5355 in (sport, dport) else "dns")
+                self._dns(raw, ts, flow, client=address(*dst), port=_dns_port(sport, dport))
+            state.app = state.app or _dns_app(sport, dport)
             return
         if is_tcp:
             self._tcp(state, sender, pk, ts, flow, dst)
@@ -491,6 +508,15 @@ class Dissection:
 
 
 _NOTHING_FOUND = ("", ())
+
+
+def _dns_app(sport: int, dport: int) -> str:
+    return "mdns" if 5353 in (sport, dport) else "llmnr" if 5355 in (sport, dport) else "dns"
+
+
+def _dns_port(sport: int, dport: int) -> int:
+    """The DNS port a message was on (mDNS keeps addresses among the additional records)."""
+    return min(sport, dport) if sport in DNS_PORTS else dport
 
 
 def _name_rank(found: tuple) -> int:
