@@ -182,9 +182,15 @@ class InitialKeys:
 
 def _hkdf_expand_label(secret: bytes, label: bytes, length: int) -> bytes:
     """TLS 1.3 HKDF-Expand-Label with an empty context; one SHA-256 block is enough here."""
+    return hmac.digest(secret, _expand_info(label, length), "sha256")[:length]  # one-shot: OpenSSL's, not hmac.HMAC
+
+
+@lru_cache(maxsize=None)
+def _expand_info(label: bytes, length: int) -> bytes:
+    """HKDF-Expand-Label's info (and the counter of its one block): a handful of labels exist,
+    and this runs for every QUIC flow."""
     full = b"tls13 " + label
-    info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
-    return hmac.digest(secret, info + b"\x01", "sha256")[:length]  # one-shot: OpenSSL's, not hmac.HMAC
+    return length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00\x01"
 
 
 def initial_secret(dcid: bytes, version: int = QUIC_V1) -> bytes:
@@ -194,6 +200,9 @@ def initial_secret(dcid: bytes, version: int = QUIC_V1) -> bytes:
 def initial_keys(dcid: bytes, version: int = QUIC_V1, *, server: bool = False) -> InitialKeys:
     """Initial packet protection keys of one side, from the client's first DCID (RFC 9001 5.2)."""
     return _cached_keys(bytes(dcid), version, server)[0]
+
+
+_ECB = modes.ECB()  # a mode object holds no key or state
 
 
 @lru_cache(maxsize=512)
@@ -209,7 +218,7 @@ def _cached_keys(dcid: bytes, version: int, server: bool) -> tuple[InitialKeys, 
         iv=_hkdf_expand_label(side, prefix + b"iv", 12),
         hp=_hkdf_expand_label(side, prefix + b"hp", 16),
     )
-    return keys, AESGCM(keys.key), Cipher(algorithms.AES(keys.hp), modes.ECB()).encryptor()
+    return keys, AESGCM(keys.key), Cipher(algorithms.AES(keys.hp), _ECB).encryptor()
 
 
 def decode_packet_number(truncated: int, pn_len: int, largest: int) -> int:
@@ -250,12 +259,10 @@ def decrypt_initial(
     mask = hp_encryptor.update(sample)
     first = data[0] ^ (mask[0] & 0x0F)
     pn_len = (first & 0x03) + 1
-    pn_bytes = bytes(
-        b ^ m for b, m in zip(data[pn_offset : pn_offset + pn_len], mask[1 : 1 + pn_len])
-    )
-    header = bytes([first]) + data[1:pn_offset] + pn_bytes
-    pn = decode_packet_number(int.from_bytes(pn_bytes, "big"), pn_len, largest_pn)
-    nonce = bytes(a ^ b for a, b in zip(keys.iv, pn.to_bytes(12, "big")))
+    truncated = int.from_bytes(data[pn_offset : pn_offset + pn_len], "big") ^ int.from_bytes(mask[1 : 1 + pn_len], "big")
+    header = bytes([first]) + data[1:pn_offset] + truncated.to_bytes(pn_len, "big")
+    pn = decode_packet_number(truncated, pn_len, largest_pn)
+    nonce = (int.from_bytes(keys.iv, "big") ^ pn).to_bytes(12, "big")
     try:
         payload = aead.decrypt(nonce, data[pn_offset + pn_len :], header)
     except (InvalidTag, ValueError, OverflowError):
