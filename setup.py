@@ -18,6 +18,7 @@ setup(
     ext_modules=[
         Extension("tracecheck.ingest._walk", ["tracecheck/ingest/_walk.c"], optional=True),
         Extension("tracecheck.ingest._fastpath", ["tracecheck/ingest/_fastpath.c"], optional=True),
+        Extension("tracecheck.dissect._dns", ["tracecheck/dissect/_dns.c"], optional=True),
         Extension("tracecheck.dissect._tls", ["tracecheck/dissect/_tls.c"], optional=True),
     ],
 )

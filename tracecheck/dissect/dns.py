@@ -4,11 +4,18 @@ Only what naming needs is decoded: the header, the questions, and A, AAAA, CNAME
 records; every other record is stepped over by its RDLENGTH.  Captures are hostile input:
 nothing here raises on bad bytes, every loop is bounded, and compression pointers are
 followed with a jump limit, so a pointer loop ends instead of spinning.
+
+Every DNS response of a capture is parsed, so the wire-level parse runs compiled
+(``_dns.c``, built when tracecheck is installed) and falls back to the Python below
+(``_parse_fields_py``), which also serves as the reference the tests hold the compiled parse
+to.  Both return plain tuples; ``parse_dns`` makes them the types below.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
 
 from tracecheck.dissect._wire import ipv4_text, ipv6_text
 
@@ -36,8 +43,7 @@ def protocol_for_port(port: int) -> str | None:
     return _PORT_PROTOCOLS.get(port)
 
 
-@dataclass(frozen=True)
-class DnsQuestion:
+class DnsQuestion(NamedTuple):
     """One entry of the question section."""
 
     name: str
@@ -46,8 +52,7 @@ class DnsQuestion:
     """Query type number (1 A, 28 AAAA, 5 CNAME, 65 HTTPS ...)."""
 
 
-@dataclass(frozen=True)
-class DnsRecord:
+class DnsRecord(NamedTuple):
     """One A, AAAA, CNAME or PTR resource record."""
 
     name: str
@@ -115,7 +120,11 @@ def _name_text(labels: list[bytes]) -> str:
     joined = b".".join(labels)
     if joined.isascii():  # bytes over 0x7F can only be shown escaped
         text = joined.decode("ascii")
-        if text.isprintable() and "\\" not in text and text.count(".") == len(labels) - 1:
+        if (
+            text.isprintable()
+            and "\\" not in text
+            and text.count(".") == len(labels) - 1
+        ):
             return text.lower()
     return ".".join(_escaped_label(label) for label in labels)
 
@@ -155,8 +164,9 @@ def _read_name(data: bytes, offset: int) -> tuple[str, int] | None:
     return _name_text(labels), end
 
 
-def _read_record(data: bytes, offset: int) -> tuple[DnsRecord | None, int] | None:
-    """One resource record: (the record if kept, next offset), or None if malformed."""
+def _read_record(data: bytes, offset: int) -> tuple[tuple | None, int] | None:
+    """One resource record: ((name, rtype, ttl, value) if kept, next offset), or None if
+    malformed."""
     named = _read_name(data, offset)
     if named is None:
         return None
@@ -188,22 +198,20 @@ def _read_record(data: bytes, offset: int) -> tuple[DnsRecord | None, int] | Non
         if target is None or target[1] > after:
             return None, after
         value = target[0]
-    return DnsRecord(name, rtype, ttl, value), after
+    return (name, rtype, ttl, value), after
 
 
-def parse_dns(payload: bytes) -> DnsMessage | None:
-    """Decode one DNS message (UDP payload, or one TCP message without its length prefix).
+def _parse_fields_py(payload: bytes) -> tuple | None:
+    """The wire-level parse behind ``parse_dns``, in plain tuples (``_dns.c`` returns the same).
 
-    Returns None when the bytes cannot be DNS (short header, unassigned opcode, or a question
-    section that does not parse); a message that breaks off later comes back with
-    ``complete=False`` and the records read so far.
+    None when the bytes cannot be DNS, else ``(id, flags, questions, answers, additionals,
+    complete)``: questions as ``(name, qtype)``, records as ``(name, rtype, ttl, value)``.
     """
     data = bytes(payload)
     if len(data) < 12:
         return None
     flags = (data[2] << 8) | data[3]
-    opcode = (flags >> 11) & 0xF
-    if opcode not in (0, 1, 2, 4, 5, 6):
+    if (flags >> 11) & 0xF not in (0, 1, 2, 4, 5, 6):
         return None
     qdcount, ancount, nscount, arcount = (
         (data[4] << 8) | data[5],
@@ -213,7 +221,7 @@ def parse_dns(payload: bytes) -> DnsMessage | None:
     )
     offset = 12
     complete = True
-    questions: list[DnsQuestion] = []
+    questions: list[tuple[str, int]] = []
     for _ in range(min(qdcount, MAX_RECORDS)):
         named = _read_name(data, offset)
         if named is None or named[1] + 4 > len(data):
@@ -222,10 +230,9 @@ def parse_dns(payload: bytes) -> DnsMessage | None:
             complete = False
             break
         name, offset = named
-        qtype = (data[offset] << 8) | data[offset + 1]
-        questions.append(DnsQuestion(name, qtype))
+        questions.append((name, (data[offset] << 8) | data[offset + 1]))
         offset += 4
-    sections: tuple[list[DnsRecord], list[DnsRecord]] = ([], [])
+    sections: tuple[list[tuple], list[tuple]] = ([], [])
     budget = MAX_RECORDS - len(questions)
     if complete:
         for section, count in ((0, ancount), (1, nscount + arcount)):
@@ -243,16 +250,59 @@ def parse_dns(payload: bytes) -> DnsMessage | None:
                     sections[section].append(record)
             if not complete:
                 break
-    return DnsMessage(
-        id=(data[0] << 8) | data[1],
-        is_response=bool(flags & 0x8000),
-        opcode=opcode,
-        rcode=flags & 0xF,
-        truncated=bool(flags & 0x0200),
-        questions=tuple(questions),
-        answers=tuple(sections[0]),
-        additionals=tuple(sections[1]),
-        complete=complete and qdcount <= MAX_RECORDS,
+    return (
+        (data[0] << 8) | data[1],
+        flags,
+        tuple(questions),
+        tuple(sections[0]),
+        tuple(sections[1]),
+        complete and qdcount <= MAX_RECORDS,
+    )
+
+
+# The parse yields plain tuples; tuple.__new__ makes them the named ones without unpacking.
+_question = partial(tuple.__new__, DnsQuestion)
+_record = partial(tuple.__new__, DnsRecord)
+_blank = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _frozen(cls: type, fields: dict):
+    """An instance of the frozen dataclass ``cls`` with these (all its) fields.
+
+    Its ``__init__`` sets each field with an ``object.__setattr__`` call: slower than the
+    compiled parse itself.  Handing the instance its ``__dict__`` whole makes the same object
+    (equality, hash and repr read the fields, and it stays frozen).
+    """
+    instance = _blank(cls)
+    _set_attribute(instance, "__dict__", fields)
+    return instance
+
+
+def parse_dns(payload: bytes) -> DnsMessage | None:
+    """Decode one DNS message (UDP payload, or one TCP message without its length prefix).
+
+    Returns None when the bytes cannot be DNS (short header, unassigned opcode, or a question
+    section that does not parse); a message that breaks off later comes back with
+    ``complete=False`` and the records read so far.
+    """
+    fields = _parse_fields(payload)
+    if fields is None:
+        return None
+    ident, flags, questions, answers, additionals, complete = fields
+    return _frozen(
+        DnsMessage,
+        {
+            "id": ident,
+            "is_response": bool(flags & 0x8000),
+            "opcode": (flags >> 11) & 0xF,
+            "rcode": flags & 0xF,
+            "truncated": bool(flags & 0x0200),
+            "questions": tuple(map(_question, questions)),
+            "answers": tuple(map(_record, answers)) if answers else (),
+            "additionals": tuple(map(_record, additionals)) if additionals else (),
+            "complete": complete,
+        },
     )
 
 
@@ -314,3 +364,12 @@ def split_tcp_messages(stream: bytes) -> tuple[list[bytes], int]:
             messages.append(bytes(stream[offset + 2 : offset + 2 + length]))
         offset += 2 + length
     return messages, offset
+
+
+try:
+    from tracecheck.dissect._dns import parse_fields as _parse_fields
+
+    COMPILED = True
+except ImportError:  # built without a C compiler: the same parse, in Python
+    _parse_fields = _parse_fields_py
+    COMPILED = False
