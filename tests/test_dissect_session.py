@@ -397,6 +397,57 @@ def test_a_recognised_flow_is_not_examined_further(tmp_path):
     assert result.examined <= 4
 
 
+def test_whole_hellos_taken_in_bulk_leave_what_the_per_packet_path_leaves(tmp_path, monkeypatch):
+    """Most TLS flows open with a whole ClientHello and are named without the per-packet path
+    (``_whole_client_hellos``): flows that go on oddly after it must end up exactly as there."""
+    from tracecheck.dissect.session import Dissection
+
+    cap, port = Capture(), 50100
+    whole = tls_records(build_client_hello(sni="whole.example"))
+    sip_like = b"OPTIONS sip:desk@10.0.0.5 SIP/2.0\r\nCall-ID: x1\r\nCSeq: 1 OPTIONS\r\n\r\n"
+    server_hello = b"\x16\x03\x03\x00\x04\x02\x00\x00\x00"
+    variants = [
+        [(CLIENT, whole)],
+        [(CLIENT, whole), (CLIENT, sip_like), (SERVER, sip_like)],  # SIP-looking bytes after the hello
+        [(CLIENT, whole[:40]), (CLIENT, whole[40:])],  # a hello over two segments
+        [(CLIENT, server_hello), (CLIENT, whole)],  # a handshake record that is no ClientHello
+        [(CLIENT, whole), (CLIENT, whole)],  # the hello again (retransmitted)
+        [(CLIENT, b"\x16\x03\x01\x00")],  # too short to be anything
+    ]
+    for n, variant in enumerate(variants):
+        port += 1
+        seq, ack = cap.handshake(T0 + n * SECOND, CLIENT, SERVER, port, 443)
+        for i, (sender, payload) in enumerate(variant):
+            at = T0 + n * SECOND + (12 + i) * MS
+            if sender == CLIENT:
+                cap.segment(at, CLIENT, SERVER, port, 443, seq, payload, ack)
+                seq += len(payload)
+            else:
+                cap.segment(at, SERVER, CLIENT, 443, port, ack, payload, seq)
+                ack += len(payload)
+    path = cap.write(tmp_path)
+
+    def outcome():
+        result = build_named_flows([str(path)], parallel=False)
+        table = [(f.orig_p, f.server_name, f.name_source, f.app) for f in result.result.flows]
+        return table, [(n.ip, n.name, n.source, n.uid, n.detail) for n in result.names], result.examined
+
+    taken = []
+    bulk_lane = Dissection._whole_client_hellos
+
+    def counted(self, picks, rows):
+        rest = bulk_lane(self, picks, rows)
+        taken.append(len(rows) - len(rest))
+        return rest
+
+    monkeypatch.setattr(Dissection, "_whole_client_hellos", counted)
+    bulk = outcome()
+    assert sum(taken) == 4  # the flows whose first picked payload is a whole hello (a ServerHello is never picked)
+    monkeypatch.setattr(Dissection, "_whole_client_hellos", lambda self, picks, rows: rows)
+    assert bulk == outcome()
+    assert bulk[0][0][1:] == ("whole.example", "sni", "tls")
+
+
 def test_a_flow_that_starts_like_nothing_known_is_given_up_after_its_first_payload(tmp_path):
     cap = Capture()
     seq, ack = cap.handshake(T0, CLIENT, SERVER, 50031, 2222)

@@ -34,6 +34,7 @@ SIP_STARTS = (b"INV", b"REG", b"ACK", b"BYE", b"CAN", b"OPT", b"SIP", b"NOT", b"
 _DNS_PORT = np.zeros(1 << 16, dtype=bool)
 _DNS_PORT[list(DNS_PORTS)] = True
 _SIP_PREFIXES = np.array([(s[0] << 16) | (s[1] << 8) | s[2] for s in SIP_STARTS], dtype=np.int64)
+ECH_DETAIL = "ECH offered: may be only the public (outer) name"
 NAME_RANK = {"sni": 0, "quic_sni": 0, "http_host": 1, "sip": 2, "dns": 3}
 TCP, UDP = 6, 17
 
@@ -221,23 +222,56 @@ class Dissection:
 
     def examine(self, picks: "Picks") -> None:
         """Look at picked packets one by one, in capture order."""
+        # A worker process sees only the picks: room for their flows in the per-flow arrays.
+        self._grow(max(int(picks.flow.max(initial=-1)), int(picks.syn_flow.max(initial=-1))) + 1)
         if len(picks.syn_flow):
-            self._grow(int(picks.syn_flow.max()) + 1)
             self.client_start[picks.syn_flow] = picks.syn_start
             self.client_port[picks.syn_flow] = picks.syn_port
         datagrams = picks.dns & (picks.proto == UDP)
         if datagrams.any():
             self._dns_datagrams(picks, np.flatnonzero(datagrams))
+        rest = self._whole_client_hellos(picks, np.flatnonzero(~datagrams))
         finished, blob = self.finished, picks.blob
         for start, end, flow, ts, src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, seq, flags, must in picks.rows(
-                np.flatnonzero(~datagrams), "flow", "ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport",
-                "proto", "seq", "flags", "must"):
+                rest, "flow", "ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "seq", "flags",
+                "must"):
             if not must and finished[flow]:  # recognised by an earlier packet of this batch
                 continue
             self.examined += 1
             packet = _Packet(blob[start:end], ts, (src_hi, src_lo), (dst_hi, dst_lo), sport, dport, proto == TCP, seq, flags)
             self._examine(packet, flow)
             finished = self.finished  # _examine may have grown the arrays
+
+    def _whole_client_hellos(self, picks: "Picks", rows: np.ndarray) -> np.ndarray:
+        """Name the flows whose first picked packet is a whole ClientHello — most TLS flows —
+        leaving the state ``_examine`` would leave, without its per-packet work; return the
+        rows still to examine."""
+        blob = picks.blob
+        start, end = picks.offset[:-1][rows], picks.offset[1:][rows]
+        flows = picks.flow[rows]
+        first_byte = np.frombuffer(blob, dtype=np.uint8)[np.minimum(start, max(len(blob) - 1, 0))] if len(blob) else 0
+        candidate = (picks.proto[rows] == TCP) & (end - start > 5) & (end - start <= DEFAULT_LIMIT) & (first_byte == 0x16)
+        first_of_flow = np.zeros(len(rows), dtype=bool)
+        first_of_flow[np.unique(flows, return_index=True)[1]] = True
+        candidate &= first_of_flow & ~self.finished[flows]
+        named = []
+        for i, a, b, flow, src_hi, src_lo, sport in zip(np.flatnonzero(candidate).tolist(), start[candidate].tolist(),
+                                                          end[candidate].tolist(), flows[candidate].tolist(),
+                                                          picks.src_hi[rows][candidate].tolist(),
+                                                          picks.src_lo[rows][candidate].tolist(),
+                                                          picks.sport[rows][candidate].tolist()):
+            if flow in self.flows:  # seen in an earlier batch: the per-packet path knows its story
+                continue
+            hello = tls.parse_client_hello(blob[a:b], details=False)
+            if not isinstance(hello, tls.ClientHello):
+                continue
+            state = self.flows[flow]
+            state.first_sender = sender = ((src_hi, src_lo), sport)
+            self._hello_seen(state, sender, hello)
+            self.finished[flow] = True
+            named.append(i)
+        self.examined += len(named)
+        return np.delete(rows, named)
 
     def _dns_datagrams(self, picks: "Picks", index: np.ndarray) -> None:
         """DNS over UDP, the bulk of what DNS-port flows carry: each datagram is one message and
@@ -332,14 +366,8 @@ class Dissection:
                 stream = state.streams.setdefault(sender, StreamReassembler())
                 stream.add(pk.seq, payload)
                 hello = tls.parse_client_hello(stream.contiguous(), details=False)
-            if hello is tls.NEED_MORE:
-                return
-            state.tls_done.add(sender)
-            if hello is not None:
-                state.app = "tls"
-                if hello.sni:
-                    detail = "ECH offered: may be only the public (outer) name" if hello.ech else ""
-                    state.names.append(("sni", hello.sni, detail))
+            if hello is not tls.NEED_MORE:
+                self._hello_seen(state, sender, hello)
             return
         if http.looks_like_http_request(payload):
             request = http.parse_http_request(payload)
@@ -365,6 +393,15 @@ class Dissection:
                 return
             self.finished[flow] = True  # neither TLS, HTTP nor SIP from its first payload
 
+    @staticmethod
+    def _hello_seen(state: _FlowState, sender: tuple, hello: tls.ClientHello | None) -> None:
+        """What a sender's first bytes said: a ClientHello (TLS, and maybe a name) or not TLS."""
+        state.tls_done.add(sender)
+        if hello is not None:
+            state.app = "tls"
+            if hello.sni:
+                state.names.append(("sni", hello.sni, ECH_DETAIL if hello.ech else ""))
+
     def _udp(self, state, payload, ts, flow, src, dst, sport, dport) -> None:
         if state.quic is not None or (not state.app and quic.looks_like_quic_initial(payload)):
             if state.quic is None:
@@ -374,7 +411,7 @@ class Dissection:
                 if hello is not None:
                     state.app = "quic"
                     if hello.sni:
-                        state.names.append(("quic_sni", hello.sni, "ECH offered: may be only the public (outer) name" if hello.ech else ""))
+                        state.names.append(("quic_sni", hello.sni, ECH_DETAIL if hello.ech else ""))
             if state.app == "quic" or not state.quic.failed:
                 return
         if payload[:3] in SIP_STARTS:
