@@ -9,6 +9,7 @@ results are the same as in one process: picks arrive in capture order.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import queue
@@ -102,6 +103,9 @@ class DissectionWorker:
 
 
 def _serve(pipe) -> None:
+    # What the parent had is the child's too: keep the collector off it (a full collection
+    # would walk it all, writing to pages the child otherwise shares with the parent).
+    gc.freeze()
     dissection = Dissection()
     try:
         while (picks := pipe.recv()) is not None:
