@@ -54,25 +54,3 @@ def test_a_worker_that_dies_is_an_error_not_a_hang():
     with pytest.raises(RuntimeError, match="dissector process"):
         worker.finish()
     assert not worker._sender.is_alive()
-
-
-def test_split_dns_parts_the_picks_without_losing_or_mixing_a_byte():
-    from tracecheck.dissect.session import Dissection
-    from tracecheck.flows.builder import FlowBuilder
-    from tracecheck.ingest.capture import open_capture
-    from tracecheck.ingest.decode import Decoder
-
-    selector, builder, decoder = Dissection(), FlowBuilder(), Decoder()
-    with open_capture(str(DEMO)) as capture:
-        batch = next(capture.batches(first_record=0))
-    packets, _ = decoder.decode(batch)
-    picks = selector.select(packets, builder.add(packets, 0))
-    payload = lambda p, i: p.blob[p.offset[i]:p.offset[i + 1]]  # noqa: E731
-    dns, rest = picks.split_dns()
-    assert len(dns) and len(rest) and len(dns) + len(rest) == len(picks)
-    assert dns.dns.all() and not rest.dns.any() and len(dns.syn_flow) == 0
-    assert rest.syn_flow.tolist() == picks.syn_flow.tolist()
-    by_row = {(f, t): payload(picks, i) for i, (f, t) in enumerate(zip(picks.flow.tolist(), picks.ts.tolist()))}
-    for part in (dns, rest):
-        for i, (f, t) in enumerate(zip(part.flow.tolist(), part.ts.tolist())):
-            assert payload(part, i) == by_row[(f, t)]

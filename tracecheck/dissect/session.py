@@ -11,7 +11,7 @@ name seen, for the stages that want the list.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import NamedTuple
 
@@ -79,17 +79,6 @@ class Picks:
                    syn_flow=flow_of[syns], syn_start=(p.seq[syns].astype(np.int64) + 1) & 0xFFFFFFFF,
                    syn_port=p.sport[syns].astype(np.int64))
 
-    def split_dns(self) -> tuple["Picks", "Picks"]:
-        """(the DNS packets, the rest): the flows of one never share state with the other's, so
-        two processes can look at them side by side.  The client SYNs go with the rest."""
-        return self._take(np.flatnonzero(self.dns), with_syns=False), self._take(np.flatnonzero(~self.dns), with_syns=True)
-
-    def _take(self, rows: np.ndarray, with_syns: bool) -> "Picks":
-        offset, blob = _joined(memoryview(self.blob), self.offset[:-1][rows], self.offset[1:][rows])
-        syns = slice(None) if with_syns else slice(0, 0)
-        return replace(self, offset=offset, blob=blob, **{name: getattr(self, name)[rows] for name in _PER_PACKET},
-                       **{name: getattr(self, name)[syns] for name in ("syn_flow", "syn_start", "syn_port")})
-
     def __len__(self) -> int:
         return len(self.flow)
 
@@ -98,10 +87,6 @@ class Picks:
         and the named fields, as plain Python values (numpy scalars are slow one by one)."""
         return zip(self.offset[:-1][index].tolist(), self.offset[1:][index].tolist(),
                    *(getattr(self, name)[index].tolist() for name in names))
-
-
-_PER_PACKET = ("flow", "ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "seq", "flags",
-               "must", "dns")
 
 
 def _joined(data: memoryview, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, bytes]:

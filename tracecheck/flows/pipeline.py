@@ -124,16 +124,10 @@ def build_named_flows(paths: Iterable[str], hash_files: bool = False,
 
 def _shared_with(worker, dissection: Dissection) -> PacketHook:
     """The packet hook when a worker process runs the dissectors: this process picks the
-    packets, looks at the DNS ones itself (a share of the work its second core would otherwise
-    wait through) and sends the rest over."""
+    packets (it has the flow indexes) and the worker looks at them, while this one goes on
+    building the table."""
     def hook(p: Packets, flow_of: np.ndarray, capture: int) -> None:
-        picks = dissection.select(p, flow_of)
-        if picks is None:
-            return
-        dns, rest = picks.split_dns()
-        worker.send(rest)
-        if len(dns):
-            dissection.examine(dns)
+        worker.send(dissection.select(p, flow_of))
     return hook
 
 
