@@ -13,16 +13,25 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
 from tracecheck.dissect._wire import canonical_ip
 from tracecheck.dissect.tcp_stream import DEFAULT_LIMIT, StreamReassembler, seq_diff
 from tracecheck.flows.table import FlowTable, address
 from tracecheck.ingest.decode import Packets
 from tracecheck.vocabulary import Call, NameObservation
+
+if TYPE_CHECKING:
+    from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
+
+
+def load_protocols() -> None:
+    """Import the protocol dissectors, on the first packet examined: a process that only picks
+    packets for a worker (worker.py) never examines one and is spared ~45 ms of imports."""
+    global dns, dtls, http, quic, rtp, sip, stun, tls
+    from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
 
 # Payload packets per flow looked at: a TCP ClientHello or HTTP request is in the client's
 # first segments; UDP needs a few more (RTP is recognised from a run of packets).
@@ -207,6 +216,8 @@ class Dissection:
 
     def examine(self, picks: "Picks") -> None:
         """Look at picked packets one by one, in capture order."""
+        if "tls" not in globals():
+            load_protocols()
         # A worker process sees only the picks: room for their flows in the per-flow arrays.
         self._grow(max(int(picks.flow.max(initial=-1)), int(picks.syn_flow.max(initial=-1))) + 1)
         if len(picks.syn_flow):

@@ -16,7 +16,7 @@ import queue
 import threading
 import traceback
 
-from tracecheck.dissect.session import Dissection, Picks
+from tracecheck.dissect.session import Dissection, Picks, load_protocols
 
 # Below this much capture, starting a process costs more than it saves.
 WORTH_A_PROCESS = 64 << 20
@@ -106,6 +106,7 @@ def _serve(pipe) -> None:
     # What the parent had is the child's too: keep the collector off it (a full collection
     # would walk it all, writing to pages the child otherwise shares with the parent).
     gc.freeze()
+    load_protocols()  # while the parent reads its first batch
     dissection = Dissection()
     try:
         while (picks := pipe.recv()) is not None:
