@@ -29,6 +29,25 @@ def test_a_worker_process_gives_the_same_names_calls_and_flows(capture):
     assert any(f.server_name for f in flows) or names or calls  # the comparison compared something
 
 
+@pytest.mark.parametrize("capture", [DEMO, SHARED / "pcapplusplus" / "DnsPackets.pcap"], ids=lambda p: p.name)
+def test_a_worker_behind_leaves_the_dns_packets_here_and_nothing_changes(capture, monkeypatch):
+    from tracecheck.dissect.worker import DissectionWorker
+
+    if not capture.exists():
+        pytest.skip("../shared/data not present")
+    from tracecheck.dissect.session import Dissection
+
+    alone = outcome(capture, parallel=False)
+    here = []
+    examine = Dissection.examine
+    monkeypatch.setattr(DissectionWorker, "behind", lambda self: True)  # every batch shared
+    monkeypatch.setattr(Dissection, "examine", lambda self, picks: here.append(len(picks)) or examine(self, picks))
+    shared = outcome(capture, parallel=True)
+    assert shared == alone
+    assert sum(here) > 0  # DNS packets were looked at in this process
+    assert any(n.source == "dns" for n in shared[1])
+
+
 def test_the_demo_call_is_named_in_the_worker_too():
     flows, names, _, examined = outcome(DEMO, parallel=True)
     named = {f.resp_h: (f.server_name, f.name_source) for f in flows if f.server_name}
@@ -54,3 +73,25 @@ def test_a_worker_that_dies_is_an_error_not_a_hang():
     with pytest.raises(RuntimeError, match="dissector process"):
         worker.finish()
     assert not worker._sender.is_alive()
+
+
+def test_split_dns_parts_the_picks_without_losing_or_mixing_a_byte():
+    from tracecheck.dissect.session import Dissection
+    from tracecheck.flows.builder import FlowBuilder
+    from tracecheck.ingest.capture import open_capture
+    from tracecheck.ingest.decode import Decoder
+
+    selector, builder, decoder = Dissection(), FlowBuilder(), Decoder()
+    with open_capture(str(DEMO)) as capture:
+        batch = next(capture.batches(first_record=0))
+    packets, _ = decoder.decode(batch)
+    picks = selector.select(packets, builder.add(packets, 0))
+    payload = lambda p, i: p.blob[p.offset[i]:p.offset[i + 1]]  # noqa: E731
+    dns, rest = picks.split_dns()
+    assert len(dns) and len(rest) and len(dns) + len(rest) == len(picks)
+    assert dns.dns.all() and not rest.dns.any() and len(dns.syn_flow) == 0
+    assert rest.syn_flow.tolist() == picks.syn_flow.tolist()
+    by_row = {(f, t): payload(picks, i) for i, (f, t) in enumerate(zip(picks.flow.tolist(), picks.ts.tolist()))}
+    for part in (dns, rest):
+        for i, (f, t) in enumerate(zip(part.flow.tolist(), part.ts.tolist())):
+            assert payload(part, i) == by_row[(f, t)]

@@ -11,8 +11,7 @@ name seen, for the stages that want the list.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from operator import attrgetter
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -88,6 +87,17 @@ class Picks:
                    syn_flow=flow_of[syns], syn_start=(p.seq[syns].astype(np.int64) + 1) & 0xFFFFFFFF,
                    syn_port=p.sport[syns].astype(np.int64))
 
+    def split_dns(self) -> tuple["Picks", "Picks"]:
+        """(the DNS packets, the rest): the flows of one never share state with the other's, so
+        two processes can look at them side by side.  The client SYNs go with the rest."""
+        return self._take(np.flatnonzero(self.dns), with_syns=False), self._take(np.flatnonzero(~self.dns), with_syns=True)
+
+    def _take(self, rows: np.ndarray, with_syns: bool) -> "Picks":
+        offset, blob = _joined(memoryview(self.blob), self.offset[:-1][rows], self.offset[1:][rows])
+        syns = slice(None) if with_syns else slice(0, 0)
+        return replace(self, offset=offset, blob=blob, **{name: getattr(self, name)[rows] for name in _PER_PACKET},
+                       **{name: getattr(self, name)[syns] for name in ("syn_flow", "syn_start", "syn_port")})
+
     def __len__(self) -> int:
         return len(self.flow)
 
@@ -96,6 +106,10 @@ class Picks:
         and the named fields, as plain Python values (numpy scalars are slow one by one)."""
         return zip(self.offset[:-1][index].tolist(), self.offset[1:][index].tolist(),
                    *(getattr(self, name)[index].tolist() for name in names))
+
+
+_PER_PACKET = ("flow", "ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "seq", "flags",
+               "must", "dns")
 
 
 def _joined(data: memoryview, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, bytes]:
@@ -536,7 +550,9 @@ class Dissection:
             _, seen = found.get(index, _NOTHING_FOUND)
             names += [NameObservation(ts=ts, ip=resp_h, name=name, source=src, uid=uid, detail=detail)
                       for src, name, detail in seen]
-        names.sort(key=attrgetter("ts", "ip", "name", "source", "uid"))
+        # Every field in the key: which process examined a DNS packet (worker.py) must not
+        # change the order of two answers that differ only in TTL, client or detail.
+        names.sort(key=_observation_order)
         return names
 
 
@@ -550,6 +566,11 @@ def _dns_app(sport: int, dport: int) -> str:
 def _dns_port(sport: int, dport: int) -> int:
     """The DNS port a message was on (mDNS keeps addresses among the additional records)."""
     return min(sport, dport) if sport in DNS_PORTS else dport
+
+
+def _observation_order(seen: NameObservation) -> tuple:
+    return (seen.ts, seen.ip, seen.name, seen.source, seen.uid, seen.client, seen.detail,
+            -1 if seen.ttl is None else seen.ttl)
 
 
 def _name_rank(found: tuple) -> int:

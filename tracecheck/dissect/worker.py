@@ -51,6 +51,10 @@ class DissectionWorker:
         if picks is not None and self._send_error is None:
             self._queue.put(picks)
 
+    def behind(self) -> bool:
+        """Batches are waiting for the child."""
+        return not self._queue.empty()
+
     def _send_queued(self) -> None:
         while True:
             picks = self._queue.get()

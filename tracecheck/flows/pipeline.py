@@ -124,10 +124,20 @@ def build_named_flows(paths: Iterable[str], hash_files: bool = False,
 
 def _shared_with(worker, dissection: Dissection) -> PacketHook:
     """The packet hook when a worker process runs the dissectors: this process picks the
-    packets (it has the flow indexes) and the worker looks at them, while this one goes on
-    building the table."""
+    packets (it has the flow indexes) and the worker looks at them.  When the worker falls
+    behind, this process looks at a batch's DNS packets itself (DNS flows share nothing with
+    the others), so neither waits for the other."""
     def hook(p: Packets, flow_of: np.ndarray, capture: int) -> None:
-        worker.send(dissection.select(p, flow_of))
+        picks = dissection.select(p, flow_of)
+        if picks is None:
+            return
+        if not worker.behind():
+            worker.send(picks)
+            return
+        dns, rest = picks.split_dns()
+        worker.send(rest)
+        if len(dns):
+            dissection.examine(dns)
     return hook
 
 
