@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final, Iterator
+from typing import Final, Iterator, NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -80,8 +80,9 @@ def read_varint(buf: bytes, pos: int) -> tuple[int, int] | None:
     return value, pos + size
 
 
-@dataclass(frozen=True)
-class LongHeaderPacket:
+# The per-packet records below are NamedTuples, not frozen dataclasses: one of each is made for
+# every QUIC flow, and a frozen dataclass costs several times as much to build.
+class LongHeaderPacket(NamedTuple):
     """One long-header packet cut out of a datagram; its payload is still protected."""
 
     kind: str
@@ -173,8 +174,7 @@ def looks_like_quic_initial(datagram: bytes) -> bool:
 # --------------------------------------------------------------------------- keys and decryption
 
 
-@dataclass(frozen=True)
-class InitialKeys:
+class InitialKeys(NamedTuple):
     key: bytes
     iv: bytes
     hp: bytes
@@ -234,8 +234,7 @@ def decode_packet_number(truncated: int, pn_len: int, largest: int) -> int:
     return candidate
 
 
-@dataclass(frozen=True)
-class DecryptedInitial:
+class DecryptedInitial(NamedTuple):
     version: int
     dcid: bytes
     scid: bytes
@@ -273,8 +272,7 @@ def decrypt_initial(
 # --------------------------------------------------------------------------- frames
 
 
-@dataclass(frozen=True)
-class CryptoFrame:
+class CryptoFrame(NamedTuple):
     offset: int
     data: bytes
 
@@ -425,12 +423,20 @@ class QuicInitialAssembler:
         self, space: tuple[int, bytes], frames: list[CryptoFrame]
     ) -> tls.ClientHello | None:
         stream = self._streams.get(space)
-        if stream is None:
-            stream = self._streams[space] = StreamReassembler(limit=MAX_CRYPTO_BYTES, isn=0)
-        for frame in frames:
-            if frame.offset < MAX_CRYPTO_BYTES:
-                stream.add(frame.offset, frame.data)
-        result = tls.parse_client_hello_message(stream.contiguous(), self.details)
+        if stream is None and len(frames) == 1 and frames[0].offset == 0 and len(frames[0].data) <= MAX_CRYPTO_BYTES:
+            # Most hellos come whole in the first Initial's one frame: what the reassembler
+            # would hand back is that frame; it is only made if more is needed.
+            result = tls.parse_client_hello_message(frames[0].data, self.details)
+            if result is tls.NEED_MORE:
+                self._streams[space] = StreamReassembler(limit=MAX_CRYPTO_BYTES, isn=0)
+                self._streams[space].add(0, frames[0].data)
+        else:
+            if stream is None:
+                stream = self._streams[space] = StreamReassembler(limit=MAX_CRYPTO_BYTES, isn=0)
+            for frame in frames:
+                if frame.offset < MAX_CRYPTO_BYTES:
+                    stream.add(frame.offset, frame.data)
+            result = tls.parse_client_hello_message(stream.contiguous(), self.details)
         if isinstance(result, tls.ClientHello):
             self.client_hello = result
             return result
