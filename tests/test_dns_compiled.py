@@ -4,7 +4,6 @@ does, on well-formed responses, on hostile bytes and on real captures; and the f
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import shutil
 import struct
@@ -332,11 +331,11 @@ def test_parse_dns_makes_the_objects_the_constructors_make(payload):
         assert all(type(r) is DnsRecord for r in msg.answers + msg.additionals)
 
 
-def test_a_parsed_message_stays_frozen():
+def test_a_parsed_message_cannot_be_changed():
     msg = dns.parse_dns(message([wire_name("a.example")], [record(pointer(QNAME_AT), 1, bytes([10, 0, 0, 1]))]))
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         msg.id = 1
-    assert dataclasses.replace(msg, id=9).id == 9 and dataclasses.asdict(msg)["answers"][0][3] == "10.0.0.1"
+    assert msg._replace(id=9).id == 9 and msg._asdict()["answers"][0].value == "10.0.0.1"
 
 
 @st.composite
@@ -364,7 +363,7 @@ def test_address_answers_shortcut_equals_the_general_walk(payload, additionals):
     if msg is None:
         return
     # A PTR record names no address, but it keeps address_answers off its shortcut.
-    general = dataclasses.replace(msg, answers=msg.answers + (DnsRecord("x.example", dns.TYPE_PTR, 0, "y.example"),))
+    general = msg._replace(answers=msg.answers + (DnsRecord("x.example", dns.TYPE_PTR, 0, "y.example"),))
     assert dns.address_answers(msg, additionals) == dns.address_answers(general, additionals)
 
 

@@ -13,7 +13,6 @@ to.  Both return plain tuples; ``parse_dns`` makes them the types below.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
@@ -66,8 +65,7 @@ class DnsRecord(NamedTuple):
     """Address text for A/AAAA; the target name for CNAME and PTR."""
 
 
-@dataclass(frozen=True)
-class DnsMessage:
+class DnsMessage(NamedTuple):
     """A decoded DNS message; records of other types are not kept."""
 
     id: int
@@ -89,8 +87,7 @@ class DnsMessage:
     """False when the message ended early or held a malformed record: the rest was dropped."""
 
 
-@dataclass(frozen=True)
-class DnsAnswer:
+class DnsAnswer(NamedTuple):
     """An address a name resolved to, with the CNAME chain that led there."""
 
     query: str
@@ -264,22 +261,6 @@ def _parse_fields_py(payload: bytes) -> tuple | None:
 # The parse yields plain tuples; tuple.__new__ makes them the named ones without unpacking.
 _question = partial(tuple.__new__, DnsQuestion)
 _record = partial(tuple.__new__, DnsRecord)
-_blank = object.__new__
-_set_attribute = object.__setattr__
-
-
-def _frozen(cls: type, fields: dict):
-    """An instance of the frozen dataclass ``cls`` with these (all its) fields.
-
-    Its ``__init__`` sets each field with an ``object.__setattr__`` call: slower than the
-    compiled parse itself.  Handing the instance its ``__dict__`` whole makes the same object
-    (equality, hash and repr read the fields, and it stays frozen).
-    """
-    instance = _blank(cls)
-    _set_attribute(instance, "__dict__", fields)
-    return instance
-
-
 def parse_dns(payload: bytes) -> DnsMessage | None:
     """Decode one DNS message (UDP payload, or one TCP message without its length prefix).
 
@@ -291,25 +272,17 @@ def parse_dns(payload: bytes) -> DnsMessage | None:
     if fields is None:
         return None
     ident, flags, questions, answers, additionals, complete = fields
-    return _frozen(
-        DnsMessage,
-        {
-            "id": ident,
-            "is_response": bool(flags & 0x8000),
-            "opcode": (flags >> 11) & 0xF,
-            "rcode": flags & 0xF,
-            "truncated": bool(flags & 0x0200),
-            "questions": tuple(map(_question, questions)),
-            "answers": tuple(map(_record, answers)) if answers else (),
-            "additionals": tuple(map(_record, additionals)) if additionals else (),
-            "complete": complete,
-        },
+    return DnsMessage(
+        id=ident,
+        is_response=bool(flags & 0x8000),
+        opcode=(flags >> 11) & 0xF,
+        rcode=flags & 0xF,
+        truncated=bool(flags & 0x0200),
+        questions=tuple(map(_question, questions)),
+        answers=tuple(map(_record, answers)) if answers else (),
+        additionals=tuple(map(_record, additionals)) if additionals else (),
+        complete=complete,
     )
-
-
-def _answer(query: str, ip: str, ttl: int, chain: tuple[str, ...]) -> DnsAnswer:
-    """``DnsAnswer(query, ip, ttl, chain)``, made as fast as ``parse_dns`` makes messages."""
-    return _frozen(DnsAnswer, {"query": query, "ip": ip, "ttl": ttl, "chain": chain})
 
 
 def address_answers(
@@ -330,7 +303,7 @@ def address_answers(
                 break
         else:  # the common response, the question's own addresses: no chain to follow
             chain = (name,)
-            found = [_answer(name, ip, ttl, chain) for _, _, ttl, ip in records]
+            found = [DnsAnswer(name, ip, ttl, chain) for _, _, ttl, ip in records]
             return list(dict.fromkeys(found)) if len(found) > 1 else found
     cname_of: dict[str, str] = {}
     addresses_of: dict[str, list[tuple[str, int]]] = {}  # owner: [(ip, ttl), ...]
@@ -350,7 +323,7 @@ def address_answers(
             if owned:
                 path = tuple(chain)
                 for ip, ttl in owned:
-                    found[_answer(question.name, ip, ttl, path)] = None
+                    found[DnsAnswer(question.name, ip, ttl, path)] = None
             reached.add(owner)
             target = cname_of.get(owner)
             if target is None or target in seen or len(chain) > MAX_CHAIN:
@@ -360,7 +333,7 @@ def address_answers(
     for owner, owned in addresses_of.items():
         if owner not in reached:
             for ip, ttl in owned:
-                found[_answer(owner, ip, ttl, (owner,))] = None
+                found[DnsAnswer(owner, ip, ttl, (owner,))] = None
     return list(found)
 
 

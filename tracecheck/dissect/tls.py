@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 CONTENT_HANDSHAKE: Final = 22
 HANDSHAKE_CLIENT_HELLO: Final = 1
@@ -55,9 +55,9 @@ class _NeedMore:
 NEED_MORE: Final = _NeedMore()
 
 
-@dataclass(frozen=True)
-class ClientHello:
-    """What a ClientHello says about where the client is going."""
+class ClientHello(NamedTuple):
+    """What a ClientHello says about where the client is going (a NamedTuple: one is made
+    for every TLS and QUIC flow, and a frozen dataclass costs several times as much)."""
 
     sni: str
     """First host_name in server_name, lower-case, no trailing dot; ``""`` when absent."""
