@@ -119,6 +119,48 @@ def _joined(data: memoryview, start: np.ndarray, end: np.ndarray) -> tuple[np.nd
     return offset, b"".join([data[a:b] for a, b in zip(start.tolist(), end.tolist())])
 
 
+@dataclass
+class Candidates:
+    """What can be told of a batch's packets without any flow's state, so it can be worked
+    out on the read-ahead thread (see ``flows.pipeline``): which packets carry a payload, and
+    of those which must be looked at and which cannot name anything."""
+
+    rows: np.ndarray
+    """TCP and UDP packets with a payload."""
+    limit: np.ndarray
+    """Per row: how many of its flow's first payloads are looked at (TCP fewer than UDP)."""
+    always: np.ndarray
+    """Per row: DNS port, starts like SIP, or carries the STUN cookie: looked at whatever the flow's state."""
+    dns: np.ndarray
+    """Per row: on a DNS port."""
+    not_a_hello: np.ndarray
+    """Per row: a TLS record that cannot be a ClientHello."""
+    syns: np.ndarray
+    """Client SYNs: where each client's stream starts."""
+
+    @classmethod
+    def of(cls, p: Packets) -> "Candidates":
+        proto = p.proto
+        # Where each client's stream starts, from its SYN: tells a late first segment from a stream
+        # that does not start like anything known.
+        syns = np.flatnonzero((proto == TCP) & ((p.tcp_flags & 0x12) == 0x02))
+        rows = np.flatnonzero(((proto == TCP) | (proto == UDP)) & (p.payload_len > 0))
+        is_tcp = proto[rows] == TCP
+        size, head8 = p.payload_len[rows], p.payload_head[rows]  # first eight bytes, zero past the end
+        head = (head8 >> 32).astype(np.int64)  # the first four
+        dns_port = _DNS_PORT[p.sport[rows]] | _DNS_PORT[p.dport[rows]]
+        sip_like = (size >= 8) & np.isin(head >> 8, _SIP_PREFIXES)
+        cookie = (size >= 20) & ((head8 & 0xFFFFFFFF) == STUN_COOKIE)
+        # TLS records that cannot be a ClientHello (application data, alerts, a ServerHello ...)
+        # name nothing: most of a TLS flow's first packets, and the largest.  The record header
+        # must be well-formed, so a hello's continuation segment is never mistaken for one.
+        first, handshake_type = head >> 24, (head8 >> 16) & 0xFF
+        tls_record = is_tcp & (((head >> 16) & 0xFF) == 3) & (((head >> 8) & 0xFF) <= 4)
+        not_a_hello = tls_record & ((first == 23) | (first == 20) | (first == 21) | ((first == 22) & (handshake_type != 1)))
+        return cls(rows=rows, limit=np.where(is_tcp, FIRST_PAYLOADS_TCP, FIRST_PAYLOADS_UDP),
+                   always=dns_port | sip_like | cookie, dns=dns_port, not_a_hello=not_a_hello, syns=syns)
+
+
 class _Packet(NamedTuple):
     payload: bytes
     ts: float
@@ -170,46 +212,26 @@ class Dissection:
 
     # ------------------------------------------------------------------ selection, in bulk
 
-    def on_packets(self, p: Packets, flow_of: np.ndarray, capture: int) -> None:
+    def on_packets(self, p: Packets, flow_of: np.ndarray, capture: int, candidates: "Candidates | None" = None) -> None:
         """The flow stage's hook: pick the packets that matter, then look at them."""
-        picks = self.select(p, flow_of)
+        picks = self.select(p, flow_of, candidates)
         if picks is not None:
             self.examine(picks)
 
-    def select(self, p: Packets, flow_of: np.ndarray) -> "Picks | None":
+    def select(self, p: Packets, flow_of: np.ndarray, candidates: "Candidates | None" = None) -> "Picks | None":
         """The packets whose payload can name something, in bulk: every DNS packet, whatever
         starts like SIP or carries the STUN cookie, and the first payload packets of each flow
-        not yet recognised."""
+        not yet recognised.  ``candidates``: ``Candidates.of(p)``, if already made."""
         if not len(p):
             return None
+        c = candidates if candidates is not None else Candidates.of(p)
         self._grow(int(flow_of.max()) + 1)
-        proto = p.proto.astype(np.int64)
-        # Where each client's stream starts, from its SYN: tells a late first segment from a stream
-        # that does not start like anything known.
-        syns = np.flatnonzero((proto == TCP) & ((p.tcp_flags & 0x12) == 0x02))
-        rows = np.flatnonzero(((proto == TCP) | (proto == UDP)) & (p.payload_len > 0))
-        flows = flow_of[rows]
-        is_tcp = proto[rows] == TCP
-        early = self._early(flows, np.where(is_tcp, FIRST_PAYLOADS_TCP, FIRST_PAYLOADS_UDP))
-
-        size, head8 = p.payload_len[rows], p.payload_head[rows]  # first eight bytes, zero past the end
-        head = (head8 >> 32).astype(np.int64)  # the first four
-        dns_port = _DNS_PORT[p.sport[rows]] | _DNS_PORT[p.dport[rows]]
-        sip_like = (size >= 8) & np.isin(head >> 8, _SIP_PREFIXES)
-        cookie = (size >= 20) & ((head8 & 0xFFFFFFFF) == STUN_COOKIE)
-        # TLS records that cannot be a ClientHello (application data, alerts, a ServerHello ...)
-        # name nothing: most of a TLS flow's first packets, and the largest.  The record header
-        # must be well-formed, so a hello's continuation segment is never mistaken for one.
-        first, handshake_type = head >> 24, (head8 >> 16) & 0xFF
-        tls_record = is_tcp & (((head >> 16) & 0xFF) == 3) & (((head >> 8) & 0xFF) <= 4)
-        not_a_hello = tls_record & ((first == 23) | (first == 20) | (first == 21) | ((first == 22) & (handshake_type != 1)))
-        early &= ~not_a_hello
-        always = dns_port | sip_like | cookie  # looked at whatever the flow's state
-        chosen = early | always
-        pick = rows[chosen]
-        if not len(pick) and not len(syns):
+        early = self._early(flow_of[c.rows], c.limit) & ~c.not_a_hello
+        chosen = early | c.always
+        pick = c.rows[chosen]
+        if not len(pick) and not len(c.syns):
             return None
-        return Picks.gather(p, flow_of, pick, always[chosen], dns_port[chosen], syns)
+        return Picks.gather(p, flow_of, pick, c.always[chosen], c.dns[chosen], c.syns)
 
     def _early(self, flows: np.ndarray, limit: np.ndarray) -> np.ndarray:
         """Which of these payload packets (their flows, in capture order) are among the first
@@ -512,13 +534,14 @@ class Dissection:
             app, seen = found.get(index, _NOTHING_FOUND)
             server_name, source = "", ""
             if seen:
-                source, server_name, _ = min(seen, key=_name_rank)
+                source, server_name, _ = seen[0] if len(seen) == 1 else min(seen, key=_name_rank)
             if not server_name:
                 answers = by_ip.get(resp_h)
                 server_name = _dns_name(answers, ts, orig_h)[0] if answers else ""
                 source = "dns" if server_name else ""
-            call_id = endpoint_call.get((resp_h, resp_p)) or endpoint_call.get((orig_h, orig_p))
-            if call_id and proto == "udp" and app not in ("sip", "dns"):
+            call_id = (endpoint_call.get((resp_h, resp_p)) or endpoint_call.get((orig_h, orig_p))
+                       if endpoint_call and proto == "udp" else None)
+            if call_id and app not in ("sip", "dns"):
                 media[call_id].add(uid)
                 if not app:
                     app = "srtp" if self.calls[call_id].srtp else "rtp"
