@@ -86,7 +86,7 @@ static int read_name(const unsigned char *data, Py_ssize_t size, Py_ssize_t offs
         const unsigned char *label = data + offset + 1;
         for (unsigned i = 0; i < length; i++) {
             unsigned char c = label[i];
-            if (c < 0x20 || c > 0x7E || c == '.' || c == '\\')
+            if (c <= 0x20 || c > 0x7E || c == '.' || c == '\\')  /* a space too: \032 */
                 name->plain = 0;
             name->bytes[copied + i] = c;
         }

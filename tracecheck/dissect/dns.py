@@ -120,6 +120,7 @@ def _name_text(labels: list[bytes]) -> str:
         text = joined.decode("ascii")
         if (
             text.isprintable()
+            and " " not in text  # shown as \032, as dig does, whatever the other labels hold
             and "\\" not in text
             and text.count(".") == len(labels) - 1
         ):
