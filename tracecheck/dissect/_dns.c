@@ -43,7 +43,7 @@ typedef struct {
     unsigned char bytes[MAX_NAME_OCTETS];  /* the labels back to back, no separators */
     unsigned char lengths[MAX_LABELS];
     int count;
-    int plain;  /* every byte printable ASCII other than '.' and '\\': the text is the bytes */
+    int plain;  /* every byte printable ASCII other than space, '.' and '\\': the text is the bytes */
     Py_ssize_t first;  /* where the first label lies (-1 for the root): see Names */
 } Name;
 
