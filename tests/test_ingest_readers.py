@@ -488,7 +488,7 @@ def test_record_numbers_run_across_batches_and_files(tmp_path, monkeypatch):
     a = write_pcap(tmp_path / "a.pcap", FRAMES)
     b = write_pcap(tmp_path / "b.pcap", FRAMES)
     seen: list[np.ndarray] = []
-    build_flows([str(a), str(b)], on_packets=lambda p, flow_of, i, prepared: seen.append(p.record))
+    build_flows([str(a), str(b)], on_packets=lambda p, flow_of, i: seen.append(p.record))
     assert np.concatenate(seen).tolist() == list(range(16))
 
 

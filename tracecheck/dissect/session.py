@@ -121,9 +121,8 @@ def _joined(data: memoryview, start: np.ndarray, end: np.ndarray) -> tuple[np.nd
 
 @dataclass
 class Candidates:
-    """What can be told of a batch's packets without any flow's state, so it can be worked
-    out on the read-ahead thread (see ``flows.pipeline``): which packets carry a payload, and
-    of those which must be looked at and which cannot name anything."""
+    """What can be told of a batch's packets without any flow's state: which carry a payload,
+    and of those which must be looked at whatever their flow and which cannot name anything."""
 
     rows: np.ndarray
     """TCP and UDP packets with a payload."""
@@ -212,19 +211,19 @@ class Dissection:
 
     # ------------------------------------------------------------------ selection, in bulk
 
-    def on_packets(self, p: Packets, flow_of: np.ndarray, capture: int, candidates: "Candidates | None" = None) -> None:
+    def on_packets(self, p: Packets, flow_of: np.ndarray, capture: int) -> None:
         """The flow stage's hook: pick the packets that matter, then look at them."""
-        picks = self.select(p, flow_of, candidates)
+        picks = self.select(p, flow_of)
         if picks is not None:
             self.examine(picks)
 
-    def select(self, p: Packets, flow_of: np.ndarray, candidates: "Candidates | None" = None) -> "Picks | None":
+    def select(self, p: Packets, flow_of: np.ndarray) -> "Picks | None":
         """The packets whose payload can name something, in bulk: every DNS packet, whatever
         starts like SIP or carries the STUN cookie, and the first payload packets of each flow
-        not yet recognised.  ``candidates``: ``Candidates.of(p)``, if already made."""
+        not yet recognised."""
         if not len(p):
             return None
-        c = candidates if candidates is not None else Candidates.of(p)
+        c = Candidates.of(p)
         self._grow(int(flow_of.max()) + 1)
         early = self._early(flow_of[c.rows], c.limit) & ~c.not_a_hello
         chosen = early | c.always

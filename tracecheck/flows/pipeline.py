@@ -21,9 +21,8 @@ from tracecheck.vocabulary import Accounting, CaptureInfo, NameObservation
 if TYPE_CHECKING:
     from tracecheck.dissect.session import Dissection
 
-# Called for every decoded batch: the packets, each packet's flow index, the capture's index,
-# and what ``prepare`` made of the packets on the read-ahead thread (None without one).
-PacketHook = Callable[[Packets, np.ndarray, int, object], None]
+# Called for every decoded batch: the packets, each packet's flow index, the capture's index.
+PacketHook = Callable[[Packets, np.ndarray, int], None]
 
 
 @dataclass
@@ -38,12 +37,8 @@ class FlowResult:
 
 
 def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: PacketHook | None = None,
-                progress: Callable[[str, int, int], None] | None = None,
-                prepare: Callable[[Packets], object] | None = None) -> FlowResult:
-    """Read every capture in order (flows may continue from one file into the next).
-
-    ``prepare`` runs on the read-ahead thread, beside the flow stage, for work on a batch that
-    needs no flow: its result is handed to ``on_packets``."""
+                progress: Callable[[str, int, int], None] | None = None) -> FlowResult:
+    """Read every capture in order (flows may continue from one file into the next)."""
     decoder = Decoder()
     builder = FlowBuilder()
     captures: list[CaptureInfo] = []
@@ -56,12 +51,12 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
         names.append(str(path))
         size = os.path.getsize(path) if os.path.exists(path) else 0
         with open_capture(path, hash_file=hash_files) as capture:
-            for batch, packets, batch_skipped, prepared in _read_ahead(capture, decoder, records, prepare):
+            for batch, packets, batch_skipped in _read_ahead(capture, decoder, records):
                 skipped += batch_skipped
                 decoded += len(batch) - sum(batch_skipped.values())
                 flow_of = builder.add(packets, index)
                 if on_packets is not None:
-                    on_packets(packets, flow_of, index, prepared)
+                    on_packets(packets, flow_of, index)
                 if progress is not None:
                     progress(str(path), capture.position(), size)
             stats = capture.stats
@@ -107,7 +102,7 @@ def build_named_flows(paths: Iterable[str], hash_files: bool = False,
 
     ``parallel``: run the dissectors in a second process (None: when the captures are large
     enough for it to pay and the machine has a second core)."""
-    from tracecheck.dissect.session import Candidates, Dissection
+    from tracecheck.dissect.session import Dissection
     from tracecheck.dissect.worker import DissectionWorker, worth_a_process
 
     paths = [str(path) for path in paths]
@@ -117,8 +112,7 @@ def build_named_flows(paths: Iterable[str], hash_files: bool = False,
     worker = DissectionWorker() if parallel else None  # forked before any thread starts
     try:
         hook = _shared_with(worker, dissection) if worker else dissection.on_packets
-        result = build_flows(paths, hash_files=hash_files, on_packets=hook, progress=progress,
-                             prepare=Candidates.of)
+        result = build_flows(paths, hash_files=hash_files, on_packets=hook, progress=progress)
         if worker is not None:
             dissection.absorb(worker.finish())
     finally:
@@ -133,8 +127,8 @@ def _shared_with(worker, dissection: Dissection) -> PacketHook:
     packets (it has the flow indexes) and the worker looks at them.  When the worker falls
     behind, this process looks at a batch's DNS packets itself (DNS flows share nothing with
     the others), so neither waits for the other."""
-    def hook(p: Packets, flow_of: np.ndarray, capture: int, candidates) -> None:
-        picks = dissection.select(p, flow_of, candidates)
+    def hook(p: Packets, flow_of: np.ndarray, capture: int) -> None:
+        picks = dissection.select(p, flow_of)
         if picks is None:
             return
         if not worker.behind():
@@ -147,10 +141,10 @@ def _shared_with(worker, dissection: Dissection) -> PacketHook:
     return hook
 
 
-def _read_ahead(capture, decoder: Decoder, first_record: int, prepare=None):
-    """Yield (batch, packets, skipped, prepared) while the next batch is already being read,
-    decoded and prepared on a second thread: the walk and NumPy's bulk work (which releases
-    the GIL) overlap the flow stage, so both cores work."""
+def _read_ahead(capture, decoder: Decoder, first_record: int):
+    """Yield (batch, packets, skipped) while the next batch is already being read and decoded
+    on a second thread: the walk and NumPy's bulk work (which releases the GIL) overlap the
+    flow stage, so both cores work."""
     ready: queue.Queue = queue.Queue(maxsize=1)
     done = object()
     stop = threading.Event()
@@ -158,8 +152,7 @@ def _read_ahead(capture, decoder: Decoder, first_record: int, prepare=None):
     def produce() -> None:
         try:
             for batch in capture.batches(first_record=first_record):
-                packets, skipped = decoder.decode(batch)
-                item = (batch, packets, skipped, prepare(packets) if prepare is not None and len(packets) else None)
+                item = (batch, *decoder.decode(batch))
                 while not stop.is_set():
                     try:
                         ready.put(item, timeout=0.1)
