@@ -20,5 +20,6 @@ setup(
         Extension("tracecheck.ingest._fastpath", ["tracecheck/ingest/_fastpath.c"], optional=True),
         Extension("tracecheck.dissect._dns", ["tracecheck/dissect/_dns.c"], optional=True),
         Extension("tracecheck.dissect._tls", ["tracecheck/dissect/_tls.c"], optional=True),
+        Extension("tracecheck.dissect._select", ["tracecheck/dissect/_select.c"], optional=True),
     ],
 )

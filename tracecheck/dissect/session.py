@@ -25,6 +25,12 @@ from tracecheck.vocabulary import Call, NameObservation
 if TYPE_CHECKING:
     from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
 
+try:
+    from tracecheck.dissect._select import choose as _choose
+except ImportError:  # built without a C compiler: Candidates and _early, in NumPy, choose
+    _choose = None
+COMPILED = _choose is not None
+
 
 def load_protocols() -> None:
     """Import the protocol dissectors, on the first packet examined: a process that only picks
@@ -223,14 +229,30 @@ class Dissection:
         not yet recognised."""
         if not len(p):
             return None
-        c = Candidates.of(p)
         self._grow(int(flow_of.max()) + 1)
-        early = self._early(flow_of[c.rows], c.limit) & ~c.not_a_hello
-        chosen = early | c.always
-        pick = c.rows[chosen]
-        if not len(pick) and not len(c.syns):
+        if _choose is not None:
+            pick, must, dns, syns = self._choose_compiled(p, flow_of)
+        else:
+            c = Candidates.of(p)
+            early = self._early(flow_of[c.rows], c.limit) & ~c.not_a_hello
+            chosen = early | c.always
+            pick, must, dns, syns = c.rows[chosen], c.always[chosen], c.dns[chosen], c.syns
+        if not len(pick) and not len(syns):
             return None
-        return Picks.gather(p, flow_of, pick, c.always[chosen], c.dns[chosen], c.syns)
+        return Picks.gather(p, flow_of, pick, must, dns, syns)
+
+    def _choose_compiled(self, p: Packets, flow_of: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The same choice as ``Candidates`` and ``_early``, in one compiled pass (_select.c)."""
+        n = len(p)
+        picks, kinds, syns = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.int64)
+        picked, syn_count = _choose(
+            np.ascontiguousarray(p.proto, dtype=np.int16), np.ascontiguousarray(p.tcp_flags, dtype=np.int16),
+            np.ascontiguousarray(p.payload_len, dtype=np.int64), np.ascontiguousarray(p.payload_head, dtype=np.uint64),
+            np.ascontiguousarray(p.sport, dtype=np.int32), np.ascontiguousarray(p.dport, dtype=np.int32),
+            np.ascontiguousarray(flow_of, dtype=np.int64), self.seen, self.finished.view(np.uint8),
+            picks, kinds, syns)
+        kinds = kinds[:picked]
+        return picks[:picked], (kinds & 1).astype(bool), (kinds & 2).astype(bool), syns[:syn_count]
 
     def _early(self, flows: np.ndarray, limit: np.ndarray) -> np.ndarray:
         """Which of these payload packets (their flows, in capture order) are among the first
