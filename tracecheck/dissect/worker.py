@@ -17,7 +17,8 @@ import threading
 import traceback
 from contextlib import contextmanager
 
-from tracecheck.dissect.session import Dissection, Picks, load_protocols
+from tracecheck.dissect.choice import Picks
+from tracecheck.dissect.session import Dissection, load_protocols
 
 # Below this much capture, starting a process costs more than it saves.
 WORTH_A_PROCESS = 64 << 20

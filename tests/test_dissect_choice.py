@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracecheck.dissect import session
+from tracecheck.dissect import choice
 from tracecheck.dissect.session import Dissection
 from tracecheck.ingest.decode import Packets
 
-compiled = pytest.mark.skipif(not session.COMPILED, reason="tracecheck.dissect._select was not built (no C compiler)")
+compiled = pytest.mark.skipif(not choice.COMPILED, reason="tracecheck.dissect._select was not built (no C compiler)")
 
 # Payload beginnings that steer the choice: TLS records (a hello, data, a ServerHello, a
 # hello's continuation), SIP, the STUN cookie, QUIC, RTP, and nothing.
@@ -31,7 +31,7 @@ def test_compiled_choice_is_built_where_a_compiler_is():
     cc = (sysconfig.get_config_var("CC") or "").split()
     if not cc or shutil.which(cc[0]) is None:
         pytest.skip("no C compiler on this machine: the NumPy choice is the expected one")
-    assert session.COMPILED, "tracecheck.dissect._select failed to build; reinstall with `pip install -e .` and read its log"
+    assert choice.COMPILED, "tracecheck.dissect._select failed to build; reinstall with `pip install -e .` and read its log"
 
 
 @st.composite
@@ -70,7 +70,7 @@ def choices(flows: int, finished: list[bool], out: list[dict], use_compiled: boo
     chooser._grow(flows)
     chooser.finished[:flows] = finished
     made = []
-    with mock.patch.object(session, "_choose", session._choose if use_compiled else None):
+    with mock.patch.object(choice, "_choose", choice._choose if use_compiled else None):
         for batch in out:
             picks = chooser.select(packets(batch), batch["flow"])
             made.append(None if picks is None else
@@ -87,7 +87,7 @@ def test_the_compiled_choice_equals_the_numpy_one(drawn):
     in_numpy, seen_numpy = choices(flows, finished, out, use_compiled=False)
     assert in_c == in_numpy
     # Past a flow's limit the count no longer matters (NumPy counts on, C stops).
-    limit = np.array([session.FIRST_PAYLOADS_TCP if p == 6 else session.FIRST_PAYLOADS_UDP for p in protocol])
+    limit = np.array([choice.FIRST_PAYLOADS_TCP if p == 6 else choice.FIRST_PAYLOADS_UDP for p in protocol])
     assert np.minimum(seen_c, limit).tolist() == np.minimum(seen_numpy, limit).tolist()
 
 
@@ -98,9 +98,9 @@ def test_a_flow_index_outside_the_state_is_refused_not_written():
             np.full(n, 40000, np.int32), np.full(n, 443, np.int32), np.array([0, 1, 5], np.int64),
             np.zeros(2, np.int64), np.zeros(2, np.uint8), np.empty(n, np.int64), np.empty(n, np.uint8), np.empty(n, np.int64)]
     with pytest.raises(ValueError, match="flow index"):
-        session._choose(*args)
+        choice._choose(*args)
     with pytest.raises(ValueError, match="picks"):
-        session._choose(*args[:9], np.empty(n - 1, np.int64), *args[10:])
+        choice._choose(*args[:9], np.empty(n - 1, np.int64), *args[10:])
 
 
 @pytest.mark.parametrize("use_compiled", [pytest.param(True, marks=compiled), False], ids=["compiled", "numpy"])
