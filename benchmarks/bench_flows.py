@@ -154,15 +154,22 @@ def corpus(packets: int, seed: int, quiet: bool) -> Path:
     return path
 
 
+# Each optional C extension, by what it does (without a compiler at install time tracecheck
+# runs the same in Python and NumPy, slower).
+COMPILED_PARTS = (("record walk", "tracecheck.ingest.walk"), ("decoder fast path", "tracecheck.ingest.fastpath"),
+                  ("packet choice", "tracecheck.dissect.choice"), ("ClientHello", "tracecheck.dissect.tls"),
+                  ("DNS", "tracecheck.dissect.dns"))
+
+
 def compiled_parts() -> str:
-    """Whether this tracecheck runs its compiled record walk and decoder fast path (optional C
-    extensions: without a compiler at install time it runs, slower, in Python and NumPy)."""
-    probe = subprocess.run([sys.executable, "-c", "from tracecheck.ingest import walk, fastpath; "
-                            "print(walk.COMPILED, fastpath.COMPILED)"], capture_output=True, text=True)
+    """Which parts of this tracecheck run compiled."""
+    modules = ", ".join(module for _, module in COMPILED_PARTS)
+    probe = subprocess.run([sys.executable, "-c", f"import importlib; print(*(importlib.import_module(m).COMPILED "
+                            f"for m in {modules.split(', ')!r}))"], capture_output=True, text=True)
     if probe.returncode != 0:
         return "compiled parts: unknown (tracecheck not importable by this Python)"
-    walk, fast = (word == "True" for word in probe.stdout.split())
-    return f"compiled record walk: {'yes' if walk else 'NO'}; compiled decoder fast path: {'yes' if fast else 'NO'}"
+    built = [word == "True" for word in probe.stdout.split()]
+    return "compiled " + "; ".join(f"{name}: {'yes' if on else 'NO'}" for (name, _), on in zip(COMPILED_PARTS, built))
 
 
 # ------------------------------------------------------------------------------ reports
