@@ -15,7 +15,6 @@ import os
 import queue
 import threading
 import traceback
-from contextlib import contextmanager
 
 from tracecheck.dissect.choice import Picks
 from tracecheck.dissect.session import Dissection, load_protocols
@@ -86,8 +85,7 @@ class DissectionWorker:
             self.close()
             raise RuntimeError(f"the dissector process went away: {self._send_error!r}")
         try:
-            with _collector_paused():
-                kind, payload = self._pipe.recv()
+            kind, payload = self._pipe.recv()
         except EOFError:
             kind, payload = "error", "it ended without a summary"
         self.close()
@@ -107,20 +105,6 @@ class DissectionWorker:
                 pass
             self._sender.join(timeout=5)
         self._pipe.close()
-
-
-@contextmanager
-def _collector_paused():
-    """The child's findings unpickle into tens of thousands of small objects at once, and every
-    few hundred of them would start a collection walking the whole process (0.03-0.1 s on a
-    busy capture, with the table waiting): none of them is garbage, so the collector rests."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _serve(pipe) -> None:

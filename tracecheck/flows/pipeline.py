@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
+from tracecheck.collector import collector_paused
 from tracecheck.flows.builder import FlowBuilder
 from tracecheck.flows.table import FlowTable, flow_table
 from tracecheck.ingest.capture import open_capture
@@ -113,12 +114,15 @@ def build_named_flows(paths: Iterable[str], hash_files: bool = False,
     try:
         hook = _shared_with(worker, dissection) if worker else dissection.on_packets
         result = build_flows(paths, hash_files=hash_files, on_packets=hook, progress=progress)
-        if worker is not None:
-            dissection.absorb(worker.finish())
+        # The worker's findings (unpickled) and the named table: tens of thousands of objects
+        # that all live on, made while the table waits.
+        with collector_paused():
+            if worker is not None:
+                dissection.absorb(worker.finish())
+            result.flows, calls = dissection.finish(result.flows)
     finally:
         if worker is not None:
             worker.close()
-    result.flows, calls = dissection.finish(result.flows)
     return NamedFlows(result=result, calls=calls, examined=dissection.examined, dissection=dissection)
 
 

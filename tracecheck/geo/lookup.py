@@ -18,11 +18,9 @@ new prefix row, not per address or per combination.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import itertools
 import operator
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import replace
 from itertools import repeat
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from tracecheck.collector import collector_paused
 from tracecheck.geo import store
 from tracecheck.geo.authority import (
     Decision, FindRegion, JurisdictionsLike, decide, decision_key, place_fields, semantic_key,
@@ -81,23 +80,6 @@ class _MemoizedJurisdictions:
         if key not in self._found:
             self._found[key] = self._jurisdictions.jurisdictions_for(country, subdivision)
         return self._found[key]
-
-
-@contextmanager
-def _collector_paused():
-    """Pause the cyclic garbage collector while a batch allocates its places.
-
-    A batch makes hundreds of thousands of small acyclic objects; each allocation burst
-    triggers collections that walk every object the loaded sources hold, which doubled the
-    time of a 200k-address batch.  Nothing here creates reference cycles.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class Resolver:
@@ -183,7 +165,7 @@ class Resolver:
     def resolve(self, ips: Iterable[str], names: dict[str, list[str]] | None = None) -> dict[str, Place]:
         """A ``Place`` for every distinct address in ``ips``; ``names`` maps an address to the
         names seen for it (SNI, DNS ...), which add hostname evidence."""
-        with _collector_paused():
+        with collector_paused():
             return self._resolve(ips, names)
 
     def _resolve(self, ips: Iterable[str], names: dict[str, list[str]] | None) -> dict[str, Place]:
