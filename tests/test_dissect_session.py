@@ -413,17 +413,19 @@ def test_whole_hellos_taken_in_bulk_leave_what_the_per_packet_path_leaves(tmp_pa
         [(CLIENT, server_hello), (CLIENT, whole)],  # a handshake record that is no ClientHello
         [(CLIENT, whole), (CLIENT, whole)],  # the hello again (retransmitted)
         [(CLIENT, b"\x16\x03\x01\x00")],  # too short to be anything
+        [(CLIENT, whole)],  # to port 53: a DNS port's flow is DNS, whatever it carries
     ]
     for n, variant in enumerate(variants):
         port += 1
-        seq, ack = cap.handshake(T0 + n * SECOND, CLIENT, SERVER, port, 443)
+        seq, ack = cap.handshake(T0 + n * SECOND, CLIENT, SERVER, port, 53 if n == len(variants) - 1 else 443)
         for i, (sender, payload) in enumerate(variant):
             at = T0 + n * SECOND + (12 + i) * MS
+            server_port = 53 if n == len(variants) - 1 else 443
             if sender == CLIENT:
-                cap.segment(at, CLIENT, SERVER, port, 443, seq, payload, ack)
+                cap.segment(at, CLIENT, SERVER, port, server_port, seq, payload, ack)
                 seq += len(payload)
             else:
-                cap.segment(at, SERVER, CLIENT, 443, port, ack, payload, seq)
+                cap.segment(at, SERVER, CLIENT, server_port, port, ack, payload, seq)
                 ack += len(payload)
     path = cap.write(tmp_path)
 

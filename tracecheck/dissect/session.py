@@ -136,7 +136,8 @@ class Dissection:
         start, end = picks.offset[:-1][rows], picks.offset[1:][rows]
         flows = picks.flow[rows]
         first_byte = np.frombuffer(blob, dtype=np.uint8)[np.minimum(start, max(len(blob) - 1, 0))] if len(blob) else 0
-        candidate = (picks.proto[rows] == TCP) & (end - start > 5) & (end - start <= DEFAULT_LIMIT) & (first_byte == 0x16)
+        candidate = ((picks.proto[rows] == TCP) & ~picks.dns[rows]  # a DNS port's flow is DNS, whatever it carries
+                     & (end - start > 5) & (end - start <= DEFAULT_LIMIT) & (first_byte == 0x16))
         first_of_flow = np.zeros(len(rows), dtype=bool)
         first_of_flow[np.unique(flows, return_index=True)[1]] = True
         candidate &= first_of_flow & ~self.finished[flows]
