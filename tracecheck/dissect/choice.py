@@ -1,7 +1,7 @@
 """Which packets the dissectors look at: chosen in bulk, a batch at a time.
 
-Every packet of a capture passes through this choice; only a few hundred per million are
-then looked at one by one (``session.Dissection.examine``).  A packet is chosen when its
+Every packet of a capture passes through this choice; a few in a hundred are then looked at
+one by one (``session.Dissection.examine``).  A packet is chosen when its
 payload can name something: every DNS packet, whatever starts like SIP or carries the STUN
 cookie, and the first payload packets of each flow not yet recognised — except TLS records
 that cannot be a ClientHello.  ``Candidates`` and ``_early`` say it in NumPy; ``_select.c``
