@@ -13,7 +13,6 @@ to.  Both return plain tuples; ``parse_dns`` makes them the types below.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple
 
 from tracecheck.dissect._wire import ipv4_text, ipv6_text
@@ -259,9 +258,6 @@ def _parse_fields_py(payload: bytes) -> tuple | None:
     )
 
 
-# The parse yields plain tuples; tuple.__new__ makes them the named ones without unpacking.
-_question = partial(tuple.__new__, DnsQuestion)
-_record = partial(tuple.__new__, DnsRecord)
 def parse_dns(payload: bytes) -> DnsMessage | None:
     """Decode one DNS message (UDP payload, or one TCP message without its length prefix).
 
@@ -279,9 +275,9 @@ def parse_dns(payload: bytes) -> DnsMessage | None:
         opcode=(flags >> 11) & 0xF,
         rcode=flags & 0xF,
         truncated=bool(flags & 0x0200),
-        questions=tuple(map(_question, questions)),
-        answers=tuple(map(_record, answers)) if answers else (),
-        additionals=tuple(map(_record, additionals)) if additionals else (),
+        questions=tuple(map(DnsQuestion._make, questions)),
+        answers=tuple(map(DnsRecord._make, answers)) if answers else (),
+        additionals=tuple(map(DnsRecord._make, additionals)) if additionals else (),
         complete=complete,
     )
 
