@@ -160,7 +160,7 @@ def parse_client_hello_message(msg: bytes, details: bool = True) -> ClientHello 
 def _compiled_naming(data: bytes, records: bool) -> ClientHello | None | _NeedMore:
     """``details=False`` through ``_tls.c``: the same fields, read in C (a hello per flow)."""
     found = _client_hello_naming(data, records)
-    if found.__class__ is int:
+    if isinstance(found, int):  # 0 or 1: not a ClientHello, or not whole yet
         return NEED_MORE if found else None
     legacy_version, sni, ech = found
     return ClientHello(sni=sni, alpn=(), ech=ech, versions=(), legacy_version=legacy_version)
