@@ -21,5 +21,8 @@ setup(
         Extension("tracecheck.dissect._dns", ["tracecheck/dissect/_dns.c"], optional=True),
         Extension("tracecheck.dissect._tls", ["tracecheck/dissect/_tls.c"], optional=True),
         Extension("tracecheck.dissect._select", ["tracecheck/dissect/_select.c"], optional=True),
+        # libcrypto is OpenSSL's, which CPython's own ssl and hashlib use: its headers are the
+        # libssl-dev package (or the platform's equivalent).
+        Extension("tracecheck.dissect._quic", ["tracecheck/dissect/_quic.c"], libraries=["crypto"], optional=True),
     ],
 )

@@ -250,10 +250,25 @@ def decrypt_initial(
     """Remove header and packet protection from an Initial; None when it does not decrypt."""
     if packet.kind != "initial" or packet.version not in VERSIONS:
         return None
-    data, pn_offset = packet.data, packet.pn_offset
-    if len(data) < pn_offset + 4 + SAMPLE_LEN:
+    if len(packet.data) < packet.pn_offset + 4 + SAMPLE_LEN:
         return None
-    keys, aead, hp_encryptor = _cached_keys(bytes(key_dcid), packet.version, server)
+    if COMPILED:
+        rules = VERSIONS[packet.version]
+        opened = _unprotect(packet.data, packet.pn_offset, bytes(key_dcid), rules.salt, rules.label_prefix,
+                            server, largest_pn)
+    else:
+        opened = _unprotect_py(packet, bytes(key_dcid), server, largest_pn)
+    if opened is None:
+        return None
+    pn, payload = opened
+    return DecryptedInitial(packet.version, packet.dcid, packet.scid, packet.token, pn, payload)
+
+
+def _unprotect_py(packet: LongHeaderPacket, key_dcid: bytes, server: bool, largest_pn: int) -> tuple[int, bytes] | None:
+    """RFC 9001 5.3-5.4: (packet number, decrypted payload), or None.  The definition of
+    ``_quic.unprotect``, which does the same against libcrypto without the objects around it."""
+    data, pn_offset = packet.data, packet.pn_offset
+    keys, aead, hp_encryptor = _cached_keys(key_dcid, packet.version, server)
     sample = data[pn_offset + 4 : pn_offset + 4 + SAMPLE_LEN]
     mask = hp_encryptor.update(sample)
     first = data[0] ^ (mask[0] & 0x0F)
@@ -263,10 +278,9 @@ def decrypt_initial(
     pn = decode_packet_number(truncated, pn_len, largest_pn)
     nonce = (int.from_bytes(keys.iv, "big") ^ pn).to_bytes(12, "big")
     try:
-        payload = aead.decrypt(nonce, data[pn_offset + pn_len :], header)
+        return pn, aead.decrypt(nonce, data[pn_offset + pn_len :], header)
     except (InvalidTag, ValueError, OverflowError):
         return None
-    return DecryptedInitial(packet.version, packet.dcid, packet.scid, packet.token, pn, payload)
 
 
 # --------------------------------------------------------------------------- frames
@@ -443,3 +457,10 @@ class QuicInitialAssembler:
         if result is None:
             self.failed = True
         return None
+
+
+try:
+    from tracecheck.dissect._quic import unprotect as _unprotect
+except ImportError:  # built without a C compiler or libcrypto's headers: cryptography does it
+    _unprotect = None
+COMPILED = _unprotect is not None
