@@ -17,10 +17,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, Iterator, NamedTuple
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from tracecheck.dissect import tls
 from tracecheck.dissect.tcp_stream import StreamReassembler
 
@@ -71,13 +67,15 @@ def read_varint(buf: bytes, pos: int) -> tuple[int, int] | None:
     if pos >= len(buf):
         return None
     first = buf[pos]
-    size = 1 << (first >> 6)
-    if pos + size > len(buf):
+    end = pos + (1 << (first >> 6))
+    if end > len(buf):
         return None
-    value = first & 0x3F
-    for b in buf[pos + 1 : pos + size]:
-        value = (value << 8) | b
-    return value, pos + size
+    if end == pos + 1:
+        return first, end  # the two length bits are zero
+    return int.from_bytes(buf[pos:end], "big") & _VARINT_VALUE[end - pos], end
+
+
+_VARINT_VALUE = {2: (1 << 14) - 1, 4: (1 << 30) - 1, 8: (1 << 62) - 1}  # by size: the bits below the length bits
 
 
 # The per-packet records below are NamedTuples, not frozen dataclasses: one of each is made for
@@ -98,15 +96,20 @@ class LongHeaderPacket(NamedTuple):
     """Where the packet number starts in ``data`` (Initial, 0-RTT, Handshake)."""
 
 
-def iter_long_header_packets(datagram: bytes) -> Iterator[LongHeaderPacket]:
-    """The long-header packets coalesced in one datagram, in order; stops at padding or junk."""
+def iter_long_header_packets(datagram: bytes, first: LongHeaderPacket | None = None) -> Iterator[LongHeaderPacket]:
+    """The long-header packets coalesced in one datagram, in order; stops at padding or junk.
+
+    ``first``: the datagram's first packet, when the caller has cut it out already."""
     pos = 0
     for _ in range(MAX_PACKETS_PER_DATAGRAM):
-        if len(datagram) - pos < 7 or not datagram[pos] & 0x80:
-            return  # short header (consumes the rest), zero padding, or too short
-        packet = _parse_long_header(datagram, pos)
-        if packet is None:
-            return
+        if first is not None:
+            packet, first = first, None
+        else:
+            if len(datagram) - pos < 7 or not datagram[pos] & 0x80:
+                return  # short header (consumes the rest), zero padding, or too short
+            packet = _parse_long_header(datagram, pos)
+            if packet is None:
+                return
         yield packet
         pos += len(packet.data)
 
@@ -162,13 +165,22 @@ def _parse_long_header(buf: bytes, start: int) -> LongHeaderPacket | None:
 
 def looks_like_quic_initial(datagram: bytes) -> bool:
     """Cheap test: does the datagram open with a plausible Initial of a version we can decrypt?"""
+    return first_initial(datagram) is not None
+
+
+def first_initial(datagram: bytes) -> LongHeaderPacket | None:
+    """The datagram's first packet, when it is a plausible Initial of a version we can decrypt
+    (what ``looks_like_quic_initial`` tests), else None.  Hand it to ``feed``, which then
+    need not cut it out again."""
     if len(datagram) < 7 or datagram[0] & 0xC0 != 0xC0:
-        return False
+        return None
     rules = VERSIONS.get(int.from_bytes(datagram[1:5], "big"))
     if rules is None or rules.packet_types[(datagram[0] >> 4) & 0x03] != "initial":
-        return False
+        return None
     packet = _parse_long_header(datagram, 0)
-    return packet is not None and len(packet.data) >= packet.pn_offset + 4 + SAMPLE_LEN
+    if packet is None or len(packet.data) < packet.pn_offset + 4 + SAMPLE_LEN:
+        return None
+    return packet
 
 
 # --------------------------------------------------------------------------- keys and decryption
@@ -199,26 +211,27 @@ def initial_secret(dcid: bytes, version: int = QUIC_V1) -> bytes:
 
 def initial_keys(dcid: bytes, version: int = QUIC_V1, *, server: bool = False) -> InitialKeys:
     """Initial packet protection keys of one side, from the client's first DCID (RFC 9001 5.2)."""
-    return _cached_keys(bytes(dcid), version, server)[0]
-
-
-_ECB = modes.ECB()  # a mode object holds no key or state
-
-
-@lru_cache(maxsize=512)
-def _cached_keys(dcid: bytes, version: int, server: bool) -> tuple[InitialKeys, AESGCM, object]:
-    """The keys, the AEAD and a header-protection encryptor for them.  AES-ECB keeps no state
-    between blocks, so one encryptor serves every packet (and is never finalized)."""
     side = _hkdf_expand_label(
-        initial_secret(dcid, version), b"server in" if server else b"client in", 32
+        initial_secret(bytes(dcid), version), b"server in" if server else b"client in", 32
     )
     prefix = VERSIONS[version].label_prefix
-    keys = InitialKeys(
+    return InitialKeys(
         key=_hkdf_expand_label(side, prefix + b"key", 16),
         iv=_hkdf_expand_label(side, prefix + b"iv", 12),
         hp=_hkdf_expand_label(side, prefix + b"hp", 16),
     )
-    return keys, AESGCM(keys.key), Cipher(algorithms.AES(keys.hp), _ECB).encryptor()
+
+
+@lru_cache(maxsize=512)
+def _ciphers(dcid: bytes, version: int, server: bool) -> tuple[InitialKeys, object, object]:
+    """The keys, the AEAD and a header-protection encryptor for them (``_unprotect_py``).  AES-ECB
+    keeps no state between blocks, so one encryptor serves every packet (and is never finalized).
+    cryptography is imported here, not above: where ``_quic.c`` is built it is not needed."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    keys = initial_keys(dcid, version, server=server)
+    return keys, AESGCM(keys.key), Cipher(algorithms.AES(keys.hp), modes.ECB()).encryptor()
 
 
 def decode_packet_number(truncated: int, pn_len: int, largest: int) -> int:
@@ -267,8 +280,10 @@ def decrypt_initial(
 def _unprotect_py(packet: LongHeaderPacket, key_dcid: bytes, server: bool, largest_pn: int) -> tuple[int, bytes] | None:
     """RFC 9001 5.3-5.4: (packet number, decrypted payload), or None.  The definition of
     ``_quic.unprotect``, which does the same against libcrypto without the objects around it."""
+    from cryptography.exceptions import InvalidTag
+
     data, pn_offset = packet.data, packet.pn_offset
-    keys, aead, hp_encryptor = _cached_keys(key_dcid, packet.version, server)
+    keys, aead, hp_encryptor = _ciphers(key_dcid, packet.version, server)
     sample = data[pn_offset + 4 : pn_offset + 4 + SAMPLE_LEN]
     mask = hp_encryptor.update(sample)
     first = data[0] ^ (mask[0] & 0x0F)
@@ -385,12 +400,14 @@ class QuicInitialAssembler:
         if dcid not in self._candidates and len(self._candidates) < self.MAX_CANDIDATES:
             self._candidates.append(dcid)
 
-    def feed(self, datagram: bytes) -> tls.ClientHello | None:
-        """Take one datagram; returns the ClientHello once, on the datagram that completes it."""
+    def feed(self, datagram: bytes, first: LongHeaderPacket | None = None) -> tls.ClientHello | None:
+        """Take one datagram; returns the ClientHello once, on the datagram that completes it.
+
+        ``first``: the datagram's first packet as ``first_initial`` cut it out."""
         if self.done:
             return None
         self.datagrams += 1
-        for packet in iter_long_header_packets(bytes(datagram)):
+        for packet in iter_long_header_packets(bytes(datagram), first):
             if packet.kind == "retry":
                 self.add_dcid(packet.scid)
             elif packet.kind == "initial":

@@ -290,11 +290,14 @@ class Dissection:
                 state.names.append(("sni", hello.sni, ECH_DETAIL if hello.ech else ""))
 
     def _udp(self, state, payload, ts, flow, src, dst, sport, dport) -> None:
-        if state.quic is not None or (not state.app and quic.looks_like_quic_initial(payload)):
-            if state.quic is None:
+        first = None
+        if state.quic is None and not state.app:
+            first = quic.first_initial(payload)  # cut out once: feed takes it as it is
+            if first is not None:
                 state.quic = quic.QuicInitialAssembler(details=False)
+        if state.quic is not None:
             if not state.quic.done:
-                hello = state.quic.feed(payload)
+                hello = state.quic.feed(payload, first)
                 if hello is not None:
                     state.app = "quic"
                     if hello.sni:
