@@ -292,9 +292,24 @@ def address_answers(
     never revisit a name, so CNAME loops end.
     """
     records = msg.answers + msg.additionals if include_additionals else msg.answers
-    # Records are unpacked (owner, rtype, ttl, value), not read by attribute: cheaper.
-    if len(msg.questions) == 1:
-        name = msg.questions[0].name
+    return _address_answers([question.name for question in msg.questions], records)
+
+
+def response_addresses(payload: bytes, include_additionals: bool = False) -> list[DnsAnswer]:
+    """``address_answers(parse_dns(payload))`` when the payload is a response, else []: what
+    is asked of every DNS packet of a capture, without making the message's types first."""
+    fields = _parse_fields(payload)
+    if fields is None or not fields[1] & 0x8000:
+        return []
+    _, _, questions, answers, additionals, _ = fields
+    return _address_answers([name for name, _ in questions], answers + additionals if include_additionals else answers)
+
+
+def _address_answers(questions: list[str], records: tuple[tuple, ...]) -> list[DnsAnswer]:
+    """``address_answers`` of the names asked and the records (owner, rtype, ttl, value)."""
+    # Records are unpacked, not read by attribute: cheaper.
+    if len(questions) == 1:
+        name = questions[0]
         for owner, rtype, _, _ in records:
             if owner != name or rtype not in _ADDRESS_TYPES:
                 break
@@ -311,16 +326,16 @@ def address_answers(
             addresses_of.setdefault(owner, []).append((value, ttl))
     found: dict[DnsAnswer, None] = {}  # ordered and free of duplicates
     reached: set[str] = set()
-    for question in msg.questions:
-        chain = [question.name]
-        seen = {question.name}
+    for question in questions:
+        chain = [question]
+        seen = {question}
         while True:
             owner = chain[-1]
             owned = addresses_of.get(owner)
             if owned:
                 path = tuple(chain)
                 for ip, ttl in owned:
-                    found[DnsAnswer(question.name, ip, ttl, path)] = None
+                    found[DnsAnswer(question, ip, ttl, path)] = None
             reached.add(owner)
             target = cname_of.get(owner)
             if target is None or target in seen or len(chain) > MAX_CHAIN:

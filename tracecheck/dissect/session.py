@@ -11,6 +11,7 @@ name seen, for the stages that want the list.
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -171,7 +172,7 @@ class Dissection:
             if not state.app:
                 state.app = _dns_app(sport, dport)
             if end - start >= 12 and blob[start + 2] & 0x80:  # a query names nothing
-                self._dns(blob[start:end], ts, flow, client=address(dst_hi, dst_lo), port=_dns_port(sport, dport))
+                self._dns(blob[start:end], ts, flow, client=_client_text(dst_hi, dst_lo), port=_dns_port(sport, dport))
 
     def _grow(self, size: int) -> None:
         """Room in the per-flow arrays for flow indexes below ``size``."""
@@ -217,7 +218,7 @@ class Dissection:
         if sport in DNS_PORTS or dport in DNS_PORTS:
             messages = self._tcp_messages(state, sender, pk, dns.split_tcp_messages) if is_tcp else [payload]
             for raw in messages:
-                self._dns(raw, ts, flow, client=address(*dst), port=_dns_port(sport, dport))
+                self._dns(raw, ts, flow, client=_client_text(*dst), port=_dns_port(sport, dport))
             state.app = state.app or _dns_app(sport, dport)
             return
         if is_tcp:
@@ -339,10 +340,7 @@ class Dissection:
     def _dns(self, raw: bytes, ts: float, flow: int, client: str, port: int) -> None:
         if len(raw) < 12 or not raw[2] & 0x80:  # a query names nothing: only answers are parsed
             return
-        message = dns.parse_dns(raw)
-        if message is None or not message.is_response:
-            return
-        for answer in dns.address_answers(message, include_additionals=port == 5353):
+        for answer in dns.response_addresses(raw, include_additionals=port == 5353):
             chain = " -> ".join(answer.chain)
             self.dns_answers.append((ts, answer.ip, answer.query, "dns", flow, answer.ttl, client, f"CNAME chain {chain}" if len(answer.chain) > 1 else ""))
             for hop in answer.chain[1:]:
@@ -438,6 +436,8 @@ class Dissection:
 
 
 _NOTHING_FOUND = ("", ())
+# A DNS client's address as text, for every answer it receives: a capture has few clients.
+_client_text = lru_cache(maxsize=4096)(address)
 
 
 def _dns_app(sport: int, dport: int) -> str:
