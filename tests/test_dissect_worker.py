@@ -95,3 +95,45 @@ def test_split_dns_parts_the_picks_without_losing_or_mixing_a_byte():
     for part in (dns, rest):
         for i, (f, t) in enumerate(zip(part.flow.tolist(), part.ts.tolist())):
             assert payload(part, i) == by_row[(f, t)]
+
+
+def _cycle_check_captures() -> list[Path]:
+    shared = sorted(p for p in SHARED.rglob("*") if p.suffix in (".pcap", ".pcapng", ".cap")
+                    and p.stat().st_size < (4 << 20)) if SHARED.exists() else []
+    return [DEMO, *shared]
+
+
+def test_the_dissectors_make_no_reference_cycles(tmp_path):
+    """The worker runs with the garbage collector off (worker.py): nothing the dissectors make,
+    on any capture at hand (the shared ones include malformed and fuzzed traces), may be
+    garbage that only the collector would find."""
+    import gc
+
+    from call_scenarios import eu_compliant_call, us_transcription_call
+
+    from tracecheck.dissect.session import Dissection, load_protocols
+    from tracecheck.flows.pipeline import build_flows
+
+    load_protocols()
+    captures = [eu_compliant_call().write(tmp_path / "eu.pcap"), us_transcription_call().write(tmp_path / "us.pcap"),
+                *_cycle_check_captures()]
+    examined = 0
+    for capture in captures:
+        selector, picked = Dissection(), []
+        try:
+            build_flows([str(capture)], on_packets=lambda p, flow_of, _: picked.append(selector.select(p, flow_of)))
+        except Exception:  # a capture the reader refuses: nothing to examine
+            continue
+        gc.collect()
+        gc.disable()
+        try:
+            dissection = Dissection()
+            for picks in filter(None, picked):
+                dissection.examine(picks)
+            dissection.summary()
+            examined += dissection.examined
+            del dissection
+            assert gc.collect() == 0, f"{capture.name}: the dissectors left reference cycles"
+        finally:
+            gc.enable()
+    assert examined > 0

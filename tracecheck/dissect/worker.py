@@ -109,8 +109,12 @@ class DissectionWorker:
 
 def _serve(pipe) -> None:
     # What the parent had is the child's too: keep the collector off it (a full collection
-    # would walk it all, writing to pages the child otherwise shares with the parent).
+    # would walk it all, writing to pages the child otherwise shares with the parent).  And
+    # off what the dissectors make: they make no reference cycles (a test holds them to it),
+    # so counting references frees all there is to free, and the collector's passes over the
+    # growing findings were ~6% of the child's work.
     gc.freeze()
+    gc.disable()
     load_protocols()  # while the parent reads its first batch
     dissection = Dissection()
     try:
