@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -499,3 +500,45 @@ def test_address_text_is_canonical_like_ipaddress(ip):
     assert canonical_ip(str(ip)) == str(ip)
     assert canonical_ip(ip.exploded.upper()) == str(ip)
     assert canonical_ip(f"[{ip}]") == str(ip)
+
+
+# --------------------------------------------------------------------------- details=False
+
+_LEFT_OUT = {"request_uri": "", "via": (), "from_uri": "", "to_uri": "", "contact_uri": ""}
+
+
+def _lean_matches_full(payload: bytes) -> None:
+    full, lean = parse_sip(payload), parse_sip(payload, details=False)
+    assert (full is None) == (lean is None)
+    if full is not None:
+        assert lean == dataclasses.replace(full, **_LEFT_OUT)
+    messages, used = split_sip_stream(payload)
+    lean_messages, lean_used = split_sip_stream(payload, details=False)
+    assert lean_used == used
+    assert lean_messages == [dataclasses.replace(m, **_LEFT_OUT) for m in messages]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([invite(), ok_response(body=OFFER), invite(body=""), ok_response()]),
+       st.lists(st.tuples(st.integers(0, 2000), st.binary(min_size=1, max_size=3)), max_size=4))
+def test_naming_parse_leaves_out_only_the_masked_parties(message, edits):
+    """What calls and names use (method, status, Call-ID, request host, SDP, lengths) is the
+    same with details=False, on mutated messages too; only the masked parties and Via go."""
+    data = bytearray(message)
+    for at, replacement in edits:
+        at %= len(data)
+        data[at:at + len(replacement)] = replacement
+    _lean_matches_full(bytes(data))
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_naming_parse_of_real_calls(name):
+    root = shared_data()
+    path = root / "pcaps" / "wireshark-wiki" / name if root else None
+    if path is None or not path.exists():
+        pytest.skip("shared capture data not present")
+    segments = read_transport(path)
+    for segment in segments:
+        _lean_matches_full(segment.payload)
+    assert any(parse_sip(s.payload, details=False) for s in segments)

@@ -267,7 +267,7 @@ class Dissection:
                     state.names.append(("http_host", request.host, ""))
             return
         if payload[:3] in SIP_STARTS or state.app == "sip":
-            for message in self._tcp_messages(state, sender, pk, sip.split_sip_stream):
+            for message in self._tcp_messages(state, sender, pk, _sip_messages):
                 self._sip(message, ts, flow, dst)
             return
         if not state.app and len(state.streams) == 0:
@@ -306,7 +306,7 @@ class Dissection:
             if state.app == "quic" or not state.quic.failed:
                 return
         if payload[:3] in SIP_STARTS:
-            message = sip.parse_sip(payload)
+            message = sip.parse_sip(payload, details=False)
             if message is not None:
                 state.app = "sip"
                 self._sip(message, ts, flow, dst)
@@ -438,6 +438,10 @@ class Dissection:
 _NOTHING_FOUND = ("", ())
 # A DNS client's address as text, for every answer it receives: a capture has few clients.
 _client_text = lru_cache(maxsize=4096)(address)
+
+
+def _sip_messages(stream: bytes) -> tuple[list, int]:
+    return sip.split_sip_stream(stream, details=False)
 
 
 def _dns_app(sport: int, dport: int) -> str:
