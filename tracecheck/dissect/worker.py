@@ -10,6 +10,7 @@ results are the same as in one process: picks arrive in capture order.
 from __future__ import annotations
 
 import gc
+import marshal
 import multiprocessing
 import os
 import queue
@@ -85,7 +86,7 @@ class DissectionWorker:
             self.close()
             raise RuntimeError(f"the dissector process went away: {self._send_error!r}")
         try:
-            kind, payload = self._pipe.recv()
+            kind, payload = marshal.loads(self._pipe.recv_bytes())
         except EOFError:
             kind, payload = "error", "it ended without a summary"
         self.close()
@@ -120,8 +121,10 @@ def _serve(pipe) -> None:
     try:
         while (picks := pipe.recv()) is not None:
             dissection.examine(picks)
-        pipe.send(("summary", dissection.summary()))
+        # The summary is plain data (tuples, lists, dicts, text, numbers): marshal writes and
+        # reads it in a third of pickle's time, and the parent waits for it.
+        pipe.send_bytes(marshal.dumps(("summary", dissection.summary())))
     except EOFError:  # the parent went away
         return
     except Exception:  # a bug: report it rather than hang the parent
-        pipe.send(("error", traceback.format_exc()))
+        pipe.send_bytes(marshal.dumps(("error", traceback.format_exc())))
