@@ -319,6 +319,8 @@ def crypto_frames(payload: bytes) -> list[CryptoFrame]:
             break
         frame_type = payload[pos]
         if frame_type == 0x00:  # PADDING: skip the whole run at once
+            if payload.endswith(bytes(len(payload) - pos)):
+                break  # padding to the end, as in most Initials: one comparison (lstrip looks byte by byte)
             pos = len(payload) - len(payload[pos:].lstrip(b"\x00"))
         elif frame_type == 0x01:  # PING
             pos += 1
