@@ -62,7 +62,9 @@ def packets(batch: dict) -> Packets:
     cols = {k: v for k, v in batch.items() if k != "flow"}
     cols.update(src_hi=np.zeros(n, np.uint64), src_lo=np.zeros(n, np.uint64), dst_hi=np.zeros(n, np.uint64),
                 dst_lo=np.zeros(n, np.uint64), seq=np.zeros(n, np.int64), payload=np.zeros(n, np.int64))
-    return Packets(data=np.zeros(1, np.uint8), record=np.arange(n), ts_ns=np.arange(n), cols=cols)
+    # Every payload lies inside the batch's bytes, as the decoder guarantees.
+    data = np.zeros(int(batch["payload_len"].max(initial=0)) + 1, np.uint8)
+    return Packets(data=data, record=np.arange(n), ts_ns=np.arange(n), cols=cols)
 
 
 def choices(flows: int, finished: list[bool], out: list[dict], use_compiled: bool):
@@ -116,3 +118,25 @@ def test_what_is_chosen_and_why(use_compiled):
     # The hello (not the data record), the SIP message and the DNS packet though their flows
     # are finished, and the SYN of flow 3.
     assert (flow, must, dns, syn_flow) == ([0, 1, 2], [False, True, True], [False, False, True], [3])
+
+
+@compiled
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.lists(st.tuples(st.integers(0, 300), st.integers(0, 300)), max_size=30))
+def test_payloads_are_joined_as_python_joins_them(data, slices):
+    """The picked payloads gathered in C (join_slices) are the Python join of the same slices."""
+    slices = [(min(a, b, len(data)), min(max(a, b), len(data))) for a, b in slices]
+    start = np.array([a for a, _ in slices], dtype=np.int64)
+    end = np.array([b for _, b in slices], dtype=np.int64)
+    offset, blob = choice._joined(memoryview(data), start, end)
+    with mock.patch.object(choice, "_join_slices", None):
+        assert choice._joined(memoryview(data), start, end)[1] == blob
+    assert blob == b"".join(data[a:b] for a, b in slices)
+    assert offset.tolist() == [0, *np.cumsum([b - a for a, b in slices]).tolist()]
+
+
+@compiled
+@pytest.mark.parametrize("start, end", [(-1, 2), (3, 2), (0, 11)])
+def test_a_slice_outside_the_data_is_refused_not_read(start, end):
+    with pytest.raises(ValueError, match="outside"):
+        choice._join_slices(b"0123456789", np.array([start], dtype=np.int64), np.array([end], dtype=np.int64))

@@ -11,6 +11,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 #define TCP 6
 #define UDP 17
@@ -124,8 +125,49 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(join_slices_doc,
+"join_slices(data, starts, ends) -> bytes\n\n"
+"data[starts[0]:ends[0]] + data[starts[1]:ends[1]] + ... (starts and ends int64, each slice\n"
+"inside data): the picked payloads in one string, copied once.");
+
+static PyObject *join_slices(PyObject *self, PyObject *args)
+{
+    Py_buffer data, b_starts, b_ends;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &data, &b_starts, &b_ends))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = b_starts.len / 8, total = 0;
+    if (!sized(&b_starts, n, 8, "starts") || !sized(&b_ends, n, 8, "ends"))
+        goto done;
+    const int64_t *starts = b_starts.buf, *ends = b_ends.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (starts[i] < 0 || ends[i] < starts[i] || ends[i] > data.len) {
+            PyErr_SetString(PyExc_ValueError, "join_slices: a slice outside the data");
+            goto done;
+        }
+        total += ends[i] - starts[i];
+    }
+    result = PyBytes_FromStringAndSize(NULL, total);
+    if (result != NULL) {
+        char *out = PyBytes_AS_STRING(result);
+        const char *in = data.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) {
+            memcpy(out, in + starts[i], (size_t)(ends[i] - starts[i]));
+            out += ends[i] - starts[i];
+        }
+        Py_END_ALLOW_THREADS
+    }
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&b_starts);
+    PyBuffer_Release(&b_ends);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"choose", choose, METH_VARARGS, choose_doc},
+    {"join_slices", join_slices, METH_VARARGS, join_slices_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,9 +17,9 @@ import numpy as np
 from tracecheck.ingest.decode import Packets
 
 try:
-    from tracecheck.dissect._select import choose as _choose
+    from tracecheck.dissect._select import choose as _choose, join_slices as _join_slices
 except ImportError:  # built without a C compiler: Candidates and _early, in NumPy, choose
-    _choose = None
+    _choose = _join_slices = None
 COMPILED = _choose is not None
 
 # Payload packets per flow looked at: a TCP ClientHello or HTTP request is in the client's
@@ -104,6 +104,9 @@ def _joined(data: memoryview, start: np.ndarray, end: np.ndarray) -> tuple[np.nd
     """The slices ``data[start:end]`` one after another, and where each begins (plus the end)."""
     offset = np.zeros(len(start) + 1, dtype=np.int64)
     np.cumsum(end - start, out=offset[1:])
+    if _join_slices is not None:  # one copy in C, not a slice object per payload
+        return offset, _join_slices(data, np.ascontiguousarray(start, dtype=np.int64),
+                                    np.ascontiguousarray(end, dtype=np.int64))
     return offset, b"".join([data[a:b] for a, b in zip(start.tolist(), end.tolist())])
 
 
