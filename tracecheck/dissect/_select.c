@@ -34,6 +34,13 @@ static inline int dns_port(int32_t port)
 
 static inline int sip_like(uint32_t first3)
 {
+    /* Most payloads start with a byte no SIP start has (TLS, QUIC, RTP, DNS ids ...). */
+    switch (first3 >> 16) {
+    case 'A': case 'B': case 'C': case 'I': case 'M': case 'N': case 'O': case 'P': case 'R': case 'S': case 'U':
+        break;
+    default:
+        return 0;
+    }
     for (size_t i = 0; i < sizeof sip_starts / sizeof sip_starts[0]; i++)
         if (first3 == sip_starts[i])
             return 1;
