@@ -137,3 +137,64 @@ def test_the_dissectors_make_no_reference_cycles(tmp_path):
         finally:
             gc.enable()
     assert examined > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_what_the_dissectors_find_does_not_depend_on_the_order_of_flows(tmp_path, seed):
+    """``examine`` takes each flow's first packet before the others, and the lanes take DNS
+    datagrams and whole hellos first: sound only because a flow's packets keep their order and
+    what flows share (calls, DNS answers) does not depend on the order of flows.  Shuffle the
+    flows of every batch (each flow's packets in order) and nothing found may change."""
+    import random
+
+    import numpy as np
+
+    from call_scenarios import eu_compliant_call, us_crm_call, us_transcription_call
+
+    from tracecheck.dissect.session import Dissection
+    from tracecheck.flows.pipeline import build_flows
+
+    captures = [eu_compliant_call().write(tmp_path / "eu.pcap"), us_transcription_call().write(tmp_path / "us.pcap"),
+                us_crm_call().write(tmp_path / "crm.pcap"), _one_call_over_three_flows(tmp_path / "sip3.pcap"), DEMO,
+                *[p for p in (SHARED / "wireshark-wiki" / "SIP_CALL_RTP_G711.pcap", SHARED / "ndpi" / "reddit.pcap",
+                              SHARED / "pcapplusplus" / "DnsPackets.pcap") if p.exists()]]
+    shuffle = random.Random(seed)
+
+    def found(batches) -> tuple:
+        dissection = Dissection()
+        for picks in batches:
+            dissection.examine(picks)
+        summary = dissection.summary()
+        return (summary["flows"], sorted(summary["dns_answers"]), sorted(summary["stun_addresses"]), summary["calls"],
+                summary["examined"])
+
+    for capture in captures:
+        selector, picked = Dissection(), []
+        build_flows([str(capture)], on_packets=lambda p, flow_of, _: picked.append(selector.select(p, flow_of)))
+        batches = [picks for picks in picked if picks is not None and len(picks)]
+        shuffled = []
+        for picks in batches:
+            flows = np.unique(picks.flow)
+            rank = dict(zip(flows.tolist(), shuffle.sample(range(len(flows)), len(flows))))
+            order = sorted(range(len(picks)), key=lambda i: (rank[int(picks.flow[i])], i))
+            shuffled.append(picks._take(np.array(order, dtype=np.int64), with_syns=True))
+        assert found(shuffled) == found(batches), capture.name
+        assert any(found(batches)[0].values())  # something was found to compare
+
+
+def _one_call_over_three_flows(path: Path) -> Path:
+    """One SIP call whose messages take three UDP flows (a proxy answering from other ports),
+    interleaved: what the call's flows share (its span, signalling, media) is built across them."""
+    from capture_builders import SECOND, T0, ether, udp, write_pcap
+
+    sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+    frames = []
+    for i, (sport, dport, start) in enumerate([(5060, 5060, "INVITE sip:desk@pbx.example.com SIP/2.0"),
+                                                (5062, 5070, "SIP/2.0 100 Trying"), (5064, 5080, "SIP/2.0 180 Ringing"),
+                                                (5062, 5070, "SIP/2.0 200 OK"), (5060, 5060, "ACK sip:desk@pbx.example.com SIP/2.0"),
+                                                (5064, 5080, "BYE sip:agent@10.0.0.5 SIP/2.0")]):
+        body = sdp if i in (0, 3) else ""
+        message = (f"{start}\r\nCall-ID: shared-call@10.0.0.5\r\nCSeq: {i + 1} INVITE\r\n"
+                   f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+        frames.append((T0 + (3 - i % 3) * SECOND + i * 1000, ether(udp("10.0.0.5", "192.0.2.10", sport, dport, message))))
+    return write_pcap(path, sorted(frames))

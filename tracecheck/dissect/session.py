@@ -106,7 +106,7 @@ class Dissection:
         return Picks.gather(p, flow_of, pick, must, dns, syns)
 
     def examine(self, picks: "Picks") -> None:
-        """Look at picked packets one by one, in capture order."""
+        """Look at picked packets one by one, each flow's in capture order."""
         if "tls" not in globals():
             load_protocols()
         # A worker process sees only the picks: room for their flows in the per-flow arrays.
@@ -118,9 +118,21 @@ class Dissection:
         if datagrams.any():
             self._dns_datagrams(picks, np.flatnonzero(datagrams))
         rest = self._whole_client_hellos(picks, np.flatnonzero(~datagrams))
+        # Each flow's first packet, then the others: most flows are recognised by their first
+        # (a QUIC Initial, a hello split over segments ...) and their other packets are then
+        # dropped here in bulk rather than one by one.  A flow's packets keep their order;
+        # what flows share (calls, answers) does not depend on the order of flows.
+        first = np.zeros(len(rest), dtype=bool)
+        first[np.unique(picks.flow[rest], return_index=True)[1]] = True
+        self._examine_rows(picks, rest[first])
+        later = rest[~first]
+        self._examine_rows(picks, later[picks.must[later] | ~self.finished[picks.flow[later]]])
+
+    def _examine_rows(self, picks: "Picks", rows: np.ndarray) -> None:
+        """The packets at ``rows`` one by one, through ``_examine``, in the order given."""
         finished, blob = self.finished, picks.blob
         for start, end, flow, ts, src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, seq, flags, must in picks.rows(
-                rest, "flow", "ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "seq", "flags",
+                rows, "flow", "ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "seq", "flags",
                 "must"):
             if not must and finished[flow]:  # recognised by an earlier packet of this batch
                 continue
