@@ -6,6 +6,7 @@ import shutil
 import sysconfig
 from unittest import mock
 
+import numpy as np
 import pytest
 from dissect_helpers import build_client_hello, extension, read_transport, shared_data, tls_records
 from hypothesis import given, settings
@@ -143,6 +144,39 @@ def test_mutated_hellos(data):
     for candidate in (bytes(stream[:cut]), bytes(stream)):
         assert_same(candidate)
     assert_same(bytes(message[: data.draw(st.integers(0, len(message)))]))
+
+
+# --------------------------------------------------------------------------- a batch at once
+
+
+@compiled
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_batch_of_hellos_is_named_as_one_by_one(data):
+    """name_client_hellos (one compiled call for a batch's slices) == parse_client_hello per
+    slice in Python, on whole, cut, mutated and random payloads laid end to end."""
+    pieces = []
+    for _ in range(data.draw(st.integers(0, 6))):
+        hello = bytearray(tls_records(hello_with((server_name_extension((0, data.draw(names))),)),
+                                      data.draw(st.lists(st.integers(0, 200), max_size=2))))
+        for _ in range(data.draw(st.integers(0, 2))):
+            hello[data.draw(st.integers(0, len(hello) - 1))] = data.draw(st.integers(0, 255))
+        pieces.append(data.draw(st.sampled_from([bytes(hello), bytes(hello[: len(hello) // 2]), b""]))
+                      if data.draw(st.booleans()) else data.draw(st.binary(max_size=60)))
+    blob = b"".join(pieces)
+    ends = np.cumsum([len(p) for p in pieces], dtype=np.int64)
+    starts = ends - np.array([len(p) for p in pieces], dtype=np.int64)
+    batch = tls.name_client_hellos(blob, starts, ends)
+    with mock.patch.object(tls, "COMPILED", False):
+        assert batch == [tls.parse_client_hello(p, details=False) for p in pieces]
+        assert tls.name_client_hellos(blob, starts, ends) == batch
+
+
+@compiled
+@pytest.mark.parametrize("start, end", [(-1, 2), (3, 2), (0, 11)])
+def test_a_batch_slice_outside_the_data_is_refused_not_read(start, end):
+    with pytest.raises(ValueError, match="outside"):
+        tls.name_client_hellos(b"0123456789", np.array([start], dtype=np.int64), np.array([end], dtype=np.int64))
 
 
 # --------------------------------------------------------------------------- real captures

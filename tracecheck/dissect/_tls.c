@@ -12,6 +12,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 #define CONTENT_HANDSHAKE 22
@@ -224,17 +225,12 @@ PyDoc_STRVAR(client_hello_naming_doc,
 "Read the ClientHello at the start of data: a TLS record stream when records is true, else a\n"
 "bare handshake message.  0: not a ClientHello; 1: a valid but incomplete beginning.");
 
-static PyObject *client_hello_naming(PyObject *self, PyObject *args)
+/* The naming of the hello at the start of d (see client_hello_naming_doc); NULL on error. */
+static PyObject *naming_of(const unsigned char *d, Py_ssize_t len, int records)
 {
-    Py_buffer data;
-    int records;
-    if (!PyArg_ParseTuple(args, "y*p", &data, &records))
-        return NULL;
     naming found = {0, NULL, 0, 0};
     unsigned char *gathered = NULL;
-    const unsigned char *d = data.buf;
-    int status = records ? client_hello_records(d, data.len, &found, &gathered)
-                         : client_hello_message(d, data.len, &found);
+    int status = records ? client_hello_records(d, len, &found, &gathered) : client_hello_message(d, len, &found);
     PyObject *result = NULL;
     if (status == HELLO) {
         PyObject *sni = found.sni ? name_text(found.sni, found.sni_len) : PyUnicode_New(0, 127);
@@ -246,12 +242,61 @@ static PyObject *client_hello_naming(PyObject *self, PyObject *args)
         PyErr_NoMemory();
     }
     PyMem_Free(gathered); /* after the name is copied: it may point into this buffer */
+    return result;
+}
+
+static PyObject *client_hello_naming(PyObject *self, PyObject *args)
+{
+    Py_buffer data;
+    int records;
+    if (!PyArg_ParseTuple(args, "y*p", &data, &records))
+        return NULL;
+    PyObject *result = naming_of(data.buf, data.len, records);
     PyBuffer_Release(&data);
     return result;
 }
 
+PyDoc_STRVAR(client_hello_namings_doc,
+"client_hello_namings(data, starts, ends) -> list\n\n"
+"client_hello_naming(data[starts[i]:ends[i]], True) for every i (starts and ends int64, each\n"
+"slice inside data): a batch's hellos in one call.");
+
+static PyObject *client_hello_namings(PyObject *self, PyObject *args)
+{
+    Py_buffer data, b_starts, b_ends;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &data, &b_starts, &b_ends))
+        return NULL;
+    PyObject *results = NULL;
+    Py_ssize_t n = b_starts.len / 8;
+    const int64_t *starts = b_starts.buf, *ends = b_ends.buf;
+    if (b_starts.len % 8 || b_ends.len != b_starts.len) {
+        PyErr_SetString(PyExc_ValueError, "client_hello_namings: starts and ends must be int64 arrays of one length");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (starts[i] < 0 || ends[i] < starts[i] || ends[i] > data.len) {
+            PyErr_SetString(PyExc_ValueError, "client_hello_namings: a slice outside the data");
+            goto done;
+        }
+    }
+    results = PyList_New(n);
+    for (Py_ssize_t i = 0; results != NULL && i < n; i++) {
+        PyObject *one = naming_of((const unsigned char *)data.buf + starts[i], ends[i] - starts[i], 1);
+        if (one == NULL)
+            Py_CLEAR(results);
+        else
+            PyList_SET_ITEM(results, i, one);
+    }
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&b_starts);
+    PyBuffer_Release(&b_ends);
+    return results;
+}
+
 static PyMethodDef methods[] = {
     {"client_hello_naming", client_hello_naming, METH_VARARGS, client_hello_naming_doc},
+    {"client_hello_namings", client_hello_namings, METH_VARARGS, client_hello_namings_doc},
     {NULL, NULL, 0, NULL},
 };
 

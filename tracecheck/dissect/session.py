@@ -154,22 +154,19 @@ class Dissection:
         first_of_flow = np.zeros(len(rows), dtype=bool)
         first_of_flow[np.unique(flows, return_index=True)[1]] = True
         candidate &= first_of_flow & ~self.finished[flows]
-        named = []
-        for i, a, b, flow, src_hi, src_lo, sport in zip(np.flatnonzero(candidate).tolist(), start[candidate].tolist(),
-                                                          end[candidate].tolist(), flows[candidate].tolist(),
-                                                          picks.src_hi[rows][candidate].tolist(),
-                                                          picks.src_lo[rows][candidate].tolist(),
-                                                          picks.sport[rows][candidate].tolist()):
-            if flow in self.flows:  # seen in an earlier batch: the per-packet path knows its story
-                continue
-            hello = tls.parse_client_hello(blob[a:b], details=False)
-            if not isinstance(hello, tls.ClientHello):
+        named, flows_named = [], []
+        for i, hello, flow, src_hi, src_lo, sport in zip(
+                np.flatnonzero(candidate).tolist(), tls.name_client_hellos(blob, start[candidate], end[candidate]),
+                flows[candidate].tolist(), picks.src_hi[rows][candidate].tolist(),
+                picks.src_lo[rows][candidate].tolist(), picks.sport[rows][candidate].tolist()):
+            if not isinstance(hello, tls.ClientHello) or flow in self.flows:  # not a hello, or a flow with a story already
                 continue
             state = self.flows[flow]
             state.first_sender = sender = ((src_hi, src_lo), sport)
             self._hello_seen(state, sender, hello)
-            self.finished[flow] = True
             named.append(i)
+            flows_named.append(flow)
+        self.finished[flows_named] = True
         self.examined += len(named)
         return np.delete(rows, named)
 

@@ -12,6 +12,8 @@ import struct
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
+import numpy as np
+
 CONTENT_HANDSHAKE: Final = 22
 HANDSHAKE_CLIENT_HELLO: Final = 1
 HANDSHAKE_SERVER_HELLO: Final = 2
@@ -115,6 +117,17 @@ def parse_client_hello(data: bytes, details: bool = True) -> ClientHello | None 
     if message is None or message is NEED_MORE:
         return message
     return parse_client_hello_message(message, details)
+
+
+def name_client_hellos(data: bytes, starts: np.ndarray, ends: np.ndarray) -> list[ClientHello | None | _NeedMore]:
+    """``parse_client_hello(data[start:end], details=False)`` for every slice: a batch's
+    hellos in one call (one per TLS flow: the per-call work is most of it otherwise)."""
+    if not COMPILED:
+        return [parse_client_hello(data[a:b], details=False) for a, b in zip(starts.tolist(), ends.tolist())]
+    found = _client_hello_namings(data, np.ascontiguousarray(starts, dtype=np.int64),
+                                  np.ascontiguousarray(ends, dtype=np.int64))
+    return [ClientHello(one[1], (), one[2], (), one[0]) if type(one) is tuple else (NEED_MORE if one else None)
+            for one in found]
 
 
 def parse_server_hello(data: bytes) -> ServerHello | None | _NeedMore:
@@ -362,6 +375,7 @@ def _parse_server_hello_body(body: bytes) -> ServerHello | None:
 
 try:
     from tracecheck.dissect._tls import client_hello_naming as _client_hello_naming
+    from tracecheck.dissect._tls import client_hello_namings as _client_hello_namings
     COMPILED = True
 except ImportError:  # built without a C compiler: the Python above does it all
     COMPILED = False
