@@ -78,6 +78,7 @@ class Dissection:
     def __init__(self) -> None:
         self.flows: dict[int, _FlowState] = defaultdict(_FlowState)
         self.absorbed: dict[int, tuple[str, list]] = {}  # a worker's findings: flow index -> (app, names)
+        self.dns_datagram_flows: dict[int, str] = {}  # DNS over UDP: flow index -> app (it names nothing itself)
         self.seen = np.zeros(1024, dtype=np.int64)  # payload packets looked at, per flow index
         self.finished = np.zeros(1024, dtype=bool)  # nothing more to learn from this flow's payloads
         self.client_start = np.full(1024, -1, dtype=np.int64)  # per flow: client's first stream byte (SYN seq + 1)
@@ -173,15 +174,14 @@ class Dissection:
     def _dns_datagrams(self, picks: "Picks", index: np.ndarray) -> None:
         """DNS over UDP, the bulk of what DNS-port flows carry: each datagram is one message and
         such a flow is DNS and nothing else, so this loop does only what ``_examine`` would."""
-        flows, blob = self.flows, picks.blob
+        apps, blob = self.dns_datagram_flows, picks.blob
         self.examined += len(index)
         for start, end, flow, ts, dst_hi, dst_lo, sport, dport in picks.rows(
                 index, "flow", "ts", "dst_hi", "dst_lo", "sport", "dport"):
-            state = flows[flow]
-            if not state.app:
-                state.app = _dns_app(sport, dport)
+            if flow not in apps:
+                apps[flow] = _dns_app(sport, dport)
             if end - start >= 12 and blob[start + 2] & 0x80:  # a query names nothing
-                self._dns(blob[start:end], ts, flow, client=_client_text(dst_hi, dst_lo), port=_dns_port(sport, dport))
+                self._dns_answers(blob[start:end], ts, flow, _client_text(dst_hi, dst_lo), _dns_port(sport, dport))
 
     def _grow(self, size: int) -> None:
         """Room in the per-flow arrays for flow indexes below ``size``."""
@@ -347,13 +347,18 @@ class Dissection:
     # ------------------------------------------------------------------ protocols with side effects
 
     def _dns(self, raw: bytes, ts: float, flow: int, client: str, port: int) -> None:
-        if len(raw) < 12 or not raw[2] & 0x80:  # a query names nothing: only answers are parsed
-            return
-        for answer in dns.response_addresses(raw, include_additionals=port == 5353):
-            chain = " -> ".join(answer.chain)
-            self.dns_answers.append((ts, answer.ip, answer.query, "dns", flow, answer.ttl, client, f"CNAME chain {chain}" if len(answer.chain) > 1 else ""))
-            for hop in answer.chain[1:]:
-                self.dns_answers.append((ts, answer.ip, hop, "dns_cname", flow, answer.ttl, client, f"reached from {answer.query} by CNAME"))
+        if len(raw) >= 12 and raw[2] & 0x80:  # a query names nothing: only answers are parsed
+            self._dns_answers(raw, ts, flow, client, port)
+
+    def _dns_answers(self, response: bytes, ts: float, flow: int, client: str, port: int) -> None:
+        answers = self.dns_answers
+        for query, ip, ttl, chain in dns.response_addresses(response, include_additionals=port == 5353):
+            if len(chain) == 1:
+                answers.append((ts, ip, query, "dns", flow, ttl, client, ""))
+                continue
+            answers.append((ts, ip, query, "dns", flow, ttl, client, f"CNAME chain {' -> '.join(chain)}"))
+            for hop in chain[1:]:
+                answers.append((ts, ip, hop, "dns_cname", flow, ttl, client, f"reached from {query} by CNAME"))
 
     def _sip(self, message: sip.SipMessage, ts: float, flow: int, dst: str) -> None:
         call = self.calls.get(message.call_id)
@@ -376,7 +381,8 @@ class Dissection:
 
     def findings(self) -> dict[int, tuple[str, list]]:
         """Each flow's app and names ((source, name, detail) in the order found), by flow index."""
-        found = {index: (state.app, state.names) for index, state in self.flows.items()}
+        found = {index: (app, []) for index, app in self.dns_datagram_flows.items()}
+        found.update((index, (state.app, state.names)) for index, state in self.flows.items())
         found.update(self.absorbed)
         return found
 
