@@ -48,6 +48,20 @@ def test_a_worker_behind_leaves_the_dns_packets_here_and_nothing_changes(capture
     assert any(n.source == "dns" for n in shared[1])
 
 
+def test_batches_larger_than_the_workers_payload_buffer_come_through_whole(monkeypatch):
+    """The worker receives payloads into a buffer it reuses; a batch that does not fit makes
+    it grow, and nothing is lost or mixed up on the way."""
+    from tracecheck.dissect import worker
+
+    capture = SHARED / "ndpi" / "reddit.pcap"
+    if not capture.exists():
+        capture = DEMO
+    alone = outcome(capture, parallel=False)
+    monkeypatch.setattr(worker, "PAYLOAD_BUFFER", 64)  # every batch is larger, until it has grown
+    assert outcome(capture, parallel=True) == alone
+    assert alone[3] > 10  # payloads were examined
+
+
 def test_the_demo_call_is_named_in_the_worker_too():
     flows, names, _, examined = outcome(DEMO, parallel=True)
     named = {f.resp_h: (f.server_name, f.name_source) for f in flows if f.server_name}

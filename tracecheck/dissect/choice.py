@@ -57,7 +57,8 @@ class Picks:
     """DNS, SIP and STUN packets: looked at even in a flow already recognised."""
     dns: np.ndarray
     """Packets on a DNS port (53, 5353, 5355): whole flows, DNS and nothing else."""
-    blob: bytes
+    blob: bytes | memoryview
+    """The payloads one after another (a worker process reads them into a buffer it reuses)."""
     syn_flow: np.ndarray
     """Flows that saw a client SYN in the batch, where its stream starts, and its port."""
     syn_start: np.ndarray

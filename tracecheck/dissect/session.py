@@ -138,7 +138,7 @@ class Dissection:
             if not must and finished[flow]:  # recognised by an earlier packet of this batch
                 continue
             self.examined += 1
-            packet = _Packet(blob[start:end], ts, (src_hi, src_lo), (dst_hi, dst_lo), sport, dport, proto == TCP, seq, flags)
+            packet = _Packet(bytes(blob[start:end]), ts, (src_hi, src_lo), (dst_hi, dst_lo), sport, dport, proto == TCP, seq, flags)
             self._examine(packet, flow)
             finished = self.finished  # _examine may have grown the arrays
 
@@ -181,7 +181,7 @@ class Dissection:
             if flow not in apps:
                 apps[flow] = _dns_app(sport, dport)
             if end - start >= 12 and blob[start + 2] & 0x80:  # a query names nothing
-                self._dns_answers(blob[start:end], ts, flow, _client_text(dst_hi, dst_lo), _dns_port(sport, dport))
+                self._dns_answers(bytes(blob[start:end]), ts, flow, _client_text(dst_hi, dst_lo), _dns_port(sport, dport))
 
     def _grow(self, size: int) -> None:
         """Room in the per-flow arrays for flow indexes below ``size``."""

@@ -16,6 +16,7 @@ import os
 import queue
 import threading
 import traceback
+from dataclasses import replace
 
 from tracecheck.dissect.choice import Picks
 from tracecheck.dissect.session import Dissection, load_protocols
@@ -32,6 +33,8 @@ def worth_a_process(total_bytes: int) -> bool:
 # Batches of picks waiting for the child: enough that neither side waits for the other batch
 # by batch (one may be quicker on some batches, the other on others), few enough to bound memory.
 QUEUED_BATCHES = 8
+# The worker's buffer for a batch's payloads, to start with (a larger batch makes it grow).
+PAYLOAD_BUFFER = 8 << 20
 
 
 class DissectionWorker:
@@ -61,7 +64,11 @@ class DissectionWorker:
         while True:
             picks = self._queue.get()
             try:
-                self._pipe.send(picks)
+                if picks is None:
+                    self._pipe.send(None)
+                else:  # the payloads apart, as they are: not copied into a pickle and out again
+                    self._pipe.send(replace(picks, blob=b""))
+                    self._pipe.send_bytes(picks.blob)
             except BaseException as err:  # the child is gone: finish() says so
                 self._send_error = err
                 self._drain()
@@ -118,8 +125,16 @@ def _serve(pipe) -> None:
     gc.disable()
     load_protocols()  # while the parent reads its first batch
     dissection = Dissection()
+    # The payloads of every batch land in one buffer, reused: no allocation (and no fresh pages)
+    # per batch.  The next batch overwrites it, so examine copies out what it keeps (bytes()).
+    payloads = bytearray(PAYLOAD_BUFFER)
     try:
         while (picks := pipe.recv()) is not None:
+            try:
+                picks.blob = memoryview(payloads).toreadonly()[: pipe.recv_bytes_into(payloads)]
+            except multiprocessing.BufferTooShort as short:  # larger than any batch before: as bytes
+                picks.blob = short.args[0]
+                payloads = bytearray(2 * len(picks.blob))
             dissection.examine(picks)
         # The summary is plain data (tuples, lists, dicts, text, numbers): marshal writes and
         # reads it in a third of pickle's time, and the parent waits for it.
