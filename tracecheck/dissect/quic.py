@@ -51,6 +51,9 @@ VERSIONS: Final[dict[int, _VersionRules]] = {
     **{QUIC_DRAFT_29 + i: _DRAFT_RULES for i in range(4)},
 }
 
+# What _quic.c needs of the table: each version's long-header type bits → packet kind.
+_PACKET_TYPES: Final = {version: rules.packet_types for version, rules in VERSIONS.items()}
+
 MAX_CID_LEN: Final = 20
 MAX_PACKETS_PER_DATAGRAM: Final = 16
 MAX_FRAMES_PER_PACKET: Final = 256
@@ -115,6 +118,16 @@ def iter_long_header_packets(datagram: bytes, first: LongHeaderPacket | None = N
 
 
 def _parse_long_header(buf: bytes, start: int) -> LongHeaderPacket | None:
+    """The long-header packet at ``buf[start:]``, or None; callers have checked that ``buf``
+    holds 7 bytes from there."""
+    if COMPILED:
+        return _parse_long_header_c(buf, start, _PACKET_TYPES, LongHeaderPacket)
+    return _parse_long_header_py(buf, start)
+
+
+def _parse_long_header_py(buf: bytes, start: int) -> LongHeaderPacket | None:
+    """RFC 9000 17.2: the definition of ``_quic.parse_long_header``, which reads the same in C
+    (this walk was most of what a flow cost once decryption was compiled)."""
     first = buf[start]
     version = int.from_bytes(buf[start + 1 : start + 5], "big")
     pos = start + 5
@@ -174,11 +187,10 @@ def first_initial(datagram: bytes) -> LongHeaderPacket | None:
     need not cut it out again."""
     if len(datagram) < 7 or datagram[0] & 0xC0 != 0xC0:
         return None
-    rules = VERSIONS.get(int.from_bytes(datagram[1:5], "big"))
-    if rules is None or rules.packet_types[(datagram[0] >> 4) & 0x03] != "initial":
-        return None
+    # The parse names the kind (and "unknown" for a version we cannot decrypt): no look-up of
+    # the version ahead of it, which cost more than the compiled parse.
     packet = _parse_long_header(datagram, 0)
-    if packet is None or len(packet.data) < packet.pn_offset + 4 + SAMPLE_LEN:
+    if packet is None or packet.kind != "initial" or len(packet.data) < packet.pn_offset + 4 + SAMPLE_LEN:
         return None
     return packet
 
@@ -312,6 +324,13 @@ def crypto_frames(payload: bytes) -> list[CryptoFrame]:
     Any other frame (CONNECTION_CLOSE, or something not allowed in an Initial) ends the walk:
     its length is unknown to us, and the hello never comes after it.
     """
+    if COMPILED:
+        return _crypto_frames_c(payload, CryptoFrame)
+    return _crypto_frames_py(payload)
+
+
+def _crypto_frames_py(payload: bytes) -> list[CryptoFrame]:
+    """RFC 9000 19: the definition of ``_quic.crypto_frames``, which walks the same in C."""
     out: list[CryptoFrame] = []
     pos = 0
     for _ in range(MAX_FRAMES_PER_PACKET):
@@ -479,7 +498,9 @@ class QuicInitialAssembler:
 
 
 try:
+    from tracecheck.dissect._quic import crypto_frames as _crypto_frames_c
+    from tracecheck.dissect._quic import parse_long_header as _parse_long_header_c
     from tracecheck.dissect._quic import unprotect as _unprotect
 except ImportError:  # built without a C compiler or libcrypto's headers: cryptography does it
-    _unprotect = None
+    _unprotect = _parse_long_header_c = _crypto_frames_c = None
 COMPILED = _unprotect is not None
