@@ -10,6 +10,7 @@ results are the same as in one process: picks arrive in capture order.
 from __future__ import annotations
 
 import gc
+import io
 import marshal
 import multiprocessing
 import os
@@ -67,8 +68,8 @@ class DissectionWorker:
                 if picks is None:
                     self._pipe.send(None)
                 else:  # the payloads apart, as they are: not copied into a pickle and out again
-                    self._pipe.send(replace(picks, blob=b""))
-                    self._pipe.send_bytes(picks.blob)
+                    self._pipe.send((replace(picks, blob=b""), len(picks.blob)))
+                    _write_all(self._pipe.fileno(), picks.blob)
             except BaseException as err:  # the child is gone: finish() says so
                 self._send_error = err
                 self._drain()
@@ -125,16 +126,18 @@ def _serve(pipe) -> None:
     gc.disable()
     load_protocols()  # while the parent reads its first batch
     dissection = Dissection()
-    # The payloads of every batch land in one buffer, reused: no allocation (and no fresh pages)
-    # per batch.  The next batch overwrites it, so examine copies out what it keeps (bytes()).
+    # The payloads of every batch are read straight into one buffer, reused: no allocation (and
+    # no fresh pages) per batch.  The next batch overwrites it, so examine copies out what it
+    # keeps (bytes()).
     payloads = bytearray(PAYLOAD_BUFFER)
+    stream = io.FileIO(pipe.fileno(), "rb", closefd=False)
     try:
-        while (picks := pipe.recv()) is not None:
-            try:
-                picks.blob = memoryview(payloads).toreadonly()[: pipe.recv_bytes_into(payloads)]
-            except multiprocessing.BufferTooShort as short:  # larger than any batch before: as bytes
-                picks.blob = short.args[0]
-                payloads = bytearray(2 * len(picks.blob))
+        while (message := pipe.recv()) is not None:
+            picks, size = message
+            if size > len(payloads):
+                payloads = bytearray(max(size, 2 * len(payloads)))
+            _read_into(stream, memoryview(payloads)[:size])
+            picks.blob = memoryview(payloads).toreadonly()[:size]
             dissection.examine(picks)
         # The summary is plain data (tuples, lists, dicts, text, numbers): marshal writes and
         # reads it in a third of pickle's time, and the parent waits for it.
@@ -143,3 +146,19 @@ def _serve(pipe) -> None:
         return
     except Exception:  # a bug: report it rather than hang the parent
         pipe.send_bytes(marshal.dumps(("error", traceback.format_exc())))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` down the pipe (a pipe takes 64 KiB at a time)."""
+    with memoryview(data) as view:
+        while view:
+            view = view[os.write(fd, view):]
+
+
+def _read_into(stream: io.FileIO, view: memoryview) -> None:
+    """Fill ``view`` from the pipe (``_write_all``'s bytes), straight into the buffer."""
+    while view:
+        got = stream.readinto(view)
+        if not got:
+            raise EOFError
+        view = view[got:]
