@@ -76,9 +76,12 @@ class Dissection:
     """Collects names, apps and calls while the flow table is built."""
 
     def __init__(self) -> None:
-        self.flows: dict[int, _FlowState] = defaultdict(_FlowState)
+        self.flows: dict[int, _FlowState] = {}  # see _state
         self.absorbed: dict[int, tuple[str, list]] = {}  # a worker's findings: flow index -> (app, names)
         self.dns_datagram_flows: dict[int, str] = {}  # DNS over UDP: flow index -> app (it names nothing itself)
+        # Flows named by a whole first hello in bulk: flow index -> (first sender, hello).  Their
+        # state is made only if a later packet needs it (``_state``): most never have one.
+        self.named_by_hello: dict[int, tuple] = {}
         self.seen = np.zeros(1024, dtype=np.int64)  # payload packets looked at, per flow index
         self.finished = np.zeros(1024, dtype=bool)  # nothing more to learn from this flow's payloads
         self.client_start = np.full(1024, -1, dtype=np.int64)  # per flow: client's first stream byte (SYN seq + 1)
@@ -160,11 +163,9 @@ class Dissection:
                 np.flatnonzero(candidate).tolist(), tls.name_client_hellos(blob, start[candidate], end[candidate]),
                 flows[candidate].tolist(), picks.src_hi[rows][candidate].tolist(),
                 picks.src_lo[rows][candidate].tolist(), picks.sport[rows][candidate].tolist()):
-            if not isinstance(hello, tls.ClientHello) or flow in self.flows:  # not a hello, or a flow with a story already
-                continue
-            state = self.flows[flow]
-            state.first_sender = sender = ((src_hi, src_lo), sport)
-            self._hello_seen(state, sender, hello)
+            if not isinstance(hello, tls.ClientHello) or flow in self.flows or flow in self.named_by_hello:
+                continue  # not a hello, or a flow with a story already
+            self.named_by_hello[flow] = (((src_hi, src_lo), sport), hello)
             named.append(i)
             flows_named.append(flow)
         self.finished[flows_named] = True
@@ -218,7 +219,7 @@ class Dissection:
 
     def _examine(self, pk: "_Packet", flow: int) -> None:
         payload, ts, src, dst, sport, dport = pk.payload, pk.ts, pk.src, pk.dst, pk.sport, pk.dport
-        state = self.flows[flow]
+        state = self._state(flow)
         sender = (src, sport)
         if state.first_sender is None:
             state.first_sender = sender
@@ -290,14 +291,23 @@ class Dissection:
                 return
             self.finished[flow] = True  # neither TLS, HTTP nor SIP from its first payload
 
+    def _state(self, flow: int) -> _FlowState:
+        state = self.flows.get(flow)
+        if state is None:
+            state = self.flows[flow] = _FlowState()
+            named = self.named_by_hello.pop(flow, None)
+            if named is not None:  # named in bulk by its first hello: the state that hello leaves
+                state.first_sender = named[0]
+                self._hello_seen(state, *named)
+        return state
+
     @staticmethod
     def _hello_seen(state: _FlowState, sender: tuple, hello: tls.ClientHello | None) -> None:
         """What a sender's first bytes said: a ClientHello (TLS, and maybe a name) or not TLS."""
         state.tls_done.add(sender)
         if hello is not None:
             state.app = "tls"
-            if hello.sni:
-                state.names.append(("sni", hello.sni, ECH_DETAIL if hello.ech else ""))
+            state.names += _hello_names(hello)
 
     def _udp(self, state, payload, ts, flow, src, dst, sport, dport) -> None:
         first = None
@@ -366,7 +376,7 @@ class Dissection:
             call = self.calls[message.call_id] = _CallState(first_ts=ts, last_ts=ts)
         call.first_ts, call.last_ts = min(call.first_ts, ts), max(call.last_ts, ts)
         call.signalling.add(flow)
-        state = self.flows[flow]
+        state = self._state(flow)
         state.app = "sip"
         if message.is_request and message.request_host and canonical_ip(message.request_host) is None:
             state.names.append(("sip", message.request_host, f"SIP {message.method} request URI host"))
@@ -382,6 +392,7 @@ class Dissection:
     def findings(self) -> dict[int, tuple[str, list]]:
         """Each flow's app and names ((source, name, detail) in the order found), by flow index."""
         found = {index: (app, []) for index, app in self.dns_datagram_flows.items()}
+        found.update((index, ("tls", _hello_names(hello))) for index, (_, hello) in self.named_by_hello.items())
         found.update((index, (state.app, state.names)) for index, state in self.flows.items())
         found.update(self.absorbed)
         return found
@@ -453,6 +464,11 @@ class Dissection:
 _NOTHING_FOUND = ("", ())
 # A DNS client's address as text, for every answer it receives: a capture has few clients.
 _client_text = lru_cache(maxsize=4096)(address)
+
+
+def _hello_names(hello: tls.ClientHello) -> list[tuple[str, str, str]]:
+    """The name a ClientHello gives its flow, if any: (source, name, detail)."""
+    return [("sni", hello.sni, ECH_DETAIL if hello.ech else "")] if hello.sni else []
 
 
 def _sip_messages(stream: bytes) -> tuple[list, int]:
