@@ -11,8 +11,8 @@ name seen, for the stages that want the list.
 from __future__ import annotations
 
 from collections import defaultdict
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -292,6 +292,7 @@ class Dissection:
             self.finished[flow] = True  # neither TLS, HTTP nor SIP from its first payload
 
     def _state(self, flow: int) -> _FlowState:
+        """The flow's state, made when first needed (as its hello left it, if the bulk lane named it)."""
         state = self.flows.get(flow)
         if state is None:
             state = self.flows[flow] = _FlowState()
