@@ -17,7 +17,8 @@ import numpy as np
 from tracecheck.ingest.decode import Packets
 
 try:
-    from tracecheck.dissect._select import choose as _choose, join_slices as _join_slices
+    from tracecheck.dissect._select import choose as _choose
+    from tracecheck.dissect._select import join_slices as _join_slices
 except ImportError:  # built without a C compiler: Candidates and _early, in NumPy, choose
     _choose = _join_slices = None
 COMPILED = _choose is not None
