@@ -459,14 +459,19 @@ CALLS = {
 }
 
 
-@pytest.mark.shared_data
-@pytest.mark.parametrize("name", sorted(CALLS))
-def test_real_calls_match_tshark(name):
+def shared_call(name: str):
+    """A call capture of ../shared/data/pcaps/wireshark-wiki; the test is skipped without it."""
     root = shared_data()
     path = root / "pcaps" / "wireshark-wiki" / name if root else None
     if path is None or not path.exists():
         pytest.skip("shared capture data not present")
-    messages = [m for seg in read_transport(path) if (m := parse_sip(seg.payload))]
+    return path
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_real_calls_match_tshark(name):
+    messages = [m for seg in read_transport(shared_call(name)) if (m := parse_sip(seg.payload))]
     signalling, media = CALLS[name]
     expected = [
         (method, status, mask_call_id(call_id))
@@ -534,11 +539,7 @@ def test_naming_parse_leaves_out_only_the_masked_parties(message, edits):
 @pytest.mark.shared_data
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_naming_parse_of_real_calls(name):
-    root = shared_data()
-    path = root / "pcaps" / "wireshark-wiki" / name if root else None
-    if path is None or not path.exists():
-        pytest.skip("shared capture data not present")
-    segments = read_transport(path)
+    segments = read_transport(shared_call(name))
     for segment in segments:
         _lean_matches_full(segment.payload)
     assert any(parse_sip(s.payload, details=False) for s in segments)
