@@ -19,8 +19,10 @@ setup(
         Extension("tracecheck.ingest._walk", ["tracecheck/ingest/_walk.c"], optional=True),
         Extension("tracecheck.ingest._fastpath", ["tracecheck/ingest/_fastpath.c"], optional=True),
         Extension("tracecheck.dissect._dns", ["tracecheck/dissect/_dns.c"], optional=True),
-        Extension("tracecheck.dissect._tls", ["tracecheck/dissect/_tls.c"], optional=True),
-        Extension("tracecheck.dissect._select", ["tracecheck/dissect/_select.c"], optional=True),
+        Extension("tracecheck.dissect._tls", ["tracecheck/dissect/_tls.c"], depends=["tracecheck/dissect/_slices.h"],
+                  optional=True),
+        Extension("tracecheck.dissect._select", ["tracecheck/dissect/_select.c"],
+                  depends=["tracecheck/dissect/_slices.h"], optional=True),
         # libcrypto is OpenSSL's, which CPython's own ssl and hashlib use: its headers are the
         # libssl-dev package (or the platform's equivalent).
         Extension("tracecheck.dissect._quic", ["tracecheck/dissect/_quic.c"], libraries=["crypto"], optional=True),

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_slices.h"
+
 #define TCP 6
 #define UDP 17
 #define FIRST_PAYLOADS_TCP 4
@@ -143,17 +145,12 @@ static PyObject *join_slices(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*y*y*", &data, &b_starts, &b_ends))
         return NULL;
     PyObject *result = NULL;
-    Py_ssize_t n = b_starts.len / 8, total = 0;
-    if (!sized(&b_starts, n, 8, "starts") || !sized(&b_ends, n, 8, "ends"))
-        goto done;
     const int64_t *starts = b_starts.buf, *ends = b_ends.buf;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (starts[i] < 0 || ends[i] < starts[i] || ends[i] > data.len) {
-            PyErr_SetString(PyExc_ValueError, "join_slices: a slice outside the data");
-            goto done;
-        }
+    Py_ssize_t n = slices_inside("join_slices", &data, &b_starts, &b_ends), total = 0;
+    if (n < 0)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++)
         total += ends[i] - starts[i];
-    }
     result = PyBytes_FromStringAndSize(NULL, total);
     if (result != NULL) {
         char *out = PyBytes_AS_STRING(result);

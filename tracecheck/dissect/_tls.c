@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_slices.h"
+
 #define CONTENT_HANDSHAKE 22
 #define CLIENT_HELLO 1
 #define MAX_RECORD_LEN (16384 + 2048)
@@ -267,18 +269,10 @@ static PyObject *client_hello_namings(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*y*y*", &data, &b_starts, &b_ends))
         return NULL;
     PyObject *results = NULL;
-    Py_ssize_t n = b_starts.len / 8;
     const int64_t *starts = b_starts.buf, *ends = b_ends.buf;
-    if (b_starts.len % 8 || b_ends.len != b_starts.len) {
-        PyErr_SetString(PyExc_ValueError, "client_hello_namings: starts and ends must be int64 arrays of one length");
+    Py_ssize_t n = slices_inside("client_hello_namings", &data, &b_starts, &b_ends);
+    if (n < 0)
         goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (starts[i] < 0 || ends[i] < starts[i] || ends[i] > data.len) {
-            PyErr_SetString(PyExc_ValueError, "client_hello_namings: a slice outside the data");
-            goto done;
-        }
-    }
     results = PyList_New(n);
     for (Py_ssize_t i = 0; results != NULL && i < n; i++) {
         PyObject *one = naming_of((const unsigned char *)data.buf + starts[i], ends[i] - starts[i], 1);
