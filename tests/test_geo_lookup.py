@@ -188,12 +188,15 @@ def test_authority_order_geofeed_then_geoip_then_embedded(files, tmp_path):
     assert embedded_only.anycast and embedded_only.country is None and embedded_only.evidence[0].source == "geoip2fast"
 
 
-def test_rdap_answers_last_and_only_when_nothing_else_does(files, tmp_path):
+def test_rdap_is_evidence_and_never_places_an_address(files, tmp_path):
+    # The registrant's country says who holds the address, not where it is used (SOURCE_RANK).
     def fetch(address):
         return {"cidr": "0.0.0.0/0" if "." in address else "::/0", "country": "SE", "asn": "1", "registry": "ripencc"}
 
     resolver = Resolver([], None, [RdapClient(tmp_path, fetch=fetch)], **FACTS)
-    assert resolver.resolve(["9.9.9.9"])["9.9.9.9"].country == "SE"
+    alone = resolver.resolve(["9.9.9.9"])["9.9.9.9"]
+    assert alone.country is None and alone.basis is None
+    assert ("rdap", "registrant country SE") in claims(alone)
     with_provider = Resolver.from_files([(files["aws"], "aws")], embedded=False, **FACTS)
     with_provider.point_sources.append(RdapClient(tmp_path, fetch=fetch))
     place = with_provider.resolve(["3.248.0.1"])["3.248.0.1"]

@@ -17,9 +17,9 @@ from geo_samples import AZURE_SAMPLE, city_database, write_json, write_sample_fi
 from mmdb_writer import write_mmdb
 from tracecheck.errors import UserError
 from tracecheck.geo.sources import aws, azure, cloudflare, embedded, fastly, gcp, genesys, geofeed, oracle, read_source
-from tracecheck.geo.sources.interface import Authority
 from tracecheck.geo.sources.mmdb import MmdbDatabase
 from tracecheck.geo.sources.rdap import RdapClient
+from tracecheck.vocabulary import SourceKind
 
 # --------------------------------------------------------------------------- range files
 
@@ -34,7 +34,7 @@ def test_aws_reads_regions_services_border_groups_and_global(sample_files):
     info = parsed.info
     assert (info.name, info.kind, info.version, info.date) == ("aws-ip-ranges", "aws", "1787433425", "2026-08-22T21:17:05Z")
     assert info.prefixes == 8 and info.sha256 == hashlib.sha256(sample_files["aws"].read_bytes()).hexdigest()
-    assert parsed.authority == Authority.PROVIDER and parsed.date_basis == "content"
+    assert parsed.kind is SourceKind.PROVIDER and parsed.date_basis == "content"
     by_network = {(r.network, r.service): r for r in parsed.prefixes}
     assert by_network[("13.32.0.0/15", "CLOUDFRONT")].anycast and by_network[("2600:9000::/28", "CLOUDFRONT")].anycast
     assert not by_network[("3.248.0.0/14", "EC2")].anycast
@@ -92,7 +92,7 @@ def test_cloudflare_and_fastly_are_anycast_without_country(sample_files):
 
 def test_geofeed_reads_country_subdivision_city_and_skips_comments(sample_files):
     parsed = geofeed.parse(sample_files["geofeed"])
-    assert parsed.info.name == "geofeed-digitalocean" and parsed.authority == Authority.GEOFEED
+    assert parsed.info.name == "geofeed-digitalocean" and parsed.kind is SourceKind.GEOFEED
     rows = {r.network: (r.provider, r.country, r.subdivision, r.city) for r in parsed.prefixes}
     assert rows["24.144.68.0/22"] == ("digitalocean", "US", "US-CA", "Santa Clara")
     assert rows["2a03:b0c0:3::/48"] == ("digitalocean", "DE", "DE-HE", "Frankfurt")
@@ -224,7 +224,7 @@ def test_rdap_is_cached_by_network_and_only_weak(tmp_path):
     client = RdapClient(tmp_path, fetch=fake_fetch)
     first, second = client.lookup_many(["192.0.2.10", "192.0.2.99"])
     assert calls == ["192.0.2.10"]  # the second address is inside the cached network
-    assert first.country == "FR" and first.authority == Authority.REGISTRY
+    assert first.country == "FR" and first.kind is SourceKind.REGISTRY
     assert first.evidence[0].claim == "registrant country FR" and "EXAMPLE-NET" in first.evidence[0].detail
     again = RdapClient(tmp_path, fetch=lambda address: pytest.fail("must come from the disk cache"))
     assert again.lookup_many(["192.0.2.200"])[0].country == "FR"

@@ -13,7 +13,9 @@ opened the conversation, ``resp`` the side that answered).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 # --------------------------------------------------------------------------- ingest
 
@@ -151,16 +153,115 @@ class Call:
 # --------------------------------------------------------------------------- geo
 
 
+class SourceKind(str, enum.Enum):
+    """What kind of source a piece of evidence comes from: all that ranking reads.
+
+    A source's *name* says which file it was (``aws-ip-ranges``, a geofeed imported as
+    ``google.csv``); its kind says what that file can prove, whatever it is called."""
+
+    PROVIDER = "provider"
+    """A provider's own published range file (AWS ip-ranges.json, Azure service tags ...)."""
+    HOSTNAME = "hostname"
+    """A region the vendor's own endpoint name gives away (``*.eu-west-1.amazonaws.com``), or a
+    name that leads to a known anycast edge (``*.msedge.net``, CloudFront)."""
+    GEOFEED = "geofeed"
+    """An RFC 8805 geofeed, self-published by the network's operator."""
+    GEOIP = "geoip"
+    """An imported MaxMind-format database (MaxMind, DB-IP, IPinfo)."""
+    EMBEDDED = "embedded"
+    """The GeoIP default shipped inside an installed package."""
+    REGISTRY = "registry"
+    """RDAP: where the address's holder registered, not where the host is."""
+    RTT_BOUND = "rtt_bound"
+    """The distance a handshake round trip allows from the capture site."""
+    NAME = "name"
+    """A name seen for the address in the capture (SNI, DNS answer, SIP ...)."""
+    CATALOG = "catalog"
+    """The service catalog's match, or the region catalog placing another source's region."""
+    NOTE = "note"
+    """tracecheck's own remark (sources disagree, media of a call ...)."""
+
+
+SOURCE_RANK: Mapping[SourceKind, int | None] = MappingProxyType({
+    SourceKind.PROVIDER: 0,
+    SourceKind.HOSTNAME: 1,
+    SourceKind.GEOFEED: 2,
+    SourceKind.GEOIP: 3,
+    SourceKind.EMBEDDED: 4,
+    SourceKind.REGISTRY: None,
+    SourceKind.RTT_BOUND: None,
+    SourceKind.NAME: None,
+    SourceKind.CATALOG: None,
+    SourceKind.NOTE: None,
+})
+"""The one ranking of sources, read by geo (which source places an address) and by policy (which
+disagreement counts): 0 is strongest; None never places an address.  A provider's file proves
+where its prefixes are served; the vendor's regional endpoint name comes next (the vendor chose
+it); a geofeed is the operator's own word; a GeoIP database guesses, mostly from registrations."""
+
+BASIS_LABEL: Mapping[SourceKind, str] = MappingProxyType({
+    SourceKind.PROVIDER: "provider file",
+    SourceKind.HOSTNAME: "vendor hostname",
+    SourceKind.GEOFEED: "geofeed",
+    SourceKind.GEOIP: "GeoIP only",
+    SourceKind.EMBEDDED: "GeoIP only",
+})
+"""How strong a verdict's deciding evidence is, as a reviewer reads it."""
+
+
+def basis_of(kind: SourceKind | None) -> str:
+    """report.json's ``basis`` of a place decided by ``kind``: ``provider``, ``hostname``,
+    ``geofeed``, ``geoip`` (an imported database or the embedded default alike), or ``""``."""
+    if kind is None or SOURCE_RANK.get(kind) is None:
+        return ""
+    return SourceKind.GEOIP.value if kind is SourceKind.EMBEDDED else kind.value
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where one piece of evidence says an address is: a location claim as data."""
+
+    country: str | None = None
+    """ISO 3166-1 alpha-2; None when the claim names no single country (anycast, unknown region)."""
+    subdivision: str = ""
+    region: str = ""
+    """The provider's region code, when the claim is a region (``eu-west-1``)."""
+    provider: str = ""
+    city: str = ""
+    anycast: bool = False
+    """Announced from many places: the claim is that no single place can be claimed."""
+
+    def label(self) -> str:
+        """``eu-west-1 (IE)``, ``US-CA``, ``anycast``: how reasons name the claim."""
+        if self.anycast:
+            return "anycast"
+        where = self.subdivision or self.country or "unknown country"
+        return f"{self.region} ({where})" if self.region else where
+
+    def same_place(self, other: Located) -> bool:
+        if self.anycast or other.anycast:
+            return self.anycast == other.anycast
+        if self.country != other.country:
+            return False
+        if self.subdivision and other.subdivision and self.subdivision != other.subdivision:
+            return False
+        return not (self.region and other.region and self.region != other.region)
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One source's claim about a destination, with what makes it checkable."""
 
     source: str
-    """Who says so: ``aws-ip-ranges``, ``geoip2fast``, ``hostname``, ``rtt-bound`` ..."""
+    """Which source says so: ``aws-ip-ranges``, ``geoip2fast``, ``hostname``, ``rtt-bound`` ..."""
     claim: str
-    """What it says, short: ``region eu-west-1``, ``country IE``, ``anycast``."""
+    """What it says, as prose for people (``region eu-west-1``, ``country IE``): never parsed."""
     detail: str = ""
     """How to check it: the file's date and hash, the matching prefix, the name."""
+    kind: SourceKind = SourceKind.NOTE
+    """What kind of source it is: the only thing ranking reads (``SOURCE_RANK``)."""
+    where: Located | None = None
+    """The place it claims, or None when it is not a location claim (an AS name, a name seen)."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +288,8 @@ class Place:
     """True where the address is announced from many places (then ``country`` is None)."""
     local: bool = False
     """Private, loopback, link-local or documentation address: never leaves the site."""
+    basis: SourceKind | None = None
+    """The kind of the source that decided the place (None: nothing placed it)."""
     evidence: tuple[Evidence, ...] = ()
 
 
@@ -240,6 +343,60 @@ class Service:
 
 
 class Verdict(str, enum.Enum):
+    """What the policy says of one destination (and, in the summary, of the whole run)."""
+
     COMPLIANT = "compliant"
+    """Placed, on evidence, inside the authorized area (or allowed by an unexpired exception)."""
     VIOLATION = "violation"
+    """Placed, on evidence, outside the authorized area."""
     INDETERMINATE = "indeterminate"
+    """Where it is cannot be established (unknown, anycast, sources or physics that contradict a
+    compliant claim): never silently compliant.  Also the run's verdict when nothing was judged."""
+    NOT_ASSESSED = "not_assessed"
+    """The policy ignores it (an ``ignore:`` entry, a category or vendor rule ``ignore``): listed
+    with the rule that ignores it, never counted as compliant."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One destination address as the policy sees it (beside its ``Place`` and ``Service``)."""
+
+    ip: str
+    names: tuple[str, ...] = ()
+    """Names seen for the address, strongest first (SNI, then DNS answers, then CNAME chain)."""
+    name_sources: tuple[str, ...] = ()
+    """How each of ``names`` was learned (``sni``, ``dns`` ...), in the same order; may be shorter."""
+    category: Category | None = None
+    """Overrides the service's category: a call's media and signalling peers take the call's."""
+    handshake_rtt_ms: float | None = None
+    """The smallest handshake RTT over the destination's flows: the tightest distance bound."""
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A verdict with everything the report needs to explain it."""
+
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    """Sentences a reviewer reads, the deciding one first."""
+    fails: bool
+    """True when this destination makes the run fail: a violation, or an indeterminate under a
+    rule whose ``indeterminate`` is ``fail``."""
+    exception: str = ""
+    """The id of the exception that made it compliant, if one did."""
+    evidence: tuple[Evidence, ...] = field(default=())
+    """Evidence the policy stage adds (the RTT bound); geo's own evidence stays on the Place."""
+    basis: str = ""
+    """How strong the deciding evidence is: ``provider``, ``hostname``, ``geofeed``, ``geoip``,
+    ``local``, or ``""`` when nothing placed the destination (``basis_of``)."""
+    flags: tuple[str, ...] = ()
+    """Contradictions that did not change the verdict or made it stricter: ``rtt_implausible``
+    (the handshake RTT is shorter than the claimed place allows), ``sources_disagree``."""
+    rule: str = ""
+    """The policy entry that decided how it was judged (``categories.transcription``,
+    ``ignore[0]``), if one did."""
+
+    @property
+    def ignored(self) -> bool:
+        return self.verdict is Verdict.NOT_ASSESSED
+

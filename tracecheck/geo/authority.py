@@ -1,9 +1,15 @@
 """Which source's answer places an address, and how the others are kept.
 
-The order of authority: the provider's own range file > an RFC 8805 geofeed > an imported GeoIP
-database > the embedded GeoIP default > RDAP.  The most authoritative answer that says *where*
-(a region, a country, or "anycast") decides; every other answer stays in the evidence, and when
-they name different places a ``sources disagree`` line says so and who won.
+One ranking, ``vocabulary.SOURCE_RANK``, read here and by the policy: the provider's own range
+file > the vendor's regional hostname > an RFC 8805 geofeed > an imported GeoIP database > the
+embedded GeoIP default; RDAP never places (it says who registered an address, not where it is
+used).  The most authoritative answer that says *where* (a region, a country, or "no single
+place") decides; every other answer stays in the evidence, and when they name different places
+a ``sources disagree`` line says so and who won.
+
+"No single place" is one rule, whoever says it: an anycast prefix, a provider's global or
+regionless range (AWS ``GLOBAL``, GCP ``global``, Azure's ``AzureFrontDoor``), a name or CNAME
+that leads to a known anycast edge.  A GeoIP country for such an address is shown, never decides.
 
 A provider region becomes a country, city and coordinates only through the region catalog
 (``geo_db/regions.yaml``); a region the catalog does not know is said so, and the next source's
@@ -15,11 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from tracecheck.geo.sources.interface import Answer, Authority
-from tracecheck.vocabulary import Evidence
+from tracecheck.geo.sources.interface import Answer
+from tracecheck.vocabulary import SOURCE_RANK, Evidence, SourceKind
 
 CATALOG = "region-catalog"
 TRACECHECK = "tracecheck"
+
+_ADDRESS_FILES = frozenset({SourceKind.PROVIDER, SourceKind.GEOFEED})
 
 # Ties between provider files covering the same prefix: the cloud's own file before a tenant's.
 PROVIDER_ORDER = ("aws", "azure", "gcp", "google", "oracle", "cloudflare", "fastly", "genesys")
@@ -80,7 +88,7 @@ def semantic_key(answer: Answer) -> tuple:
 
 def decision_key(answers: list[Answer], semantic: tuple) -> tuple:
     """``semantic`` plus, where two provider files answer, which prefix is more specific."""
-    providers = [a.prefixlen for a in answers if a.authority == Authority.PROVIDER]
+    providers = [a.prefixlen for a in answers if a.kind is SourceKind.PROVIDER]
     return semantic if len(providers) < 2 else (*semantic, tuple(providers))
 
 
@@ -88,8 +96,9 @@ def decide(answers: list[Answer], find_region: FindRegion, jurisdictions: Jurisd
     order = _by_authority(answers)
     fields: dict[str, Any] = {"provider": "", "service": "", "region": "", "country": None, "subdivision": "",
                               "city": "", "latitude": None, "longitude": None, "jurisdictions": (),
-                              "anycast": False, "local": False}
-    service_from = next((i for i in order if answers[i].provider and answers[i].authority <= Authority.GEOFEED), None)
+                              "anycast": False, "local": False, "basis": None}
+    # The service label and region shown come from an address's own file, not from a name.
+    service_from = next((i for i in order if answers[i].provider and answers[i].kind in _ADDRESS_FILES), None)
     if service_from is not None:
         named = answers[service_from]
         fields.update(provider=named.provider, service=named.service, region=named.region)
@@ -106,12 +115,15 @@ def decide(answers: list[Answer], find_region: FindRegion, jurisdictions: Jurisd
         listed.update(fresh)
         if fresh:
             after[position] = fresh
-        if place is None:
+        if place is None or SOURCE_RANK[answer.kind] is None:
             continue
         claims.append((place["claim"], answer.source))
         if decided is None:
             decided = answer
-            fields.update({k: v for k, v in place.items() if k != "claim"})
+            fields.update({k: v for k, v in place.items() if k not in ("claim", "region")})
+            fields["basis"] = answer.kind
+            if not fields["region"] and answer.region and answer.provider and not fields["anycast"]:
+                fields.update(provider=answer.provider, region=answer.region)  # a vendor's regional name
     if decided is not None and fields["anycast"]:
         fields["country"] = None
     if fields["country"] and jurisdictions is not None:
@@ -121,7 +133,7 @@ def decide(answers: list[Answer], find_region: FindRegion, jurisdictions: Jurisd
     if len(distinct) > 1 and decided is not None:
         said = "; ".join(f"{claim} ({source})" for claim, source in claims)
         tail = (Evidence(TRACECHECK, f"sources disagree: {', '.join(distinct)}",
-                         f"{said}; the most authoritative, {decided.source}, decides"),)
+                         f"{said}; the most authoritative, {decided.source}, decides", SourceKind.NOTE),)
     return Decision(fields=fields, order=tuple(order), after=after, tail=tail, service_from=service_from)
 
 
@@ -132,12 +144,16 @@ def place_fields(answers: list[Answer], find_region: FindRegion, jurisdictions: 
 
 
 def _by_authority(answers: list[Answer]) -> list[int]:
-    """Positions: provider files first, the one that says where and most specifically first among them."""
+    """Positions by ``SOURCE_RANK`` (those that never place last); among provider files, the one
+    that says where and most specifically first."""
     def key(position: int) -> tuple:
         answer = answers[position]
-        if answer.authority == Authority.PROVIDER:
-            return (0, not answer.located, -answer.prefixlen, position)
-        return (int(answer.authority), 0, 0, position)
+        rank = SOURCE_RANK[answer.kind]
+        if rank is None:
+            return (len(SOURCE_RANK), 0, 0, position)
+        if answer.kind is SourceKind.PROVIDER:
+            return (rank, not answer.located, -answer.prefixlen, position)
+        return (rank, 0, 0, position)
 
     return sorted(range(len(answers)), key=key)
 
@@ -150,13 +166,14 @@ def _claimed_place(answer: Answer, find_region: FindRegion, evidence: list[Evide
         region = _catalog_region(answer, find_region)
         if region is not None:
             precise = getattr(region, "precision", "city") != "country"
-            evidence.append(Evidence(CATALOG, _catalog_claim(answer, region), _catalog_detail(region)))
+            evidence.append(Evidence(CATALOG, _catalog_claim(answer, region), _catalog_detail(region),
+                                     SourceKind.CATALOG))
             return {"claim": f"country {region.country}", "country": region.country,
                     "subdivision": region.subdivision or "", "city": region.city or "",
                     "latitude": region.latitude if precise else None,
                     "longitude": region.longitude if precise else None}
         evidence.append(Evidence(CATALOG, f"unknown region {answer.provider} {answer.region}",
-                                 "not in geo_db/regions.yaml; the next source's country is used"))
+                                 "not in geo_db/regions.yaml; the next source's country is used", SourceKind.CATALOG))
     if answer.country:
         return {"claim": f"country {answer.country}", "country": answer.country,
                 "subdivision": answer.subdivision, "city": answer.city,

@@ -1,8 +1,11 @@
 """Regions that names give away: ``s3.eu-west-1.amazonaws.com``, ``api.mypurecloud.ie`` ...
 
-A name is evidence of intent, not of place: the client picked it, DNS may hand back an address
-elsewhere, a CDN may front it.  So hints are kept as separate ``hostname`` evidence and decide a
-place only when no address-based source does.
+A vendor's regional endpoint name is the vendor's own statement of where that endpoint serves:
+it ranks just below the provider's range file and above a geofeed or a GeoIP guess
+(``vocabulary.SOURCE_RANK``).  A name can also lead into a CDN: a name or CNAME chain that ends
+at a known anycast edge (``*.msedge.net``, CloudFront, Akamai, Fastly) says the address answers
+from many places, and then no country is claimed for it.  Vendor areas (``eu.api.vendor.com``)
+are kept as evidence but name no place.
 
 Region codes the catalog must confirm (Azure's ``westeurope``, GCP's ``europe-west1``) are
 checked against it, so ``www.microsoft.com`` is not read as a region called ``www``.
@@ -14,7 +17,7 @@ import re
 from functools import lru_cache
 from typing import Callable, NamedTuple
 
-from tracecheck.vocabulary import Evidence
+from tracecheck.vocabulary import Evidence, Located, SourceKind
 
 SOURCE = "hostname"
 
@@ -33,15 +36,18 @@ class HostnameHint(NamedTuple):
     pattern: str = ""
     """The rule that matched, as a reviewer would write it."""
 
-    def evidence(self) -> Evidence:
+    def evidence(self, where: Located | None = None) -> Evidence:
+        """The hint as evidence; ``where`` is the place it claims (the resolver places regions
+        through the region catalog), None for an area, which is no place of its own."""
         if self.region:
             claim = f"region {self.region}"
         elif self.anycast:
             claim = "anycast"
+            where = where or Located(provider=self.provider, anycast=True)
         else:
             claim = f"area {self.area}"
         owner = f" ({self.provider})" if self.provider else ""
-        return Evidence(SOURCE, claim, f"{self.name} matches {self.pattern}{owner}")
+        return Evidence(SOURCE, claim, f"{self.name} matches {self.pattern}{owner}", SourceKind.HOSTNAME, where)
 
 
 # Genesys Cloud region domains -> the AWS region each runs in (Genesys "Platform API" regions).
@@ -71,6 +77,17 @@ _AWS_DOMAINS = (
     ("api.aws", "*.REGION.api.aws"),
     ("aws.amazon.com", "REGION.*.aws.amazon.com"),
 )
+# Anycast edges a name or a CNAME chain leads into: the address answers from the nearest of many
+# sites, so no country can be claimed for it (a GeoIP country there is the registrant's).
+_ANYCAST_EDGES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
+    (re.compile(regex), owner, pattern) for regex, owner, pattern in (
+        (r"(?:.+\.)?(?:[a-z0-9]+-)?msedge\.net", "microsoft", "*.msedge.net (Microsoft's global edge, Azure Front Door)"),
+        (r"(?:.+\.)?(?:akamaiedge|akamai|akamaized|akamaihd|edgekey|edgesuite)\.net", "akamai",
+         "Akamai edge (*.akamaiedge.net, *.edgekey.net, *.edgesuite.net ...)"),
+        (r"(?:.+\.)?(?:fastly|fastlylb)\.net", "fastly", "Fastly edge (*.fastly.net, *.fastlylb.net)"),
+        (r"(?:.+\.)?cdn\.cloudflare\.net", "cloudflare", "*.cdn.cloudflare.net (Cloudflare edge)"),
+    ))
+
 _AWS_LABEL = re.compile(rf"^(?:.*-)?({_AWS_REGION})$")  # eu-west-1, or legacy s3-eu-west-1
 _AWS_EDGE = {"cloudfront.net": "*.cloudfront.net (CloudFront)",
              "awsglobalaccelerator.com": "*.awsglobalaccelerator.com (Global Accelerator)"}
@@ -100,7 +117,7 @@ def hints_for(name: str, known_region: KnownRegion | None = None) -> tuple[Hostn
 def _hints(name: str, known_region: KnownRegion) -> tuple[HostnameHint, ...]:
     labels = name.split(".")
     found: list[HostnameHint] = []
-    for finder in (_aws, _genesys, _azure, _gcp):
+    for finder in (_anycast_edge, _aws, _genesys, _azure, _gcp):
         found.extend(finder(name, labels, known_region))
     if not found:
         found.extend(_vendor_area(name, labels))
@@ -109,6 +126,13 @@ def _hints(name: str, known_region: KnownRegion) -> tuple[HostnameHint, ...]:
 
 def _under(name: str, suffix: str) -> bool:
     return name == suffix or name.endswith("." + suffix)
+
+
+def _anycast_edge(name: str, labels: list[str], known_region: KnownRegion) -> list[HostnameHint]:
+    for regex, owner, pattern in _ANYCAST_EDGES:
+        if regex.fullmatch(name):
+            return [HostnameHint(name, owner, anycast=True, pattern=pattern)]
+    return []
 
 
 def _aws(name: str, labels: list[str], known_region: KnownRegion) -> list[HostnameHint]:
@@ -177,6 +201,11 @@ def _vendor_area(name: str, labels: list[str]) -> list[HostnameHint]:
     return []
 
 
-def evidence_for(names: list[str] | tuple[str, ...], known_region: KnownRegion | None = None) -> tuple[Evidence, ...]:
-    """Hostname evidence for every name, in the order given, each once."""
-    return tuple(dict.fromkeys(hint.evidence() for name in names for hint in hints_for(name, known_region)))
+def catalog_hint(host: str, region: str, pattern: str, find_region) -> HostnameHint | None:
+    """A region a service catalog gives for ``host`` (``pattern`` matched it), as a hint geo ranks
+    like its own; None when the region catalog cannot place the code in one provider's region."""
+    found = find_region(region, None) if region else None
+    if found is None or not getattr(found, "country", None):
+        return None
+    return HostnameHint(host, getattr(found, "provider", ""), region=getattr(found, "code", region),
+                        pattern=f"the service catalog's {pattern}")

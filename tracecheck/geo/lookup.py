@@ -33,16 +33,18 @@ from tracecheck.geo import store
 from tracecheck.geo.authority import (
     Decision, FindRegion, JurisdictionsLike, decide, decision_key, place_fields, semantic_key,
 )
-from tracecheck.geo.hostnames import hints_for
+from tracecheck.geo.hostnames import HostnameHint, hints_for
 from tracecheck.geo.ranges import AddressKeys
-from tracecheck.geo.said import AnswersSaid, EmbeddedSaid, RangeSource, Said, as_objects, distinct_rows
+from tracecheck.geo.said import (
+    AnswersSaid, EmbeddedSaid, RangeSource, Said, as_objects, distinct_rows, located_region,
+)
 from tracecheck.geo.sources import embedded as embedded_source
 from tracecheck.geo.sources import read_source
-from tracecheck.geo.sources.interface import Answer, Authority, RangeFile
+from tracecheck.geo.sources.interface import Answer, RangeFile
 from tracecheck.geo.special import LOCAL_NETWORKS
 from tracecheck.geo.special import SOURCE as LOCAL_SOURCE
 from tracecheck.geo.special import local_table
-from tracecheck.vocabulary import Evidence, Place, SourceInfo
+from tracecheck.vocabulary import Evidence, Located, Place, SourceInfo, SourceKind
 
 
 def _clone_with_ip(template: Place, ip: str) -> Place:
@@ -96,6 +98,8 @@ class Resolver:
             find_region = find_region or catalog.find_region
             jurisdictions = jurisdictions or catalog.load_jurisdictions()
         self.range_sources = list(range_sources)
+        for source in self.range_sources:  # their evidence places regions as this resolver does
+            source.find_region = find_region
         self.embedded = embedded
         self.databases = [source for source in point_sources if hasattr(source, "tables")]
         self.point_sources = [source for source in point_sources if not hasattr(source, "tables")]
@@ -162,13 +166,26 @@ class Resolver:
 
     # ------------------------------------------------------------------ look-ups
 
-    def resolve(self, ips: Iterable[str], names: dict[str, list[str]] | None = None) -> dict[str, Place]:
+    def resolve(self, ips: Iterable[str], names: dict[str, list[str]] | None = None,
+                vendor_hints: dict[str, Sequence[HostnameHint]] | None = None) -> dict[str, Place]:
         """A ``Place`` for every distinct address in ``ips``; ``names`` maps an address to the
-        names seen for it (SNI, DNS ...), which add hostname evidence."""
+        names seen for it (SNI, DNS ...), which add hostname evidence; ``vendor_hints`` adds the
+        regions a service catalog knows for those names (``HostnameHint``, as geo's own)."""
+        hints: dict[str, list[HostnameHint]] = {}
+        for ip in dict.fromkeys([*(names or {}), *(vendor_hints or {})]):
+            found = self._address_hints((names or {}).get(ip, ()), (vendor_hints or {}).get(ip, ()))
+            if found:
+                hints[ip] = found
         with collector_paused():
-            return self._resolve(ips, names)
+            return self._resolve(ips, hints)
 
-    def _resolve(self, ips: Iterable[str], names: dict[str, list[str]] | None) -> dict[str, Place]:
+    def _address_hints(self, names: Sequence[str], vendor: Sequence[HostnameHint]) -> list[HostnameHint]:
+        """The hints in an address's names, then a catalog's hints for regions they do not name."""
+        hints = [hint for name in names for hint in hints_for(name, self._known_region)]
+        named = {hint.region for hint in hints if hint.region}
+        return hints + [hint for hint in dict.fromkeys(vendor) if not (hint.region and hint.region in named)]
+
+    def _resolve(self, ips: Iterable[str], hints: dict[str, list[HostnameHint]]) -> dict[str, Place]:
         places: dict[str, Any] = dict.fromkeys(ips)
         unique = list(places)
         if not unique:
@@ -181,11 +198,11 @@ class Resolver:
         public = local_rows < 0
         columns = [table.find_sorted(keys) for source in self._table_sources() for table in source.tables]
         point_answers: list[list[Answer]] = []
-        if self.point_sources or names:  # asked in the caller's order
+        if self.point_sources or hints:  # asked in the caller's order
             public_here, asked = np.empty(count, dtype=bool), []
             public_here[by_key] = public
             point_answers = [self._point_column(source, unique, public_here, asked) for source in self.point_sources]
-            point_answers += self._hint_columns(names, unique, public_here, asked) if names else []
+            point_answers += self._hint_columns(hints, unique, public_here, asked) if hints else []
             columns += [column[by_key] for column in asked]
         local = np.flatnonzero(~public)
         for column in columns:  # a local address is placed as local, whatever the sources say
@@ -209,10 +226,11 @@ class Resolver:
         made = list(map(object.__new__, repeat(Place, count)))
         deque(map(object.__setattr__, made, repeat("__dict__"), dicts), 0)
         places.update(zip(unique, made))  # the keys are there already: no resizing
-        if names:
-            for ip, seen in names.items():  # a local address: the names' lines follow its own
-                if seen and ip in places and places[ip].local:
-                    places[ip] = self._with_names(places[ip], [], ip, tuple(seen))
+        for ip, found in hints.items():  # a local address: the hints' lines follow its own
+            if ip in places and places[ip].local:
+                place = places[ip]
+                extra = tuple(dict.fromkeys(hint.evidence() for hint in found))
+                places[ip] = replace(place, evidence=place.evidence + extra)
         return places
 
     def _point_column(self, source: Any, unique: list[str], public: np.ndarray, columns: list[np.ndarray]) -> list[Answer]:
@@ -243,14 +261,14 @@ class Resolver:
                 said = EmbeddedSaid(source, block, self._embedded_lines, self._cached_answer(source, cache))
             else:
                 said = AnswersSaid(block, self._cached_answer(source, cache), self._class_of)
-            authority = source.parsed.authority if isinstance(source, RangeSource) else getattr(source, "authority", None)
-            said.provider = (said.classes > 0) & (authority == Authority.PROVIDER)
+            kind = source.kind if isinstance(source, RangeSource) else getattr(source, "kind", None)
+            said.provider = (said.classes > 0) & (kind is SourceKind.PROVIDER)
             saids.append(said)
         start = self._columns[-1][2] if self._columns else 0
         for offset, answers in enumerate(point_answers):
             said = AnswersSaid(combos[:, start + offset:start + offset + 1], lambda rows, a=answers: a[rows[0]],
                                 self._class_of)
-            by_answer = np.array([a is not None and a.authority == Authority.PROVIDER for a in said.answers.tolist()])
+            by_answer = np.array([a is not None and a.kind is SourceKind.PROVIDER for a in said.answers.tolist()])
             said.provider = by_answer[said.pick]
             saids.append(said)
         return saids
@@ -361,17 +379,15 @@ class Resolver:
             self._local_templates[row] = vars(place)
         return self._local_templates[row]
 
-    def _hint_columns(self, names: dict[str, list[str]], unique: list[str], public: np.ndarray,
+    def _hint_columns(self, hints: dict[str, list[HostnameHint]], unique: list[str], public: np.ndarray,
                       columns: list[np.ndarray]) -> list[list[Answer]]:
-        """The hints in the names of public addresses, as further columns of the match matrix:
-        the k-th column holds each address's k-th hint (the index of its answer), -1 if none.
-        They are listed after every source's answer, as ``_with_names`` lists them."""
-        hinted: list[tuple[int, list[Any]]] = []
-        found = list(map(names.get, unique))
-        for position in np.flatnonzero(np.fromiter(map(bool, found), dtype=bool, count=len(found)) & public).tolist():
-            hints = [hint for name in found[position] for hint in hints_for(name, self._known_region)]
-            if hints:
-                hinted.append((position, hints))
+        """The hints of public addresses, as further columns of the match matrix: the k-th
+        column holds each address's k-th hint (the index of its answer), -1 if none.  They are
+        listed after every source's answer."""
+        found = list(map(hints.get, unique))
+        hinted: list[tuple[int, list[HostnameHint]]] = [
+            (position, found[position])
+            for position in np.flatnonzero(np.fromiter(map(bool, found), dtype=bool, count=len(found)) & public).tolist()]
         if not hinted:
             return []
         width = max(len(hints) for _, hints in hinted)
@@ -383,7 +399,7 @@ class Resolver:
                 row = seen_hints[k].get(hint)
                 if row is None:
                     row = seen_hints[k][hint] = len(made[k])
-                    made[k].append(_hint_answer(hint))
+                    made[k].append(_hint_answer(hint, self.find_region))
                 added[k][position] = row
         columns.extend(added)
         return made
@@ -415,27 +431,18 @@ class Resolver:
             place.__dict__["service"] = answers[decision.service_from].service
         return place
 
-    def _with_names(self, template: Place, answers: list[Answer], ip: str, names: tuple[str, ...]) -> Place:
-        hints = [hint for name in names for hint in hints_for(name, self._known_region)]
-        if not hints:
-            return _clone_with_ip(template, ip)
-        if template.local:
-            extra = tuple(dict.fromkeys(hint.evidence() for hint in hints))
-            return replace(template, ip=ip, evidence=template.evidence + extra)
-        place = self._place(answers + [_hint_answer(hint) for hint in hints])  # a fresh copy: ours to finish
-        place.__dict__["ip"] = ip
-        return place
-
     def place_for_names(self, names: Sequence[str]) -> Place:
         """Where names alone point (a hostname looked up without resolving it)."""
         hints = [hint for name in names for hint in hints_for(name, self._known_region)]
-        fields = place_fields([_hint_answer(hint) for hint in hints], self.find_region, self.jurisdictions)
+        fields = place_fields([_hint_answer(hint, self.find_region) for hint in hints], self.find_region,
+                              self.jurisdictions)
         first = next((hint for hint in hints if hint.region or hint.anycast), None)
         if first is not None:
             fields.update(provider=first.provider, region=first.region)
         return Place(ip="", **fields)
 
 
-def _hint_answer(hint) -> Answer:
-    return Answer(source="hostname", authority=Authority.HOSTNAME, provider=hint.provider, region=hint.region,
-                  anycast=hint.anycast, evidence=(hint.evidence(),))
+def _hint_answer(hint: HostnameHint, find_region) -> Answer:
+    where = located_region(hint.provider, hint.region, "", find_region) if hint.region else None
+    return Answer(source="hostname", kind=SourceKind.HOSTNAME, provider=hint.provider, region=hint.region,
+                  anycast=hint.anycast, evidence=(hint.evidence(where),))

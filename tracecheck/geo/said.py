@@ -9,14 +9,17 @@ from __future__ import annotations
 import operator
 from collections import deque
 from itertools import repeat
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from tracecheck.errors import UserError
 from tracecheck.geo.ranges import AddressKeys, RangeTable
 from tracecheck.geo.sources.interface import Answer, PrefixRecord, RangeFile, evidence_detail
-from tracecheck.vocabulary import Evidence
+from tracecheck.vocabulary import Evidence, Located, SourceKind
+
+FindRegion = Callable[[str, str], Any]
+"""``find_region(code, provider)``: the region catalog's record for a code, or None."""
 
 # Catch-all service labels: when the same prefix is also published under a named service, the
 # named one is the better description.
@@ -28,12 +31,17 @@ class RangeSource:
 
     Two tables: prefixes that say where (a region, a country, anycast) and prefixes that only say
     whose (Azure's ``AzureCloud``, ``AzureFrontDoor.Frontend``).  A bare prefix nested in a
-    regional one must not hide the region, so the bare table is only a fallback.
+    regional one must not hide the region, so the bare table is only a fallback.  In a provider's
+    own file, a prefix that is only in bare entries is a global service (Azure Front Door, Entra
+    ID): no single place can be claimed for it, whatever a GeoIP database says.
     """
 
-    def __init__(self, parsed: RangeFile):
+    def __init__(self, parsed: RangeFile, find_region: FindRegion | None = None):
         self.parsed = parsed
         self.info = parsed.info
+        self.kind = parsed.kind
+        self.find_region = find_region
+        """How a region code becomes a place (the resolver sets its own); None: the region catalog."""
         records = parsed.prefixes
         order = sorted(range(len(records)), key=lambda i: records[i].service in _GENERIC_SERVICES)
         says_where = [bool(r.region or r.country or r.anycast) for r in records]
@@ -46,6 +54,7 @@ class RangeSource:
             raise UserError(f"{parsed.label} ({self.info.name}): {err}; the file is damaged or not "
                             f"a {self.info.kind} file") from None
         self._answers: dict[tuple[int, ...], Answer | None] = {}
+        self._beside: dict[int, Evidence] = {}
         self._detail_head = evidence_detail(parsed.label, self.info.date, self.info.sha256, "") + " prefix "
         self._rows = _RowFacts(records)  # with the tables: a first batch should not pay for it
 
@@ -57,6 +66,10 @@ class RangeSource:
             self._answers[rows] = self._build_answer(*rows)
         return self._answers[rows]
 
+    @property
+    def _global_when_bare(self) -> bool:
+        return self.kind is SourceKind.PROVIDER
+
     def _build_answer(self, located_row: int, bare_row: int) -> Answer | None:
         row = located_row if located_row >= 0 else bare_row
         if row < 0:
@@ -66,27 +79,52 @@ class RangeSource:
         if located_row >= 0 and bare_row >= 0:
             bare = self.parsed.prefixes[bare_row]
             if _prefixlen(bare.network) > _prefixlen(record.network):  # a more specific, provider-only prefix
-                evidence.append(self._evidence(bare))
-        return Answer(source=self.info.name, authority=self.parsed.authority, provider=record.provider,
+                evidence.append(self.beside_line(bare_row))
+        anycast = record.anycast or (located_row < 0 and self._global_when_bare)
+        return Answer(source=self.info.name, kind=self.kind, provider=record.provider,
                       service=record.service, region=record.region, border_group=record.border_group,
                       country=record.country, subdivision=record.subdivision, city=record.city,
-                      anycast=record.anycast, network=record.network, evidence=tuple(evidence))
+                      anycast=anycast, network=record.network, evidence=tuple(evidence))
 
     def _evidence(self, record: PrefixRecord) -> Evidence:
-        return Evidence(self.info.name, self._claim(record), self._detail_head + record.network)
+        claim, where = self._claim(record)
+        return Evidence(self.info.name, claim, self._detail_head + record.network, self.kind, where)
 
-    @staticmethod
-    def _claim(record: PrefixRecord) -> str:
+    def _claim(self, record: PrefixRecord) -> tuple[str, Located | None]:
+        """What a record says, as prose and as data (one per kind of record, kept per row)."""
         service = f" ({record.service})" if record.service else ""
         if record.anycast:
-            return f"anycast{service}" + (f", region {record.region}" if record.region else "")
+            return (f"anycast{service}" + (f", region {record.region}" if record.region else ""),
+                    Located(provider=record.provider, anycast=True))
         if record.region:
             group = record.border_group
-            return f"region {record.region}" + (f", border group {group}" if group and group != record.region else "") + service
+            claim = f"region {record.region}" + (f", border group {group}" if group and group != record.region else "")
+            return claim + service, located_region(record.provider, record.region, group, self._find_region())
         if record.country:
             where = ", ".join(part for part in (record.city, record.subdivision) if part)
-            return f"country {record.country}" + (f" ({where})" if where else "")
-        return f"provider {record.provider}{service}, no region"
+            return (f"country {record.country}" + (f" ({where})" if where else ""),
+                    Located(country=record.country, subdivision=record.subdivision, city=record.city))
+        if self._global_when_bare:
+            return f"no region{service}: a global range, no single place published", Located(provider=record.provider, anycast=True)
+        return f"provider {record.provider}{service}, no region", None
+
+    def beside_line(self, row: int) -> Evidence:
+        """A provider-only prefix listed beside the one that places the address: shown, and not
+        a location claim (it says whose the prefix is, not where)."""
+        line = self._beside.get(row)
+        if line is None:
+            record = self.parsed.prefixes[row]
+            service = f" ({record.service})" if record.service else ""
+            line = self._beside[row] = Evidence(self.info.name, f"provider {record.provider}{service}, no region",
+                                                self._detail_head + record.network, self.kind)
+        return line
+
+    def _find_region(self) -> FindRegion:
+        if self.find_region is None:
+            from tracecheck.geo.catalog import find_region
+
+            self.find_region = find_region
+        return self.find_region
 
     # ------------------------------------------------------------------ whole batches
 
@@ -105,11 +143,27 @@ class RangeSource:
                 if claim_key[row] not in claims:
                     claims[claim_key[row]] = self._claim(records[row])
             head = self._detail_head
-            lines = evidence_lines(self.info.name, [claims[claim_key[row]] for row in wanted],
-                                   [head + records[row].network for row in wanted])
+            said = [claims[claim_key[row]] for row in wanted]
+            lines = evidence_lines(self.info.name, [claim for claim, _ in said],
+                                   [head + records[row].network for row in wanted], self.kind,
+                                   [where for _, where in said])
             facts.evidence[missing] = np.fromiter(zip(lines), dtype=object, count=len(lines))
             facts.has_evidence[missing] = True
         return facts.evidence[rows]
+
+
+def located_region(provider: str, region: str, border_group: str, find_region: FindRegion) -> Located:
+    """A provider region as a place, through the region catalog.  An AWS Local Zone (network
+    border group ``us-east-1-lim-1``) can sit in another country than its parent region, so the
+    border group is asked first: the file then claims one place (the zone's country, the region
+    code as published), not two that disagree."""
+    catalog_provider = "gcp" if provider == "google" else provider
+    for code in dict.fromkeys((border_group, region)):
+        found = find_region(code, catalog_provider) if code else None
+        if found is not None and getattr(found, "country", None):
+            return Located(country=found.country, subdivision=getattr(found, "subdivision", "") or "",
+                           region=region, provider=provider, city=getattr(found, "city", "") or "")
+    return Located(region=region, provider=provider)  # a region the catalog does not know: no country
 
 
 def as_objects(items: Sequence[Any]) -> np.ndarray:
@@ -118,14 +172,18 @@ def as_objects(items: Sequence[Any]) -> np.ndarray:
     return np.fromiter(items, dtype=object, count=len(items))
 
 
-def evidence_lines(source: str, claims: Sequence[str], details: Sequence[str]) -> list[Evidence]:
-    """``[Evidence(source, claim, detail) ...]`` made in C loops: the frozen dataclass's
-    ``__init__`` (three ``object.__setattr__`` calls in Python) is most of a batch's evidence cost."""
+def evidence_lines(source: str, claims: Sequence[str], details: Sequence[str], kind: SourceKind,
+                   places: Sequence[Located | None]) -> list[Evidence]:
+    """``[Evidence(source, claim, detail, kind, where) ...]`` made in C loops: the frozen
+    dataclass's ``__init__`` (an ``object.__setattr__`` call in Python per field) is most of a
+    batch's evidence cost."""
     made = list(map(object.__new__, repeat(Evidence, len(claims))))
     set_field = object.__setattr__
     deque(map(set_field, made, repeat("source"), repeat(source)), 0)
     deque(map(set_field, made, repeat("claim"), claims), 0)
     deque(map(set_field, made, repeat("detail"), details), 0)
+    deque(map(set_field, made, repeat("kind"), repeat(kind)), 0)
+    deque(map(set_field, made, repeat("where"), places), 0)
     return made
 
 
@@ -202,9 +260,8 @@ class RangeSaid(Said):
         both = np.flatnonzero((located >= 0) & (bare >= 0))
         more_specific = both[facts.prefixlen[bare[both]] > facts.prefixlen[located[both]]]
         if len(more_specific):
-            extra = source.row_evidence(bare[more_specific]).tolist()
-            for position, line in zip(more_specific.tolist(), extra):
-                out[position] = out[position] + line
+            for position, row in zip(more_specific.tolist(), bare[more_specific].tolist()):
+                out[position] = out[position] + (source.beside_line(row),)
         return out
 
     def services(self, combos: np.ndarray) -> np.ndarray:

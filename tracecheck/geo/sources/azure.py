@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tracecheck.geo.sources.interface import (
-    Authority, PrefixRecord, RangeFile, filename_date, load_json, mtime_date,
+    PrefixRecord, RangeFile, filename_date, load_json, mtime_date,
     read_bytes, require, schema_error, sha256_hex,
 )
-from tracecheck.vocabulary import SourceInfo
+from tracecheck.vocabulary import SourceInfo, SourceKind
 
 KIND = "azure"
 NAME = "azure-service-tags"
@@ -46,4 +46,4 @@ def parse(path: Path) -> RangeFile:
     info = SourceInfo(name=NAME, kind=KIND, version=str(doc.get("changeNumber", "")),
                       date=date or mtime_date(path), sha256=sha256_hex(data), prefixes=len(records))
     label = f"Azure Service Tags ({doc.get('cloud', 'Public')}) changeNumber {doc.get('changeNumber', '?')}"
-    return RangeFile(info=info, label=label, authority=Authority.PROVIDER, prefixes=records, date_basis=basis)
+    return RangeFile(info=info, label=label, kind=SourceKind.PROVIDER, prefixes=records, date_basis=basis)

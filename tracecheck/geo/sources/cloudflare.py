@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tracecheck.geo.sources.interface import (
-    Authority, PrefixRecord, RangeFile, mtime_date, read_bytes, require, sha256_hex,
+    PrefixRecord, RangeFile, mtime_date, read_bytes, require, sha256_hex,
 )
-from tracecheck.vocabulary import SourceInfo
+from tracecheck.vocabulary import SourceInfo, SourceKind
 
 KIND = "cloudflare"
 WHAT = "a Cloudflare ips-v4/ips-v6 list"
@@ -36,5 +36,5 @@ def parse(path: Path) -> RangeFile:
     name = f"cloudflare-ips-{families.pop()}" if len(families) == 1 else "cloudflare-ips"
     info = SourceInfo(name=name, kind=KIND, version="", date=mtime_date(path), sha256=sha256_hex(data),
                       prefixes=len(records))
-    return RangeFile(info=info, label=f"Cloudflare {name}", authority=Authority.PROVIDER, prefixes=records,
+    return RangeFile(info=info, label=f"Cloudflare {name}", kind=SourceKind.PROVIDER, prefixes=records,
                      date_basis="mtime")

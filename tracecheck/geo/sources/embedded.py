@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from tracecheck.geo.ranges import AddressKeys, RangeTable, network_text, v6_keys, v6_last
-from tracecheck.geo.sources.interface import Answer, Authority, evidence_detail, sha256_hex
-from tracecheck.vocabulary import Evidence, SourceInfo
+from tracecheck.geo.sources.interface import Answer, evidence_detail, sha256_hex
+from tracecheck.vocabulary import Evidence, Located, SourceInfo, SourceKind
 
 KIND = "embedded"
 NAME = "geoip2fast"
@@ -44,6 +44,7 @@ AS54113, Google's front ends and public DNS AS15169 (Google Cloud's regional add
 AS396982, GOOGLE-CLOUD-PLATFORM, and keep their country), Quad9 AS19281, OpenDNS AS36692.
 GeoIP gives them the registrant's country, which is not where traffic lands: without the
 providers' own lists imported, the AS name is the only offline sign of anycast."""
+ANYCAST = Located(anycast=True)
 
 
 def data_file() -> Path | None:
@@ -59,7 +60,7 @@ def data_file() -> Path | None:
 class EmbeddedGeoIP:
     """Country (and ASN name) for any public address, from the installed package alone."""
 
-    authority = Authority.EMBEDDED
+    kind = SourceKind.EMBEDDED
 
     def __init__(self, path: Path):
         self.path = path
@@ -125,13 +126,15 @@ class EmbeddedGeoIP:
             evidence, country, anycast = [], None, False
             if country_row >= 0:
                 country = self.country_codes[self._country.ids.item(country_row)]
-                evidence.append(Evidence(NAME, f"country {country}", self._detail(network)))
+                evidence.append(Evidence(NAME, f"country {country}", self._detail(network), self.kind,
+                                         self._country_located(country)))
             if asn_row >= 0:
                 asn = self.asn_names[self._asn.ids.item(asn_row)]
                 anycast = asn in ANYCAST_AS_NAMES
                 claim = f"AS name {asn}" + (", an anycast network: no single country" if anycast else "")
-                evidence.append(Evidence(NAME, claim, self._detail(asn_network)))
-            out.append(Answer(source=NAME, authority=self.authority, country=country, network=network,
+                evidence.append(Evidence(NAME, claim, self._detail(asn_network), self.kind,
+                                         ANYCAST if anycast else None))
+            out.append(Answer(source=NAME, kind=self.kind, country=country, network=network,
                               anycast=anycast, evidence=tuple(evidence)))
         return out
 
@@ -144,21 +147,39 @@ class EmbeddedGeoIP:
         anycast_names = np.array([name in ANYCAST_AS_NAMES for name in self.asn_names], dtype=bool)
         return self._country.ids, anycast_names[self._asn.ids]
 
-    def evidence_parts(self, table: int, rows: list[int]) -> tuple[str, list[str], list[str]]:
+    def evidence_parts(self, table: int, rows: list[int]) -> tuple[str, list[str], list[str], SourceKind, list]:
         """The evidence line ``answer`` writes for each of ``rows`` of ``tables[table]`` (0: country,
-        1: ASN), as (source, claims, details): ``Evidence(source, claim, detail)`` for each."""
+        1: ASN), as (source, claims, details, kind, places): ``Evidence(source, claim, detail,
+        kind, where)`` for each."""
         ranges = self._country if table == 0 else self._asn
         ids = ranges.ids[rows]
-        claims = self._claims[table]
+        claims, places = self._claims[table], self._places[table]
         missing = np.unique(ids[claims[ids] == None])  # elementwise: the claims not written yet
         if len(missing):
             if table == 0:
-                claims[missing] = [f"country {self.country_codes[i]}" for i in missing.tolist()]
+                codes = [self.country_codes[i] for i in missing.tolist()]
+                claims[missing] = [f"country {code}" for code in codes]
+                places[missing] = [self._country_located(code) for code in codes]
             else:
+                names = list(map(self.asn_names.__getitem__, missing.tolist()))
                 claims[missing] = [f"AS name {name}" + (", an anycast network: no single country"
-                                                        if name in ANYCAST_AS_NAMES else "")
-                                   for name in map(self.asn_names.__getitem__, missing.tolist())]
-        return NAME, claims[ids].tolist(), list(map(self._detail_head.__add__, ranges.networks(rows)))
+                                                        if name in ANYCAST_AS_NAMES else "") for name in names]
+                places[missing] = [ANYCAST if name in ANYCAST_AS_NAMES else None for name in names]
+        return (NAME, claims[ids].tolist(), list(map(self._detail_head.__add__, ranges.networks(rows))), self.kind,
+                places[ids].tolist())
+
+    def _country_located(self, code: str) -> Located:
+        """One ``Located`` per country, shared by every line that claims it."""
+        return self._located.setdefault(code, Located(country=code))
+
+    @cached_property
+    def _located(self) -> dict[str, Located]:
+        return {}
+
+    @cached_property
+    def _places(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each country's and each AS name's ``Located`` (None: not a location claim), as the claims."""
+        return np.full(len(self.country_codes), None, dtype=object), np.full(len(self.asn_names), None, dtype=object)
 
     @cached_property
     def _claims(self) -> tuple[np.ndarray, np.ndarray]:
@@ -174,8 +195,9 @@ class EmbeddedGeoIP:
             if result.is_private or not re.fullmatch(r"[A-Z]{2}", code or ""):
                 out.append(None)
                 continue
-            out.append(Answer(source=NAME, authority=self.authority, country=code, network=result.cidr,
-                              evidence=(Evidence(NAME, f"country {code}", self._detail(result.cidr)),)))
+            out.append(Answer(source=NAME, kind=self.kind, country=code, network=result.cidr,
+                              evidence=(Evidence(NAME, f"country {code}", self._detail(result.cidr), self.kind,
+                                                 self._country_located(code)),)))
         return out
 
     def _detail(self, network: str) -> str:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tracecheck.geo.sources.interface import (
-    Authority, PrefixRecord, RangeFile, load_json, mtime_date, read_bytes, require,
+    PrefixRecord, RangeFile, load_json, mtime_date, read_bytes, require,
     sha256_hex,
 )
-from tracecheck.vocabulary import SourceInfo
+from tracecheck.vocabulary import SourceInfo, SourceKind
 
 KIND = "fastly"
 NAME = "fastly-public-ip-list"
@@ -29,4 +29,4 @@ def parse(path: Path) -> RangeFile:
     records = [PrefixRecord(network=n, provider="fastly", service="Fastly", anycast=True) for n in networks]
     info = SourceInfo(name=NAME, kind=KIND, version="", date=mtime_date(path), sha256=sha256_hex(data),
                       prefixes=len(records))
-    return RangeFile(info=info, label=LABEL, authority=Authority.PROVIDER, prefixes=records, date_basis="mtime")
+    return RangeFile(info=info, label=LABEL, kind=SourceKind.PROVIDER, prefixes=records, date_basis="mtime")

@@ -12,10 +12,10 @@ import datetime as dt
 from pathlib import Path
 
 from tracecheck.geo.sources.interface import (
-    Authority, PrefixRecord, RangeFile, load_json, read_bytes, require, schema_error,
+    PrefixRecord, RangeFile, load_json, read_bytes, require, schema_error,
     sha256_hex,
 )
-from tracecheck.vocabulary import SourceInfo
+from tracecheck.vocabulary import SourceInfo, SourceKind
 
 KIND = "gcp"
 GOOGLE_KIND = "google"
@@ -53,4 +53,4 @@ def parse(path: Path) -> RangeFile:
     info = SourceInfo(name=GOOGLE_NAME if whole_google else NAME, kind=GOOGLE_KIND if whole_google else KIND, version=str(doc.get("syncToken", "")),
                       date=date, sha256=sha256_hex(data), prefixes=len(records))
     label = "Google goog.json" if whole_google else "GCP cloud.json"
-    return RangeFile(info=info, label=label, authority=Authority.PROVIDER, prefixes=records, date_basis="content")
+    return RangeFile(info=info, label=label, kind=SourceKind.PROVIDER, prefixes=records, date_basis="content")

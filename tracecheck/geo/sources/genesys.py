@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tracecheck.geo.sources.interface import (
-    Authority, PrefixRecord, RangeFile, load_json, mtime_date, read_bytes, require,
+    PrefixRecord, RangeFile, load_json, mtime_date, read_bytes, require,
     schema_error, sha256_hex,
 )
-from tracecheck.vocabulary import SourceInfo
+from tracecheck.vocabulary import SourceInfo, SourceKind
 
 KIND = "genesys"
 NAME = "genesys-ipranges"
@@ -35,4 +35,4 @@ def parse(path: Path) -> RangeFile:
         raise schema_error(path, WHAT, err) from None
     info = SourceInfo(name=NAME, kind=KIND, version="", date=mtime_date(path), sha256=sha256_hex(data),
                       prefixes=len(records))
-    return RangeFile(info=info, label=LABEL, authority=Authority.PROVIDER, prefixes=records, date_basis="mtime")
+    return RangeFile(info=info, label=LABEL, kind=SourceKind.PROVIDER, prefixes=records, date_basis="mtime")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from tracecheck.errors import UserError
 from tracecheck.geo.sources.interface import (
-    Authority, PrefixRecord, RangeFile, mtime_date, read_bytes, require, sha256_hex,
+    PrefixRecord, RangeFile, mtime_date, read_bytes, require, sha256_hex,
 )
-from tracecheck.vocabulary import SourceInfo
+from tracecheck.vocabulary import SourceInfo, SourceKind
 
 KIND = "geofeed"
 WHAT = "an RFC 8805 geofeed CSV"
@@ -54,5 +54,5 @@ def parse(path: Path) -> RangeFile:
     require(bool(records), path, WHAT, "no prefixes")
     info = SourceInfo(name=f"geofeed-{operator}", kind=KIND, version="", date=mtime_date(path),
                       sha256=sha256_hex(data), prefixes=len(records))
-    return RangeFile(info=info, label=f"{operator} geofeed (RFC 8805)", authority=Authority.GEOFEED,
+    return RangeFile(info=info, label=f"{operator} geofeed (RFC 8805)", kind=SourceKind.GEOFEED,
                      prefixes=records, date_basis="mtime")

@@ -9,7 +9,6 @@ Either way, what reaches a report is an ``Answer``: one source's claim about one
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import hashlib
 import json
 import re
@@ -18,24 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tracecheck.errors import UserError
-from tracecheck.vocabulary import Evidence, SourceInfo
-
-
-class Authority(enum.IntEnum):
-    """Whose word counts most when sources disagree: lower wins."""
-
-    PROVIDER = 0
-    """The provider's own published range file."""
-    GEOFEED = 1
-    """An RFC 8805 geofeed, self-published by the network's operator."""
-    GEOIP = 2
-    """An imported MaxMind-format database (MaxMind, DB-IP, IPinfo)."""
-    EMBEDDED = 3
-    """The GeoIP default shipped inside an installed package."""
-    REGISTRY = 4
-    """RDAP registrant country: where the holder registered, not where the host is."""
-    HOSTNAME = 5
-    """A region a name gives away (``s3.eu-west-1.amazonaws.com``); the client chose the name."""
+from tracecheck.vocabulary import Evidence, SourceInfo, SourceKind
 
 
 class PrefixRecord(NamedTuple):
@@ -70,7 +52,8 @@ class RangeFile:
     info: SourceInfo
     label: str
     """How evidence names the file: ``AWS ip-ranges.json``."""
-    authority: Authority
+    kind: SourceKind
+    """What the file can prove: ``PROVIDER`` for a provider's own ranges, ``GEOFEED``."""
     prefixes: list[PrefixRecord]
     date_basis: str
     """Where ``info.date`` came from: ``content``, ``filename`` or ``mtime`` (the file has no date)."""
@@ -81,7 +64,8 @@ class Answer(NamedTuple):
 
     source: str
     """The ``SourceInfo.name`` of the source that answered."""
-    authority: Authority
+    kind: SourceKind
+    """What kind of source answered: its rank is ``SOURCE_RANK[kind]``."""
     provider: str = ""
     service: str = ""
     region: str = ""

@@ -25,10 +25,10 @@ import numpy as np
 from tracecheck.errors import UserError
 from tracecheck.geo.ranges import AddressKeys, RangeTable, network_text, v6_keys, v6_last
 from tracecheck.geo.sources.interface import (
-    Answer, Authority, evidence_detail, iso_from_epoch, read_bytes, sha256_hex,
+    Answer, evidence_detail, iso_from_epoch, read_bytes, sha256_hex,
 )
 from tracecheck.geo.sources.mmdb_tree import read_tree
-from tracecheck.vocabulary import Evidence, SourceInfo
+from tracecheck.vocabulary import Evidence, Located, SourceInfo, SourceKind
 
 KIND = "mmdb"
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -44,7 +44,7 @@ def _broken(path: Path, err: Exception) -> UserError:
 class MmdbDatabase:
     """One opened .mmdb file, checked from end to end when opened."""
 
-    authority = Authority.GEOIP
+    kind = SourceKind.GEOIP
 
     def __init__(self, path: Path, verify: bool = True, name: str = ""):
         # ``verify`` is accepted for symmetry with the other readers: reading the tree into
@@ -126,17 +126,18 @@ class MmdbDatabase:
         detail = self._detail_head + network
         evidence = []
         if fields["anycast"]:
-            evidence.append(Evidence(self.name, "anycast", detail))
+            evidence.append(Evidence(self.name, "anycast", detail, self.kind, Located(anycast=True)))
         if fields["country"]:
             where = ", ".join(x for x in (fields["city"], fields["subdivision"]) if x)
             claim = f"country {fields['country']}" + (f" ({where})" if where else "")
-            evidence.append(Evidence(self.name, claim, detail))
+            located = Located(country=fields["country"], subdivision=fields["subdivision"], city=fields["city"])
+            evidence.append(Evidence(self.name, claim, detail, self.kind, located))
         if fields["asn"]:
             org = f" {fields['org']}" if fields["org"] else ""
-            evidence.append(Evidence(self.name, f"AS{fields['asn']}{org}", detail))
+            evidence.append(Evidence(self.name, f"AS{fields['asn']}{org}", detail, self.kind))
         if not evidence:
             return None
-        return Answer(source=self.name, authority=self.authority, country=fields["country"],
+        return Answer(source=self.name, kind=self.kind, country=fields["country"],
                       subdivision=fields["subdivision"], city=fields["city"], latitude=fields["latitude"],
                       longitude=fields["longitude"], anycast=fields["anycast"], network=network,
                       evidence=tuple(evidence))

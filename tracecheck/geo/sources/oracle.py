@@ -9,10 +9,10 @@ import datetime as dt
 from pathlib import Path
 
 from tracecheck.geo.sources.interface import (
-    Authority, PrefixRecord, RangeFile, load_json, read_bytes, require, schema_error,
+    PrefixRecord, RangeFile, load_json, read_bytes, require, schema_error,
     sha256_hex,
 )
-from tracecheck.vocabulary import SourceInfo
+from tracecheck.vocabulary import SourceInfo, SourceKind
 
 KIND = "oracle"
 NAME = "oracle-public-ip-ranges"
@@ -37,4 +37,4 @@ def parse(path: Path) -> RangeFile:
         raise schema_error(path, WHAT, err) from None
     info = SourceInfo(name=NAME, kind=KIND, version=str(doc["last_updated_timestamp"]),
                       date=stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), sha256=sha256_hex(data), prefixes=len(records))
-    return RangeFile(info=info, label=LABEL, authority=Authority.PROVIDER, prefixes=records, date_basis="content")
+    return RangeFile(info=info, label=LABEL, kind=SourceKind.PROVIDER, prefixes=records, date_basis="content")

@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from tracecheck.geo.sources.interface import Answer, Authority
-from tracecheck.vocabulary import Evidence, SourceInfo
+from tracecheck.geo.sources.interface import Answer
+from tracecheck.vocabulary import Evidence, Located, SourceInfo, SourceKind
 
 KIND = "rdap"
 NAME = "rdap"
@@ -48,7 +48,7 @@ def fetch_with_ipwhois(address: str) -> dict[str, Any]:
 class RdapClient:
     """Registrant country and ASN per address, from the on-disk cache or one RDAP query."""
 
-    authority = Authority.REGISTRY
+    kind = SourceKind.REGISTRY
 
     def __init__(self, cache_dir: Path, fetch: Fetch | None = None, today: dt.date | None = None):
         self.cache_path = Path(cache_dir) / CACHE_FILE
@@ -104,8 +104,8 @@ class RdapClient:
                 try:
                     entry = dict(self.fetch(text), fetched=self.today.isoformat())
                 except Exception as err:  # noqa: BLE001 - RDAP failing is evidence, not a crash
-                    out.append(Answer(source=NAME, authority=self.authority,
-                                      evidence=(Evidence(NAME, "no answer", f"RDAP query failed: {err}"),)))
+                    out.append(Answer(source=NAME, kind=self.kind,
+                                      evidence=(Evidence(NAME, "no answer", f"RDAP query failed: {err}", self.kind),)))
                     continue
                 if not entry.get("cidr"):
                     entry["cidr"] = str(ipaddress.ip_network(address))
@@ -122,8 +122,10 @@ class RdapClient:
                   f"network {entry['cidr']} {entry.get('name', '')}".rstrip())
         evidence = []
         if country:
-            evidence.append(Evidence(NAME, f"registrant country {country}", detail))
+            # A location claim as data, but REGISTRY never places an address (SOURCE_RANK).
+            evidence.append(Evidence(NAME, f"registrant country {country}", detail, self.kind, Located(country=country)))
         if entry.get("asn"):
-            evidence.append(Evidence(NAME, f"AS{entry['asn']} {entry.get('asn_description', '')}".rstrip(), detail))
-        return Answer(source=NAME, authority=self.authority, country=country, network=entry["cidr"],
+            evidence.append(Evidence(NAME, f"AS{entry['asn']} {entry.get('asn_description', '')}".rstrip(), detail,
+                                     self.kind))
+        return Answer(source=NAME, kind=self.kind, country=country, network=entry["cidr"],
                       evidence=tuple(evidence))
