@@ -1,19 +1,23 @@
-"""A verdict per destination -- compliant, violation or indeterminate -- with reasons a reviewer reads.
+"""A verdict per destination -- compliant, violation, indeterminate or not assessed -- with reasons
+a reviewer reads.
 
-The order of the questions is the order of their authority:
+The one rule: **evidence may make a verdict stricter, never laxer; nothing is compliant without
+evidence.**  The order of the questions is the order of their authority:
 
 1. A local address (private, loopback, link-local, documentation) never leaves the site: compliant.
-2. Ignored traffic (``ignore:`` entries, ``action: ignore`` rules) is not judged: compliant, and
-   the first reason says "not assessed".
+2. Ignored traffic (``ignore:`` entries, ``action: ignore`` rules) is not judged: ``not_assessed``,
+   with the rule that ignores it -- never counted or shown as compliant.
 3. Anycast, or no place at all: indeterminate.  Unknown is never silently compliant.
-4. The place against the authorized set of the most specific rule (vendor, then category, then
-   the policy); sources that disagree beyond ``tolerate_disagreement`` make it indeterminate.
-5. The RTT bound (when a site and a handshake RTT are known): a place farther than light can go
-   makes the destination indeterminate.
-6. An unexpired exception that matches turns a violation or an indeterminate into compliant;
-   an expired one is reported ("exception X expired on D") and changes nothing.
-
-``Destination`` is what the caller knows of an address besides its place and service.
+4. The place geo decided against the authorized set of the most specific rule (vendor and
+   service, vendor, then category, then the policy).  A source that disagrees, and that
+   ``tolerate_disagreement`` does not tolerate, turns a compliant place into indeterminate; a
+   violation stays a violation, flagged ``sources_disagree``.
+5. The RTT bound (when a site and a handshake RTT are known): a compliant place farther than light
+   can go becomes indeterminate.  A violation stays a violation, flagged ``rtt_implausible``: a
+   TLS-intercepting proxy, an SBC or a TURN relay near the capture point makes every RTT short.
+6. An unexpired exception that matches (vendor, service, category, host, ip, and, if it is bounded
+   to places, the destination's place) turns a violation or an indeterminate into compliant, and
+   says so (``exception: ID``); an expired one is reported and changes nothing.
 """
 
 from __future__ import annotations
@@ -21,47 +25,28 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from tracecheck.policy import claims as claimlib
-from tracecheck.policy.model import Authorized, Policy, Rule
+from tracecheck.policy.model import Authorized, Policy, PolicyException, Rule
 from tracecheck.policy.physics import Site, check_place
-from tracecheck.vocabulary import Category, Evidence, Flow, Place, Service, Verdict
+from tracecheck.vocabulary import (
+    Assessment,
+    Category,
+    Destination,
+    Evidence,
+    Flow,
+    Place,
+    Service,
+    Verdict,
+    basis_of,
+)
 
 _NAME_SOURCE_LABEL = {"sni": "SNI", "quic_sni": "QUIC SNI", "http_host": "HTTP Host", "sip": "SIP",
                       "dns": "DNS", "dns_cname": "DNS CNAME"}
 
-
-@dataclass(frozen=True)
-class Destination:
-    """One destination address as the policy sees it."""
-
-    ip: str
-    names: tuple[str, ...] = ()
-    """Names seen for the address, strongest first (SNI, then DNS answers, then CNAME chain)."""
-    name_sources: tuple[str, ...] = ()
-    """How each of ``names`` was learned (``sni``, ``dns`` ...), in the same order; may be shorter."""
-    category: Category | None = None
-    """Overrides the service's category: set it for media flows from the call (``classify_media``)."""
-    handshake_rtt_ms: float | None = None
-    """The smallest handshake RTT over the destination's flows: the tightest distance bound."""
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """A verdict with everything the report needs to explain it."""
-
-    verdict: Verdict
-    reasons: tuple[str, ...]
-    fails: bool
-    """True when this destination makes the run fail: a violation, or an indeterminate under a
-    rule whose ``indeterminate`` is ``fail``."""
-    ignored: bool = False
-    exception: str = ""
-    """The id of the exception that made it compliant, if one did."""
-    evidence: tuple[Evidence, ...] = field(default=())
-    """Evidence the policy stage adds (the RTT bound); geo's own evidence stays on the Place."""
+RTT_IMPLAUSIBLE = "rtt_implausible"
+SOURCES_DISAGREE = "sources_disagree"
 
 
 def evaluate(destination: Destination, place: Place, service: Service | None, policy: Policy,
@@ -76,114 +61,121 @@ def assess(destination: Destination, place: Place, service: Service | None, poli
     """Judge one destination. ``site`` (the CLI's ``--site``) overrides the policy's ``site``."""
     category = destination.category or (service.category if service else None)
     vendor = service.vendor if service else ""
+    service_name = service.name if service else ""
     subject = _subject(category, service)
-    evidence_text = _evidence_text(destination, place, service)
     names = destination.names
     expired = [f"Exception {exc.id} expired on {exc.expires.isoformat()}; it no longer applies."
                for exc in policy.exceptions
-               if not exc.active_on(today) and exc.matches(destination.ip, names, vendor, category)]
+               if not exc.active_on(today) and exc.matches(destination.ip, names, vendor, category, service_name)]
 
     if place.local:
         sentence = (f"{subject} at {destination.ip}: a local address (private, loopback, link-local or "
                     f"documentation); traffic to it does not leave the site.")
-        return Assessment(Verdict.COMPLIANT, (sentence,), fails=False)
+        return Assessment(Verdict.COMPLIANT, (sentence,), fails=False, basis="local")
 
     for index, rule in enumerate(policy.ignore):
-        if rule.matches(destination.ip, names, vendor, category):
+        if rule.matches(destination.ip, names, vendor, category, service_name):
             why = f": {rule.reason}" if rule.reason else ""
-            sentence = (f"{subject} at {destination.ip}: not assessed, ignored by the policy "
+            sentence = (f"not assessed: {subject} at {destination.ip} is ignored by the policy "
                         f"(ignore[{index}]: {rule.describe()}{why}).")
-            return Assessment(Verdict.COMPLIANT, (sentence,), fails=False, ignored=True)
+            return Assessment(Verdict.NOT_ASSESSED, (sentence,), fails=False, rule=f"ignore[{index}]")
 
     rule, rule_name = _rule_for(policy, service, category)
     if rule is not None and rule.action == "ignore":
         why = f": {rule.reason}" if rule.reason else ""
-        return Assessment(Verdict.COMPLIANT, (
-            f"{subject} at {destination.ip}: not assessed, {rule_name} is ignored by the policy{why}.",),
-                          fails=False, ignored=True)
+        sentence = f"not assessed: {subject} at {destination.ip}; {rule_name} is ignored by the policy{why}."
+        return Assessment(Verdict.NOT_ASSESSED, (sentence,), fails=False, rule=rule_name)
     authorized = (rule.authorized if rule is not None and rule.authorized else None) or policy.authorized
     mode = (rule.indeterminate if rule is not None and rule.indeterminate else None) or policy.indeterminate
     rule_note = f" (rule {rule_name})" if rule is not None and rule.authorized else ""
 
-    verdict, reasons = _locate(destination, place, service, policy, authorized, subject, rule_note)
-    extra: list[Evidence] = []
+    located = _locate(destination, place, service, policy, authorized, subject, rule_note)
+    verdict, reasons, flags = located.verdict, located.reasons, located.flags
+    evidence_text = _evidence_text(destination, place, service)
     reasons[0] = f"{reasons[0]} Evidence: {evidence_text}." if evidence_text else reasons[0]
 
+    extra: list[Evidence] = []
     site = site or _policy_site(policy)
-    if site is not None and destination.handshake_rtt_ms is not None and verdict is not Verdict.INDETERMINATE:
+    if site is not None and destination.handshake_rtt_ms is not None:
         check = check_place(site, destination.handshake_rtt_ms, place)
         if check is not None:
             extra.append(check.evidence())
             if check.outcome == "implausible":
-                verdict = Verdict.INDETERMINATE
-                reasons.insert(0, f"{subject} at {destination.ip}: the claimed place is physically implausible: "
-                                  f"{check.sentence()}.")
+                flags.append(RTT_IMPLAUSIBLE)
+                if verdict is Verdict.COMPLIANT:
+                    verdict = Verdict.INDETERMINATE
+                    reasons.insert(0, f"{subject} at {destination.ip}: the claimed place is physically implausible: "
+                                      f"{check.sentence()}.")
+                else:  # a middlebox near the capture point gives this picture: it clears nothing
+                    reasons.append(f"The handshake RTT contradicts the claimed place ({check.sentence()}); a "
+                                   f"TLS-intercepting proxy, an SBC or a TURN relay near the capture point gives "
+                                   f"this picture, so the {verdict.value} stands.")
             elif check.outcome == "corroborated":
                 reasons.append(f"Physics corroborates the place: {check.sentence()}.")
 
     allowed_by = ""
     if verdict is not Verdict.COMPLIANT:
-        for exc in policy.exceptions:
-            if exc.active_on(today) and exc.matches(destination.ip, names, vendor, category):
-                reasons = [f"Allowed by exception {exc.id} until {exc.expires.isoformat()}: {exc.justification} "
-                           f"(reference: {exc.reference}). Without it the destination would be {verdict.value}: "
-                           + reasons[0]] + reasons[1:]
-                verdict, allowed_by = Verdict.COMPLIANT, exc.id
-                break
+        exception = _exception_for(policy, today, destination, vendor, category, service_name, located.claim)
+        if exception is not None:
+            bound = f" in {exception.places()}" if exception.bounded else ""
+            reasons = [f"exception: {exception.id} -- allowed{bound} until {exception.expires.isoformat()}: "
+                       f"{exception.justification} (reference: {exception.reference}). Without it the destination "
+                       f"would be {verdict.value}: " + reasons[0]] + reasons[1:]
+            verdict, allowed_by = Verdict.COMPLIANT, exception.id
 
     if verdict is Verdict.INDETERMINATE:
         reasons.append(f"The policy says an indeterminate destination {'fails' if mode == 'fail' else 'warns'} "
                        f"(indeterminate: {mode}).")
     fails = verdict is Verdict.VIOLATION or (verdict is Verdict.INDETERMINATE and mode == "fail")
-    return Assessment(verdict, tuple(reasons + expired), fails=fails, exception=allowed_by, evidence=tuple(extra))
+    return Assessment(verdict, tuple(reasons + expired), fails=fails, exception=allowed_by, evidence=tuple(extra),
+                      basis=basis_of(place.basis) if located.claim is not None else "",
+                      flags=tuple(dict.fromkeys(flags)), rule=rule_name)
+
+
+class _Located:
+    """Steps 3 and 4: the verdict from the place alone, its reasons, flags and deciding claim."""
+
+    def __init__(self, verdict: Verdict, reasons: list[str], claim: claimlib.Claim | None, flags: list[str] | None = None):
+        self.verdict, self.reasons, self.claim, self.flags = verdict, reasons, claim, flags or []
 
 
 def _locate(destination: Destination, place: Place, service: Service | None, policy: Policy,
-            authorized: Authorized, subject: str, rule_note: str) -> tuple[Verdict, list[str]]:
-    """Steps 3 and 4: anycast or unknown, then the place against the authorized set."""
-    evidence_claims = claimlib.claims_from_evidence(place.evidence)
-    hostname_claim = claimlib.claim_from_hostname(service)
+            authorized: Authorized, subject: str, rule_note: str) -> _Located:
     hinted = f"; the hostname implies {service.region}" if service and service.region else ""
-    if place.anycast:
-        sentence = (f"{subject} at {destination.ip}: an anycast or global address, announced from many places; "
-                    f"no single country can be claimed{hinted}.")
-        return Verdict.INDETERMINATE, [sentence]
-    notes: list[str] = []
-    if place.country:
-        primary = claimlib.claim_from_place(place, evidence_claims + ([hostname_claim] if hostname_claim else []))
-    elif hostname_claim is not None:
-        primary = hostname_claim
-        notes.append(f"No address source places {destination.ip}; the place comes from the hostname alone "
-                     f"({service.matched if service else ''}).")
-    else:
+    primary = claimlib.claim_from_place(place)
+    if primary is None:
         sentence = (f"{subject} at {destination.ip}: no source places this address (no provider range, "
-                    f"geofeed or GeoIP answer){hinted}.")
-        return Verdict.INDETERMINATE, [sentence]
+                    f"vendor hostname, geofeed or GeoIP answer){hinted}.")
+        return _Located(Verdict.INDETERMINATE, [sentence], None)
+    if primary.where.anycast:
+        sentence = (f"{subject} at {destination.ip}: an anycast or global address ({primary.source} says so), "
+                    f"announced from many places; no single country can be claimed{hinted}.")
+        return _Located(Verdict.INDETERMINATE, [sentence], primary)
 
     decision = claimlib.authorize(primary, authorized)
     at = f"{subject} at {_where(primary, destination.ip)}"
-    if decision.allowed is None:
-        verdict, sentence = Verdict.INDETERMINATE, f"{at}: {decision.because}{rule_note}."
-    elif decision.allowed:
-        verdict, sentence = Verdict.COMPLIANT, f"{at}: {decision.because}{rule_note}."
-    else:
-        verdict, sentence = Verdict.VIOLATION, f"{at}: {decision.because}{rule_note}."
-
-    others = [c for c in evidence_claims + ([hostname_claim] if hostname_claim else []) if not c.same_place(primary)]
+    verdict = {None: Verdict.INDETERMINATE, True: Verdict.COMPLIANT, False: Verdict.VIOLATION}[decision.allowed]
+    sentence = f"{at}: {decision.because}{rule_note}."
+    notes: list[str] = []
+    flags: list[str] = []
     if service and service.region and place.region and service.region != place.region:
         notes.append(f"The hostname implies region {service.region}; the address ranges say {place.region}.")
+    others = _unique([c for c in claimlib.claims_from_evidence(place.evidence) if not c.same_place(primary)])
     if others:
-        disagreement = "Sources disagree: " + "; ".join(
-            [f"{primary.source} says {primary.label()}"] + [f"{c.source} says {c.label()}" for c in _unique(others)]) + "."
+        flags.append(SOURCES_DISAGREE)
+        said = "; ".join([f"{primary.source} says {primary.label()}"] + [f"{c.source} says {c.label()}" for c in others])
         blocking = _blocking(others, primary, decision.allowed, authorized, policy.tolerate_disagreement)
-        if blocking and verdict is not Verdict.INDETERMINATE:
+        if blocking and verdict is Verdict.COMPLIANT:
             verdict = Verdict.INDETERMINATE
             sentence = (f"{at}: sources disagree beyond what the policy tolerates "
                         f"(tolerate_disagreement: {policy.tolerate_disagreement}): {blocking}. "
                         f"Taken alone, {decision.because}.")
+        elif blocking:  # evidence makes a verdict stricter, never laxer: the violation stands
+            notes.append(f"Sources disagree: {said}. The {verdict.value} stands: the most authoritative source "
+                         f"decides, and a disagreeing one never clears it.")
         else:
-            notes.append(disagreement + (" The policy tolerates it." if not blocking else ""))
-    return verdict, [sentence] + notes
+            notes.append(f"Sources disagree: {said}. The policy tolerates it.")
+    return _Located(verdict, [sentence] + notes, primary, flags)
 
 
 def _blocking(others: list[claimlib.Claim], primary: claimlib.Claim, allowed: bool | None,
@@ -192,10 +184,10 @@ def _blocking(others: list[claimlib.Claim], primary: claimlib.Claim, allowed: bo
     if tolerance == "any":
         return ""
     for claim in others:
-        if tolerance == "none" and claim.rank > claimlib.RANK_NOT_A_LOCATION:
-            if claim.country != primary.country or authorized.regions:
+        if tolerance == "none":
+            if claim.where.anycast or claim.country != primary.country or authorized.regions:
                 return f"{claim.source} says {claim.label()}, not {primary.label()}"
-        elif tolerance == "weaker_sources" and claim.rank >= primary.rank:
+        elif tolerance == "weaker_sources" and claim.rank <= primary.rank:
             if claimlib.authorize(claim, authorized).allowed != allowed:
                 return (f"{claim.source} says {claim.label()}, as authoritative as the source that says "
                         f"{primary.label()}, and the answers lead to different verdicts")
@@ -210,6 +202,33 @@ def _unique(claims: list[claimlib.Claim]) -> list[claimlib.Claim]:
             seen.add(key)
             kept.append(claim)
     return kept
+
+
+def _exception_for(policy: Policy, today: date, destination: Destination, vendor: str, category: Category | None,
+                   service_name: str, claim: claimlib.Claim | None) -> PolicyException | None:
+    """The first unexpired exception that covers the destination, and its place if it is bounded."""
+    for exception in policy.exceptions:
+        if not exception.active_on(today):
+            continue
+        if not exception.matches(destination.ip, destination.names, vendor, category, service_name):
+            continue
+        if exception.bounded and not claimlib.in_places(claim, exception.regions, exception.countries,
+                                                        exception.jurisdictions):
+            continue
+        return exception
+    return None
+
+
+def exception_matches(exception: PolicyException, destination: Destination, place: Place,
+                      service: Service | None) -> bool:
+    """Whether ``exception`` (active or not) covers this destination, place bounds included: what
+    the report lists as the exception's matches."""
+    category = destination.category or (service.category if service else None)
+    if not exception.matches(destination.ip, destination.names, service.vendor if service else "", category,
+                             service.name if service else ""):
+        return False
+    return not exception.bounded or claimlib.in_places(claimlib.claim_from_place(place), exception.regions,
+                                                       exception.countries, exception.jurisdictions)
 
 
 def _rule_for(policy: Policy, service: Service | None, category: Category | None) -> tuple[Rule | None, str]:
@@ -262,20 +281,28 @@ def _evidence_text(destination: Destination, place: Place, service: Service | No
 # --------------------------------------------------------------------------- the run as a whole
 
 
+def judged(assessments: Iterable[Assessment]) -> int:
+    """Destinations beyond the local network that the policy judged (not ``not_assessed``)."""
+    return sum(1 for a in assessments if a.verdict is not Verdict.NOT_ASSESSED and a.basis != "local")
+
+
 def overall_verdict(assessments: Iterable[Assessment]) -> Verdict:
-    """CONTRACT.md's ``summary.verdict``: violation if any; else indeterminate if an indeterminate
-    destination fails under its policy rule; else compliant."""
+    """CONTRACT.md's ``summary.verdict``: violation if any; else indeterminate if no destination was
+    judged at all (nothing is compliant without evidence) or an indeterminate destination fails
+    under its policy rule; else compliant."""
     assessments = list(assessments)
     if any(a.verdict is Verdict.VIOLATION for a in assessments):
         return Verdict.VIOLATION
-    if any(a.verdict is Verdict.INDETERMINATE and a.fails for a in assessments):
+    if not judged(assessments) or any(a.verdict is Verdict.INDETERMINATE and a.fails for a in assessments):
         return Verdict.INDETERMINATE
     return Verdict.COMPLIANT
 
 
 def exit_code(assessments: Iterable[Assessment]) -> int:
-    """0 when nothing fails, 1 when a violation or a failing indeterminate was found."""
-    return 1 if any(a.fails for a in assessments) else 0
+    """0 when nothing fails; 1 when a violation or a failing indeterminate was found, or when no
+    destination was judged at all (an empty, fully ignored or scoped-away capture proves nothing)."""
+    assessments = list(assessments)
+    return 1 if any(a.fails for a in assessments) or not judged(assessments) else 0
 
 
 def flow_in_scope(flow: Flow, policy: Policy, call_spans: Iterable[tuple[float, float]] = ()) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +25,6 @@ from tracecheck.vocabulary import Category
 from tracecheck.yamlfile import YamlDocument, parse_yaml, read_yaml, validate
 
 _COUNTRY = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$")
-_EXPIRY_WARNING_DAYS = 30
 
 
 class _Strict(BaseModel):
@@ -99,6 +98,10 @@ class Selector(_Strict):
     """Which destinations an exception or ignore entry is about: every field given must match."""
 
     vendor: str | None = None
+    """The vendor as the service catalog names it (``AWS``, ``Genesys``)."""
+    service: str | None = None
+    """The service as the catalog names it, with or without its vendor (``AWS Transcribe``,
+    ``Transcribe``, ``Genesys Cloud``)."""
     host: str | None = None
     """A hostname or glob (``*.deepgram.com``) matched against every name of the destination."""
     ip: str | None = None
@@ -127,12 +130,16 @@ class Selector(_Strict):
 
     @model_validator(mode="after")
     def _says_something(self) -> Selector:
-        if not (self.vendor or self.host or self.ip or self.category):
-            raise ValueError("give at least one of vendor, host, ip or category")
+        if not (self.vendor or self.service or self.host or self.ip or self.category):
+            raise ValueError("give at least one of vendor, service, host, ip or category")
         return self
 
-    def matches(self, ip: str, names: tuple[str, ...], vendor: str, category: Category | None) -> bool:
+    def matches(self, ip: str, names: tuple[str, ...], vendor: str, category: Category | None,
+                service: str = "") -> bool:
+        """``service``: the catalog's service name (``Transcribe``) of the destination, if any."""
         if self.vendor and self.vendor.casefold() != (vendor or "").casefold():
+            return False
+        if self.service and self.service.casefold() not in service_names(vendor, service):
             return False
         if self.category and self.category != category:
             return False
@@ -150,12 +157,22 @@ class Selector(_Strict):
 
     def describe(self) -> str:
         parts = [f"{key} {getattr(self, key).value if key == 'category' else getattr(self, key)}"
-                 for key in ("vendor", "category", "host", "ip") if getattr(self, key)]
+                 for key in ("vendor", "service", "category", "host", "ip") if getattr(self, key)]
         return ", ".join(parts)
 
 
+def service_names(vendor: str, service: str) -> set[str]:
+    """Every way a policy may name a catalog service, folded: ``aws transcribe``, ``transcribe``."""
+    if not service:
+        return set()
+    full = service if service.casefold().startswith((vendor or "").casefold()) else f"{vendor} {service}"
+    return {service.casefold(), full.strip().casefold()}
+
+
 class PolicyException(Selector):
-    """An accepted departure from the policy, on a legal basis, until a date."""
+    """An accepted departure from the policy, on a legal basis, until a date -- and, if bounded,
+    only where it says (``regions``, ``countries``, ``jurisdictions``): "AWS transcription" need not
+    mean every AWS region in the world."""
 
     id: str
     justification: str
@@ -163,6 +180,34 @@ class PolicyException(Selector):
     """The legal instrument: SCC module and date, a TIA id, a DPA clause."""
     expires: date
     """The last day the exception applies; from the day after, the destination is judged again."""
+    regions: list[str] = []
+    """Provider regions it covers (``us-east-1``, ``aws:us-east-1``); with ``countries`` and
+    ``jurisdictions``: the destination must be placed in one of them.  None given: anywhere."""
+    countries: list[str] = []
+    jurisdictions: list[str] = []
+
+    @field_validator("countries")
+    @classmethod
+    def _iso_codes(cls, value: list[str]) -> list[str]:
+        return Authorized._iso_codes(value)
+
+    @field_validator("jurisdictions")
+    @classmethod
+    def _known_groups(cls, value: list[str]) -> list[str]:
+        return Authorized._known_groups(value)
+
+    @field_validator("regions")
+    @classmethod
+    def _region_codes(cls, value: list[str]) -> list[str]:
+        return Authorized._region_codes(value)
+
+    @property
+    def bounded(self) -> bool:
+        return bool(self.regions or self.countries or self.jurisdictions)
+
+    def places(self) -> str:
+        """``{US, aws:us-east-1}``: where a bounded exception applies."""
+        return "{" + ", ".join(self.jurisdictions + self.countries + self.regions) + "}"
 
     def active_on(self, today: date) -> bool:
         return today <= self.expires
@@ -300,27 +345,3 @@ def _from_document(doc: YamlDocument) -> Policy:
     policy._sha256 = hashlib.sha256(doc.raw).hexdigest()
     policy._doc = doc
     return policy
-
-
-def policy_warnings(policy: Policy, today: date, known_vendors: frozenset[str] = frozenset()) -> list[str]:
-    """Things worth fixing that do not make the policy invalid, each ``FILE:LINE: ...``."""
-    warnings = []
-
-    def at(*path: Any) -> str:
-        line = policy.line_of(*path)
-        return f"{policy.path}:{line}" if line else policy.path
-
-    for index, exception in enumerate(policy.exceptions):
-        if not exception.active_on(today):
-            warnings.append(f"{at('exceptions', index, 'expires')}: exception {exception.id} expired on "
-                            f"{exception.expires.isoformat()}; it no longer applies")
-        elif exception.expires - today <= timedelta(days=_EXPIRY_WARNING_DAYS):
-            warnings.append(f"{at('exceptions', index, 'expires')}: exception {exception.id} expires on "
-                            f"{exception.expires.isoformat()}")
-    if known_vendors:
-        known = {vendor.casefold() for vendor in known_vendors}
-        for key in policy.vendors:
-            if key.casefold() not in known and key.split(" ")[0].casefold() not in known:
-                warnings.append(f"{at('vendors', key)}: vendor '{key}' is not in the service catalog; "
-                                f"the rule applies only if a --catalog file names it")
-    return warnings
