@@ -28,6 +28,7 @@ from tracecheck.report.model import (
     Summary,
     Tool,
 )
+from tracecheck.vocabulary import Verdict
 
 HOSTILE_SCRIPT = "<script>alert(1)</script>.example"
 HOSTILE_ATTRIBUTE = '"><img src=x onerror=alert(2)>.example'
@@ -69,6 +70,22 @@ def destinations(hostile: bool = True) -> list[Destination]:
     return [cdn, genesys, transcribe]  # deliberately not in report order
 
 
+def summary_of(destinations: list[Destination], unknowns_fail: bool) -> Summary:
+    """The contract's summary of hand-made destinations: ``violation`` if any is one, else
+    ``indeterminate`` if there is one and unknowns fail (or nothing was judged), else ``compliant``."""
+    count = {verdict: sum(1 for d in destinations if Verdict(d.verdict) is verdict) for verdict in Verdict}
+    judged = sum(1 for d in destinations if Verdict(d.verdict) is not Verdict.NOT_ASSESSED and d.basis != "local")
+    if count[Verdict.VIOLATION]:
+        verdict = Verdict.VIOLATION
+    elif not judged or (count[Verdict.INDETERMINATE] and unknowns_fail):
+        verdict = Verdict.INDETERMINATE
+    else:
+        verdict = Verdict.COMPLIANT
+    return Summary(verdict=verdict, destinations=len(destinations), compliant=count[Verdict.COMPLIANT],
+                   violations=count[Verdict.VIOLATION], indeterminate=count[Verdict.INDETERMINATE],
+                   not_assessed=count[Verdict.NOT_ASSESSED], judged=judged)
+
+
 def report(hostile: bool = True, **changes) -> Report:
     dests = changes.pop("destinations", None) or destinations(hostile)
     base = {
@@ -82,7 +99,7 @@ def report(hostile: bool = True, **changes) -> Report:
                  Source(name="aws-ip-ranges", kind="aws", version="1724300000", date="2026-08-22",
                         sha256="c" * 64, age_days=97, stale=True)],
         "policy": PolicyRef(path="policy.yaml", sha256="d" * 64, name="gdpr-eu", authorized=["EU", "EEA"]),
-        "summary": Summary.of(dests, unknowns_fail=False),
+        "summary": summary_of(dests, unknowns_fail=False),
         "destinations": dests,
         "calls": [Call(call_id="a84b4c76e66710@pc33.example", first_ts=1764230400.0, last_ts=1764230465.0,
                     signalling=["CSip2", "CSip1"], media=["CRtp1"])],

@@ -164,8 +164,9 @@ def test_local_addresses_are_never_violations(tmp_path, db):
     result = run(call, tmp_path, db)
     assert set(verdicts(result).values()) == {"compliant"}
     for d in result.report.destinations:
-        assert "local address" in d.reasons[0]
-    assert result.exit_code == 0
+        assert "local address" in d.reasons[0] and d.basis == "local"
+    # ... and a capture of local traffic alone judged nothing beyond the site: it proves nothing.
+    assert result.exit_code == 1 and result.report.summary.verdict.value == "indeterminate"
 
 
 def test_sip_media_takes_the_call_category_and_the_far_side_is_judged(tmp_path, db):
@@ -197,11 +198,12 @@ def test_flows_to_one_address_are_one_destination(tmp_path):
 
 
 def test_rtt_bound_uses_the_smallest_handshake(tmp_path):
-    # 4 ms from Dublin cannot reach Virginia: the claim is implausible, so the verdict is unknown.
+    # 4 ms from Dublin cannot reach Virginia: the claim is implausible -- which flags the
+    # violation (a proxy near the agent gives this picture) and never clears it.
     call = TestCall().service(*TRANSCRIBE_US, rtt_ms=90).tls(TRANSCRIBE_US[1], TRANSCRIBE_US[0], rtt_ms=4)
     result = run(call, tmp_path, tmp_path / "db", site="Dublin")
     transcribe = destination(result, TRANSCRIBE_US[1])
-    assert transcribe.verdict.value == "indeterminate"
+    assert transcribe.verdict.value == "violation" and transcribe.flags == ["rtt_implausible"]
     bound = [e for e in transcribe.evidence if e.source == "rtt-bound"]
     assert bound and bound[0].claim.startswith("implausible") and "rtt 4 ms" in bound[0].detail
 
@@ -229,7 +231,8 @@ def test_observability_names_what_was_hidden(tmp_path):
 def test_out_of_scope_flows_are_not_judged(tmp_path):
     policy = write_policy(tmp_path, "name: scoped\nauthorized: {jurisdictions: [EU]}\nscope: {clients: [10.99.0.0/16]}\n")
     result = run(us_transcription_call(), tmp_path, tmp_path / "db", policy_path=policy)
-    assert result.report.destinations == [] and result.exit_code == 0
+    assert result.report.destinations == [] and result.exit_code == 1  # nothing judged proves nothing
+    assert result.report.summary.verdict.value == "indeterminate"
     assert any("outside the policy's scope" in note for note in result.report.observability)
     assert len(result.reading.flows) > 0
 
@@ -305,5 +308,6 @@ def test_default_out_dir_is_named_after_the_capture():
 def test_a_capture_with_nothing_remote_says_its_verdict_shows_nothing(tmp_path):
     call = TestCall().tls("192.168.1.10", "intranet.example")
     result = run(call, tmp_path, tmp_path / "db")
-    assert result.exit_code == 0 and result.report.summary.verdict.value == "compliant"
+    assert result.exit_code == 1 and result.report.summary.verdict.value == "indeterminate"
     assert any("shows nothing" in warning for warning in result.report.warnings)
+    assert result.report.summary.caveats[0].startswith("nothing judged: ")

@@ -34,7 +34,7 @@ def test_sarif_has_one_result_per_violation_and_indeterminate():
 def test_sarif_counts_follow_the_destinations_and_fingerprints_are_stable():
     dests = [Destination(ip=f"192.0.2.{i}", verdict=v) for i, v in
              enumerate(["violation", "violation", "indeterminate", "compliant", "compliant"])]
-    report = report_samples.report(destinations=dests, summary=Summary.of(dests, unknowns_fail=False))
+    report = report_samples.report(destinations=dests, summary=report_samples.summary_of(dests, unknowns_fail=False))
     results = json.loads(render_sarif(report))["runs"][0]["results"]
     assert len(results) == 3
     fingerprints = [r["partialFingerprints"]["destination/v1"] for r in results]
@@ -45,7 +45,7 @@ def test_sarif_counts_follow_the_destinations_and_fingerprints_are_stable():
 
 def test_sarif_for_a_compliant_run_has_no_results():
     dests = [Destination(ip="192.0.2.1", verdict="compliant")]
-    report = report_samples.report(destinations=dests, summary=Summary.of(dests, unknowns_fail=False))
+    report = report_samples.report(destinations=dests, summary=report_samples.summary_of(dests, unknowns_fail=False))
     assert json.loads(render_sarif(report))["runs"][0]["results"] == []
 
 
@@ -65,13 +65,13 @@ def test_junit_has_a_testcase_per_destination_and_fails_violations():
 
 def test_junit_fails_an_indeterminate_that_fails_the_run():
     dests = [Destination(ip="192.0.2.1", verdict="indeterminate", reasons=["anycast"])]
-    report = report_samples.report(destinations=dests, summary=Summary.of(dests, unknowns_fail=True))
+    report = report_samples.report(destinations=dests, summary=report_samples.summary_of(dests, unknowns_fail=True))
     case = ET.fromstring(render_junit(report)).find("testsuite/testcase")
     assert case.find("failure").get("type") == "indeterminate"
 
 
 def test_junit_survives_control_characters_from_the_capture():
     dests = [Destination(ip="192.0.2.1", verdict="violation", names=[], reasons=["bell\x07 and nul\x00"])]
-    report = report_samples.report(destinations=dests, summary=Summary.of(dests, unknowns_fail=False))
+    report = report_samples.report(destinations=dests, summary=report_samples.summary_of(dests, unknowns_fail=False))
     failure = ET.fromstring(render_junit(report)).find("testsuite/testcase/failure")
     assert failure.get("message") == "bell\ufffd and nul\ufffd"

@@ -42,7 +42,7 @@ def _hostile_report():
                        names=[Name(name=n, source="sni") for n in HOSTILE_NAMES],
                        reasons=[f"name {n} is outside" for n in HOSTILE_NAMES])
     dests = report_samples.destinations() + [dest]
-    return report_samples.report(destinations=dests, summary=Summary.of(dests, unknowns_fail=False),
+    return report_samples.report(destinations=dests, summary=report_samples.summary_of(dests, unknowns_fail=False),
                                  warnings=["<script>alert('warning')</script>"])
 
 
@@ -106,7 +106,7 @@ def test_invisible_and_direction_changing_characters_are_shown():
     assert visible("zero\u200bwidth\x00") == "zero<U+200B>width<U+0000>"
     assert visible("Zürich") == "Zürich" and visible(None) == "" and visible(3) == 3
     dests = [Destination(ip="192.0.2.1", verdict="compliant", names=[Name(name="a\u202eb.example", source="dns")])]
-    page = render_html(report_samples.report(destinations=dests, summary=Summary.of(dests, unknowns_fail=False)))
+    page = render_html(report_samples.report(destinations=dests, summary=report_samples.summary_of(dests, unknowns_fail=False)))
     assert "a&lt;U+202E&gt;b.example" in page and "\u202e" not in page
 
 

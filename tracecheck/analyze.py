@@ -28,6 +28,7 @@ from tracecheck.destinations import DestinationTraffic, gather, local_addresses
 from tracecheck.errors import UserError
 from tracecheck.flows.pipeline import FlowResult, build_named_flows
 from tracecheck.observability import observability_notes
+from tracecheck.geo.hostnames import HostnameHint, catalog_hint
 from tracecheck.policy import (
     Assessment,
     Policy,
@@ -40,10 +41,11 @@ from tracecheck.policy import (
     policy_warnings,
 )
 from tracecheck.policy import Destination as PolicyDestination
-from tracecheck.policy.evaluate import today_utc
+from tracecheck.policy import judged as judged_count
+from tracecheck.policy.evaluate import RTT_IMPLAUSIBLE, exception_matches, today_utc
 from tracecheck.policy.physics import Site, parse_site
 from tracecheck.report import model
-from tracecheck.vocabulary import Call, Category, Evidence, Place, Service, SourceInfo, Verdict
+from tracecheck.vocabulary import Call, Category, Evidence, Place, Service, SourceInfo, SourceKind, Verdict
 
 DEFAULT_TEMPLATE = "gdpr-eu"
 """The policy judged against when none is given: EU/EEA only, the strictest common case."""
@@ -51,6 +53,16 @@ DEFAULT_TEMPLATE = "gdpr-eu"
 # Categories that say only "this is part of the call platform": a media flow's own name in one
 # of these does not outweigh the category of the call it carries.
 _GENERIC_CATEGORIES = {None, Category.PLATFORM, Category.MEDIA, Category.OTHER, Category.CDN}
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One destination as the report shows it, its assessment, and the exceptions that cover it."""
+
+    destination: model.Destination
+    assessment: Assessment
+    covers: tuple[str, ...]
+    """Ids of the policy's exceptions whose selector (and places) cover this destination."""
 
 
 @dataclass(frozen=True)
@@ -107,12 +119,15 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
     from tracecheck.geo.lookup import Resolver
 
     resolver = Resolver.from_settings(Path(db_dir), rdap=rdap, today=on)
-    places = resolver.resolve(sorted(traffic), names={ip: t.name_list for ip, t in traffic.items() if t.names})
     services = {ip: classify(t.name_list, catalog) for ip, t in traffic.items()}
+    places = resolver.resolve(sorted(traffic), names={ip: t.name_list for ip, t in traffic.items() if t.names},
+                              vendor_hints=_vendor_hints(services, resolver))
     call_category = _call_categories(named.calls, traffic, services)
+    signalling = {ip for ip, t in traffic.items() for flow in t.flows if flow.uid in _signalling_uids(named.calls)}
 
-    judged = [_judge(traffic[ip], places[ip], services[ip], call_category, policy, on, cli_site)
+    judged = [_judge(traffic[ip], places[ip], services[ip], call_category, ip in signalling, policy, on, cli_site)
               for ip in sorted(traffic)]
+    assessments = [j.assessment for j in judged]
     sources = resolver.sources()
     report = model.Report(
         tool=model.Tool(version=__version__),
@@ -122,17 +137,19 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
                                     skipped=dict(reading.accounting.skipped), notes=dict(reading.accounting.notes)),
         sources=[_source(info) for info in sources] + _catalog_sources(catalog),
         policy=model.PolicyRef(path=policy.path, sha256=policy.sha256, name=policy.name,
-                               authorized=policy.authorized_summary()),
-        summary=_summary([d for d, _ in judged], [a for _, a in judged]),
-        destinations=[d for d, _ in judged],
+                               authorized=policy.authorized_summary(),
+                               exceptions=_exception_uses(policy, on, judged)),
+        summary=_summary([j.destination for j in judged], assessments,
+                         _caveats(reading, judged, len(reading.flows) - len(in_scope))),
+        destinations=[j.destination for j in judged],
         calls=[_call(call) for call in named.calls],
         observability=observability_notes(traffic, local, len(reading.flows) - len(in_scope)),
-        warnings=_warnings(reading, policy, default_policy, catalog, sources, on,
-                           remote=len(set(traffic) - local)),
+        warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged,
+                           outside_scope=len(reading.flows) - len(in_scope)),
     )
     files = write_report(report, out, reading.flows.columns, wanted_formats,
                          Path(sign_key) if sign_key is not None else None)
-    code = exit_code(a for _, a in judged)
+    code = exit_code(assessments)
     return AnalysisResult(report=report, exit_code=code, out_dir=out, files=tuple(files),
                           default_policy=default_policy, reading=reading, places=places)
 
@@ -170,19 +187,39 @@ def reference_date(reading: FlowResult) -> date:
 # --------------------------------------------------------------------------- services and verdicts
 
 
+def _vendor_hints(services: dict[str, Service | None], resolver) -> dict[str, list[HostnameHint]]:
+    """The regions the service catalog gives for each destination's names, for geo to rank with
+    its own hostname hints (one ranking, in geo): only codes the region catalog can place."""
+    hints: dict[str, list[HostnameHint]] = {}
+    for ip, service in services.items():
+        if service is None or not service.region:
+            continue
+        pattern, _, host = service.matched.partition(" <- ")
+        hint = catalog_hint(host or pattern, service.region, pattern, resolver.find_region)
+        if hint is not None:
+            hints[ip] = [hint]
+    return hints
+
+
+def _signalling_uids(calls: list[Call]) -> set[str]:
+    return {uid for call in calls for uid in call.signalling}
+
+
 def _call_categories(calls: list[Call], traffic: dict[str, DestinationTraffic],
-                     services: dict[str, Service | None]) -> dict[str, Category | None]:
-    """Each call's category: that of the service its SIP signalling went to (None if unknown)."""
+                     services: dict[str, Service | None]) -> dict[str, Category]:
+    """Each call's category: that of the service its SIP signalling went to, and a telephony
+    carrier's when the catalog does not name that peer (whoever carries a call's signalling is,
+    for the review, the call's carrier)."""
     ip_of_flow = {flow.uid: ip for ip, t in traffic.items() for flow in t.flows}
-    categories: dict[str, Category | None] = {}
+    categories: dict[str, Category] = {}
     for call in calls:
         found = [services.get(ip_of_flow[uid]) for uid in call.signalling if uid in ip_of_flow]
-        categories[call.call_id] = next((s.category for s in found if s is not None), None)
+        categories[call.call_id] = next((s.category for s in found if s is not None), Category.TELEPHONY_CARRIER)
     return categories
 
 
-def _service_of(traffic: DestinationTraffic, own: Service | None,
-                call_category: dict[str, Category | None]) -> tuple[Service | None, Category | None, list[Evidence]]:
+def _service_of(traffic: DestinationTraffic, own: Service | None, call_category: dict[str, Category],
+                signals_a_call: bool) -> tuple[Service | None, Category | None, list[Evidence]]:
     """The service to judge a destination as, a category override, and why."""
     if traffic.calls and (own is None or own.category in _GENERIC_CATEGORIES):
         # Media of a SIP call carries the conversation: it is judged as what the call is for.
@@ -192,8 +229,13 @@ def _service_of(traffic: DestinationTraffic, own: Service | None,
         for call_id in sorted(traffic.calls):
             signalled = call_category.get(call_id)
             evidence.append(Evidence("sip", f"media of call {call_id}",
-                                     f"category from the call's signalling: {signalled.value if signalled else 'unknown'}"))
+                                     f"category from the call's signalling: {signalled.value if signalled else 'unknown'}",
+                                     SourceKind.NAME))
         return service, service.category, evidence
+    if own is None and signals_a_call:
+        return None, Category.TELEPHONY_CARRIER, [Evidence(
+            "sip", "a SIP call's signalling peer", "the catalog does not name it; a call's signalling peer is judged "
+            "as its telephony carrier", SourceKind.NAME)]
     if own is None and traffic.media_only:
         # RTP, STUN/TURN or DTLS with no SIP call to tie it to (WebRTC): call media all the same.
         apps = ", ".join(sorted({flow.app for flow in traffic.flows}))
@@ -201,14 +243,14 @@ def _service_of(traffic: DestinationTraffic, own: Service | None,
     return own, None, []
 
 
-def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_category: dict[str, Category | None],
-           policy: Policy, on: date, site: Site | None) -> tuple[model.Destination, Assessment]:
-    service, category, media_evidence = _service_of(traffic, own, call_category)
+def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_category: dict[str, Category],
+           signals_a_call: bool, policy: Policy, on: date, site: Site | None) -> Judged:
+    service, category, call_evidence = _service_of(traffic, own, call_category, signals_a_call)
     wanted = PolicyDestination(ip=traffic.ip, names=tuple(traffic.name_list), name_sources=tuple(traffic.name_sources),
                                category=category, handshake_rtt_ms=traffic.smallest_rtt_ms)
     assessment = assess(wanted, place, service, policy, on, site)
     category = category or (service.category if service else None)
-    evidence = _name_evidence(traffic) + _service_evidence(service) + media_evidence
+    evidence = _name_evidence(traffic) + _service_evidence(service) + call_evidence
     evidence += list(place.evidence) + list(assessment.evidence)
     destination = model.Destination(
         ip=traffic.ip,
@@ -219,10 +261,13 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
         flows=len(traffic.flows), orig_bytes=traffic.sent_bytes, resp_bytes=traffic.received_bytes,
         first_ts=traffic.first_ts, last_ts=traffic.last_ts,
         verdict=assessment.verdict, reasons=list(assessment.reasons),
-        evidence=[model.EvidenceItem(source=e.source, claim=e.claim, detail=e.detail) for e in dict.fromkeys(evidence)],
-        fails=assessment.fails,
+        evidence=[model.EvidenceItem(source=e.source, claim=e.claim, detail=e.detail, kind=e.kind.value)
+                  for e in dict.fromkeys(evidence)],
+        fails=assessment.fails, basis=assessment.basis, exception=assessment.exception,
+        flags=list(assessment.flags), rule=assessment.rule,
     )
-    return destination, assessment
+    covered = tuple(e.id for e in policy.exceptions if exception_matches(e, wanted, place, service))
+    return Judged(destination, assessment, covered)
 
 
 def _known_region(service: Service | None) -> str:
@@ -240,7 +285,7 @@ def _name_evidence(traffic: DestinationTraffic) -> list[Evidence]:
         detail = f"flow {seen.uid}" if seen.uid else ""
         if seen.detail:
             detail = f"{detail}; {seen.detail}" if detail else seen.detail
-        evidence.append(Evidence(seen.source, f"name {seen.name}", detail))
+        evidence.append(Evidence(seen.source, f"name {seen.name}", detail, SourceKind.NAME))
     asked = {s.name for s in traffic.names if s.source in ("sni", "quic_sni", "http_host", "sip")}
     answered = {s.name for s in traffic.names if s.source in ("dns", "dns_cname")}
     if asked and answered and not asked & answered:
@@ -257,14 +302,32 @@ def _service_evidence(service: Service | None) -> list[Evidence]:
         return []
     label = service.name if service.name.lower().startswith(service.vendor.lower()) else f"{service.vendor} {service.name}"
     region = f", region {service.region}" if service.region else ""
-    return [Evidence("service-catalog", f"{label.strip()} ({service.category.value}{region})", service.matched)]
+    return [Evidence("service-catalog", f"{label.strip()} ({service.category.value}{region})", service.matched,
+                     SourceKind.CATALOG)]
 
 
-def _summary(destinations: list[model.Destination], assessments: list[Assessment]) -> model.Summary:
+def _summary(destinations: list[model.Destination], assessments: list[Assessment], caveats: list[str]) -> model.Summary:
     count = {verdict: sum(1 for d in destinations if d.verdict is verdict) for verdict in Verdict}
     return model.Summary(verdict=overall_verdict(assessments), destinations=len(destinations),
                          compliant=count[Verdict.COMPLIANT], violations=count[Verdict.VIOLATION],
-                         indeterminate=count[Verdict.INDETERMINATE])
+                         indeterminate=count[Verdict.INDETERMINATE], not_assessed=count[Verdict.NOT_ASSESSED],
+                         judged=judged_count(assessments),
+                         violations_geoip_only=sum(1 for a in assessments
+                                                   if a.verdict is Verdict.VIOLATION and a.basis == "geoip"),
+                         caveats=caveats)
+
+
+def _exception_uses(policy: Policy, on: date, judged: list[Judged]) -> list[model.ExceptionUse]:
+    """Every exception of the policy: the destinations of this capture it covers, and those it
+    allowed (a destination compliant anyway is covered, not allowed)."""
+    uses = []
+    for exception in policy.exceptions:
+        matched = sorted((j.destination.ip for j in judged if exception.id in j.covers), key=model.ip_sort_key)
+        applied = sorted((j.destination.ip for j in judged if j.assessment.exception == exception.id),
+                         key=model.ip_sort_key)
+        uses.append(model.ExceptionUse(id=exception.id, expires=exception.expires.isoformat(),
+                                       active=exception.active_on(on), matched=matched, applied=applied))
+    return uses
 
 
 # --------------------------------------------------------------------------- report parts
@@ -287,20 +350,56 @@ def _call(call: Call) -> model.Call:
                       signalling=list(call.signalling), media=list(call.media))
 
 
+def _caveats(reading: FlowResult, judged: list[Judged], outside_scope: int) -> list[str]:
+    """What must be read with the verdict itself (the summary line, the report's headline):
+    that nothing was judged, or that a capture is damaged."""
+    caveats = []
+    assessments = [j.assessment for j in judged]
+    if not judged_count(assessments):
+        remote = sum(1 for a in assessments if a.basis != "local")
+        ignored = sum(1 for a in assessments if a.verdict is Verdict.NOT_ASSESSED)
+        parts = [f"{reading.accounting.records:,} records",
+                 f"{remote} remote destination{'s' if remote != 1 else ''}"]
+        if ignored:
+            parts.append(f"{'all ' if ignored == remote else ''}{ignored} not assessed (ignored by the policy)")
+        if outside_scope:
+            parts.append(f"{outside_scope:,} flow{'s' if outside_scope != 1 else ''} outside the policy's scope")
+        hint = "check the policy's scope and ignore rules" if ignored or outside_scope else "wrong interface or filter?"
+        caveats.append(f"nothing judged: {', '.join(parts)} \N{EM DASH} {hint}")
+    if reading.warnings:
+        more = len(reading.warnings) - 1
+        caveats.append(f"capture damaged: {reading.warnings[0]}" + (f" (and {more} more)" if more else ""))
+    return caveats
+
+
+MIDDLEBOX = ("Most handshake RTTs ({implausible} of {checked} destinations) are far shorter than their claimed places "
+             "allow: a middlebox (a TLS-intercepting proxy, an SBC or a TURN relay) probably terminates TCP near the "
+             "capture point, and the RTT bounds measure it, not the servers. They make no verdict laxer.")
+
+
 def _warnings(reading: FlowResult, policy: Policy, default_policy: bool, catalog: Catalog,
-              sources: list[SourceInfo], on: date, remote: int) -> list[str]:
+              sources: list[SourceInfo], on: date, judged: list[Judged], outside_scope: int) -> list[str]:
     from tracecheck.geo.store import EXPECTED_KINDS
 
     warnings = list(reading.warnings)
-    if not remote:
+    caveats = _caveats(reading, judged, outside_scope)
+    if caveats and caveats[0].startswith("nothing judged"):
         # "Compliant" over nothing proves nothing: say so where the verdict is read.
-        warnings.append("No destination beyond the local network was judged: the capture (or the policy's scope) "
-                        "holds no traffic that left the site, so a compliant verdict here shows nothing.")
+        warnings.append(f"{caveats[0]}: no destination beyond the local network was judged, so this run shows "
+                        f"nothing about where the data went.")
+    checked = sum(1 for j in judged if any(e.kind is SourceKind.RTT_BOUND for e in j.assessment.evidence))
+    implausible = sum(1 for j in judged if RTT_IMPLAUSIBLE in j.assessment.flags)
+    if implausible and implausible * 2 > checked:
+        warnings.append(MIDDLEBOX.format(implausible=implausible, checked=checked))
     if default_policy:
         warnings.append(f"No --policy given: judged against the built-in '{DEFAULT_TEMPLATE}' template "
                         f"(authorized: {policy.authorized.describe()}); write your own with "
                         f"`tracecheck policy init --template {DEFAULT_TEMPLATE} -o policy.yaml`.")
-    warnings += policy_warnings(policy, on, catalog.vendors)
+    warnings += policy_warnings(policy, on, catalog)
+    for exception in policy.exceptions:
+        if not any(exception.id in j.covers for j in judged):
+            warnings.append(f"Exception {exception.id} matched no destination in this capture "
+                            f"({exception.describe()}{' in ' + exception.places() if exception.bounded else ''}).")
     for info in sources:
         if info.stale:
             age = f"{info.age_days} days old" if info.age_days is not None else "undated"

@@ -11,7 +11,7 @@ from tracecheck.cli.app import app, settings
 from tracecheck.cli.flows import report_reading
 from tracecheck.cli.progress import reading_progress
 
-_VERDICT_STYLE = {"violation": "bold red", "indeterminate": "yellow", "compliant": "green"}
+_VERDICT_STYLE = {"violation": "bold red", "indeterminate": "yellow", "compliant": "green", "not_assessed": "dim"}
 
 
 @app.command()
@@ -27,7 +27,7 @@ def analyze(
 ) -> int:
     """Judge every destination of a test call against a residency policy and write the evidence.
 
-    Exit 0 when nothing violates the policy, 1 when something does (or an unknown destination fails under `indeterminate: fail`), 2 for bad input."""
+    Exit 0 when nothing violates the policy, 1 when something does (or an unknown destination fails under `indeterminate: fail`, or nothing at all was judged), 2 for bad input."""
     from tracecheck.analyze import analyze as run
 
     formats = [part for item in format for part in item.split(",")]
@@ -46,14 +46,24 @@ def analyze(
 
 
 def summary_line(result) -> str:
-    """One line: the verdict, the counts, the policy, and where the evidence is."""
+    """One line: the verdict, the counts (or that nothing was judged), the policy, what must be
+    read with the verdict (a damaged capture), and where the evidence is."""
     report = result.report
     s = report.summary
     policy = f"policy {report.policy.name}" + (" (default template)" if result.default_policy else "")
     allowed = ", ".join(report.policy.authorized)
-    counts = (f"{s.violations} violation{'s' if s.violations != 1 else ''}, {s.indeterminate} indeterminate, "
-              f"{s.compliant} compliant of {s.destinations} destination{'s' if s.destinations != 1 else ''}")
-    return f"{s.verdict.value.upper()}: {counts} under {policy} [authorized: {allowed}]; report in {result.out_dir}"
+    caveats = list(s.caveats)
+    if s.judged == 0:
+        counts = caveats.pop(0)
+        head = f"{counts} ({policy} [authorized: {allowed}])"
+    else:
+        weak = f" ({s.violations_geoip_only} on GeoIP alone)" if s.violations_geoip_only else ""
+        ignored = f", {s.not_assessed} not assessed" if s.not_assessed else ""
+        counts = (f"{s.violations} violation{'s' if s.violations != 1 else ''}{weak}, {s.indeterminate} indeterminate, "
+                  f"{s.compliant} compliant{ignored} of {s.destinations} destination{'s' if s.destinations != 1 else ''}")
+        head = f"{counts} under {policy} [authorized: {allowed}]"
+    tail = "".join(f"; {caveat}" for caveat in caveats)
+    return f"{s.verdict.value.upper()}: {head}{tail}; report in {result.out_dir}"
 
 
 def _print_table(report, places) -> None:
@@ -78,8 +88,9 @@ def _print_table(report, places) -> None:
         if destination.vendor:
             category = f"{category} ({destination.vendor})"
         verdict = destination.verdict.value
+        shown = verdict.replace("_", " ") + (f" (exception {destination.exception})" if destination.exception else "")
         table.add_row(destination.ip, name, category, _place(destination, place),
-                      Text(verdict, style=_VERDICT_STYLE[verdict]))
+                      Text(shown, style=_VERDICT_STYLE[verdict]))
     if local:
         table.add_row(f"+ {local} local", "-", "-", "local network", Text("compliant", style=_VERDICT_STYLE["compliant"]))
     if not table.row_count:
@@ -89,6 +100,8 @@ def _print_table(report, places) -> None:
 
 
 def _place(destination, place) -> str:
-    """``aws eu-west-1 IE``, ``anycast``, or ``?`` when no source places the address."""
+    """``aws eu-west-1 IE``, ``anycast``, or ``?`` when no source places the address; a place
+    that rests on a GeoIP database alone says so."""
     where = destination.country or ("anycast" if place is not None and place.anycast else "?")
-    return " ".join(part for part in (destination.provider, destination.region, where) if part)
+    text = " ".join(part for part in (destination.provider, destination.region, where) if part)
+    return f"{text} (GeoIP only)" if destination.basis == "geoip" else text

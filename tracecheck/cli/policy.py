@@ -48,17 +48,23 @@ def init(
 @policy_app.command("check")
 def check(
     file: Path | None = typer.Argument(None, help="The policy YAML file."),
+    catalog: list[Path] = typer.Option([], "--catalog", help="Extra service catalog YAML the runs will use (repeatable)."),
 ) -> None:
-    """Validate a policy: OK and a summary, or FILE:LINE and what is wrong (exit 2)."""
+    """Validate a policy: OK and a summary, or FILE:LINE and what is wrong (exit 2).
+
+    Warns, with the line and the closest names, about exceptions, ignore entries and vendor
+    rules that no service in the catalog can match."""
+    from tracecheck.classify import load_catalog
     from tracecheck.policy.evaluate import today_utc
-    from tracecheck.policy.model import load_policy, policy_warnings
+    from tracecheck.policy.lint import policy_warnings
+    from tracecheck.policy.model import load_policy
 
     if file is None:  # said here, not by click, so that it is one line and exit 2 like every error
         raise UserError("policy check needs the policy FILE (write one with `tracecheck policy init --template gdpr-eu -o FILE`)")
 
     policy = load_policy(file)
     today = today_utc()
-    for warning in policy_warnings(policy, today, _catalog_vendors()):
+    for warning in policy_warnings(policy, today, load_catalog(extra=list(catalog))):
         print(f"tracecheck: warning: {warning}", file=sys.stderr)
     active = sum(1 for exc in policy.exceptions if exc.active_on(today))
     rules = [f"{category.value}: {rule.action if rule.action == 'ignore' else _rule_text(rule)}"
@@ -97,14 +103,3 @@ def _scope_text(policy) -> str:
     if scope.sip_calls_only:
         parts.append("SIP calls only")
     return ", ".join(parts) or "everything captured"
-
-
-def _catalog_vendors() -> frozenset[str]:
-    """Vendors and "vendor service" names of the built-in catalog, for the unknown-vendor warning."""
-    try:
-        from tracecheck.classify.classifier import default_catalog
-
-        patterns = default_catalog().patterns
-    except UserError:
-        return frozenset()
-    return frozenset({p.vendor for p in patterns} | {f"{p.vendor} {p.name}" for p in patterns} | {p.name for p in patterns})

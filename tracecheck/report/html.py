@@ -27,6 +27,11 @@ HEADLINES = {
     "indeterminate": "where some data went cannot be established, and the policy treats that as a failure.",
     "compliant": "no destination assessed is outside the authorized area.",
 }
+NOTHING_JUDGED = "no destination was judged, so this report shows nothing about where the data went"
+
+BASIS = {"provider": "provider file", "hostname": "vendor hostname", "geofeed": "geofeed", "geoip": "GeoIP only",
+         "local": "local address", "": "nothing places it"}
+"""How strong a verdict's deciding evidence is, as the table says it."""
 
 _INVISIBLE_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}
 
@@ -85,9 +90,11 @@ def render_html(report: Report) -> str:
     """The page, from the same canonical data as report.json (same order, same rounding)."""
     data = canonical_dict(report.with_generated_from_environment())
     template = _environment().get_template(TEMPLATE)
+    nothing_judged = data["summary"].get("judged") == 0
     return template.render(
         r=data,
-        headline=HEADLINES[data["summary"]["verdict"]],
+        headline=NOTHING_JUDGED if nothing_judged else HEADLINES[data["summary"]["verdict"]],
+        basis=BASIS,
         skipped_total=sum(data["accounting"]["skipped"].values()),
         place=place,
     )

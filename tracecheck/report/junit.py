@@ -2,7 +2,9 @@
 
 A violation is a ``<failure>``.  An indeterminate destination is a ``<failure>`` when it fails the
 run (the policy says ``indeterminate: fail``), else ``<skipped>`` with the reason: visible in the
-CI's test view without turning the build red.  Compliant destinations pass.
+CI's test view without turning the build red.  A destination the policy does not assess is
+``<skipped>`` too, never a pass.  Compliant destinations pass; one allowed by an exception says
+so in its ``<system-out>``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ def _testcase(destination: dict, overall: str) -> ET.Element:
     case = ET.Element("testcase", {"classname": _xml(f"tracecheck.{category}"), "name": _xml(title), "time": "0"})
     verdict = destination["verdict"]
     if verdict == "compliant":
+        if destination.get("exception"):
+            ET.SubElement(case, "system-out").text = _xml(destination["reasons"][0])
+        return case
+    if verdict == "not_assessed":
+        ET.SubElement(case, "skipped", {"message": _xml("; ".join(destination["reasons"]) or "not assessed")})
         return case
     reasons = "; ".join(destination["reasons"]) or verdict
     body = "\n".join([*destination["reasons"], "", "evidence:",

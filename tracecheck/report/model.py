@@ -29,8 +29,9 @@ FLOAT_DIGITS = 6
 """Floats are rounded to microseconds: capture timestamps carry no more, and rounding keeps the
 bytes identical across platforms whose float printing might differ in the last digit."""
 
-VERDICT_SEVERITY = {Verdict.VIOLATION: 0, Verdict.INDETERMINATE: 1, Verdict.COMPLIANT: 2}
-"""Most severe first: a reviewer reads violations before anything else."""
+VERDICT_SEVERITY = {Verdict.VIOLATION: 0, Verdict.INDETERMINATE: 1, Verdict.COMPLIANT: 2, Verdict.NOT_ASSESSED: 3}
+"""Most severe first: a reviewer reads violations before anything else; what the policy did not
+judge comes last."""
 
 _OMIT_WHEN_UNSET = {"generated", "fails"}
 
@@ -87,12 +88,27 @@ class Source(_Model):
     stale: bool = False
 
 
+class ExceptionUse(_Model):
+    """Extension: one exception of the policy and what it did in this capture."""
+
+    id: str
+    expires: str
+    active: bool
+    """Unexpired on the day the capture is judged."""
+    matched: list[str] = []
+    """Destinations its selector (and places) cover: empty means it matched nothing here."""
+    applied: list[str] = []
+    """Destinations it made compliant (the others were compliant without it)."""
+
+
 class PolicyRef(_Model):
     path: str
     sha256: str
     name: str
     authorized: list[str]
     """Jurisdictions, countries and regions data may go to, as the policy lists them."""
+    exceptions: list[ExceptionUse] = []
+    """Extension: every exception of the policy, in the policy's order."""
 
 
 class Summary(_Model):
@@ -101,22 +117,14 @@ class Summary(_Model):
     compliant: int
     violations: int
     indeterminate: int
-
-    @classmethod
-    def of(cls, destinations: list[Destination], unknowns_fail: bool) -> Summary:
-        """The contract's summary: ``violation`` if any destination is one, else ``indeterminate``
-        if there is one and the policy makes unknowns fail, else ``compliant``."""
-        count = {verdict: 0 for verdict in Verdict}
-        for destination in destinations:
-            count[destination.verdict] += 1
-        if count[Verdict.VIOLATION]:
-            verdict = Verdict.VIOLATION
-        elif count[Verdict.INDETERMINATE] and unknowns_fail:
-            verdict = Verdict.INDETERMINATE
-        else:
-            verdict = Verdict.COMPLIANT
-        return cls(verdict=verdict, destinations=len(destinations), compliant=count[Verdict.COMPLIANT],
-                   violations=count[Verdict.VIOLATION], indeterminate=count[Verdict.INDETERMINATE])
+    not_assessed: int = 0
+    judged: int | None = None
+    """Extension: destinations beyond the local network the policy judged; 0 means the run proves
+    nothing (its verdict is then ``indeterminate``)."""
+    violations_geoip_only: int = 0
+    """Extension: violations whose deciding evidence is a GeoIP database alone."""
+    caveats: list[str] = []
+    """Extension: what must be read with the verdict (nothing judged, a damaged capture)."""
 
 
 class Name(_Model):
@@ -128,6 +136,8 @@ class EvidenceItem(_Model):
     source: str
     claim: str
     detail: str = ""
+    kind: str = ""
+    """Extension: the source's kind (``provider``, ``hostname``, ``geoip`` ...; vocabulary.SourceKind)."""
 
 
 class Destination(_Model):
@@ -155,6 +165,16 @@ class Destination(_Model):
     fails: bool | None = None
     """Extension: whether this destination fails the run (a violation, or an indeterminate under a
     rule with ``indeterminate: fail``); None when the caller did not say."""
+    basis: str = ""
+    """Extension: how strong the deciding evidence is: ``provider`` (a provider's range file),
+    ``hostname`` (the vendor's regional name), ``geofeed``, ``geoip`` (a GeoIP database alone),
+    ``local``, or ``""`` (nothing placed it)."""
+    exception: str = ""
+    """Extension: the id of the exception that made it compliant, if one did."""
+    flags: list[str] = []
+    """Extension: contradictions that made the verdict no laxer (``rtt_implausible``, ``sources_disagree``)."""
+    rule: str = ""
+    """Extension: the policy entry it was judged (or ignored) by: ``categories.transcription``, ``ignore[0]``."""
 
     @field_validator("jurisdictions")
     @classmethod
@@ -205,16 +225,20 @@ class Report(_Model):
             count[Verdict(destination.verdict)] += 1
         s = self.summary
         found = (len(self.destinations), count[Verdict.COMPLIANT], count[Verdict.VIOLATION],
-                 count[Verdict.INDETERMINATE])
-        claimed = (s.destinations, s.compliant, s.violations, s.indeterminate)
+                 count[Verdict.INDETERMINATE], count[Verdict.NOT_ASSESSED])
+        claimed = (s.destinations, s.compliant, s.violations, s.indeterminate, s.not_assessed)
         if found != claimed:
-            raise ValueError(f"summary counts (destinations, compliant, violations, indeterminate) "
+            raise ValueError(f"summary counts (destinations, compliant, violations, indeterminate, not_assessed) "
                              f"{claimed} disagree with the destinations {found}")
         verdict = Verdict(s.verdict)
+        if verdict is Verdict.NOT_ASSESSED:
+            raise ValueError("summary.verdict is never 'not_assessed': a run that judged nothing is 'indeterminate'")
         if (verdict is Verdict.VIOLATION) != bool(s.violations):
             raise ValueError("summary.verdict must be 'violation' exactly when a destination is a violation")
-        if verdict is Verdict.INDETERMINATE and not s.indeterminate:
-            raise ValueError("summary.verdict is 'indeterminate' but no destination is")
+        if verdict is Verdict.INDETERMINATE and not s.indeterminate and s.judged != 0:
+            raise ValueError("summary.verdict is 'indeterminate' but no destination is and something was judged")
+        if verdict is Verdict.COMPLIANT and s.judged == 0:
+            raise ValueError("summary.verdict is 'compliant' but nothing was judged: nothing is compliant without evidence")
         return self
 
     def with_generated_from_environment(self) -> Report:

@@ -1,5 +1,9 @@
-"""report.sarif: SARIF 2.1.0 for code-scanning dashboards -- one result per violation (level
-``error``) and per indeterminate destination (level ``warning``); compliant ones are not results.
+"""report.sarif: SARIF 2.1.0 for code-scanning dashboards -- one result per violation and per
+indeterminate destination; compliant and not-assessed ones are not results.
+
+A violation proven by a provider's file, the vendor's regional hostname or a geofeed is an
+``error`` (TC001); one that rests on a GeoIP database alone is a ``warning`` of its own rule
+(TC003), so that a reviewer can tell a claim AWS's file proves from a registrant's country.
 
 A destination is not a line of source code, so each result points at the capture file(s) as its
 artifact and names the address as a logical location; ``partialFingerprints`` keep a destination
@@ -32,8 +36,17 @@ RULES = [
                                      "or sources that disagree)."},
         "defaultConfiguration": {"level": "warning"},
     },
+    {
+        "id": "TC003",
+        "name": "DataOutsideAuthorizedAreaOnGeoIPAlone",
+        "shortDescription": {"text": "Traffic went to a destination outside the authorized area, on the word of a "
+                                     "GeoIP database alone (often the address registrant's country): confirm it with "
+                                     "the provider's ranges or the vendor."},
+        "defaultConfiguration": {"level": "warning"},
+    },
 ]
 _RULE_OF = {"violation": (0, "error"), "indeterminate": (1, "warning")}
+_WEAK_VIOLATION = (2, "warning")
 
 
 def render_sarif(report: Report) -> bytes:
@@ -57,6 +70,8 @@ def render_sarif(report: Report) -> bytes:
 
 def _result(destination: dict, policy_name: str, artifacts: list[dict]) -> dict:
     rule_index, level = _RULE_OF[destination["verdict"]]
+    if destination["verdict"] == "violation" and destination.get("basis") == "geoip":
+        rule_index, level = _WEAK_VIOLATION
     names = ", ".join(dict.fromkeys(n["name"] for n in destination["names"]))
     subject = f"{destination['ip']}" + (f" ({names})" if names else "")
     reasons = " ".join(destination["reasons"]) or destination["verdict"]
@@ -69,7 +84,7 @@ def _result(destination: dict, policy_name: str, artifacts: list[dict]) -> dict:
         "partialFingerprints": {"destination/v1": _fingerprint(destination)},
         "properties": {key: destination[key] for key in (
             "ip", "vendor", "category", "provider", "region", "country", "jurisdictions", "flows",
-            "orig_bytes", "resp_bytes", "evidence")},
+            "orig_bytes", "resp_bytes", "evidence")} | {"basis": destination.get("basis", "")},
     }
 
 
