@@ -20,7 +20,7 @@ def verify(
 
     Exit 0 when everything matches, 1 when anything does not (one line per problem), 2 for a
     directory that is not a report."""
-    from tracecheck.report.manifest import check
+    from tracecheck.report.verification import check
 
     if directory is None:  # said here, not by click, so that it is one line and exit 2 like every error
         raise UserError("verify needs the report DIR (the one `tracecheck analyze --out DIR` wrote)")

@@ -2,7 +2,7 @@
 
 The manifest lists the SHA-256 and size of every file in the directory (except itself and its
 signature), the SHA-256 of every input capture and of the policy, the data sources' versions and
-dates, and the tool's version.  ``verify`` recomputes all of it.
+dates, and the tool's version.  ``verify`` (``verification.py``) recomputes all of it.
 
 Signing (optional) uses Ed25519: ``manifest.sig`` holds the raw 64-byte signature over the exact
 bytes of ``manifest.json``, and the manifest names the public key (raw key, base64, and its
@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from tracecheck.errors import UserError
@@ -80,169 +79,11 @@ def write_manifest(out_dir: Path, report: Report, sign_key: Path | None = None) 
 
 
 def _files_for_writing(out_dir: Path) -> list[tuple[str, Path]]:
-    files, odd = _walk(out_dir)
+    files, odd = walk(out_dir)
     if odd:
         raise UserError(f"{out_dir / odd[0]} is not a regular file; a report directory holds only files "
                         f"-- remove it or choose another --out DIR")
     return files
-
-
-# --------------------------------------------------------------------------- verifying
-
-
-@dataclass
-class Verification:
-    """The outcome of ``check``: problems fail verification, notes do not."""
-
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    files_checked: int = 0
-    inputs_checked: int = 0
-    signed: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def verify(report_dir: Path, pubkey: Path | None = None) -> list[str]:
-    """Every way ``report_dir`` differs from its manifest, one line each; empty when it matches."""
-    return check(report_dir, pubkey).problems
-
-
-def check(report_dir: Path, pubkey: Path | None = None) -> Verification:
-    """Recompute every hash the manifest lists.  A directory that is not a report (or a --pubkey
-    that cannot be read) is a UserError; anything that does not match is a problem."""
-    report_dir = Path(report_dir)
-    if not report_dir.is_dir():
-        raise UserError(f"{report_dir}: no such directory; give the report directory `analyze --out` wrote")
-    manifest_path = report_dir / MANIFEST
-    if not manifest_path.is_file():
-        raise UserError(f"{report_dir}: no {MANIFEST}, so not a tracecheck report directory "
-                        f"(or its manifest was deleted)")
-    pinned = load_public_key(pubkey) if pubkey is not None else None
-    result = Verification()
-    raw = manifest_path.read_bytes()
-    manifest = _parse(raw, result)
-    if manifest is None:
-        return result
-    _check_signature(report_dir, raw, manifest, pinned, result)
-    _check_files(report_dir, manifest["files"], result)
-    for entry in manifest["inputs"]:
-        _check_outside_file("input", entry, result)
-    if isinstance(manifest.get("policy"), dict):
-        _check_outside_file("policy", manifest["policy"], result)
-    return result
-
-
-def _parse(raw: bytes, result: Verification) -> dict | None:
-    try:
-        manifest = json.loads(raw)
-    except ValueError as err:
-        result.problems.append(f"{MANIFEST}: not valid JSON ({err})")
-        return None
-    shape_ok = (isinstance(manifest, dict) and isinstance(manifest.get("files"), list)
-                and isinstance(manifest.get("inputs", []), list)
-                and all(isinstance(e, dict) for e in manifest["files"] + manifest.get("inputs", [])))
-    if not shape_ok:
-        result.problems.append(f"{MANIFEST}: not a tracecheck manifest (no list of files)")
-        return None
-    if manifest.get("manifest_version") != MANIFEST_VERSION:
-        result.problems.append(f"{MANIFEST}: manifest_version {manifest.get('manifest_version')!r} is not "
-                               f"{MANIFEST_VERSION!r}; use the tracecheck version that wrote it")
-        return None
-    manifest.setdefault("inputs", [])
-    return manifest
-
-
-def _check_files(report_dir: Path, entries: list[dict], result: Verification) -> None:
-    present, odd = _walk(report_dir)
-    present_paths = dict(present)
-    listed: set[str] = set()
-    for entry in entries:
-        rel = entry.get("path")
-        if not _safe_relative(rel):
-            result.problems.append(f"{MANIFEST}: refuses file entry {_shown(rel)} (not a plain path inside the directory)")
-            continue
-        listed.add(rel)
-        path = present_paths.get(rel)
-        if path is None:
-            result.problems.append(f"missing: {_shown(rel)} (listed in {MANIFEST})")
-            continue
-        actual = sha256_file(path)
-        result.files_checked += 1
-        if actual != entry.get("sha256"):
-            result.problems.append(f"changed: {_shown(rel)} (sha256 {actual}, manifest says {_shown(entry.get('sha256'))})")
-        elif path.stat().st_size != entry.get("size"):
-            result.problems.append(f"changed: {_shown(rel)} (size {path.stat().st_size}, manifest says {entry.get('size')})")
-    for rel in sorted(set(present_paths) - listed):
-        result.problems.append(f"extra: {_shown(rel)} (not listed in {MANIFEST})")
-    for rel in odd:
-        result.problems.append(f"extra: {_shown(rel)} (not a regular file)")
-
-
-def _check_outside_file(kind: str, entry: dict, result: Verification) -> None:
-    """Inputs and the policy live outside the directory: check them where they still are."""
-    path_text = entry.get("path")
-    if not isinstance(path_text, str) or not path_text:
-        result.problems.append(f"{MANIFEST}: {kind} entry without a path")
-        return
-    path = Path(path_text)
-    if not path.is_file():
-        result.notes.append(f"{kind} {_shown(path_text)}: not found, not checked")
-        return
-    actual = sha256_file(path)
-    result.inputs_checked += 1
-    if actual != entry.get("sha256"):
-        result.problems.append(f"changed: {kind} {_shown(path_text)} (sha256 {actual}, "
-                               f"manifest says {_shown(entry.get('sha256'))})")
-
-
-def _check_signature(report_dir: Path, raw: bytes, manifest: dict, pinned, result: Verification) -> None:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    declared = manifest.get("signature")
-    sig_path = report_dir / SIGNATURE
-    if declared is None:
-        if sig_path.exists():
-            result.problems.append(f"{SIGNATURE} is present but {MANIFEST} names no signature")
-        if pinned is not None:
-            result.problems.append(f"not signed, but --pubkey was given: expected a signature by {_fingerprint(pinned)}")
-        return
-    result.signed = True
-    if not isinstance(declared, dict) or declared.get("algorithm") != SIGNATURE_ALGORITHM:
-        result.problems.append(f"{MANIFEST}: signature algorithm is not {SIGNATURE_ALGORITHM}")
-        return
-    if not sig_path.is_file():
-        result.problems.append(f"missing: {SIGNATURE} ({MANIFEST} says it is signed)")
-        return
-    declared_fingerprint = declared.get("public_key_sha256")
-    if pinned is not None:
-        key = pinned
-        if _fingerprint(pinned) != declared_fingerprint:
-            result.problems.append(f"signature: signed by key {_shown(declared_fingerprint)}, "
-                                   f"not by the --pubkey key {_fingerprint(pinned)}")
-            return
-    else:
-        try:
-            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(declared.get("public_key", ""), validate=True))
-        except ValueError:
-            result.problems.append(f"{MANIFEST}: the embedded public key is not an Ed25519 key")
-            return
-        if _fingerprint(key) != declared_fingerprint:
-            result.problems.append(f"{MANIFEST}: the embedded public key does not match its fingerprint")
-            return
-    try:
-        key.verify(sig_path.read_bytes(), raw)
-    except InvalidSignature:
-        result.problems.append(f"signature: {SIGNATURE} does not match {MANIFEST} for key {_fingerprint(key)}")
-        return
-    if pinned is not None:
-        result.notes.append(f"signature valid, by the --pubkey key {_fingerprint(key)}")
-    else:
-        result.notes.append(f"signature valid for the embedded key {_fingerprint(key)}; it proves the files are "
-                            f"unchanged since signing, not who signed (pin the key with --pubkey)")
 
 
 # --------------------------------------------------------------------------- keys and files
@@ -306,7 +147,7 @@ def _raw_public(public_key) -> bytes:
     return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def _fingerprint(public_key) -> str:
+def fingerprint(public_key) -> str:
     return hashlib.sha256(_raw_public(public_key)).hexdigest()
 
 
@@ -315,7 +156,7 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _walk(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+def walk(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     """Regular files under ``root`` (POSIX relative path, path), sorted, without the manifest and its
     signature; and anything else found there (symlinks, sockets ...), which a report never holds."""
     files: list[tuple[str, Path]] = []
@@ -329,7 +170,7 @@ def _walk(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     return files, odd
 
 
-def _safe_relative(rel: object) -> bool:
+def safe_relative(rel: object) -> bool:
     """A manifest is as hostile as a capture: no absolute paths, no ``..``, no backslashes."""
     if not isinstance(rel, str) or not rel or "\\" in rel or "\x00" in rel:
         return False
@@ -337,7 +178,7 @@ def _safe_relative(rel: object) -> bool:
     return not rel.startswith("/") and ".." not in parts and "." not in parts and rel not in _NOT_LISTED
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """Text for a one-line message: control characters escaped, so a name cannot forge a line."""
     text = str(value)
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
