@@ -150,3 +150,40 @@ def test_readme_quick_start_in_a_fresh_process(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "VIOLATION" in proc.stdout and "transcribestreaming.us-east-1.amazonaws.com" in proc.stdout
     assert (out_dir / "manifest.json").is_file()
+
+
+def test_out_into_a_foreign_directory_is_refused_before_the_captures_are_read(tc, tmp_path, monkeypatch):
+    capture = us_transcription_call().write(tmp_path / "us.pcapng")
+    out_dir = tmp_path / "mine"
+    out_dir.mkdir()
+    (out_dir / "notes.txt").write_text("the user's")
+
+    def read(*args, **kwargs):
+        raise AssertionError("the captures were read before --out was checked")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("tracecheck.analyze.build_named_flows", read)
+        code, out, err = tc("analyze", str(capture), "--out", str(out_dir))
+    assert (code, out) == (2, "")
+    assert err == (f"tracecheck: {out_dir} is not empty and holds no tracecheck report (manifest.json); "
+                   f"choose another --out DIR or add --force\n")
+
+    code, out, err = tc("analyze", str(capture), "--out", str(out_dir), "--force")
+    assert code == 1 and (out_dir / "notes.txt").read_text() == "the user's"
+    assert (f"tracecheck: note: --force kept 1 file tracecheck did not write in {out_dir} (notes.txt); "
+            f"`tracecheck verify` reports it as extra: move it out before handing the report over") in err
+    code, out, _ = tc("verify", str(out_dir))
+    assert code == 1 and "extra: notes.txt (not listed in manifest.json)" in out
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_exit_2(tc, tmp_path):
+    capture = us_transcription_call().write(tmp_path / "us.pcapng")
+    out_dir = tmp_path / "r"
+    assert tc("analyze", str(capture), "--out", str(out_dir))[0] == 1
+    (out_dir / "report.json").unlink()
+    (out_dir / "report.json").mkdir()  # a directory where a file should be: fails even as root
+    (out_dir / "report.json" / "x").write_text("x")
+    code, out, err = tc("analyze", str(capture), "--out", str(out_dir), "--force")
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1] == (f"tracecheck: cannot write {out_dir / 'report.json'}: Is a directory; "
+                                    f"move that directory out of the way or choose another --out DIR")

@@ -73,13 +73,14 @@ class AnalysisResult:
 def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, out_dir: str | Path | None = None,
             formats: Iterable[str] = (), site: str | None = None, catalog_files: Sequence[str | Path] = (),
             rdap: bool = False, sign_key: str | Path | None = None, *, db_dir: str | Path | None = None,
-            progress: Callable[[str, int, int], None] | None = None) -> AnalysisResult:
+            progress: Callable[[str, int, int], None] | None = None, force: bool = False) -> AnalysisResult:
     """Run the whole pipeline over ``paths`` and write the report into ``out_dir``.
 
-    Every input a user can get wrong (policy, site, catalog, formats, signing key) is checked
-    before the captures are read, so a mistake costs a second, not a long read."""
+    Every input a user can get wrong (policy, site, catalog, formats, signing key, the report
+    directory) is checked before the captures are read, so a mistake costs a second, not a long read.
+    ``force`` writes into a directory holding files tracecheck did not write (``report.writer``)."""
     from tracecheck.report.manifest import load_signing_key
-    from tracecheck.report.writer import check_formats, write_report
+    from tracecheck.report.writer import check_formats, check_out_dir, write_report
 
     if not paths:
         raise UserError("analyze needs at least one capture file (pcap, pcapng, optionally .gz)")
@@ -91,6 +92,7 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
     cli_site = parse_site(site) if site else None
     catalog = load_catalog(extra=[Path(p) for p in catalog_files])
     out = Path(out_dir) if out_dir is not None else default_out_dir(paths[0])
+    check_out_dir(out, force)
     if db_dir is None:  # the CLI's default (--db, TRACECHECK_DB), so that both find the same sources
         from tracecheck.cli.app import settings
 
@@ -131,7 +133,7 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
                            remote=len(set(traffic) - local)),
     )
     files = write_report(report, out, reading.flows.columns, wanted_formats,
-                         Path(sign_key) if sign_key is not None else None)
+                         Path(sign_key) if sign_key is not None else None, force=force)
     code = exit_code(a for _, a in judged)
     return AnalysisResult(report=report, exit_code=code, out_dir=out, files=tuple(files),
                           default_policy=default_policy, reading=reading, places=places)

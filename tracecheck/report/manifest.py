@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from tracecheck.errors import UserError
@@ -32,18 +33,25 @@ SIGNATURE = "manifest.sig"
 MANIFEST_VERSION = "1"
 SIGNATURE_ALGORITHM = "ed25519"
 _NOT_LISTED = {MANIFEST, SIGNATURE}
+_LARGEST_MANIFEST = 64 << 20
+"""Larger is not one of ours (a report lists a few files); it is not read to find out."""
 
 
 # --------------------------------------------------------------------------- writing
 
 
-def build_manifest(out_dir: Path, report: Report, public_key_raw: bytes | None = None) -> dict:
-    """The manifest of ``out_dir`` as it is now, for the inputs, policy and sources of ``report``."""
+def build_manifest(out_dir: Path, report: Report, files: Sequence[Path],
+                   public_key_raw: bytes | None = None) -> dict:
+    """The manifest of the ``files`` a run wrote into ``out_dir``, for the inputs, policy and sources
+    of ``report``.  Only those files: whatever else stands in the directory was not made by this run,
+    and ``verify`` calls it extra."""
+    out_dir = Path(out_dir)
+    listed = sorted((Path(path).relative_to(out_dir).as_posix(), Path(path)) for path in files)
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "tool": {"name": report.tool.name, "version": report.tool.version},
         "files": [{"path": rel, "sha256": sha256_file(path), "size": path.stat().st_size}
-                  for rel, path in _files_for_writing(Path(out_dir))],
+                  for rel, path in listed if rel not in _NOT_LISTED],
         "inputs": [{"path": i.path, "sha256": i.sha256} for i in report.inputs],
         "policy": {"path": report.policy.path, "sha256": report.policy.sha256, "name": report.policy.name},
         "sources": [{"name": s.name, "kind": s.kind, "version": s.version, "date": s.date, "sha256": s.sha256}
@@ -65,25 +73,35 @@ def render_manifest(manifest: dict) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
 
 
-def write_manifest(out_dir: Path, report: Report, sign_key: Path | None = None) -> list[Path]:
-    """Write manifest.json (and manifest.sig when ``sign_key`` is given).  Call it last."""
+def write_manifest(out_dir: Path, report: Report, files: Sequence[Path], sign_key: Path | None = None) -> list[Path]:
+    """Write manifest.json for ``files`` (and manifest.sig when ``sign_key`` is given).  Call it last,
+    once an earlier run's files are gone (an earlier manifest.sig among them)."""
     out_dir = Path(out_dir)
     private_key = load_signing_key(sign_key) if sign_key is not None else None
     public_raw = _raw_public(private_key.public_key()) if private_key is not None else None
-    (out_dir / SIGNATURE).unlink(missing_ok=True)  # a signature from an earlier run would lie
-    data = render_manifest(build_manifest(out_dir, report, public_raw))
+    data = render_manifest(build_manifest(out_dir, report, files, public_raw))
     written = [write_atomically(out_dir / MANIFEST, data)]
     if private_key is not None:
         written.append(write_atomically(out_dir / SIGNATURE, private_key.sign(data)))
     return written
 
 
-def _files_for_writing(out_dir: Path) -> list[tuple[str, Path]]:
-    files, odd = walk(out_dir)
-    if odd:
-        raise UserError(f"{out_dir / odd[0]} is not a regular file; a report directory holds only files "
-                        f"-- remove it or choose another --out DIR")
-    return files
+def read_own_manifest(path: Path) -> dict | None:
+    """The manifest at ``path`` if tracecheck wrote it (by its shape and tool name), else None: a
+    web app's or another tool's manifest.json does not make a directory a report."""
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > _LARGEST_MANIFEST:
+            return None
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if is_tracecheck_manifest(data) else None
+
+
+def is_tracecheck_manifest(data: object) -> bool:
+    return (isinstance(data, dict) and isinstance(data.get("files"), list)
+            and isinstance(data.get("tool"), dict) and data["tool"].get("name") == "tracecheck"
+            and isinstance(data.get("manifest_version"), str))
 
 
 # --------------------------------------------------------------------------- keys and files
