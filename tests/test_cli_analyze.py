@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -187,3 +188,44 @@ def test_a_report_that_cannot_be_written_is_one_line_and_exit_2(tc, tmp_path):
     assert code == 2 and "Traceback" not in err
     assert err.splitlines()[-1] == (f"tracecheck: cannot write {out_dir / 'report.json'}: Is a directory; "
                                     f"move that directory out of the way or choose another --out DIR")
+
+
+ACME_CATALOG = b"""\
+version: 1
+services:
+  - vendor: Acme
+    name: Acme transcription
+    category: transcription
+    source: https://acme.example/docs
+    patterns:
+      - "*.acme-stt.example"
+"""
+
+
+def test_the_report_directory_holds_the_policy_and_catalogs_as_used(tc, tmp_path):
+    from tracecheck.policy.templates import template_text
+
+    capture = us_transcription_call().write(tmp_path / "us.pcapng")
+    catalog = tmp_path / "acme catalog.yaml"
+    catalog.write_bytes(ACME_CATALOG)
+    out_dir = tmp_path / "r"
+    assert tc("analyze", str(capture), "--out", str(out_dir), "--catalog", str(catalog))[0] == 1
+    report = json.loads((out_dir / "report.json").read_text())
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    template = template_text("gdpr-eu").encode("utf-8")
+    assert (out_dir / "policy.yaml").read_bytes() == template  # no --policy: the template's text, hashed as written
+    assert report["policy"]["sha256"] == hashlib.sha256(template).hexdigest() == manifest["policy"]["sha256"]
+    assert manifest["policy"]["copy"] == "policy.yaml"
+    assert manifest["catalogs"] == [{"path": str(catalog), "sha256": hashlib.sha256(ACME_CATALOG).hexdigest(),
+                                     "copy": "catalogs/1-acme_catalog.yaml"}]
+    assert (out_dir / "catalogs" / "1-acme_catalog.yaml").read_bytes() == ACME_CATALOG
+    recorded = next(s for s in report["sources"] if s["name"] == str(catalog))
+    assert recorded["sha256"] == manifest["catalogs"][0]["sha256"]
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_bytes(b"# ours\r\n" + template)
+    assert tc("analyze", str(capture), "--out", str(out_dir), "--policy", str(policy))[0] == 1
+    assert (out_dir / "policy.yaml").read_bytes() == policy.read_bytes()
+    assert json.loads((out_dir / "report.json").read_text())["policy"]["sha256"] == hashlib.sha256(
+        policy.read_bytes()).hexdigest()
+    assert not (out_dir / "catalogs").exists()  # no --catalog this time: the earlier copy is gone

@@ -14,6 +14,7 @@ import report_samples
 from tracecheck.errors import UserError
 from tracecheck.flows.table import COLUMNS
 from tracecheck.report import atomic, parse_formats, verify, write_report
+from tracecheck.report.manifest import sha256_file
 
 
 def _contents(directory):
@@ -219,3 +220,103 @@ def test_a_full_disk_is_bad_input(tmp_path, monkeypatch):
     assert str(failed.value) == (f"cannot write {tmp_path / 'r' / 'report.json'}: No space left on device; "
                                  f"free some space or choose another --out DIR")
     assert _listing(tmp_path / "r") == []  # no temporary file left behind
+
+
+# --------------------------------------------------------------------------- the policy and catalogs as used
+
+
+HOSTILE_CATALOGS = [
+    ("catalogs/acme.yaml", b"services: []  # acme\n"),
+    ("/elsewhere/acme.yaml", b"services: []  # another acme\n"),   # the same name: no collision
+    ("../../../etc/passwd", b"services: []  # 3\n"),
+    ("..", b"services: []  # 4\n"),
+    (".hidden.yaml", b"services: []  # 5\n"),
+    ("evil\nname;rm -rf ~ \u202e.yaml", b"services: []  # 6\n"),
+    ("C:\\Users\\a\\cat.yaml", b"services: []  # 7\n"),
+    ("x" * 300 + ".yaml", b"services: []  # 8\n"),
+]
+
+
+def _judged(out, catalogs=(), policy=report_samples.POLICY_TEXT, **options):
+    report = report_samples.report_judged_by(policy, list(catalogs))
+    return write_report(report, out, report_samples.flow_rows(), set(), policy=policy, catalogs=list(catalogs),
+                        **options)
+
+
+def test_the_policy_as_used_is_copied_and_its_hash_is_the_reports(tmp_path):
+    written = _judged(tmp_path)
+    assert [p.name for p in written] == ["report.json", "report.html", "flows.csv", "policy.yaml", "manifest.json"]
+    assert (tmp_path / "policy.yaml").read_bytes() == report_samples.POLICY_TEXT  # byte for byte, \r\n kept
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert manifest["policy"] == {"path": "policy.yaml", "sha256": report["policy"]["sha256"], "name": "gdpr-eu",
+                                  "copy": "policy.yaml"}
+    assert report["policy"]["sha256"] == sha256_file(tmp_path / "policy.yaml")
+    assert "policy.yaml" in _listed(tmp_path) and manifest["catalogs"] == []
+
+
+def test_policy_bytes_that_are_not_the_reports_policy_are_refused(tmp_path):
+    report = report_samples.report_judged_by(b"name: one\n")
+    with pytest.raises(UserError, match=r"^the policy policy.yaml changed while tracecheck ran \(its sha256 is "
+                                        r"now [0-9a-f]{64}, the report says [0-9a-f]{64}\); run again$"):
+        write_report(report, tmp_path / "r", [], set(), policy=b"name: two\n")
+    assert not (tmp_path / "r").exists()
+
+
+def test_every_catalog_is_copied_under_a_name_that_stays_inside_and_cannot_collide(tmp_path):
+    out = tmp_path / "r"
+    _judged(out, HOSTILE_CATALOGS)
+    manifest = json.loads((out / "manifest.json").read_text())
+    copies = [entry["copy"] for entry in manifest["catalogs"]]
+    assert copies[:7] == ["catalogs/1-acme.yaml", "catalogs/2-acme.yaml", "catalogs/3-passwd", "catalogs/4-catalog",
+                          "catalogs/5-hidden.yaml", "catalogs/6-evil_name_rm_-rf____.yaml", "catalogs/7-cat.yaml"]
+    assert copies[7].startswith("catalogs/8-xxx") and len(copies[7]) < 120
+    assert [entry["path"] for entry in manifest["catalogs"]] == [given for given, _ in HOSTILE_CATALOGS]
+    for entry, (_, data) in zip(manifest["catalogs"], HOSTILE_CATALOGS):
+        assert (out / entry["copy"]).read_bytes() == data
+        assert entry["sha256"] == sha256_file(out / entry["copy"])
+    assert _listing(out / "catalogs") == sorted(copy.removeprefix("catalogs/") for copy in copies)
+    assert set(copies) <= set(_listed(out))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # nothing escaped
+
+
+def test_a_catalog_that_changed_while_tracecheck_ran_is_refused(tmp_path):
+    report = report_samples.report_judged_by(catalogs=[("acme.yaml", b"services: []\n")])
+    with pytest.raises(UserError, match=r"^the service catalog acme.yaml changed while tracecheck ran"):
+        write_report(report, tmp_path / "r", [], set(), policy=report_samples.POLICY_TEXT,
+                     catalogs=[("acme.yaml", b"services: [] # edited\n")])
+
+
+def test_a_rerun_removes_the_copies_of_catalogs_no_longer_given(tmp_path):
+    _judged(tmp_path, HOSTILE_CATALOGS[:3])
+    (tmp_path / "catalogs" / ".2-acme.yaml.a1_b2.tmp").write_bytes(b"killed")
+    _judged(tmp_path, HOSTILE_CATALOGS[1:2])
+    assert _listing(tmp_path / "catalogs") == ["1-acme.yaml"]
+    assert (tmp_path / "catalogs" / "1-acme.yaml").read_bytes() == HOSTILE_CATALOGS[1][1]
+    _judged(tmp_path)
+    assert not (tmp_path / "catalogs").exists()
+    assert _listing(tmp_path) == ["flows.csv", "manifest.json", "policy.yaml", "report.html", "report.json"]
+    assert verify(tmp_path) == []
+
+
+def test_a_users_file_among_the_copies_is_kept(tmp_path):
+    _judged(tmp_path, HOSTILE_CATALOGS[:1])
+    (tmp_path / "catalogs" / "2-mine.yaml").write_text("not written by tracecheck")
+    with pytest.raises(UserError, match=r"holds 1 file tracecheck did not write \(catalogs/2-mine.yaml\)"):
+        _judged(tmp_path)
+    _judged(tmp_path, force=True)
+    assert _listing(tmp_path / "catalogs") == ["2-mine.yaml"]
+
+
+def test_catalogs_that_is_not_a_directory_is_bad_input(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for make in (lambda p: p.write_text("x"), lambda p: p.symlink_to(elsewhere)):
+        out = tmp_path / f"r{len(list(tmp_path.iterdir()))}"
+        out.mkdir()
+        make(out / "catalogs")
+        with pytest.raises(UserError) as failed:
+            _judged(out, HOSTILE_CATALOGS[:1], force=True)
+        assert str(failed.value) == (f"{out / 'catalogs'} is not a directory tracecheck can copy the service "
+                                     f"catalogs into; move it out of the way or choose another --out DIR")
+    assert list(elsewhere.iterdir()) == []  # nothing written through the link

@@ -1,8 +1,11 @@
 """manifest.json: what a report directory holds and what it was made from, so an auditor can check it.
 
-The manifest lists the SHA-256 and size of every file in the directory (except itself and its
-signature), the SHA-256 of every input capture and of the policy, the data sources' versions and
-dates, and the tool's version.  ``verify`` (``verification.py``) recomputes all of it.
+The manifest lists the SHA-256 and size of every file the run wrote into the directory (except
+itself and its signature), the SHA-256 of every input capture, the policy and the service catalogs
+the run was judged by -- with where their copies are in the directory (``policy.copy``,
+``catalogs[].copy``), so that the directory holds all the evidence but the captures -- the data
+sources' versions and dates, and the tool's version.  ``verify`` (``verification.py``) recomputes
+all of it.
 
 Signing (optional) uses Ed25519: ``manifest.sig`` holds the raw 64-byte signature over the exact
 bytes of ``manifest.json``, and the manifest names the public key (raw key, base64, and its
@@ -22,6 +25,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tracecheck.errors import UserError
@@ -30,6 +34,10 @@ from tracecheck.report.model import Report
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
+POLICY_COPY = "policy.yaml"
+"""The policy as the run used it, byte for byte (the template's text when no --policy was given)."""
+CATALOG_COPIES = "catalogs"
+"""The folder of the --catalog files as the run used them: ``catalogs/<n>-<name>``."""
 MANIFEST_VERSION = "1"
 SIGNATURE_ALGORITHM = "ed25519"
 _NOT_LISTED = {MANIFEST, SIGNATURE}
@@ -40,11 +48,24 @@ _LARGEST_MANIFEST = 64 << 20
 # --------------------------------------------------------------------------- writing
 
 
-def build_manifest(out_dir: Path, report: Report, files: Sequence[Path],
-                   public_key_raw: bytes | None = None) -> dict:
+@dataclass(frozen=True)
+class Copy:
+    """A file the run was judged by (the policy, a service catalog), copied into the directory."""
+
+    given: str
+    """As the run was given it: the path after ``--policy`` or ``--catalog``, or ``template:NAME``."""
+    copy: str
+    """Where the copy is, relative to the directory (POSIX): ``policy.yaml``, ``catalogs/1-acme.yaml``."""
+    sha256: str
+    """Of the copy's bytes, which are the bytes the run read."""
+
+
+def build_manifest(out_dir: Path, report: Report, files: Sequence[Path], public_key_raw: bytes | None = None,
+                   policy_copy: Copy | None = None, catalog_copies: Sequence[Copy] = ()) -> dict:
     """The manifest of the ``files`` a run wrote into ``out_dir``, for the inputs, policy and sources
     of ``report``.  Only those files: whatever else stands in the directory was not made by this run,
-    and ``verify`` calls it extra."""
+    and ``verify`` calls it extra.  ``policy_copy`` and ``catalog_copies`` say which of the files are
+    the policy and the service catalogs the run was given."""
     out_dir = Path(out_dir)
     listed = sorted((Path(path).relative_to(out_dir).as_posix(), Path(path)) for path in files)
     manifest = {
@@ -54,9 +75,12 @@ def build_manifest(out_dir: Path, report: Report, files: Sequence[Path],
                   for rel, path in listed if rel not in _NOT_LISTED],
         "inputs": [{"path": i.path, "sha256": i.sha256} for i in report.inputs],
         "policy": {"path": report.policy.path, "sha256": report.policy.sha256, "name": report.policy.name},
+        "catalogs": [{"path": c.given, "sha256": c.sha256, "copy": c.copy} for c in catalog_copies],
         "sources": [{"name": s.name, "kind": s.kind, "version": s.version, "date": s.date, "sha256": s.sha256}
                     for s in sorted(report.sources, key=lambda s: (s.kind, s.name))],
     }
+    if policy_copy is not None:
+        manifest["policy"]["copy"] = policy_copy.copy
     if public_key_raw is not None:
         manifest["signature"] = {
             "algorithm": SIGNATURE_ALGORITHM,
@@ -73,13 +97,14 @@ def render_manifest(manifest: dict) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
 
 
-def write_manifest(out_dir: Path, report: Report, files: Sequence[Path], sign_key: Path | None = None) -> list[Path]:
+def write_manifest(out_dir: Path, report: Report, files: Sequence[Path], sign_key: Path | None = None,
+                   policy_copy: Copy | None = None, catalog_copies: Sequence[Copy] = ()) -> list[Path]:
     """Write manifest.json for ``files`` (and manifest.sig when ``sign_key`` is given).  Call it last,
     once an earlier run's files are gone (an earlier manifest.sig among them)."""
     out_dir = Path(out_dir)
     private_key = load_signing_key(sign_key) if sign_key is not None else None
     public_raw = _raw_public(private_key.public_key()) if private_key is not None else None
-    data = render_manifest(build_manifest(out_dir, report, files, public_raw))
+    data = render_manifest(build_manifest(out_dir, report, files, public_raw, policy_copy, catalog_copies))
     written = [write_atomically(out_dir / MANIFEST, data)]
     if private_key is not None:
         written.append(write_atomically(out_dir / SIGNATURE, private_key.sign(data)))

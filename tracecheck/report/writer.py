@@ -16,7 +16,10 @@ deleted, and ``verify`` lists the rest as extra.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +43,15 @@ FORMATS = (*ALWAYS, *EXTRA, "parquet")
 """Everything ``formats`` may name; ``parquet`` adds flows.parquet beside flows.csv."""
 
 _OWN_NAMES = frozenset({json_report.FILE_NAME, html.FILE_NAME, FLOWS_CSV, FLOWS_PARQUET,
-                        *(name for name, _ in EXTRA.values()), manifest.MANIFEST, manifest.SIGNATURE})
-"""Every file name a run may write at the top of the directory: the only ones it ever deletes."""
+                        *(name for name, _ in EXTRA.values()), manifest.MANIFEST, manifest.SIGNATURE,
+                        manifest.POLICY_COPY})
+"""Every file name a run may write at the top of the directory (beside catalogs/<n>-<name>): the
+only names it ever deletes."""
 
+_CATALOG_KIND = "service-catalog"
+"""The kind report.json's ``sources`` give a service catalog."""
+_COPY_NAME = re.compile(r"^[1-9][0-9]*-[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+_LONGEST_NAME = 64
 _SHOWN_AT_MOST = 5
 
 
@@ -60,7 +69,8 @@ def check_formats(formats: set[str]) -> None:
 
 
 def write_report(report: Report, out_dir: Path, flows_rows: list[dict] | tables.Columns, formats: set[str],
-                 sign_key: Path | None = None, *, force: bool = False) -> list[Path]:
+                 sign_key: Path | None = None, *, force: bool = False, policy: bytes | None = None,
+                 catalogs: Sequence[tuple[str, bytes]] = ()) -> list[Path]:
     """Write the report directory ``out_dir`` (created if needed) and return the files written,
     manifest.json (and manifest.sig) last.
 
@@ -70,6 +80,9 @@ def write_report(report: Report, out_dir: Path, flows_rows: list[dict] | tables.
     ``sign_key`` is an Ed25519 private key in PEM; it is read before anything is written, so a bad
     key leaves no half-made directory.
     ``force`` writes beside files tracecheck did not write (see the module's docstring).
+    ``policy`` is the policy's bytes as judged by, ``catalogs`` each ``--catalog`` file (as given, its
+    bytes): copied into the directory (policy.yaml, catalogs/), so that it holds all the evidence but
+    the captures.  Their hashes must be the report's.
     Every failure to write is a UserError naming the path and what to do."""
     from tracecheck.flows.table import COLUMNS
 
@@ -78,7 +91,11 @@ def write_report(report: Report, out_dir: Path, flows_rows: list[dict] | tables.
     if sign_key is not None:
         manifest.load_signing_key(sign_key)
     out_dir = Path(out_dir)
+    policy_copy = _policy_copy(report, policy)
+    catalog_copies = _catalog_copies(report, catalogs)
     before = check_out_dir(out_dir, force)
+    if catalog_copies:
+        _check_catalogs_folder(out_dir / manifest.CATALOG_COPIES)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -95,11 +112,78 @@ def write_report(report: Report, out_dir: Path, flows_rows: list[dict] | tables.
                 written.append(write(report, out_dir))
         if "parquet" in formats:
             written.append(_write_parquet(flows_table, COLUMNS, out_dir / FLOWS_PARQUET))
+        if policy_copy is not None:
+            written.append(write_atomically(out_dir / policy_copy.copy, policy))
+        written += _write_catalogs(out_dir, catalog_copies, [data for _, data in catalogs])
         _remove(out_dir, set(before.earlier) - _relative(out_dir, written))
-        written += manifest.write_manifest(out_dir, report, written, sign_key)
+        written += manifest.write_manifest(out_dir, report, written, sign_key, policy_copy, catalog_copies)
     except OSError as err:  # what the writers above do not catch themselves: an unlink, a stat
         raise cannot_write(err, Path(err.filename) if err.filename else out_dir) from None
     return written
+
+
+# --------------------------------------------------------------------------- the policy and catalogs as used
+
+
+def read_copies(paths: Iterable[str | Path]) -> list[tuple[str, bytes]]:
+    """Each ``--catalog`` file as given and its bytes, for ``write_report``'s ``catalogs``; read before
+    the captures, so that a file moved during a long read costs nothing."""
+    copies = []
+    for path in paths:
+        try:
+            copies.append((str(Path(path)), Path(path).read_bytes()))
+        except OSError as err:
+            raise UserError(f"{path}: cannot read: {err.strerror or err}") from None
+    return copies
+
+
+def _policy_copy(report: Report, policy: bytes | None) -> manifest.Copy | None:
+    if policy is None:
+        return None
+    _same_bytes("the policy", report.policy.path, policy, report.policy.sha256)
+    return manifest.Copy(report.policy.path, manifest.POLICY_COPY, report.policy.sha256)
+
+
+def _catalog_copies(report: Report, catalogs: Sequence[tuple[str, bytes]]) -> list[manifest.Copy]:
+    recorded = {source.name: source.sha256 for source in report.sources if source.kind == _CATALOG_KIND}
+    copies = []
+    for number, (given, data) in enumerate(catalogs, start=1):
+        if given not in recorded:
+            raise ValueError(f"the report names no service catalog {given!r}, so it cannot vouch for a copy of it")
+        _same_bytes("the service catalog", given, data, recorded[given])
+        copies.append(manifest.Copy(given, f"{manifest.CATALOG_COPIES}/{_copy_name(number, given)}",
+                                    recorded[given]))
+    return copies
+
+
+def _same_bytes(what: str, given: str, data: bytes, recorded: str) -> None:
+    """The copy must be what the report says was judged by: a file edited between the two reads
+    (the catalogs are read twice: once to load, once to copy) must not be passed off as it."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != recorded:
+        raise UserError(f"{what} {manifest.shown(given)} changed while tracecheck ran (its sha256 is now {actual}, "
+                        f"the report says {recorded}); run again")
+
+
+def _copy_name(number: int, given: str) -> str:
+    """``<number>-<file name>``, the name cut to letters, digits, ``._-``: the number keeps two
+    catalogs of the same name apart; no separator, no leading dot, nothing to escape or hide."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", re.split(r"[/\\]", given)[-1]).lstrip(".")[:_LONGEST_NAME]
+    return f"{number}-{name or 'catalog'}"
+
+
+def _check_catalogs_folder(folder: Path) -> None:
+    """A link there would take the copies out of the directory; a file there stops them."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise UserError(f"{folder} is not a directory tracecheck can copy the service catalogs into; move it out "
+                        f"of the way or choose another --out DIR")
+
+
+def _write_catalogs(out_dir: Path, copies: list[manifest.Copy], contents: list[bytes]) -> list[Path]:
+    if not copies:
+        return []
+    (out_dir / manifest.CATALOG_COPIES).mkdir(exist_ok=True)
+    return [write_atomically(out_dir / copy.copy, data) for copy, data in zip(copies, contents, strict=True)]
 
 
 # --------------------------------------------------------------------------- the directory
@@ -148,16 +232,30 @@ def left_beside(out_dir: Path, written: Iterable[Path]) -> list[str]:
 
 
 def _is_earlier(out_dir: Path, rel: str, earlier_manifest: dict) -> bool:
-    """Whether ``rel`` is the earlier run's: a regular file at the top that its manifest lists (or is,
-    or names as its signature) under a name tracecheck writes, or such a file's temporary file.
-    A file merely named like tracecheck's is not: ``--force`` may have kept a user's report.sarif."""
-    if "/" in rel or (out_dir / rel).is_symlink() or not (out_dir / rel).is_file():
+    """Whether ``rel`` is the earlier run's: a regular file that its manifest lists (or is, or names
+    as its signature) under a name tracecheck writes, or such a file's temporary file, or the
+    catalogs folder left empty.  A file merely named like tracecheck's is not: ``--force`` may have
+    kept a user's report.sarif."""
+    if rel == f"{manifest.CATALOG_COPIES}/":
+        return True
+    if (out_dir / rel).is_symlink() or not (out_dir / rel).is_file():
         return False
+    folder, _, name = rel.rpartition("/")
+    temporary = temporary_of(name)
+    if temporary is not None:  # a killed run's, on its way to one of tracecheck's names
+        return _is_own_name(f"{folder}/{temporary}" if folder else temporary)
     listed = {entry.get("path") for entry in earlier_manifest["files"] if isinstance(entry, dict)}
     listed.add(manifest.MANIFEST)
     if "signature" in earlier_manifest:
         listed.add(manifest.SIGNATURE)
-    return (rel in listed and rel in _OWN_NAMES) or temporary_of(rel) in _OWN_NAMES
+    return rel in listed and _is_own_name(rel)
+
+
+def _is_own_name(rel: str | None) -> bool:
+    folder, _, name = (rel or "").rpartition("/")
+    if folder == manifest.CATALOG_COPIES:
+        return _COPY_NAME.match(name) is not None
+    return not folder and name in _OWN_NAMES
 
 
 def _entries(root: Path) -> list[str]:
@@ -182,7 +280,12 @@ def _relative(out_dir: Path, paths: Iterable[Path]) -> set[str]:
 
 def _remove(out_dir: Path, earlier: set[str]) -> None:
     for rel in sorted(earlier):
-        (out_dir / rel).unlink(missing_ok=True)
+        if not rel.endswith("/"):
+            (out_dir / rel).unlink(missing_ok=True)
+    folder = out_dir / manifest.CATALOG_COPIES
+    if f"{manifest.CATALOG_COPIES}/" in earlier or any(rel.startswith(f"{manifest.CATALOG_COPIES}/") for rel in earlier):
+        with contextlib.suppress(OSError):  # not empty: --force kept a user's file there
+            folder.rmdir()
 
 
 def some_names(names: Sequence[str]) -> str:
