@@ -38,6 +38,8 @@ POLICY_COPY = "policy.yaml"
 """The policy as the run used it, byte for byte (the template's text when no --policy was given)."""
 CATALOG_COPIES = "catalogs"
 """The folder of the --catalog files as the run used them: ``catalogs/<n>-<name>``."""
+CATALOG_KIND = "service-catalog"
+"""The kind report.json's ``sources`` give a service catalog."""
 MANIFEST_VERSION = "1"
 SIGNATURE_ALGORITHM = "ed25519"
 _NOT_LISTED = {MANIFEST, SIGNATURE}

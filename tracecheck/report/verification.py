@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tracecheck.errors import UserError
+from tracecheck.report.json_report import FILE_NAME as REPORT_JSON
 from tracecheck.report.manifest import (
+    CATALOG_KIND,
     MANIFEST,
     MANIFEST_VERSION,
     SIGNATURE,
@@ -28,12 +31,18 @@ from tracecheck.report.manifest import (
 
 @dataclass
 class Verification:
-    """The outcome of ``check``: problems fail verification, notes do not."""
+    """The outcome of ``check``: problems fail verification; what was checked beyond the list of
+    files, and what could not be, is said line by line."""
 
     problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    """What was checked beyond the list of files: the copies of the policy and catalogs, inputs, the signature."""
+    not_checked: list[str] = field(default_factory=list)
+    """What could not be checked, and why: an auditor must know what the OK does not cover."""
     files_checked: int = 0
     inputs_checked: int = 0
+    inputs: int = 0
+    """Inputs the manifest lists."""
     signed: bool = False
 
     @property
@@ -46,9 +55,12 @@ def verify(report_dir: Path, pubkey: Path | None = None) -> list[str]:
     return check(report_dir, pubkey).problems
 
 
-def check(report_dir: Path, pubkey: Path | None = None) -> Verification:
-    """Recompute every hash the manifest lists.  A directory that is not a report (or a --pubkey
-    that cannot be read) is a UserError; anything that does not match is a problem."""
+def check(report_dir: Path, pubkey: Path | None = None, require_inputs: bool = False) -> Verification:
+    """Recompute every hash the manifest lists: the files in the directory, the copies of the policy
+    and service catalogs against report.json, the input captures wherever they can be found
+    (``input_places``), the signature.  A directory that is not a report (or a --pubkey that cannot
+    be read) is a UserError; anything that does not match is a problem, and so is a missing input
+    when ``require_inputs``."""
     report_dir = Path(report_dir)
     if not report_dir.is_dir():
         raise UserError(f"{report_dir}: no such directory; give the report directory `analyze --out` wrote")
@@ -62,13 +74,30 @@ def check(report_dir: Path, pubkey: Path | None = None) -> Verification:
     manifest = _parse(raw, result)
     if manifest is None:
         return result
-    _check_signature(report_dir, raw, manifest, pinned, result)
-    _check_files(report_dir, manifest["files"], result)
+    listed = _check_files(report_dir, manifest["files"], result)
+    report = _report_json(report_dir, listed)
+    _check_policy(report_dir, manifest, report, listed, result)
+    copied = _check_catalogs(report_dir, manifest, report, listed, result)
+    _note_sources(manifest, copied, result)
+    result.inputs = len(manifest["inputs"])
     for entry in manifest["inputs"]:
-        _check_outside_file("input", entry, result)
-    if isinstance(manifest.get("policy"), dict):
-        _check_outside_file("policy", manifest["policy"], result)
+        _check_input(report_dir, entry, require_inputs, result)
+    _check_signature(report_dir, raw, manifest, pinned, result)
     return result
+
+
+def input_places(report_dir: Path, recorded: str) -> list[Path]:
+    """Where an input recorded as ``recorded`` is looked for, in order: the path as recorded (a
+    relative one from the current directory), the same relative path from the report directory's
+    parent (the report and its captures handed over side by side), and the file name alone in the
+    report directory's parent."""
+    beside = Path(os.path.abspath(report_dir)).parent
+    path = Path(recorded)
+    places = [path] + ([] if path.is_absolute() else [beside / path]) + [beside / path.name]
+    unique: dict[str, Path] = {}
+    for place in places:
+        unique.setdefault(os.path.realpath(place), place)
+    return list(unique.values())
 
 
 def _parse(raw: bytes, result: Verification) -> dict | None:
@@ -79,7 +108,9 @@ def _parse(raw: bytes, result: Verification) -> dict | None:
         return None
     shape_ok = (isinstance(manifest, dict) and isinstance(manifest.get("files"), list)
                 and isinstance(manifest.get("inputs", []), list)
-                and all(isinstance(e, dict) for e in manifest["files"] + manifest.get("inputs", [])))
+                and isinstance(manifest.get("catalogs", []), list)
+                and all(isinstance(e, dict) for e in manifest["files"] + manifest.get("inputs", [])
+                        + manifest.get("catalogs", [])))
     if not shape_ok:
         result.problems.append(f"{MANIFEST}: not a tracecheck manifest (no list of files)")
         return None
@@ -91,7 +122,8 @@ def _parse(raw: bytes, result: Verification) -> dict | None:
     return manifest
 
 
-def _check_files(report_dir: Path, entries: list[dict], result: Verification) -> None:
+def _check_files(report_dir: Path, entries: list[dict], result: Verification) -> set[str]:
+    """Every listed file against its hash, and anything not listed; returns the listed paths."""
     present, odd = walk(report_dir)
     present_paths = dict(present)
     listed: set[str] = set()
@@ -111,27 +143,136 @@ def _check_files(report_dir: Path, entries: list[dict], result: Verification) ->
             result.problems.append(f"changed: {shown(rel)} (sha256 {actual}, manifest says {shown(entry.get('sha256'))})")
         elif path.stat().st_size != entry.get("size"):
             result.problems.append(f"changed: {shown(rel)} (size {path.stat().st_size}, manifest says {entry.get('size')})")
+    # Not listed is a problem, not a note: the manifest lists every file the run wrote, so anything
+    # else was put there afterwards, and an auditor must not take it for the tool's output.
     for rel in sorted(set(present_paths) - listed):
         result.problems.append(f"extra: {shown(rel)} (not listed in {MANIFEST})")
     for rel in odd:
         result.problems.append(f"extra: {shown(rel)} (not a regular file)")
+    return listed
 
 
-def _check_outside_file(kind: str, entry: dict, result: Verification) -> None:
-    """Inputs and the policy live outside the directory: check them where they still are."""
-    path_text = entry.get("path")
-    if not isinstance(path_text, str) or not path_text:
-        result.problems.append(f"{MANIFEST}: {kind} entry without a path")
+def _report_json(report_dir: Path, listed: set[str]) -> dict | None:
+    """report.json, to hold the copies to what it says; None when it is not there to read (a
+    problem said already)."""
+    if REPORT_JSON not in listed:
+        return None
+    try:
+        report = json.loads((report_dir / REPORT_JSON).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
+
+
+# --------------------------------------------------------------------------- the policy and catalogs as used
+
+
+def _check_policy(report_dir: Path, manifest: dict, report: dict | None, listed: set[str],
+                  result: Verification) -> None:
+    policy = manifest.get("policy")
+    if not isinstance(policy, dict):
+        result.problems.append(f"{MANIFEST}: no policy entry")
         return
-    path = Path(path_text)
+    copy = policy.get("copy")
+    if copy is None:  # written before the directory kept a copy: look where the policy was
+        _check_outside(report_dir, "policy", policy, "no copy in the directory, ", False, result)
+        return
+    recorded = {}
+    if report is not None and isinstance(report.get("policy"), dict):
+        recorded["report.json's policy.sha256"] = report["policy"].get("sha256")
+    recorded["manifest.json's"] = policy.get("sha256")
+    _check_copy(report_dir, copy, listed, ("the policy's copy", ""), (f"policy {shown(copy)}", "the policy judged by"),
+                recorded, result)
+
+
+def _check_catalogs(report_dir: Path, manifest: dict, report: dict | None, listed: set[str],
+                    result: Verification) -> set[tuple[object, object]]:
+    """Each catalog's copy against report.json's sources; returns the (name, sha256) of those copied."""
+    in_report = {}
+    if report is not None and isinstance(report.get("sources"), list):
+        in_report = {s.get("name"): s.get("sha256") for s in report["sources"]
+                     if isinstance(s, dict) and s.get("kind") == CATALOG_KIND}
+    copied = set()
+    for entry in manifest.get("catalogs", []):
+        given, copy = entry.get("path"), entry.get("copy")
+        subject = f"service catalog {shown(copy)}"
+        copied.add((given, entry.get("sha256")))
+        if report is not None and given not in in_report:
+            result.problems.append(f"changed: {subject}: report.json's sources name no service catalog {shown(given)}")
+            continue
+        recorded = {"report.json's sources": in_report[given]} if report is not None else {}
+        recorded["manifest.json's"] = entry.get("sha256")
+        _check_copy(report_dir, copy, listed, (f"the copy of service catalog {shown(given)}", " at"),
+                    (subject, f"{shown(given)} as judged by"), recorded, result)
+    return copied
+
+
+def _check_copy(report_dir: Path, copy: object, listed: set[str], refused: tuple[str, str],
+                claim: tuple[str, str], recorded: dict[str, object], result: Verification) -> None:
+    """The copy at ``copy`` against every hash ``recorded`` for it (by whom): ``claim`` is the
+    (subject, what it must be) of the line said, ``refused`` names it when it is not a listed file."""
+    if not isinstance(copy, str) or not safe_relative(copy) or copy not in listed:
+        result.problems.append(f"{MANIFEST}: refuses {refused[0]}{refused[1]} {shown(copy)} (not a file it lists)")
+        return
+    path = report_dir / copy
     if not path.is_file():
-        result.notes.append(f"{kind} {shown(path_text)}: not found, not checked")
-        return
+        return  # said already: missing
     actual = sha256_file(path)
-    result.inputs_checked += 1
-    if actual != entry.get("sha256"):
-        result.problems.append(f"changed: {kind} {shown(path_text)} (sha256 {actual}, "
-                               f"manifest says {shown(entry.get('sha256'))})")
+    subject, predicate = claim
+    differ = {who: value for who, value in recorded.items() if value != actual}
+    if not differ:
+        result.checked.append(f"{subject} is {predicate} (sha256 {actual}, as {next(iter(recorded))})")
+        return
+    values = {str(value) for value in differ.values()}
+    said = (f"{' and '.join(differ)} say{'s' if len(differ) == 1 else ''} {shown(values.pop())}" if len(values) == 1
+            else ", ".join(f"{who} says {shown(value)}" for who, value in differ.items()))
+    result.problems.append(f"changed: {subject} is not {predicate} (sha256 {actual}, {said})")
+
+
+def _note_sources(manifest: dict, copied: set[tuple[object, object]], result: Verification) -> None:
+    sources = manifest.get("sources")
+    names = [shown(s.get("name")) for s in sources if isinstance(s, dict)
+             and (s.get("name"), s.get("sha256")) not in copied] if isinstance(sources, list) else []
+    if names:
+        result.not_checked.append(f"data sources {', '.join(names)} (not copied into the directory; their "
+                                  f"versions, dates and sha256 are in {MANIFEST})")
+
+
+# --------------------------------------------------------------------------- inputs and signature
+
+
+def _check_input(report_dir: Path, entry: dict, required: bool, result: Verification) -> None:
+    if _check_outside(report_dir, "input", entry, "", required, result):
+        result.inputs_checked += 1
+
+
+def _check_outside(report_dir: Path, kind: str, entry: dict, why: str, required: bool,
+                   result: Verification) -> bool:
+    """A file kept outside the directory (an input; the policy of an older report), wherever
+    ``input_places`` finds it; True when found and unchanged."""
+    recorded, expected = entry.get("path"), entry.get("sha256")
+    if not isinstance(recorded, str) or not recorded:
+        result.problems.append(f"{MANIFEST}: {kind} entry without a path")
+        return False
+    places = [place for place in input_places(report_dir, recorded) if place.is_file()]
+    if not places:
+        if required:
+            result.problems.append(f"missing: {kind} {shown(recorded)} (not found as recorded, nor beside "
+                                   f"{report_dir}; --require-inputs)")
+        else:
+            result.not_checked.append(f"{kind} {shown(recorded)} ({why}not found; hash recorded "
+                                      f"sha256:{shown(expected)})")
+        return False
+    hashes = [(place, sha256_file(place)) for place in places]
+    for place, actual in hashes:
+        if actual == expected:
+            moved = f" (found at {shown(place)})" if place != Path(recorded) else ""
+            result.checked.append(f"{kind} {shown(recorded)}{moved}")
+            return True
+    place, actual = hashes[0]
+    where = f"found at {shown(place)}: " if place != Path(recorded) else ""
+    result.problems.append(f"changed: {kind} {shown(recorded)} ({where}sha256 {actual}, manifest says {shown(expected)})")
+    return False
 
 
 def _check_signature(report_dir: Path, raw: bytes, manifest: dict, pinned, result: Verification) -> None:
@@ -145,6 +286,9 @@ def _check_signature(report_dir: Path, raw: bytes, manifest: dict, pinned, resul
             result.problems.append(f"{SIGNATURE} is present but {MANIFEST} names no signature")
         if pinned is not None:
             result.problems.append(f"not signed, but --pubkey was given: expected a signature by {fingerprint(pinned)}")
+        else:
+            result.not_checked.append(f"signature ({MANIFEST} is not signed: the hashes show the files agree with "
+                                      f"it, not who wrote them; sign with `analyze --sign-key`)")
         return
     result.signed = True
     if not isinstance(declared, dict) or declared.get("algorithm") != SIGNATURE_ALGORITHM:
@@ -175,7 +319,8 @@ def _check_signature(report_dir: Path, raw: bytes, manifest: dict, pinned, resul
         result.problems.append(f"signature: {SIGNATURE} does not match {MANIFEST} for key {fingerprint(key)}")
         return
     if pinned is not None:
-        result.notes.append(f"signature valid, by the --pubkey key {fingerprint(key)}")
+        result.checked.append(f"signature by the --pubkey key {fingerprint(key)}")
     else:
-        result.notes.append(f"signature valid for the embedded key {fingerprint(key)}; it proves the files are "
-                            f"unchanged since signing, not who signed (pin the key with --pubkey)")
+        result.checked.append(f"signature valid for the key {MANIFEST} names ({fingerprint(key)})")
+        result.not_checked.append("signer identity (no --pubkey: the signature proves the files are unchanged since "
+                                  "signing, not who signed)")

@@ -48,8 +48,6 @@ _OWN_NAMES = frozenset({json_report.FILE_NAME, html.FILE_NAME, FLOWS_CSV, FLOWS_
 """Every file name a run may write at the top of the directory (beside catalogs/<n>-<name>): the
 only names it ever deletes."""
 
-_CATALOG_KIND = "service-catalog"
-"""The kind report.json's ``sources`` give a service catalog."""
 _COPY_NAME = re.compile(r"^[1-9][0-9]*-[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 _LONGEST_NAME = 64
 _SHOWN_AT_MOST = 5
@@ -145,7 +143,7 @@ def _policy_copy(report: Report, policy: bytes | None) -> manifest.Copy | None:
 
 
 def _catalog_copies(report: Report, catalogs: Sequence[tuple[str, bytes]]) -> list[manifest.Copy]:
-    recorded = {source.name: source.sha256 for source in report.sources if source.kind == _CATALOG_KIND}
+    recorded = {source.name: source.sha256 for source in report.sources if source.kind == manifest.CATALOG_KIND}
     copies = []
     for number, (given, data) in enumerate(catalogs, start=1):
         if given not in recorded:
