@@ -17,19 +17,11 @@ def verify(
     pubkey: Path | None = typer.Option(None, "--pubkey", help="Ed25519 public key (PEM) the manifest must be signed by."),
     require_inputs: bool = typer.Option(False, "--require-inputs", help="Fail (exit 1) when an input capture cannot be found, instead of saying it was not checked."),
 ) -> None:
-    """Check a report directory against its manifest: its files (a file it does not list is a
-    problem), the copies of the policy and service catalogs against report.json, the input
-    captures, the signature.
+    """Check a report directory against its manifest: its files (a file it does not list is a problem), the copies of the policy and service catalogs against report.json, the input captures, the signature.
 
-    Everything but the captures is in DIR.  A capture is looked for at its path as recorded (a
-    relative one from the current directory), then at that relative path from the report
-    directory's parent, then by its file name in the report directory's parent: hand a report over
-    beside its captures folder, or beside the captures themselves.
+    Everything but the captures is in DIR. A capture is looked for at its path as recorded (a relative one from the current directory), then at that relative path from the report directory's parent, then by its file name in the report directory's parent: hand a report over beside its captures folder, or beside the captures themselves.
 
-    Prints one line per problem, then what was checked and what could not be (`not checked: ...`,
-    also with --quiet, which leaves out only the `checked:` lines).  Exit 0 when everything
-    checked matches, 1 when anything does not (or an input is missing under --require-inputs),
-    2 for a directory that is not a report."""
+    Prints one line per problem, then what was checked and what could not be (`not checked: ...`, also with --quiet, which leaves out only the `checked:` lines). Exit 0 when everything checked matches, 1 when anything does not (or an input is missing under --require-inputs), 2 for a directory that is not a report."""
     from tracecheck.report.verification import check
 
     if directory is None:  # said here, not by click, so that it is one line and exit 2 like every error

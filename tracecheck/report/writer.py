@@ -217,9 +217,10 @@ def check_out_dir(out_dir: Path, force: bool = False) -> OutDir:
         raise UserError(f"{out_dir} is not empty and holds no tracecheck report ({manifest.MANIFEST}); "
                         f"choose another --out DIR or add --force")
     if foreign and is_report and not force:
-        raise UserError(f"{out_dir} holds {len(foreign)} file{'s' if len(foreign) != 1 else ''} tracecheck did "
-                        f"not write ({some_names(foreign)}); move them out of the way, or add --force to keep them "
-                        f"beside the new report")
+        one = len(foreign) == 1
+        raise UserError(f"{out_dir} holds {len(foreign)} file{'' if one else 's'} tracecheck did not write "
+                        f"({some_names(foreign)}); move {'it' if one else 'them'} out of the way, or add --force to "
+                        f"keep {'it' if one else 'them'} beside the new report")
     return OutDir(is_report, earlier, foreign)
 
 
