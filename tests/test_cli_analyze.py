@@ -13,6 +13,7 @@ import pytest
 from call_scenarios import CDN, eu_compliant_call, us_transcription_call, write_range_files
 
 from cli_runner import run
+from test_classify import USER_CATALOG
 
 DEMO = Path(__file__).resolve().parents[1] / "captures" / "demo-call.pcapng"
 
@@ -190,16 +191,7 @@ def test_a_report_that_cannot_be_written_is_one_line_and_exit_2(tc, tmp_path):
                                     f"move that directory out of the way or choose another --out DIR")
 
 
-ACME_CATALOG = b"""\
-version: 1
-services:
-  - vendor: Acme
-    name: Acme transcription
-    category: transcription
-    source: https://acme.example/docs
-    patterns:
-      - "*.acme-stt.example"
-"""
+ACME_CATALOG = USER_CATALOG.encode("utf-8")
 
 
 def test_the_report_directory_holds_the_policy_and_catalogs_as_used(tc, tmp_path):
