@@ -138,3 +138,19 @@ def write_public(path: Path, private_pem: Path) -> Path:
     key = load_pem_private_key(private_pem.read_bytes(), password=None)
     path.write_bytes(key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
     return path
+
+
+POLICY_TEXT = b"# the policy as written\r\nname: gdpr-eu\nauthorized:\n  jurisdictions: [EU, EEA]\n"
+
+
+def report_judged_by(policy: bytes = POLICY_TEXT, catalogs: list[tuple[str, bytes]] = (), **changes) -> Report:
+    """``report()`` whose policy and service catalogs are these bytes (their hashes in the report)."""
+    import hashlib
+
+    base = report(**changes)
+    sha = {given: hashlib.sha256(data).hexdigest() for given, data in catalogs}
+    return base.model_copy(update={
+        "policy": base.policy.model_copy(update={"sha256": hashlib.sha256(policy).hexdigest()}),
+        "sources": base.sources + [Source(name=given, kind="service-catalog", version="1 services, 1 patterns",
+                                          date="", sha256=sha[given]) for given, _ in catalogs],
+    })

@@ -263,7 +263,7 @@ def test_same_inputs_give_the_same_report_bytes(tmp_path, db, monkeypatch):
 
 
 def test_the_report_directory_verifies(tmp_path):
-    from tracecheck.report.manifest import check
+    from tracecheck.report.verification import check
 
     result = run(us_transcription_call(), tmp_path, tmp_path / "db", formats=["sarif", "junit"])
     names = sorted(p.name for p in result.out_dir.iterdir())

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 from call_scenarios import CDN, eu_compliant_call, us_transcription_call, write_range_files
 
 from cli_runner import run
+from test_classify import USER_CATALOG
 
 DEMO = Path(__file__).resolve().parents[1] / "captures" / "demo-call.pcapng"
 
@@ -44,7 +46,7 @@ def test_demo_shows_the_us_transcription_violation(tc, tmp_path):
     assert violation["ip"] == "3.227.250.10" and violation["category"] == "transcription"
 
     code, out, err = tc("verify", str(out_dir))
-    assert code == 0 and out.startswith("OK")
+    assert code == 0 and out.splitlines()[-1].startswith("OK")
 
 
 def test_demo_with_the_policy_template_from_a_file(tc, tmp_path):
@@ -150,3 +152,101 @@ def test_readme_quick_start_in_a_fresh_process(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "VIOLATION" in proc.stdout and "transcribestreaming.us-east-1.amazonaws.com" in proc.stdout
     assert (out_dir / "manifest.json").is_file()
+
+
+def test_out_into_a_foreign_directory_is_refused_before_the_captures_are_read(tc, tmp_path, monkeypatch):
+    capture = us_transcription_call().write(tmp_path / "us.pcapng")
+    out_dir = tmp_path / "mine"
+    out_dir.mkdir()
+    (out_dir / "notes.txt").write_text("the user's")
+
+    def read(*args, **kwargs):
+        raise AssertionError("the captures were read before --out was checked")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("tracecheck.analyze.build_named_flows", read)
+        code, out, err = tc("analyze", str(capture), "--out", str(out_dir))
+    assert (code, out) == (2, "")
+    assert err == (f"tracecheck: {out_dir} is not empty and holds no tracecheck report (manifest.json); "
+                   f"choose another --out DIR or add --force\n")
+
+    code, out, err = tc("analyze", str(capture), "--out", str(out_dir), "--force")
+    assert code == 1 and (out_dir / "notes.txt").read_text() == "the user's"
+    assert (f"tracecheck: note: --force kept 1 file tracecheck did not write in {out_dir} (notes.txt); "
+            f"`tracecheck verify` reports it as extra: move it out before handing the report over") in err
+    code, out, _ = tc("verify", str(out_dir))
+    assert code == 1 and "extra: notes.txt (not listed in manifest.json)" in out
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_exit_2(tc, tmp_path):
+    capture = us_transcription_call().write(tmp_path / "us.pcapng")
+    out_dir = tmp_path / "r"
+    assert tc("analyze", str(capture), "--out", str(out_dir))[0] == 1
+    (out_dir / "report.json").unlink()
+    (out_dir / "report.json").mkdir()  # a directory where a file should be: fails even as root
+    (out_dir / "report.json" / "x").write_text("x")
+    code, out, err = tc("analyze", str(capture), "--out", str(out_dir), "--force")
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1] == (f"tracecheck: cannot write {out_dir / 'report.json'}: Is a directory; "
+                                    f"move that directory out of the way or choose another --out DIR")
+
+
+ACME_CATALOG = USER_CATALOG.encode("utf-8")
+
+
+def test_the_report_directory_holds_the_policy_and_catalogs_as_used(tc, tmp_path):
+    from tracecheck.policy.templates import template_text
+
+    capture = us_transcription_call().write(tmp_path / "us.pcapng")
+    catalog = tmp_path / "acme catalog.yaml"
+    catalog.write_bytes(ACME_CATALOG)
+    out_dir = tmp_path / "r"
+    assert tc("analyze", str(capture), "--out", str(out_dir), "--catalog", str(catalog))[0] == 1
+    report = json.loads((out_dir / "report.json").read_text())
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    template = template_text("gdpr-eu").encode("utf-8")
+    assert (out_dir / "policy.yaml").read_bytes() == template  # no --policy: the template's text, hashed as written
+    assert report["policy"]["sha256"] == hashlib.sha256(template).hexdigest() == manifest["policy"]["sha256"]
+    assert manifest["policy"]["copy"] == "policy.yaml"
+    assert manifest["catalogs"] == [{"path": str(catalog), "sha256": hashlib.sha256(ACME_CATALOG).hexdigest(),
+                                     "copy": "catalogs/1-acme_catalog.yaml"}]
+    assert (out_dir / "catalogs" / "1-acme_catalog.yaml").read_bytes() == ACME_CATALOG
+    recorded = next(s for s in report["sources"] if s["name"] == str(catalog))
+    assert recorded["sha256"] == manifest["catalogs"][0]["sha256"]
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_bytes(b"# ours\r\n" + template)
+    assert tc("analyze", str(capture), "--out", str(out_dir), "--policy", str(policy))[0] == 1
+    assert (out_dir / "policy.yaml").read_bytes() == policy.read_bytes()
+    assert json.loads((out_dir / "report.json").read_text())["policy"]["sha256"] == hashlib.sha256(
+        policy.read_bytes()).hexdigest()
+    assert not (out_dir / "catalogs").exists()  # no --catalog this time: the earlier copy is gone
+
+
+def test_a_report_moved_elsewhere_verifies_from_what_it_holds(tc, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    us_transcription_call().write(work / "us.pcapng")
+    (work / "acme.yaml").write_bytes(ACME_CATALOG)
+    monkeypatch.chdir(work)
+    assert tc("analyze", "us.pcapng", "--out", "reports/us", "--catalog", "acme.yaml")[0] == 1
+    handed_over = tmp_path / "audit" / "us-report"
+    handed_over.parent.mkdir()
+    shutil.move(work / "reports" / "us", handed_over)
+    shutil.rmtree(work)  # the policy template, the catalog and the capture: only what the directory holds is left
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = tc("verify", str(handed_over))
+    lines = out.splitlines()
+    assert code == 0, out
+    assert lines[0].startswith("checked: policy policy.yaml is the policy judged by (sha256 ")
+    assert lines[1].startswith("checked: service catalog catalogs/1-acme.yaml is acme.yaml as judged by (sha256 ")
+    assert "not checked: input us.pcapng (not found; hash recorded sha256:" in out
+    assert lines[-1].startswith(f"OK {handed_over}: 5 files and 0 of 1 inputs match the manifest, not signed; ")
+    assert tc("verify", str(handed_over), "--require-inputs")[0] == 1
+
+    policy = handed_over / "policy.yaml"
+    policy.write_bytes(policy.read_bytes().replace(b"EU", b"US", 1))
+    code, out, err = tc("verify", str(handed_over))
+    assert code == 1 and out.startswith("changed: policy.yaml (sha256 ")
+    assert "changed: policy policy.yaml is not the policy judged by (sha256 " in out
+    assert "failed: 2 problems" in err

@@ -35,7 +35,6 @@ from tracecheck.policy import (
     assess,
     exit_code,
     flow_in_scope,
-    load_policy,
     overall_verdict,
     parse_policy,
     policy_warnings,
@@ -46,6 +45,7 @@ from tracecheck.policy.evaluate import RTT_IMPLAUSIBLE, exception_matches, today
 from tracecheck.policy.physics import Site, parse_site
 from tracecheck.report import model
 from tracecheck.vocabulary import Call, Category, Evidence, Place, Service, SourceInfo, SourceKind, Verdict
+from tracecheck.yamlfile import read_yaml
 
 DEFAULT_TEMPLATE = "gdpr-eu"
 """The policy judged against when none is given: EU/EEA only, the strictest common case."""
@@ -85,13 +85,14 @@ class AnalysisResult:
 def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, out_dir: str | Path | None = None,
             formats: Iterable[str] = (), site: str | None = None, catalog_files: Sequence[str | Path] = (),
             rdap: bool = False, sign_key: str | Path | None = None, *, db_dir: str | Path | None = None,
-            progress: Callable[[str, int, int], None] | None = None) -> AnalysisResult:
+            progress: Callable[[str, int, int], None] | None = None, force: bool = False) -> AnalysisResult:
     """Run the whole pipeline over ``paths`` and write the report into ``out_dir``.
 
-    Every input a user can get wrong (policy, site, catalog, formats, signing key) is checked
-    before the captures are read, so a mistake costs a second, not a long read."""
+    Every input a user can get wrong (policy, site, catalog, formats, signing key, the report
+    directory) is checked before the captures are read, so a mistake costs a second, not a long read.
+    ``force`` writes into a directory holding files tracecheck did not write (``report.writer``)."""
     from tracecheck.report.manifest import load_signing_key
-    from tracecheck.report.writer import check_formats, write_report
+    from tracecheck.report.writer import check_formats, check_out_dir, read_copies, write_report
 
     if not paths:
         raise UserError("analyze needs at least one capture file (pcap, pcapng, optionally .gz)")
@@ -99,10 +100,12 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
     check_formats(wanted_formats)
     if sign_key is not None:
         load_signing_key(Path(sign_key))
-    policy, default_policy = _load_policy(policy_path)
+    policy, default_policy, policy_bytes = _load_policy(policy_path)
     cli_site = parse_site(site) if site else None
     catalog = load_catalog(extra=[Path(p) for p in catalog_files])
+    catalog_copies = read_copies(catalog_files)
     out = Path(out_dir) if out_dir is not None else default_out_dir(paths[0])
+    check_out_dir(out, force)
     if db_dir is None:  # the CLI's default (--db, TRACECHECK_DB), so that both find the same sources
         from tracecheck.cli.app import settings
 
@@ -148,7 +151,8 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
                            outside_scope=len(reading.flows) - len(in_scope)),
     )
     files = write_report(report, out, reading.flows.columns, wanted_formats,
-                         Path(sign_key) if sign_key is not None else None)
+                         Path(sign_key) if sign_key is not None else None, force=force,
+                         policy=policy_bytes, catalogs=catalog_copies)
     code = exit_code(assessments)
     return AnalysisResult(report=report, exit_code=code, out_dir=out, files=tuple(files),
                           default_policy=default_policy, reading=reading, places=places)
@@ -157,12 +161,16 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
 # --------------------------------------------------------------------------- inputs
 
 
-def _load_policy(policy_path: str | Path | None) -> tuple[Policy, bool]:
+def _load_policy(policy_path: str | Path | None) -> tuple[Policy, bool, bytes]:
+    """The policy, whether it is the default template, and the bytes it was parsed and hashed from
+    (the report directory keeps them as policy.yaml)."""
     if policy_path is not None:
-        return load_policy(policy_path), False
+        raw = read_yaml(policy_path).raw  # read once: the copy is what was judged by, even from a pipe
+        return parse_policy(raw, label=str(policy_path)), False, raw
     from tracecheck.policy.templates import template_text
 
-    return parse_policy(template_text(DEFAULT_TEMPLATE), label=f"template:{DEFAULT_TEMPLATE}"), True
+    raw = template_text(DEFAULT_TEMPLATE).encode("utf-8")
+    return parse_policy(raw, label=f"template:{DEFAULT_TEMPLATE}"), True, raw
 
 
 def default_out_dir(first_capture: str | Path) -> Path:

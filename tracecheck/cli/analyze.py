@@ -18,12 +18,13 @@ _VERDICT_STYLE = {"violation": "bold red", "indeterminate": "yellow", "compliant
 def analyze(
     captures: list[Path] = typer.Argument(..., help="pcap or pcapng files of the test call, optionally gzip-compressed."),
     policy: Path | None = typer.Option(None, "--policy", "-p", help="Residency policy YAML (default: the gdpr-eu template)."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Report directory (default: reports/<capture name>)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Report directory (default: reports/<capture name>). A re-run replaces the report in it whole; a non-empty directory that holds no tracecheck report, or files tracecheck did not write, is refused (see --force)."),
     format: list[str] = typer.Option([], "--format", "-f", help="More outputs beside report.json/html and flows.csv: sarif, junit, parquet (comma-separated or repeated)."),
     site: str | None = typer.Option(None, "--site", help="Where the capture was taken, for the RTT bound: region code, city, country or lat,lon."),
     catalog: list[Path] = typer.Option([], "--catalog", help="Extra service catalog YAML (repeatable)."),
     rdap: bool = typer.Option(False, "--rdap", help="Also ask RDAP registries (uses the network; cached)."),
     sign_key: Path | None = typer.Option(None, "--sign-key", help="Ed25519 private key (PEM) to sign manifest.json."),
+    force: bool = typer.Option(False, "--force", help="Write into --out DIR even though it holds files tracecheck did not write: files named as tracecheck's outputs are overwritten, nothing else is deleted, and `tracecheck verify` lists the rest as extra."),
 ) -> int:
     """Judge every destination of a test call against a residency policy and write the evidence.
 
@@ -33,8 +34,10 @@ def analyze(
     formats = [part for item in format for part in item.split(",")]
     with reading_progress() as progress:
         result = run([str(p) for p in captures], policy, out, formats, site, catalog, rdap, sign_key,
-                     db_dir=settings.db, progress=progress)
+                     db_dir=settings.db, progress=progress, force=force)
     report_reading(result.reading)
+    if force and not settings.quiet:
+        _note_kept(result)
     if not settings.quiet:
         # The capture's own warnings were just printed; the rest weaken the evidence and are said once here.
         for warning in result.report.warnings[len(result.reading.warnings):]:
@@ -43,6 +46,17 @@ def analyze(
     typer.echo(summary_line(result))
     # Returned, not raised: main() exits with the command's return value (standalone_mode=False).
     return result.exit_code
+
+
+def _note_kept(result) -> None:
+    from tracecheck.report.writer import left_beside, some_names
+
+    kept = left_beside(result.out_dir, result.files)
+    if kept:
+        one = len(kept) == 1
+        print(f"tracecheck: note: --force kept {len(kept)} file{'' if one else 's'} tracecheck did not write in "
+              f"{result.out_dir} ({some_names(kept)}); `tracecheck verify` reports {'it' if one else 'them'} as "
+              f"extra: move {'it' if one else 'them'} out before handing the report over", file=sys.stderr)
 
 
 def summary_line(result) -> str:

@@ -8,7 +8,7 @@ on first use, so that ``tracecheck flows`` (which needs only ``tables``) starts 
 from importlib import import_module
 
 _EXPORTS = {
-    "check": "manifest", "verify": "manifest",
+    "check": "verification", "verify": "verification",
     "Report": "model", "Summary": "model",
     "FORMATS": "writer", "parse_formats": "writer", "write_report": "writer",
 }

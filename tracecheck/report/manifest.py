@@ -1,8 +1,11 @@
 """manifest.json: what a report directory holds and what it was made from, so an auditor can check it.
 
-The manifest lists the SHA-256 and size of every file in the directory (except itself and its
-signature), the SHA-256 of every input capture and of the policy, the data sources' versions and
-dates, and the tool's version.  ``verify`` recomputes all of it.
+The manifest lists the SHA-256 and size of every file the run wrote into the directory (except
+itself and its signature), the SHA-256 of every input capture, the policy and the service catalogs
+the run was judged by -- with where their copies are in the directory (``policy.copy``,
+``catalogs[].copy``), so that the directory holds all the evidence but the captures -- the data
+sources' versions and dates, and the tool's version.  ``verify`` (``verification.py``) recomputes
+all of it.
 
 Signing (optional) uses Ed25519: ``manifest.sig`` holds the raw 64-byte signature over the exact
 bytes of ``manifest.json``, and the manifest names the public key (raw key, base64, and its
@@ -21,7 +24,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tracecheck.errors import UserError
@@ -30,26 +34,55 @@ from tracecheck.report.model import Report
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
+POLICY_COPY = "policy.yaml"
+"""The policy as the run used it, byte for byte (the template's text when no --policy was given)."""
+CATALOG_COPIES = "catalogs"
+"""The folder of the --catalog files as the run used them: ``catalogs/<n>-<name>``."""
+CATALOG_KIND = "service-catalog"
+"""The kind report.json's ``sources`` give a service catalog."""
 MANIFEST_VERSION = "1"
 SIGNATURE_ALGORITHM = "ed25519"
 _NOT_LISTED = {MANIFEST, SIGNATURE}
+_LARGEST_MANIFEST = 64 << 20
+"""Larger is not one of ours (a report lists a few files); it is not read to find out."""
 
 
 # --------------------------------------------------------------------------- writing
 
 
-def build_manifest(out_dir: Path, report: Report, public_key_raw: bytes | None = None) -> dict:
-    """The manifest of ``out_dir`` as it is now, for the inputs, policy and sources of ``report``."""
+@dataclass(frozen=True)
+class Copy:
+    """A file the run was judged by (the policy, a service catalog), copied into the directory."""
+
+    given: str
+    """As the run was given it: the path after ``--policy`` or ``--catalog``, or ``template:NAME``."""
+    copy: str
+    """Where the copy is, relative to the directory (POSIX): ``policy.yaml``, ``catalogs/1-acme.yaml``."""
+    sha256: str
+    """Of the copy's bytes, which are the bytes the run read."""
+
+
+def build_manifest(out_dir: Path, report: Report, files: Sequence[Path], public_key_raw: bytes | None = None,
+                   policy_copy: Copy | None = None, catalog_copies: Sequence[Copy] = ()) -> dict:
+    """The manifest of the ``files`` a run wrote into ``out_dir``, for the inputs, policy and sources
+    of ``report``.  Only those files: whatever else stands in the directory was not made by this run,
+    and ``verify`` calls it extra.  ``policy_copy`` and ``catalog_copies`` say which of the files are
+    the policy and the service catalogs the run was given."""
+    out_dir = Path(out_dir)
+    listed = sorted((Path(path).relative_to(out_dir).as_posix(), Path(path)) for path in files)
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "tool": {"name": report.tool.name, "version": report.tool.version},
         "files": [{"path": rel, "sha256": sha256_file(path), "size": path.stat().st_size}
-                  for rel, path in _files_for_writing(Path(out_dir))],
+                  for rel, path in listed if rel not in _NOT_LISTED],
         "inputs": [{"path": i.path, "sha256": i.sha256} for i in report.inputs],
         "policy": {"path": report.policy.path, "sha256": report.policy.sha256, "name": report.policy.name},
+        "catalogs": [{"path": c.given, "sha256": c.sha256, "copy": c.copy} for c in catalog_copies],
         "sources": [{"name": s.name, "kind": s.kind, "version": s.version, "date": s.date, "sha256": s.sha256}
                     for s in sorted(report.sources, key=lambda s: (s.kind, s.name))],
     }
+    if policy_copy is not None:
+        manifest["policy"]["copy"] = policy_copy.copy
     if public_key_raw is not None:
         manifest["signature"] = {
             "algorithm": SIGNATURE_ALGORITHM,
@@ -66,183 +99,36 @@ def render_manifest(manifest: dict) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
 
 
-def write_manifest(out_dir: Path, report: Report, sign_key: Path | None = None) -> list[Path]:
-    """Write manifest.json (and manifest.sig when ``sign_key`` is given).  Call it last."""
+def write_manifest(out_dir: Path, report: Report, files: Sequence[Path], sign_key: Path | None = None,
+                   policy_copy: Copy | None = None, catalog_copies: Sequence[Copy] = ()) -> list[Path]:
+    """Write manifest.json for ``files`` (and manifest.sig when ``sign_key`` is given).  Call it last,
+    once an earlier run's files are gone (an earlier manifest.sig among them)."""
     out_dir = Path(out_dir)
     private_key = load_signing_key(sign_key) if sign_key is not None else None
     public_raw = _raw_public(private_key.public_key()) if private_key is not None else None
-    (out_dir / SIGNATURE).unlink(missing_ok=True)  # a signature from an earlier run would lie
-    data = render_manifest(build_manifest(out_dir, report, public_raw))
+    data = render_manifest(build_manifest(out_dir, report, files, public_raw, policy_copy, catalog_copies))
     written = [write_atomically(out_dir / MANIFEST, data)]
     if private_key is not None:
         written.append(write_atomically(out_dir / SIGNATURE, private_key.sign(data)))
     return written
 
 
-def _files_for_writing(out_dir: Path) -> list[tuple[str, Path]]:
-    files, odd = _walk(out_dir)
-    if odd:
-        raise UserError(f"{out_dir / odd[0]} is not a regular file; a report directory holds only files "
-                        f"-- remove it or choose another --out DIR")
-    return files
-
-
-# --------------------------------------------------------------------------- verifying
-
-
-@dataclass
-class Verification:
-    """The outcome of ``check``: problems fail verification, notes do not."""
-
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    files_checked: int = 0
-    inputs_checked: int = 0
-    signed: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def verify(report_dir: Path, pubkey: Path | None = None) -> list[str]:
-    """Every way ``report_dir`` differs from its manifest, one line each; empty when it matches."""
-    return check(report_dir, pubkey).problems
-
-
-def check(report_dir: Path, pubkey: Path | None = None) -> Verification:
-    """Recompute every hash the manifest lists.  A directory that is not a report (or a --pubkey
-    that cannot be read) is a UserError; anything that does not match is a problem."""
-    report_dir = Path(report_dir)
-    if not report_dir.is_dir():
-        raise UserError(f"{report_dir}: no such directory; give the report directory `analyze --out` wrote")
-    manifest_path = report_dir / MANIFEST
-    if not manifest_path.is_file():
-        raise UserError(f"{report_dir}: no {MANIFEST}, so not a tracecheck report directory "
-                        f"(or its manifest was deleted)")
-    pinned = load_public_key(pubkey) if pubkey is not None else None
-    result = Verification()
-    raw = manifest_path.read_bytes()
-    manifest = _parse(raw, result)
-    if manifest is None:
-        return result
-    _check_signature(report_dir, raw, manifest, pinned, result)
-    _check_files(report_dir, manifest["files"], result)
-    for entry in manifest["inputs"]:
-        _check_outside_file("input", entry, result)
-    if isinstance(manifest.get("policy"), dict):
-        _check_outside_file("policy", manifest["policy"], result)
-    return result
-
-
-def _parse(raw: bytes, result: Verification) -> dict | None:
+def read_own_manifest(path: Path) -> dict | None:
+    """The manifest at ``path`` if tracecheck wrote it (by its shape and tool name), else None: a
+    web app's or another tool's manifest.json does not make a directory a report."""
     try:
-        manifest = json.loads(raw)
-    except ValueError as err:
-        result.problems.append(f"{MANIFEST}: not valid JSON ({err})")
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > _LARGEST_MANIFEST:
+            return None
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
         return None
-    shape_ok = (isinstance(manifest, dict) and isinstance(manifest.get("files"), list)
-                and isinstance(manifest.get("inputs", []), list)
-                and all(isinstance(e, dict) for e in manifest["files"] + manifest.get("inputs", [])))
-    if not shape_ok:
-        result.problems.append(f"{MANIFEST}: not a tracecheck manifest (no list of files)")
-        return None
-    if manifest.get("manifest_version") != MANIFEST_VERSION:
-        result.problems.append(f"{MANIFEST}: manifest_version {manifest.get('manifest_version')!r} is not "
-                               f"{MANIFEST_VERSION!r}; use the tracecheck version that wrote it")
-        return None
-    manifest.setdefault("inputs", [])
-    return manifest
+    return data if is_tracecheck_manifest(data) else None
 
 
-def _check_files(report_dir: Path, entries: list[dict], result: Verification) -> None:
-    present, odd = _walk(report_dir)
-    present_paths = dict(present)
-    listed: set[str] = set()
-    for entry in entries:
-        rel = entry.get("path")
-        if not _safe_relative(rel):
-            result.problems.append(f"{MANIFEST}: refuses file entry {_shown(rel)} (not a plain path inside the directory)")
-            continue
-        listed.add(rel)
-        path = present_paths.get(rel)
-        if path is None:
-            result.problems.append(f"missing: {_shown(rel)} (listed in {MANIFEST})")
-            continue
-        actual = sha256_file(path)
-        result.files_checked += 1
-        if actual != entry.get("sha256"):
-            result.problems.append(f"changed: {_shown(rel)} (sha256 {actual}, manifest says {_shown(entry.get('sha256'))})")
-        elif path.stat().st_size != entry.get("size"):
-            result.problems.append(f"changed: {_shown(rel)} (size {path.stat().st_size}, manifest says {entry.get('size')})")
-    for rel in sorted(set(present_paths) - listed):
-        result.problems.append(f"extra: {_shown(rel)} (not listed in {MANIFEST})")
-    for rel in odd:
-        result.problems.append(f"extra: {_shown(rel)} (not a regular file)")
-
-
-def _check_outside_file(kind: str, entry: dict, result: Verification) -> None:
-    """Inputs and the policy live outside the directory: check them where they still are."""
-    path_text = entry.get("path")
-    if not isinstance(path_text, str) or not path_text:
-        result.problems.append(f"{MANIFEST}: {kind} entry without a path")
-        return
-    path = Path(path_text)
-    if not path.is_file():
-        result.notes.append(f"{kind} {_shown(path_text)}: not found, not checked")
-        return
-    actual = sha256_file(path)
-    result.inputs_checked += 1
-    if actual != entry.get("sha256"):
-        result.problems.append(f"changed: {kind} {_shown(path_text)} (sha256 {actual}, "
-                               f"manifest says {_shown(entry.get('sha256'))})")
-
-
-def _check_signature(report_dir: Path, raw: bytes, manifest: dict, pinned, result: Verification) -> None:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    declared = manifest.get("signature")
-    sig_path = report_dir / SIGNATURE
-    if declared is None:
-        if sig_path.exists():
-            result.problems.append(f"{SIGNATURE} is present but {MANIFEST} names no signature")
-        if pinned is not None:
-            result.problems.append(f"not signed, but --pubkey was given: expected a signature by {_fingerprint(pinned)}")
-        return
-    result.signed = True
-    if not isinstance(declared, dict) or declared.get("algorithm") != SIGNATURE_ALGORITHM:
-        result.problems.append(f"{MANIFEST}: signature algorithm is not {SIGNATURE_ALGORITHM}")
-        return
-    if not sig_path.is_file():
-        result.problems.append(f"missing: {SIGNATURE} ({MANIFEST} says it is signed)")
-        return
-    declared_fingerprint = declared.get("public_key_sha256")
-    if pinned is not None:
-        key = pinned
-        if _fingerprint(pinned) != declared_fingerprint:
-            result.problems.append(f"signature: signed by key {_shown(declared_fingerprint)}, "
-                                   f"not by the --pubkey key {_fingerprint(pinned)}")
-            return
-    else:
-        try:
-            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(declared.get("public_key", ""), validate=True))
-        except ValueError:
-            result.problems.append(f"{MANIFEST}: the embedded public key is not an Ed25519 key")
-            return
-        if _fingerprint(key) != declared_fingerprint:
-            result.problems.append(f"{MANIFEST}: the embedded public key does not match its fingerprint")
-            return
-    try:
-        key.verify(sig_path.read_bytes(), raw)
-    except InvalidSignature:
-        result.problems.append(f"signature: {SIGNATURE} does not match {MANIFEST} for key {_fingerprint(key)}")
-        return
-    if pinned is not None:
-        result.notes.append(f"signature valid, by the --pubkey key {_fingerprint(key)}")
-    else:
-        result.notes.append(f"signature valid for the embedded key {_fingerprint(key)}; it proves the files are "
-                            f"unchanged since signing, not who signed (pin the key with --pubkey)")
+def is_tracecheck_manifest(data: object) -> bool:
+    return (isinstance(data, dict) and isinstance(data.get("files"), list)
+            and isinstance(data.get("tool"), dict) and data["tool"].get("name") == "tracecheck"
+            and isinstance(data.get("manifest_version"), str))
 
 
 # --------------------------------------------------------------------------- keys and files
@@ -306,7 +192,7 @@ def _raw_public(public_key) -> bytes:
     return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def _fingerprint(public_key) -> str:
+def fingerprint(public_key) -> str:
     return hashlib.sha256(_raw_public(public_key)).hexdigest()
 
 
@@ -315,7 +201,7 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _walk(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+def walk(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     """Regular files under ``root`` (POSIX relative path, path), sorted, without the manifest and its
     signature; and anything else found there (symlinks, sockets ...), which a report never holds."""
     files: list[tuple[str, Path]] = []
@@ -329,7 +215,7 @@ def _walk(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     return files, odd
 
 
-def _safe_relative(rel: object) -> bool:
+def safe_relative(rel: object) -> bool:
     """A manifest is as hostile as a capture: no absolute paths, no ``..``, no backslashes."""
     if not isinstance(rel, str) or not rel or "\\" in rel or "\x00" in rel:
         return False
@@ -337,7 +223,7 @@ def _safe_relative(rel: object) -> bool:
     return not rel.startswith("/") and ".." not in parts and "." not in parts and rel not in _NOT_LISTED
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """Text for a one-line message: control characters escaped, so a name cannot forge a line."""
     text = str(value)
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
