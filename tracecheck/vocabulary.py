@@ -199,14 +199,15 @@ disagreement counts): 0 is strongest; None never places an address.  A provider'
 where its prefixes are served; the vendor's regional endpoint name comes next (the vendor chose
 it); a geofeed is the operator's own word; a GeoIP database guesses, mostly from registrations."""
 
-BASIS_LABEL: Mapping[SourceKind, str] = MappingProxyType({
-    SourceKind.PROVIDER: "provider file",
-    SourceKind.HOSTNAME: "vendor hostname",
-    SourceKind.GEOFEED: "geofeed",
-    SourceKind.GEOIP: "GeoIP only",
-    SourceKind.EMBEDDED: "GeoIP only",
+BASIS_LABEL: Mapping[str, str] = MappingProxyType({
+    "provider": "provider file",
+    "hostname": "vendor hostname",
+    "geofeed": "geofeed",
+    "geoip": "GeoIP only",
+    "local": "local address",
+    "": "nothing places it",
 })
-"""How strong a verdict's deciding evidence is, as a reviewer reads it."""
+"""How strong a verdict's deciding evidence is (``Assessment.basis``), as a reviewer reads it."""
 
 
 def basis_of(kind: SourceKind | None) -> str:

@@ -10,6 +10,7 @@ import typer
 from tracecheck.cli.app import app, settings
 from tracecheck.cli.flows import report_reading
 from tracecheck.cli.progress import reading_progress
+from tracecheck.vocabulary import BASIS_LABEL
 
 _VERDICT_STYLE = {"violation": "bold red", "indeterminate": "yellow", "compliant": "green", "not_assessed": "dim"}
 
@@ -88,7 +89,7 @@ def _print_table(report, places) -> None:
     from tracecheck.report.model import Destination
 
     table = Table(show_lines=False, box=None, pad_edge=False)
-    for column in ("destination", "name", "category", "place", "verdict"):
+    for column in ("destination", "name", "category", "place", "evidence", "verdict"):
         table.add_column(column, overflow="fold")
     local = 0
     for destination in sorted(report.destinations, key=Destination.severity_key):
@@ -103,10 +104,12 @@ def _print_table(report, places) -> None:
             category = f"{category} ({destination.vendor})"
         verdict = destination.verdict.value
         shown = verdict.replace("_", " ") + (f" (exception {destination.exception})" if destination.exception else "")
-        table.add_row(destination.ip, name, category, _place(destination, place),
+        evidence = "-" if verdict == "not_assessed" else BASIS_LABEL.get(destination.basis, destination.basis)
+        table.add_row(destination.ip, name, category, _place(destination, place), evidence,
                       Text(shown, style=_VERDICT_STYLE[verdict]))
     if local:
-        table.add_row(f"+ {local} local", "-", "-", "local network", Text("compliant", style=_VERDICT_STYLE["compliant"]))
+        table.add_row(f"+ {local} local", "-", "-", "local network", BASIS_LABEL["local"],
+                      Text("compliant", style=_VERDICT_STYLE["compliant"]))
     if not table.row_count:
         return
     # Piped output is not folded at 80 columns: a CI log is read whole.
@@ -114,8 +117,6 @@ def _print_table(report, places) -> None:
 
 
 def _place(destination, place) -> str:
-    """``aws eu-west-1 IE``, ``anycast``, or ``?`` when no source places the address; a place
-    that rests on a GeoIP database alone says so."""
+    """``aws eu-west-1 IE``, ``anycast``, or ``?`` when no source places the address."""
     where = destination.country or ("anycast" if place is not None and place.anycast else "?")
-    text = " ".join(part for part in (destination.provider, destination.region, where) if part)
-    return f"{text} (GeoIP only)" if destination.basis == "geoip" else text
+    return " ".join(part for part in (destination.provider, destination.region, where) if part)

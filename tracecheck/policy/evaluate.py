@@ -128,7 +128,7 @@ def assess(destination: Destination, place: Place, service: Service | None, poli
                        f"(indeterminate: {mode}).")
     fails = verdict is Verdict.VIOLATION or (verdict is Verdict.INDETERMINATE and mode == "fail")
     return Assessment(verdict, tuple(reasons + expired), fails=fails, exception=allowed_by, evidence=tuple(extra),
-                      basis=basis_of(place.basis) if located.claim is not None else "",
+                      basis=basis_of(located.claim.kind) if located.claim is not None else "",
                       flags=tuple(dict.fromkeys(flags)), rule=rule_name)
 
 

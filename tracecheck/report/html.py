@@ -18,6 +18,7 @@ import jinja2
 
 from tracecheck.report.atomic import write_atomically
 from tracecheck.report.model import Report, canonical_dict
+from tracecheck.vocabulary import BASIS_LABEL
 
 FILE_NAME = "report.html"
 TEMPLATE = "report.html.j2"
@@ -29,9 +30,7 @@ HEADLINES = {
 }
 NOTHING_JUDGED = "no destination was judged, so this report shows nothing about where the data went"
 
-BASIS = {"provider": "provider file", "hostname": "vendor hostname", "geofeed": "geofeed", "geoip": "GeoIP only",
-         "local": "local address", "": "nothing places it"}
-"""How strong a verdict's deciding evidence is, as the table says it."""
+
 
 _INVISIBLE_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}
 
@@ -94,7 +93,7 @@ def render_html(report: Report) -> str:
     return template.render(
         r=data,
         headline=NOTHING_JUDGED if nothing_judged else HEADLINES[data["summary"]["verdict"]],
-        basis=BASIS,
+        basis=BASIS_LABEL,
         skipped_total=sum(data["accounting"]["skipped"].values()),
         place=place,
     )
