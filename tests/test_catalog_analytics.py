@@ -158,3 +158,45 @@ def test_google_analytics_and_tag_manager_are_not_telemetry(host):
     telemetry = [p.text for p in load_catalog().patterns
                  if p.category is Category.TELEMETRY and p.region_for(host) is not None]
     assert telemetry == []
+
+
+# telemetry keeps what carries no user data; usage reporting is analytics; services that send
+# other user data (URLs, typed text, location, push payloads) are `other`. Both of those are judged.
+BACKGROUND = [
+    ("fe2.update.microsoft.com", Category.TELEMETRY),
+    ("ctldl.windowsupdate.com", Category.TELEMETRY),
+    ("www.msftconnecttest.com", Category.TELEMETRY),
+    ("settings-win.data.microsoft.com", Category.TELEMETRY),   # beats *.data.microsoft.com
+    ("config.edge.skype.com", Category.TELEMETRY),
+    ("mesu.apple.com", Category.TELEMETRY),
+    ("captive.apple.com", Category.TELEMETRY),
+    ("ocsp2.apple.com", Category.TELEMETRY),
+    ("update.googleapis.com", Category.TELEMETRY),
+    ("clientservices.googleapis.com", Category.TELEMETRY),
+    ("connectivitycheck.gstatic.com", Category.TELEMETRY),
+    ("redirector.gvt1.com", Category.TELEMETRY),
+    ("detectportal.firefox.com", Category.TELEMETRY),
+    ("firefox.settings.services.mozilla.com", Category.TELEMETRY),  # beats *.services.mozilla.com
+    ("ocsp.digicert.com", Category.TELEMETRY),
+    ("v10.events.data.microsoft.com", Category.ANALYTICS),
+    ("browser.events.data.microsoft.com", Category.ANALYTICS),
+    ("vortex-win.data.microsoft.com", Category.ANALYTICS),
+    ("watson.telemetry.microsoft.com", Category.ANALYTICS),
+    ("incoming.telemetry.mozilla.org", Category.ANALYTICS),
+    ("static.cloudflareinsights.com", Category.ANALYTICS),
+    ("nav.smartscreen.microsoft.com", Category.OTHER),
+    ("client.wns.windows.com", Category.OTHER),
+    ("edge.microsoft.com", Category.OTHER),
+    ("1-courier.push.apple.com", Category.OTHER),
+    ("gs-loc.ls.apple.com", Category.OTHER),
+    ("safebrowsing.googleapis.com", Category.OTHER),
+    ("clients1.google.com", Category.OTHER),
+    ("optimizationguide-pa.googleapis.com", Category.OTHER),
+    ("content-autofill.googleapis.com", Category.OTHER),
+    ("push.services.mozilla.com", Category.OTHER),
+]
+
+
+@pytest.mark.parametrize("host,category", BACKGROUND)
+def test_telemetry_keeps_only_what_carries_no_user_data(host, category):
+    assert classify([host]).category is category
