@@ -7,11 +7,19 @@ watches a page's users is ``telemetry``, which the policy templates ignore.
 
 from __future__ import annotations
 
-import pytest
+import json
+from datetime import date
 
+import pytest
+from call_scenarios import GENESYS_API, TestCall
+
+from cli_runner import run
 from tracecheck.classify import classify, load_catalog
+from tracecheck.policy import Destination, assess
 from tracecheck.policy.claims import claim_from_hostname
-from tracecheck.vocabulary import Category
+from tracecheck.policy.model import parse_policy
+from tracecheck.policy.templates import template_text
+from tracecheck.vocabulary import Category, Evidence, Place, Verdict
 
 # Each vendor's documented hosts, US / worldwide or region-less (see geo_db/services.yaml sources).
 VENDOR_HOSTS = [
@@ -200,3 +208,68 @@ BACKGROUND = [
 @pytest.mark.parametrize("host,category", BACKGROUND)
 def test_telemetry_keeps_only_what_carries_no_user_data(host, category):
     assert classify([host]).category is category
+
+
+# --------------------------------------------------------------------------- judged by the gdpr-eu template
+
+TODAY = date(2026, 9, 1)
+GDPR_EU = parse_policy(template_text("gdpr-eu"), "gdpr-eu.yaml")
+IN_US = Place(ip="3.230.1.1", provider="aws", region="us-east-1", country="US",
+              evidence=(Evidence("aws-ip-ranges", "region us-east-1", "prefix 3.224.0.0/12"),))
+IN_IE = Place(ip="52.16.1.1", provider="aws", region="eu-west-1", country="IE",
+              evidence=(Evidence("aws-ip-ranges", "region eu-west-1", "prefix 52.16.0.0/15"),))
+
+
+def judge(host: str, place: Place):
+    return assess(Destination(ip=place.ip, names=(host,), name_sources=("sni",)), place, classify([host]),
+                  GDPR_EU, TODAY)
+
+
+@pytest.mark.parametrize("host", ["www.google-analytics.com", "www.googletagmanager.com", "acme.sc.omtrdc.net",
+                                  "api-iam.eu.intercom.io", "o4507146805772288.ingest.de.sentry.io"])
+def test_gdpr_eu_judges_analytics_by_where_it_is(host):
+    abroad, at_home = judge(host, IN_US), judge(host, IN_IE)
+    assert (abroad.verdict, abroad.ignored, abroad.fails) == (Verdict.VIOLATION, False, True)
+    assert abroad.reasons[0].startswith("analytics, ") and "not assessed" not in abroad.reasons[0]
+    assert (at_home.verdict, at_home.ignored) == (Verdict.COMPLIANT, False)
+
+
+@pytest.mark.parametrize("host", [host for host, category in BACKGROUND if category is not Category.TELEMETRY])
+def test_gdpr_eu_judges_what_left_telemetry(host):
+    assert not judge(host, IN_US).ignored
+
+
+def test_gdpr_eu_still_ignores_telemetry():
+    result = judge("ctldl.windowsupdate.com", IN_US)
+    assert result.ignored and "not assessed" in result.reasons[0]
+
+
+def test_an_eu_label_never_places_an_address():
+    result = judge("api-iam.eu.intercom.io", Place(ip="44.1.2.3"))
+    assert result.verdict is Verdict.INDETERMINATE
+    assert "no source places this address" in result.reasons[0] and "the hostname implies eu" in result.reasons[0]
+
+
+# --------------------------------------------------------------------------- tracecheck analyze, end to end
+
+GOOGLE_ANALYTICS = ("www.google-analytics.com", "3.227.250.60")  # the embedded GeoIP default places 3.227.x in the US
+WINDOWS_UPDATE = ("ctldl.windowsupdate.com", "3.227.250.61")
+
+
+def test_analyze_judges_google_analytics_instead_of_ignoring_it(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    call = TestCall().service(*GENESYS_API, rtt_ms=11).service(*GOOGLE_ANALYTICS, rtt_ms=80)
+    capture = call.service(*WINDOWS_UPDATE, rtt_ms=80).write(tmp_path / "ga.pcapng")
+    code, _, err = run(monkeypatch, capsys, "--db", str(tmp_path / "db"), "analyze", str(capture),
+                       "--out", str(tmp_path / "r"))
+    assert code == 1, err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    by_ip = {d["ip"]: d for d in report["destinations"]}
+    analytics = by_ip[GOOGLE_ANALYTICS[1]]
+    assert (analytics["category"], analytics["vendor"], analytics["verdict"]) == ("analytics", "Google", "violation")
+    assert {"name": GOOGLE_ANALYTICS[0], "source": "sni"} in analytics["names"]
+    assert not any("not assessed" in reason for reason in analytics["reasons"])
+    # The contrast: telemetry is still not assessed (how report.json spells that is not this test's business).
+    update = by_ip[WINDOWS_UPDATE[1]]
+    assert update["category"] == "telemetry" and "not assessed" in update["reasons"][0]
+    assert (report["summary"]["verdict"], report["summary"]["violations"]) == ("violation", 1)
