@@ -87,7 +87,8 @@ EXPECTED = [
     ("a1.akamaiedge.net", "Akamai", Category.CDN, ""),
     ("dualstack.x.ssl.fastly.net", "Fastly", Category.CDN, ""),
     ("cdnjs.cloudflare.com", "Cloudflare", Category.CDN, ""),
-    ("v10.events.data.microsoft.com", "Microsoft", Category.TELEMETRY, ""),
+    ("v10.events.data.microsoft.com", "Microsoft", Category.ANALYTICS, ""),  # Windows diagnostic data
+    ("ctldl.windowsupdate.com", "Microsoft", Category.TELEMETRY, ""),
     ("mesu.apple.com", "Apple", Category.TELEMETRY, ""),
     ("update.googleapis.com", "Google", Category.TELEMETRY, ""),
     ("login.microsoftonline.com", "Microsoft", Category.IDENTITY, ""),

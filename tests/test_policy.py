@@ -258,8 +258,8 @@ def test_media_flows_are_judged_by_the_calls_category():
 def test_ignore_rules_and_ignored_categories_are_not_assessed():
     pol = policy('categories:\n  telemetry: ignore\nignore:\n  - host: "*.corp.example"\n    reason: management\n'
                  "  - ip: 198.51.100.0/24\n")
-    telemetry = classify(["v10.events.data.microsoft.com"])
-    for destination, service in [(dest("3.230.1.1", "v10.events.data.microsoft.com"), telemetry),
+    telemetry = classify(["ctldl.windowsupdate.com"])
+    for destination, service in [(dest("3.230.1.1", "ctldl.windowsupdate.com"), telemetry),
                                  (dest("3.230.1.1", "mgmt.corp.example"), None),
                                  (dest("198.51.100.9"), None)]:
         result = assess(destination, AWS_US, service, pol, TODAY)

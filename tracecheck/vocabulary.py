@@ -326,6 +326,7 @@ class Category(str, enum.Enum):
     TELEPHONY_CARRIER = "telephony_carrier"
     IDENTITY = "identity"
     CDN = "cdn"
+    ANALYTICS = "analytics"
     TELEMETRY = "telemetry"
     OTHER = "other"
 
