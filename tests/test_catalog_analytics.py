@@ -16,7 +16,8 @@ from call_scenarios import GENESYS_API, TestCall
 from cli_runner import run
 from tracecheck.classify import classify, load_catalog
 from tracecheck.policy import Destination, assess
-from tracecheck.policy.claims import claim_from_hostname
+from tracecheck.geo.catalog import find_region
+from tracecheck.geo.hostnames import catalog_hint
 from tracecheck.policy.model import parse_policy
 from tracecheck.policy.templates import template_text
 from tracecheck.vocabulary import Category, Evidence, Place, Verdict
@@ -156,7 +157,8 @@ def test_region_labels_stay_labels():
     labelled = [p for p in load_catalog().patterns if p.category is Category.ANALYTICS and p.region]
     assert len(labelled) >= 30
     for eu_host, _, _, _ in EU_HOSTS:
-        assert claim_from_hostname(classify([eu_host])) is None, eu_host
+        service = classify([eu_host])
+        assert catalog_hint(eu_host, service.region, service.matched, find_region) is None, eu_host
 
 
 @pytest.mark.parametrize("host", ["www.google-analytics.com", "region1.google-analytics.com",

@@ -112,8 +112,8 @@ def _print_table(report, places) -> None:
                       Text("compliant", style=_VERDICT_STYLE["compliant"]))
     if not table.row_count:
         return
-    # Piped output is not folded at 80 columns: a CI log is read whole.
-    Console(width=None if sys.stdout.isatty() else 140, highlight=False).print(table)
+    # Piped output is not folded at 80 columns: a CI log is read whole, one destination a line.
+    Console(width=None if sys.stdout.isatty() else 240, highlight=False).print(table)
 
 
 def _place(destination, place) -> str:
