@@ -95,7 +95,7 @@ def test_a_middlebox_is_named_once_in_the_limits(tmp_path):
     result = analyze([str(call.write(tmp_path / "c.pcapng"))], out_dir=tmp_path / "r", db_dir=tmp_path / "db",
                      site="Dublin")
     notes = [w for w in result.report.warnings if "middlebox" in w]
-    assert len(notes) == 1 and "near the capture point" in notes[0]
+    assert len(notes) == 1 and "near the capture point" in notes[0] and "(3 of 4 destinations)" in notes[0]
     assert result.report.summary.violations == 3 and result.exit_code == 1
 
 
@@ -181,7 +181,8 @@ def test_only_local_traffic_judges_nothing(tmp_path):
     call = TestCall().tls("192.168.1.10", "intranet.example")
     result = analyze([str(call.write(tmp_path / "c.pcapng"))], out_dir=tmp_path / "r", db_dir=tmp_path / "db")
     assert result.exit_code == 1 and result.report.summary.verdict.value == "indeterminate"
-    assert any("nothing judged" in warning for warning in result.report.warnings)
+    assert any("shows nothing" in warning for warning in result.report.warnings)
+    assert result.report.summary.caveats[0].startswith("nothing judged: ")
 
 
 def _truncated(tmp_path: Path, call: TestCall, cut_at_query: str) -> Path:

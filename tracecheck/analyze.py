@@ -358,22 +358,29 @@ def _call(call: Call) -> model.Call:
                       signalling=list(call.signalling), media=list(call.media))
 
 
+def _nothing_judged(reading: FlowResult, judged: list[Judged], outside_scope: int) -> tuple[str, str] | None:
+    """When no destination beyond the site was judged: what there was instead, and what to check."""
+    assessments = [j.assessment for j in judged]
+    if judged_count(assessments):
+        return None
+    remote = sum(1 for a in assessments if a.basis != "local")
+    ignored = sum(1 for a in assessments if a.verdict is Verdict.NOT_ASSESSED)
+    parts = [f"{reading.accounting.records:,} records", f"{remote} remote destination{'s' if remote != 1 else ''}"]
+    if ignored:
+        parts.append(f"{'all ' if ignored == remote else ''}{ignored} not assessed (ignored by the policy)")
+    if outside_scope:
+        parts.append(f"{outside_scope:,} flow{'s' if outside_scope != 1 else ''} outside the policy's scope")
+    hint = "check the policy's scope and ignore rules" if ignored or outside_scope else "wrong interface or filter?"
+    return ", ".join(parts), hint
+
+
 def _caveats(reading: FlowResult, judged: list[Judged], outside_scope: int) -> list[str]:
     """What must be read with the verdict itself (the summary line, the report's headline):
     that nothing was judged, or that a capture is damaged."""
     caveats = []
-    assessments = [j.assessment for j in judged]
-    if not judged_count(assessments):
-        remote = sum(1 for a in assessments if a.basis != "local")
-        ignored = sum(1 for a in assessments if a.verdict is Verdict.NOT_ASSESSED)
-        parts = [f"{reading.accounting.records:,} records",
-                 f"{remote} remote destination{'s' if remote != 1 else ''}"]
-        if ignored:
-            parts.append(f"{'all ' if ignored == remote else ''}{ignored} not assessed (ignored by the policy)")
-        if outside_scope:
-            parts.append(f"{outside_scope:,} flow{'s' if outside_scope != 1 else ''} outside the policy's scope")
-        hint = "check the policy's scope and ignore rules" if ignored or outside_scope else "wrong interface or filter?"
-        caveats.append(f"nothing judged: {', '.join(parts)} \N{EM DASH} {hint}")
+    nothing = _nothing_judged(reading, judged, outside_scope)
+    if nothing is not None:
+        caveats.append(f"nothing judged: {nothing[0]} \N{EM DASH} {nothing[1]}")
     if reading.warnings:
         more = len(reading.warnings) - 1
         caveats.append(f"capture damaged: {reading.warnings[0]}" + (f" (and {more} more)" if more else ""))
@@ -390,11 +397,11 @@ def _warnings(reading: FlowResult, policy: Policy, default_policy: bool, catalog
     from tracecheck.geo.store import EXPECTED_KINDS
 
     warnings = list(reading.warnings)
-    caveats = _caveats(reading, judged, outside_scope)
-    if caveats and caveats[0].startswith("nothing judged"):
-        # "Compliant" over nothing proves nothing: say so where the verdict is read.
-        warnings.append(f"{caveats[0]}: no destination beyond the local network was judged, so this run shows "
-                        f"nothing about where the data went.")
+    nothing = _nothing_judged(reading, judged, outside_scope)
+    if nothing is not None:
+        # "Compliant" over nothing proves nothing: said with the verdict too (summary.caveats).
+        warnings.append(f"No destination beyond the local network was judged ({nothing[0]}), so this run shows "
+                        f"nothing about where the data went: {nothing[1]}")
     checked = sum(1 for j in judged if any(e.kind is SourceKind.RTT_BOUND for e in j.assessment.evidence))
     implausible = sum(1 for j in judged if RTT_IMPLAUSIBLE in j.assessment.flags)
     if implausible and implausible * 2 > checked:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from tracecheck.errors import UserError
 from tracecheck.policy import geo_facts
-from tracecheck.vocabulary import Evidence, Place
+from tracecheck.vocabulary import Evidence, Place, SourceKind
 
 FIBRE_KM_PER_MS = 200.0
 EARTH_RADIUS_KM = 6371.0088
@@ -88,6 +88,7 @@ class PhysicsCheck:
     def evidence(self) -> Evidence:
         return Evidence(
             source="rtt-bound",
+            kind=SourceKind.RTT_BOUND,
             claim=f"{self.outcome} {self.claimed}",
             detail=(f"rtt {self.rtt_ms:g} ms, bound {self.max_distance_km:.0f} km "
                     f"(rtt/2 x {FIBRE_KM_PER_MS:g} km/ms), distance {self.distance_km:.0f} km, "
