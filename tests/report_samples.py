@@ -74,7 +74,8 @@ def summary_of(destinations: list[Destination], unknowns_fail: bool) -> Summary:
     """The contract's summary of hand-made destinations: ``violation`` if any is one, else
     ``indeterminate`` if there is one and unknowns fail (or nothing was judged), else ``compliant``."""
     count = {verdict: sum(1 for d in destinations if Verdict(d.verdict) is verdict) for verdict in Verdict}
-    judged = sum(1 for d in destinations if Verdict(d.verdict) is not Verdict.NOT_ASSESSED and d.basis != "local")
+    judged = sum(1 for d in destinations
+                 if Verdict(d.verdict) in (Verdict.COMPLIANT, Verdict.VIOLATION) and d.basis != "local")
     if count[Verdict.VIOLATION]:
         verdict = Verdict.VIOLATION
     elif not judged or (count[Verdict.INDETERMINATE] and unknowns_fail):

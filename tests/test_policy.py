@@ -152,8 +152,11 @@ def test_anycast_is_indeterminate_and_fails_or_warns_per_policy():
     assert warn.verdict is fail.verdict is Verdict.INDETERMINATE
     assert "anycast" in warn.reasons[0] and "no single country" in warn.reasons[0]
     assert not warn.fails and fail.fails
-    assert (overall_verdict([warn]), exit_code([warn])) == (Verdict.COMPLIANT, 0)
-    assert (overall_verdict([fail]), exit_code([fail])) == (Verdict.INDETERMINATE, 1)
+    placed = assess(dest("52.16.1.1"), AWS_IE, None, policy(), TODAY)
+    assert (overall_verdict([warn, placed]), exit_code([warn, placed])) == (Verdict.COMPLIANT, 0)
+    assert (overall_verdict([fail, placed]), exit_code([fail, placed])) == (Verdict.INDETERMINATE, 1)
+    # A run whose every destination is unknown judged nothing: never compliant, whatever the rule.
+    assert (overall_verdict([warn]), exit_code([warn])) == (Verdict.INDETERMINATE, 1)
     assert "indeterminate: fail" in fail.reasons[-1]
 
 

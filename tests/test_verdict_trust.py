@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from call_scenarios import (
+    CDN,
     GENESYS_API,
     TRANSCRIBE_US,
     TestCall,
@@ -183,6 +184,17 @@ def test_only_local_traffic_judges_nothing(tmp_path):
     assert result.exit_code == 1 and result.report.summary.verdict.value == "indeterminate"
     assert any("shows nothing" in warning for warning in result.report.warnings)
     assert result.report.summary.caveats[0].startswith("nothing judged: ")
+
+
+def test_a_capture_where_nothing_could_be_placed_is_never_compliant(tc, tmp_path):
+    # Every destination anycast (indeterminate, which the template only warns about): no verdict
+    # rests on evidence, so the run is not "compliant" either.
+    capture = TestCall().service(*CDN).write(tmp_path / "cdn.pcapng")
+    code, out, _ = tc("analyze", str(capture), "--out", str(tmp_path / "r"))
+    assert code == 1
+    summary = summary_of(out)
+    assert summary.startswith("INDETERMINATE: nothing judged") and "1 indeterminate" in summary
+    assert report_of(tmp_path / "r")["summary"]["judged"] == 0
 
 
 def _truncated(tmp_path: Path, call: TestCall, cut_at_query: str) -> Path:

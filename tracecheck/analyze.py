@@ -365,12 +365,20 @@ def _nothing_judged(reading: FlowResult, judged: list[Judged], outside_scope: in
         return None
     remote = sum(1 for a in assessments if a.basis != "local")
     ignored = sum(1 for a in assessments if a.verdict is Verdict.NOT_ASSESSED)
+    unknown = sum(1 for a in assessments if a.verdict is Verdict.INDETERMINATE)
     parts = [f"{reading.accounting.records:,} records", f"{remote} remote destination{'s' if remote != 1 else ''}"]
     if ignored:
-        parts.append(f"{'all ' if ignored == remote else ''}{ignored} not assessed (ignored by the policy)")
+        parts.append(f"{'all ' if ignored == remote > 1 else ''}{ignored} not assessed (ignored by the policy)")
+    if unknown:
+        parts.append(f"{'all ' if unknown == remote > 1 else ''}{unknown} indeterminate (no single place established)")
     if outside_scope:
         parts.append(f"{outside_scope:,} flow{'s' if outside_scope != 1 else ''} outside the policy's scope")
-    hint = "check the policy's scope and ignore rules" if ignored or outside_scope else "wrong interface or filter?"
+    if ignored or outside_scope:
+        hint = "check the policy's scope and ignore rules"
+    elif unknown:
+        hint = "import the providers' range files or a GeoIP database (`tracecheck db import`), or capture the names"
+    else:
+        hint = "wrong interface or filter?"
     return ", ".join(parts), hint
 
 

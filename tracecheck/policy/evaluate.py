@@ -282,14 +282,15 @@ def _evidence_text(destination: Destination, place: Place, service: Service | No
 
 
 def judged(assessments: Iterable[Assessment]) -> int:
-    """Destinations beyond the local network that the policy judged (not ``not_assessed``)."""
-    return sum(1 for a in assessments if a.verdict is not Verdict.NOT_ASSESSED and a.basis != "local")
+    """Destinations beyond the local network that got a verdict on evidence: compliant or a
+    violation.  An indeterminate one could not be judged; a ``not_assessed`` one was not asked."""
+    return sum(1 for a in assessments if a.verdict in (Verdict.COMPLIANT, Verdict.VIOLATION) and a.basis != "local")
 
 
 def overall_verdict(assessments: Iterable[Assessment]) -> Verdict:
     """CONTRACT.md's ``summary.verdict``: violation if any; else indeterminate if no destination was
-    judged at all (nothing is compliant without evidence) or an indeterminate destination fails
-    under its policy rule; else compliant."""
+    judged at all (nothing is compliant without evidence: an empty, thin, fully ignored or wholly
+    unplaceable capture) or an indeterminate destination fails under its policy rule; else compliant."""
     assessments = list(assessments)
     if any(a.verdict is Verdict.VIOLATION for a in assessments):
         return Verdict.VIOLATION

@@ -119,8 +119,8 @@ class Summary(_Model):
     indeterminate: int
     not_assessed: int = 0
     judged: int | None = None
-    """Extension: destinations beyond the local network the policy judged; 0 means the run proves
-    nothing (its verdict is then ``indeterminate``)."""
+    """Extension: destinations beyond the local network judged compliant or a violation on
+    evidence; 0 means the run proves nothing (its verdict is then ``indeterminate``)."""
     violations_geoip_only: int = 0
     """Extension: violations whose deciding evidence is a GeoIP database alone."""
     caveats: list[str] = []
