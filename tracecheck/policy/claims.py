@@ -41,26 +41,6 @@ class Claim:
         rank = SOURCE_RANK[self.kind]
         return len(SOURCE_RANK) if rank is None else rank
 
-    @property
-    def country(self) -> str | None:
-        return self.where.country
-
-    @property
-    def subdivision(self) -> str:
-        return self.where.subdivision
-
-    @property
-    def region(self) -> str:
-        return self.where.region
-
-    @property
-    def provider(self) -> str:
-        return self.where.provider
-
-    @property
-    def city(self) -> str:
-        return self.where.city
-
     def label(self) -> str:
         """``eu-west-1 (IE)``, ``US``, ``anycast``: how a reason names the claim."""
         return self.where.label()
@@ -99,27 +79,27 @@ class Authorization:
 
 def authorize(claim: Claim, authorized: Authorized) -> Authorization:
     """Match a claim against the authorized regions, countries and jurisdiction groups."""
-    if claim.where.anycast or not claim.country:
+    if claim.where.anycast or not claim.where.country:
         return Authorization(None, "no single country can be claimed")
     for entry in authorized.regions:
         provider, _, code = entry.rpartition(":")
-        if claim.region and claim.region.lower() == code and (not provider or provider == claim.provider.lower()):
-            return Authorization(True, f"region {claim.region} is authorized")
+        if claim.where.region and claim.where.region.lower() == code and (not provider or provider == claim.where.provider.lower()):
+            return Authorization(True, f"region {claim.where.region} is authorized")
     # Name the state only where the authorized set speaks of states ("US-TX is not in {US-CA}").
-    where = claim.subdivision if claim.subdivision and _authorized_in_part(claim.country, authorized) \
-        else claim.country
-    if claim.country in authorized.countries:
-        return Authorization(True, f"{claim.country} is authorized")
-    if claim.subdivision and claim.subdivision in authorized.countries:
-        return Authorization(True, f"{claim.subdivision} is authorized")
-    areas = set(claim.jurisdictions) | set(geo_facts.jurisdictions_for(claim.country, claim.subdivision))
+    where = claim.where.subdivision if claim.where.subdivision and _authorized_in_part(claim.where.country, authorized) \
+        else claim.where.country
+    if claim.where.country in authorized.countries:
+        return Authorization(True, f"{claim.where.country} is authorized")
+    if claim.where.subdivision and claim.where.subdivision in authorized.countries:
+        return Authorization(True, f"{claim.where.subdivision} is authorized")
+    areas = set(claim.jurisdictions) | set(geo_facts.jurisdictions_for(claim.where.country, claim.where.subdivision))
     for group in authorized.jurisdictions:
         members = geo_facts.group_members(group) or frozenset()
-        if group in areas or claim.country in members or (claim.subdivision and claim.subdivision in members):
+        if group in areas or claim.where.country in members or (claim.where.subdivision and claim.where.subdivision in members):
             return Authorization(True, f"{where} is in {group}")
-    if not claim.subdivision and _authorized_in_part(claim.country, authorized):
-        return Authorization(None, f"{claim.country} is authorized only in part ({authorized.describe()}) "
-                                   f"and no source names the {claim.country} subdivision")
+    if not claim.where.subdivision and _authorized_in_part(claim.where.country, authorized):
+        return Authorization(None, f"{claim.where.country} is authorized only in part ({authorized.describe()}) "
+                                   f"and no source names the {claim.where.country} subdivision")
     return Authorization(False, f"{where} is not in {authorized.describe()}")
 
 

@@ -185,7 +185,7 @@ def _blocking(others: list[claimlib.Claim], primary: claimlib.Claim, allowed: bo
         return ""
     for claim in others:
         if tolerance == "none":
-            if claim.where.anycast or claim.country != primary.country or authorized.regions:
+            if claim.where.anycast or claim.where.country != primary.where.country or authorized.regions:
                 return f"{claim.source} says {claim.label()}, not {primary.label()}"
         elif tolerance == "weaker_sources" and claim.rank <= primary.rank:
             if claimlib.authorize(claim, authorized).allowed != allowed:
@@ -262,8 +262,8 @@ def _subject(category: Category | None, service: Service | None) -> str:
 
 def _where(claim: claimlib.Claim, ip: str) -> str:
     """``us-east-1 (US, Ashburn)``."""
-    detail = ", ".join(part for part in (claim.country, claim.city or claim.subdivision) if part)
-    return f"{claim.region or ip} ({detail})" if detail else (claim.region or ip)
+    detail = ", ".join(part for part in (claim.where.country, claim.where.city or claim.where.subdivision) if part)
+    return f"{claim.where.region or ip} ({detail})" if detail else (claim.where.region or ip)
 
 
 def _evidence_text(destination: Destination, place: Place, service: Service | None) -> str:
