@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import report_samples
 
 from tracecheck.report.junit import render_junit
-from tracecheck.report.model import Destination, Summary
+from tracecheck.report.model import Destination
 from tracecheck.report.sarif import SCHEMA_URI, render_sarif
 
 

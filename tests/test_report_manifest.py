@@ -129,8 +129,8 @@ def test_signed_report_verifies_and_pins(tmp_path, capture):
     fingerprint = manifest["signature"]["public_key_sha256"]
     assert unpinned.ok and unpinned.signed
     assert f"signature valid for the key manifest.json names ({fingerprint})" in unpinned.checked
-    assert (f"signer identity (no --pubkey: the signature proves the files are unchanged since signing, not who "
-            f"signed)") in unpinned.not_checked
+    assert ("signer identity (no --pubkey: the signature proves the files are unchanged since signing, not who "
+            "signed)") in unpinned.not_checked
     pinned = check(out, write_public(tmp_path / "sign.pub.pem", key))
     assert pinned.ok and f"signature by the --pubkey key {fingerprint}" in pinned.checked
     assert not any(line.startswith("signer identity") for line in pinned.not_checked)

@@ -44,7 +44,7 @@ from tracecheck.geo.sources.interface import Answer, RangeFile
 from tracecheck.geo.special import LOCAL_NETWORKS
 from tracecheck.geo.special import SOURCE as LOCAL_SOURCE
 from tracecheck.geo.special import local_table
-from tracecheck.vocabulary import Evidence, Located, Place, SourceInfo, SourceKind
+from tracecheck.vocabulary import Evidence, Place, SourceInfo, SourceKind
 
 
 def _clone_with_ip(template: Place, ip: str) -> Place:
