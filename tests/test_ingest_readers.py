@@ -352,7 +352,8 @@ def test_the_name_does_not_matter(tmp_path):
 
 @pytest.mark.parametrize("content, shown", [
     (b"hello, world\n", "68656c6c"),
-    (b"", "empty file"),
+    (b"", "(an empty file; expected pcap"),
+    (gzip.compress(b"", mtime=0), "(decompresses to nothing; gzip data that is not pcap"),
     (b"\x0a\x0d", "0a0d"),
     (gzip.compress(b"just some text", mtime=0), "gzip data that is not pcap"),
     (b"PK\x03\x04zipfile", "504b0304"),

@@ -186,7 +186,7 @@ def open_capture(path: str | Path, hash_file: bool = False) -> OpenCapture:
         fmt = "pcapng"
     else:
         raw.close()
-        shown = head.hex() if head else "empty file"
         what = "gzip data that is not" if compressed else "expected"
-        raise UserError(f"not a capture file: {name} (starts with {shown}; {what} pcap or pcapng, optionally gzip-compressed)")
+        shown = f"starts with {head.hex()}" if head else ("decompresses to nothing" if compressed else "an empty file")
+        raise UserError(f"not a capture file: {name} ({shown}; {what} pcap or pcapng, optionally gzip-compressed)")
     return OpenCapture(path=name, format=fmt + ("+gzip" if compressed else ""), _raw=raw, _hashing=hashing, _stream=tolerant, _watch=watch, _mapped=mapped)
