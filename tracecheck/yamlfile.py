@@ -36,6 +36,30 @@ _Loader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class _Unbuildable(yaml.YAMLError):
+    """A scalar its tag cannot make: ``2026-13-45`` looks like a date (PyYAML resolves it as one)
+    but is none, ``!!int ten``.  PyYAML's constructors raise a bare ValueError (or KeyError, ...)
+    without a line; we keep the node, whose path and line ``parse_yaml`` then finds."""
+
+    def __init__(self, node: yaml.Node, cause: Exception):
+        super().__init__(str(cause))
+        self.node = node
+        self.cause = cause
+
+
+def _construct_object(loader: _Loader, node: yaml.Node, deep: bool = False) -> Any:
+    try:
+        return yaml.SafeLoader.construct_object(loader, node, deep)
+    except yaml.YAMLError:
+        raise
+    except (ValueError, LookupError, TypeError, AttributeError, OverflowError) as err:
+        raise _Unbuildable(node, err) from None
+
+
+_Loader.construct_object = _construct_object
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,8 @@ def parse_yaml(raw: bytes | str, label: str) -> YamlDocument:
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except _Unbuildable as err:
+        raise UserError(_unbuildable_message(err, node, label)) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 1
@@ -94,6 +120,42 @@ def parse_yaml(raw: bytes | str, label: str) -> YamlDocument:
         lines[()] = node.start_mark.line + 1
         _record_lines(node, (), lines, label)
     return YamlDocument(data=data, lines=lines, label=label, raw=raw_bytes)
+
+
+def _unbuildable_message(err: _Unbuildable, root: yaml.Node, label: str) -> str:
+    """``FILE:LINE: where: 'VALUE' is not ...``: the scalar's own line, and its path if it is a value."""
+    bad = err.node
+    path = _path_to(root, bad)
+    where = f"{format_loc(path)}: " if path else ""
+    value = repr(bad.value) if isinstance(bad, yaml.ScalarNode) else "this value"
+    if bad.tag == _TIMESTAMP:
+        if not isinstance(bad, yaml.ScalarNode) or not _Loader.timestamp_regexp.match(bad.value):
+            problem = f"{value} is not a date"  # an explicit !!timestamp on other text
+        elif "offset" in str(err.cause):
+            problem = f"{value} is not a date that exists (its UTC offset is a day or more)"
+        else:
+            problem = f"{value} is not a date that exists ({err.cause})"
+        problem += "; write a date like 2026-12-31 or 2026-12-31T09:00:00Z, or put text in quotes"
+    else:
+        problem = f"{value} is not a valid {bad.tag.rpartition(':')[2]}"
+    return f"{label}:{bad.start_mark.line + 1}: {where}{problem}"
+
+
+def _path_to(node: yaml.Node, target: yaml.Node, path: Path_ = ()) -> Path_ | None:
+    """The path of ``target`` under ``node``, as ``lines`` keys it; None for a key or not found."""
+    if node is target:
+        return path
+    if isinstance(node, yaml.MappingNode):
+        children = [(key.value, value) for key, value in node.value if isinstance(key, yaml.ScalarNode)]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(enumerate(node.value))
+    else:
+        children = []
+    for part, child in children:
+        found = _path_to(child, target, path + (part,))
+        if found is not None:
+            return found
+    return None
 
 
 def _record_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int], label: str) -> None:
