@@ -139,6 +139,15 @@ def schema_error(path: Path, what: str, err: Exception) -> UserError:
     return UserError(f"{path} is not {what}: {field}; check --source")
 
 
+_PREFIX = re.compile(r"^(?=[^/]*[.:])[0-9A-Fa-f:.]+(?:/\d{1,3})?$")
+
+
+def looks_like_prefix(text: str) -> bool:
+    """Shaped like an address or a prefix (``104.16.0.0/13``, ``2a06:98c0::/29``): enough to tell
+    a list of prefixes from other text; the range tables check each one exactly."""
+    return bool(_PREFIX.match(text))
+
+
 def mtime_date(path: Path) -> str:
     """The file's modification date, for formats that carry no date of their own."""
     stamp = Path(path).stat().st_mtime
