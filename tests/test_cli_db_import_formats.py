@@ -64,6 +64,11 @@ def test_a_directory_is_refused_as_a_directory(tc, tmp_path):
     assert "give the file itself" in line and nothing_stored(tc.db)
 
 
+def test_a_device_is_not_a_regular_file(tc):
+    code, _, err = tc("db", "import", "/dev/null", "--source", "cloudflare")
+    assert code == 2 and one_line(err).startswith("tracecheck: /dev/null is not a regular file; give the file itself")
+
+
 def test_a_missing_file_is_still_no_such_file(tc, tmp_path):
     code, _, err = tc("db", "import", str(tmp_path / "nope.json"), "--source", "aws")
     assert code == 2 and one_line(err) == f"tracecheck: {tmp_path / 'nope.json'}: no such file"

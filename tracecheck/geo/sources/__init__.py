@@ -53,6 +53,8 @@ def read_source(path: Path, kind: str, verify: bool = True, name: str = ""):
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a directory; give the file itself ({FORMAT_NAMES[kind]}), not the folder it is in")
+    if path.exists() and not path.is_file():
+        raise UserError(f"{path} is not a regular file; give the file itself ({FORMAT_NAMES[kind]})")
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     try:
