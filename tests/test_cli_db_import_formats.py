@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_runner import run
+from cli_runner import one_line, run
 from geo_samples import city_database, write_sample_files
 
 KINDS = ("aws", "azure", "gcp", "oracle", "cloudflare", "fastly", "genesys", "geofeed", "mmdb")
@@ -41,13 +41,6 @@ def samples(tmp_path_factory) -> dict[str, Path]:
     del files["google"]  # goog.json is read by the gcp reader
     files["mmdb"] = city_database(folder / "GeoIP2-City-Test.mmdb")
     return files
-
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def nothing_stored(db: Path) -> bool:

@@ -8,20 +8,13 @@ import socket
 
 import pytest
 
-from cli_runner import run
+from cli_runner import one_line, run
 
 
 @pytest.fixture
 def tc(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1788220800")
     return lambda *args: run(monkeypatch, capsys, "--db", str(tmp_path / "db"), *args)
-
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.mark.parametrize("target", [

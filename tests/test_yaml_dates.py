@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from cli_runner import run
+from cli_runner import one_line, run
 from tracecheck.errors import UserError
 from tracecheck.policy.model import Policy, parse_policy
 from tracecheck.yamlfile import parse_yaml
@@ -32,13 +32,6 @@ exceptions:
 @pytest.fixture(autouse=True)
 def geo(monkeypatch):
     return fake_geo.install(monkeypatch)
-
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.mark.parametrize("value, reason", [
