@@ -25,20 +25,6 @@ from tracecheck.errors import UserError
 Path_ = tuple[Any, ...]
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans: only true/false.  YAML 1.1 also reads yes/no/on/off, so
-    ``countries: [NO]`` would authorize ``False`` instead of Norway."""
-
-
-_BOOL = "tag:yaml.org,2002:bool"
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-
-
 class _Unbuildable(yaml.YAMLError):
     """A scalar its tag cannot make: ``2026-13-45`` looks like a date (PyYAML resolves it as one)
     but is none, ``!!int ten``.  PyYAML's constructors raise a bare ValueError (or KeyError, ...)
@@ -50,16 +36,27 @@ class _Unbuildable(yaml.YAMLError):
         self.cause = cause
 
 
-def _construct_object(loader: _Loader, node: yaml.Node, deep: bool = False) -> Any:
-    try:
-        return yaml.SafeLoader.construct_object(loader, node, deep)
-    except yaml.YAMLError:
-        raise
-    except (ValueError, LookupError, TypeError, AttributeError, OverflowError) as err:
-        raise _Unbuildable(node, err) from None
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false.  YAML 1.1 also reads yes/no/on/off, so
+    ``countries: [NO]`` would authorize ``False`` instead of Norway.  A value that cannot be built
+    is an ``_Unbuildable`` naming its node."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, LookupError, TypeError, AttributeError, OverflowError) as err:
+            raise _Unbuildable(node, err) from None
 
 
-_Loader.construct_object = _construct_object
+_BOOL = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 @dataclass(frozen=True)
