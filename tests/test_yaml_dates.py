@@ -1,4 +1,5 @@
-"""Impossible dates in hand-written YAML (policies, --catalog files): one line naming the file,
+"""Impossible dates (and other values that cannot be read) in hand-written YAML (policies,
+--catalog files): one line naming the file,
 the line and the field, exit 2 -- never the ValueError PyYAML's timestamp constructor raises."""
 
 from __future__ import annotations
@@ -83,6 +84,14 @@ def test_other_scalars_that_cannot_be_built_are_one_line_too():
                        ("f: !!float x1\n", "'x1' is not a valid float"), ("t: !!timestamp soon\n", "'soon' is not a date")):
         with pytest.raises(UserError, match=rf"^f.yaml:1: {text[0]}: {what}"):
             parse_yaml(text, "f.yaml")
+
+
+def test_a_file_nested_hundreds_deep_is_one_line(monkeypatch, capsys, tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("name: x\nauthorized: " + "[" * 3000 + "]" * 3000 + "\n")
+    code, _, err = run(monkeypatch, capsys, "policy", "check", str(path))
+    assert code == 2 and one_line(err) == f"tracecheck: {path}: nested too deeply to read; a policy or catalog " \
+                                          "needs a few levels, not hundreds"
 
 
 def test_real_dates_are_still_dates():

@@ -98,6 +98,14 @@ def parse_yaml(raw: bytes | str, label: str) -> YamlDocument:
         text = raw_bytes.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{label}: not UTF-8 text") from None
+    try:
+        return _parse(text, raw_bytes, label)
+    except RecursionError:  # PyYAML composes and builds nested collections recursively
+        raise UserError(f"{label}: nested too deeply to read; a policy or catalog needs a few levels, "
+                        "not hundreds") from None
+
+
+def _parse(text: str, raw_bytes: bytes, label: str) -> YamlDocument:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
