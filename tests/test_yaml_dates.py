@@ -1,6 +1,6 @@
 """Impossible dates (and other values that cannot be read) in hand-written YAML (policies,
---catalog files): one line naming the file,
-the line and the field, exit 2 -- never the ValueError PyYAML's timestamp constructor raises."""
+--catalog files): one line naming the file, the line and the field, exit 2 -- never the
+ValueError PyYAML's timestamp constructor raises."""
 
 from __future__ import annotations
 
