@@ -17,3 +17,11 @@ def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def one_line(err: str) -> str:
+    """The one line a refusal writes on stderr (CONTRACT.md: one line, never a traceback)."""
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]

@@ -25,9 +25,29 @@ from tracecheck.errors import UserError
 Path_ = tuple[Any, ...]
 
 
+class _Unbuildable(yaml.YAMLError):
+    """A scalar its tag cannot make: ``2026-13-45`` looks like a date (PyYAML resolves it as one)
+    but is none, ``!!int ten``.  PyYAML's constructors raise a bare ValueError (or KeyError, ...)
+    without a line; we keep the node, whose path and line ``parse_yaml`` then finds."""
+
+    def __init__(self, node: yaml.Node, cause: Exception):
+        super().__init__(str(cause))
+        self.node = node
+        self.cause = cause
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 booleans: only true/false.  YAML 1.1 also reads yes/no/on/off, so
-    ``countries: [NO]`` would authorize ``False`` instead of Norway."""
+    ``countries: [NO]`` would authorize ``False`` instead of Norway.  A value that cannot be built
+    is an ``_Unbuildable`` naming its node."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, LookupError, TypeError, AttributeError, OverflowError) as err:
+            raise _Unbuildable(node, err) from None
 
 
 _BOOL = "tag:yaml.org,2002:bool"
@@ -36,6 +56,7 @@ _Loader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 @dataclass(frozen=True)
@@ -77,10 +98,20 @@ def parse_yaml(raw: bytes | str, label: str) -> YamlDocument:
         text = raw_bytes.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{label}: not UTF-8 text") from None
+    try:
+        return _parse(text, raw_bytes, label)
+    except RecursionError:  # PyYAML composes and builds nested collections recursively
+        raise UserError(f"{label}: nested too deeply to read; a policy or catalog needs a few levels, "
+                        "not hundreds") from None
+
+
+def _parse(text: str, raw_bytes: bytes, label: str) -> YamlDocument:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except _Unbuildable as err:
+        raise UserError(_unbuildable_message(err, node, label)) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 1
@@ -94,6 +125,42 @@ def parse_yaml(raw: bytes | str, label: str) -> YamlDocument:
         lines[()] = node.start_mark.line + 1
         _record_lines(node, (), lines, label)
     return YamlDocument(data=data, lines=lines, label=label, raw=raw_bytes)
+
+
+def _unbuildable_message(err: _Unbuildable, root: yaml.Node, label: str) -> str:
+    """``FILE:LINE: where: 'VALUE' is not ...``: the scalar's own line, and its path if it is a value."""
+    bad = err.node
+    path = _path_to(root, bad)
+    where = f"{format_loc(path)}: " if path else ""
+    value = repr(bad.value) if isinstance(bad, yaml.ScalarNode) else "this value"
+    if bad.tag == _TIMESTAMP:
+        if not isinstance(bad, yaml.ScalarNode) or not _Loader.timestamp_regexp.match(bad.value):
+            problem = f"{value} is not a date"  # an explicit !!timestamp on other text
+        elif "offset" in str(err.cause):
+            problem = f"{value} is not a date that exists (its UTC offset is a day or more)"
+        else:
+            problem = f"{value} is not a date that exists ({err.cause})"
+        problem += "; write a date like 2026-12-31 or 2026-12-31T09:00:00Z, or put text in quotes"
+    else:
+        problem = f"{value} is not a valid {bad.tag.rpartition(':')[2]}"
+    return f"{label}:{bad.start_mark.line + 1}: {where}{problem}"
+
+
+def _path_to(node: yaml.Node, target: yaml.Node, path: Path_ = ()) -> Path_ | None:
+    """The path of ``target`` under ``node``, as ``lines`` keys it; None for a key or not found."""
+    if node is target:
+        return path
+    if isinstance(node, yaml.MappingNode):
+        children = [(key.value, value) for key, value in node.value if isinstance(key, yaml.ScalarNode)]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(enumerate(node.value))
+    else:
+        children = []
+    for part, child in children:
+        found = _path_to(child, target, path + (part,))
+        if found is not None:
+            return found
+    return None
 
 
 def _record_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int], label: str) -> None:

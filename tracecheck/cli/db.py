@@ -37,7 +37,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="JSON instead of a
         flag = "[red]stale[/red]" if row["stale"] else "ok"
         if row.get("modified"):
             flag += " [red]modified since import[/red]"
-        table.add_row(row["name"], row["kind"], row["version"] or "-", row["date"][:10] or "-", age,
+        date = row["date"][:10] if row["date_label"] == row["date"] else row["date_label"]
+        table.add_row(row["name"], row["kind"], row["version"] or "-", date or "-", age,
                       str(row["prefixes"]), row["sha256"][:12], flag)
     console = Console(width=None if sys.stdout.isatty() else 132)  # piped: do not fold at 80 columns
     console.print(table)
@@ -53,6 +54,7 @@ def update(
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for each server."),
 ) -> None:
     """Download every source from its publisher (the only command that uses the network)."""
+    from tracecheck.geo.sources.interface import date_label
     from tracecheck.geo.update import parse_url_overrides
     from tracecheck.geo.update import update as run_update
 
@@ -62,8 +64,8 @@ def update(
     failed = [outcome for outcome in outcomes if outcome.error]
     for outcome in outcomes:
         if outcome.info is not None and not settings.quiet:
-            print(f"tracecheck: {outcome.name}: {outcome.info.prefixes} prefixes, dated {outcome.info.date}",
-                  file=sys.stderr)
+            print(f"tracecheck: {outcome.name}: {outcome.info.prefixes} prefixes, "
+                  f"{_dated(date_label(outcome.info.date, outcome.date_basis))}", file=sys.stderr)
     if failed:
         done = len(outcomes) - len(failed)
         raise UserError(f"{len(failed)} of {len(outcomes)} sources not updated ({done} updated): "
@@ -77,9 +79,15 @@ def import_(
     name: str = typer.Option("", "--name", help="Store under this name (default: the source's own)."),
 ) -> None:
     """Check a file with its reader and store it in the data directory (for air-gapped machines)."""
+    from tracecheck.geo.sources.interface import date_label
     from tracecheck.geo.store import import_file
 
-    info = import_file(settings.db, file, source, name)
+    info, basis = import_file(settings.db, file, source, name)
     if not settings.quiet:
         print(f"tracecheck: imported {file} as {info.name} ({info.kind}, {info.prefixes} prefixes, "
-              f"dated {info.date or 'undated'}, sha256 {info.sha256[:16]})", file=sys.stderr)
+              f"{_dated(date_label(info.date, basis))}, sha256 {info.sha256[:16]})", file=sys.stderr)
+
+
+def _dated(label: str) -> str:
+    """``dated 2026-08-22...``, or the label itself when the source has no date of its own."""
+    return label if label.startswith(("date unknown", "undated")) else f"dated {label}"

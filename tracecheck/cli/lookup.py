@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import socket
 import sys
 from typing import Any, List
@@ -21,6 +22,30 @@ def _is_address(target: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+def _is_host_name(target: str) -> bool:
+    """Letters, digits and '-' in labels of 1-63 (and '_', which real DNS names carry), at most 253
+    in all, international names through IDNA; never an all-digit last label (RFC 3696), so
+    999.1.1.1 is a mistyped address, not a name."""
+    try:
+        name = target.removesuffix(".").encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return False
+    labels = name.split(".")
+    return len(name) <= 253 and all(map(_LABEL.match, labels)) and not labels[-1].isdigit()
+
+
+def _checked(targets: list[str]) -> list[str]:
+    """The targets, or a UserError naming the first that is neither an address nor a host name."""
+    for target in targets:
+        if not (_is_address(target) or _is_host_name(target)):
+            raise UserError(f"{target} is not an IP address or a host name; give an address "
+                            "(203.0.113.7, 2001:db8::7) or a name (api.example.com)")
+    return targets
 
 
 def _resolve_name(name: str) -> tuple[list[str], str]:
@@ -51,7 +76,7 @@ def lookup(
     """Resolve addresses (and host names) to provider, region, country and jurisdictions."""
     from tracecheck.geo.lookup import Resolver
 
-    targets = [target.strip() for target in targets if target.strip()]
+    targets = _checked([target.strip() for target in targets if target.strip()])
     if not targets:
         raise UserError("lookup needs at least one IP address or host name")
     resolver = Resolver.from_settings(settings.db, rdap=rdap)

@@ -12,12 +12,13 @@ from tracecheck.cli.flows import report_reading
 from tracecheck.cli.progress import reading_progress
 
 COLUMNS = ("ts", "ip", "name", "source", "uid", "ttl", "client", "detail")
+FORMATS = ("csv", "json", "parquet")
 
 
 @app.command()
 def names(
     captures: List[Path] = typer.Argument(..., help="pcap or pcapng files, optionally gzip-compressed."),
-    format: str = typer.Option("csv", "--format", "-f", help="csv or json."),
+    format: str = typer.Option("csv", "--format", "-f", help="csv, json or parquet."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Output file (default: stdout)."),
 ) -> None:
     """Every (ts, ip, name, source, uid) the capture reveals: DNS answers, TLS/QUIC SNI, HTTP Host, SIP."""
@@ -26,8 +27,8 @@ def names(
     from tracecheck.flows.pipeline import build_named_flows
     from tracecheck.report.tables import write_table
 
-    if format not in ("csv", "json"):
-        raise typer.BadParameter(f"unknown format {format!r}: choose csv or json", param_hint="--format")
+    if format not in FORMATS:
+        raise typer.BadParameter(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}", param_hint="--format")
     with reading_progress() as progress:
         named = build_named_flows([str(p) for p in captures], progress=progress)
     write_table([asdict(n) for n in named.names], COLUMNS, format, output)

@@ -19,11 +19,11 @@ import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from tracecheck.errors import UserError
 from tracecheck.geo.sources import MMDB, check_kind, read_source
-from tracecheck.geo.sources.interface import RangeFile, sha256_hex
+from tracecheck.geo.sources.interface import FILE_TIME_BASES, RangeFile, date_label, sha256_hex
 from tracecheck.vocabulary import SourceInfo
 
 SOURCES_DIR = "sources"
@@ -46,13 +46,19 @@ def today() -> dt.date:
     return dt.date.today()
 
 
-def with_age(info: SourceInfo, on: dt.date) -> SourceInfo:
-    """``info`` with ``age_days`` and ``stale`` filled in as of ``on``."""
+def with_age(info: SourceInfo, on: dt.date, date_basis: str = "content") -> SourceInfo:
+    """``info`` with ``age_days`` and ``stale`` filled in as of ``on``.
+
+    A date after ``on`` has no age (None, never negative).  A source's own date there is newer
+    than the day judged, so not stale; a file time there says nothing of the content's age, and
+    like a missing date is not trusted fresh."""
     try:
         published = dt.date.fromisoformat(info.date[:10])
     except ValueError:
         return replace(info, age_days=None, stale=True)  # a source without a date cannot be trusted fresh
     age = (on - published).days
+    if age < 0:
+        return replace(info, age_days=None, stale=date_basis in FILE_TIME_BASES)
     limit = STALE_AFTER_DAYS.get(info.kind, DEFAULT_STALE_AFTER_DAYS)
     return replace(info, age_days=age, stale=age > limit)
 
@@ -91,7 +97,15 @@ def load_sources(db_dir: Path) -> list[Any]:
     return loaded
 
 
-def import_file(db_dir: Path, path: Path, kind: str, name: str = "") -> SourceInfo:
+class Imported(NamedTuple):
+    """A source as ``import_file`` stored it."""
+
+    info: SourceInfo
+    date_basis: str
+    """Where ``info.date`` came from (``RangeFile.date_basis``; ``content`` for databases)."""
+
+
+def import_file(db_dir: Path, path: Path, kind: str, name: str = "") -> Imported:
     """Check ``path`` with its reader, then store it under ``name`` (default: the source's own)."""
     kind = check_kind(kind)
     source = read_source(Path(path), kind)
@@ -108,7 +122,7 @@ def import_file(db_dir: Path, path: Path, kind: str, name: str = "") -> SourceIn
     basis = getattr(source, "date_basis", "content")
     install(db_dir, Path(path), kind, name, replace(info, name=name), basis,
             origin={"origin": "import", "from": str(Path(path).resolve())})
-    return replace(info, name=name)
+    return Imported(replace(info, name=name), basis)
 
 
 def install(db_dir: Path, staged: Path, kind: str, name: str, info: SourceInfo, date_basis: str,
@@ -167,8 +181,9 @@ def status(db_dir: Path, on: dt.date | None = None, with_embedded: bool = True) 
         info = SourceInfo(name=meta["name"], kind=meta["kind"], version=str(meta.get("version", "")),
                           date=str(meta.get("date", "")), sha256=actual or meta.get("sha256", ""),
                           prefixes=int(meta.get("prefixes", 0)))
-        row = _row(with_age(info, on))
-        row.update(path=str(path), date_basis=meta.get("date_basis", ""), origin=meta.get("origin", ""),
+        basis = meta.get("date_basis", "")
+        row = _row(with_age(info, on, basis), basis)
+        row.update(path=str(path), date_basis=basis, origin=meta.get("origin", ""),
                    source=meta.get("from", ""), modified=bool(actual) and actual != meta.get("sha256"),
                    missing_file=not actual)
         rows.append(row)
@@ -177,7 +192,7 @@ def status(db_dir: Path, on: dt.date | None = None, with_embedded: bool = True) 
 
         default = embedded.load()
         if default is not None:
-            row = _row(with_age(default.info, on))
+            row = _row(with_age(default.info, on), "content")
             row.update(path=str(default.path), date_basis="content", origin="package", source="geoip2fast")
             rows.append(row)
     kinds = {row["kind"] for row in rows}
@@ -185,6 +200,7 @@ def status(db_dir: Path, on: dt.date | None = None, with_embedded: bool = True) 
             "missing": [kind for kind in EXPECTED_KINDS if kind not in kinds]}
 
 
-def _row(info: SourceInfo) -> dict[str, Any]:
+def _row(info: SourceInfo, date_basis: str) -> dict[str, Any]:
     return {"name": info.name, "kind": info.kind, "version": info.version, "date": info.date,
-            "sha256": info.sha256, "age_days": info.age_days, "stale": info.stale, "prefixes": info.prefixes}
+            "date_label": date_label(info.date, date_basis), "sha256": info.sha256, "age_days": info.age_days,
+            "stale": info.stale, "prefixes": info.prefixes}

@@ -50,6 +50,8 @@ class Outcome:
     url: str
     info: SourceInfo | None = None
     error: str = ""
+    date_basis: str = ""
+    """Where ``info.date`` came from (see ``RangeFile.date_basis``)."""
 
 
 def parse_url_overrides(pairs: list[str]) -> dict[str, str]:
@@ -109,7 +111,7 @@ def _update_one(db_dir: Path, name: str, kind: str, url: str, timeout: float) ->
             basis = "http-last-modified" if last_modified is not None else "download-time"
         info = replace(info, name=name)
         store.install(db_dir, staged_path, kind, name, info, basis, origin={"origin": "update", "from": url})
-        return Outcome(name, url, info=info)
+        return Outcome(name, url, info=info, date_basis=basis)
     finally:
         staged_path.unlink(missing_ok=True)
 

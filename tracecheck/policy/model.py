@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from tracecheck.classify.catalog import compile_host_glob, normalize_host
 from tracecheck.policy import geo_facts
@@ -32,6 +32,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _null_is_empty(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """A key with nothing under it (YAML null: ``exceptions:`` above commented examples, as the
+    templates write it) is its empty default, not an error."""
+    if value is None:
+        return cls.model_fields[info.field_name].get_default(call_default_factory=True)
+    return value
+
+
 class Authorized(_Strict):
     """Where data may go: a place is authorized if it matches any entry of any list."""
 
@@ -41,6 +49,8 @@ class Authorized(_Strict):
     """ISO 3166-1 alpha-2 countries (``CH``) or ISO 3166-2 subdivisions (``US-CA``)."""
     regions: list[str] = []
     """Provider regions, optionally qualified: ``eu-west-1``, ``aws:eu-west-1``, ``azure:westeurope``."""
+
+    _empty = field_validator("jurisdictions", "countries", "regions", mode="before")(_null_is_empty)
 
     @field_validator("countries")
     @classmethod
@@ -230,6 +240,8 @@ class Scope(_Strict):
     """Only flows that overlap a SIP call's time span (plus ``call_padding_seconds``)."""
     call_padding_seconds: float = Field(default=5.0, ge=0)
 
+    _empty = field_validator("clients", mode="before")(_null_is_empty)
+
     @field_validator("start", "end")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
@@ -277,6 +289,8 @@ class Policy(_Strict):
     scope: Scope = Scope()
     site: str | None = None
     """Where the capture was taken, for the RTT bound: region code, city, country or ``lat,lon``."""
+
+    _empty = field_validator("categories", "vendors", "exceptions", "ignore", "scope", mode="before")(_null_is_empty)
 
     _path: str = PrivateAttr(default="")
     _sha256: str = PrivateAttr(default="")

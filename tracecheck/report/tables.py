@@ -20,13 +20,26 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain, repeat
 from json.encoder import encode_basestring
-from pathlib import Path
 
 import numpy as np
 
 from tracecheck.errors import UserError
 
 FORMATS = ("csv", "json", "parquet")
+# Parquet types of each table's columns, in order.  Declared, not inferred: pyarrow makes a column
+# no row fills ``null`` (``vlan`` of an untagged capture, every column of an empty table), so
+# the files of two runs would not concatenate (``pyarrow.concat_tables``, ``pandas.concat``).
+FLOW_PARQUET = {
+    "uid": "string", "ts": "double", "duration": "double", "proto": "string",
+    "id.orig_h": "string", "id.orig_p": "int64", "id.resp_h": "string", "id.resp_p": "int64",
+    "orig_pkts": "int64", "orig_ip_bytes": "int64", "resp_pkts": "int64", "resp_ip_bytes": "int64",
+    "server_name": "string", "name_source": "string", "app": "string", "vlan": "int64", "tunnel": "string",
+    "handshake_rtt_ms": "double", "capture_file": "string",
+}
+NAMES_PARQUET = {
+    "ts": "double", "ip": "string", "name": "string", "source": "string", "uid": "string", "ttl": "int64",
+    "client": "string", "detail": "string",
+}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
 
 Columns = Mapping[str, Sequence]
@@ -217,6 +230,17 @@ def to_json(rows: Iterable[dict], columns: Sequence[str]) -> str:
     return columns_to_json(rows_to_columns(rows, columns))
 
 
+def parquet_schema(columns: Sequence[str]):
+    """The declared ``pyarrow.Schema`` of the table with these columns (flows or names); a
+    KeyError for any other, whose types nobody declared."""
+    import pyarrow as pa
+
+    declared = next((types for types in (FLOW_PARQUET, NAMES_PARQUET) if list(types) == list(columns)), None)
+    if declared is None:
+        raise KeyError(f"no Parquet schema declared for the columns {list(columns)}")
+    return pa.schema([(name, pa.type_for_alias(kind)) for name, kind in declared.items()])
+
+
 def write_table(rows: list[dict] | Columns, columns: Sequence[str], fmt: str, output: str | None) -> None:
     """Write ``rows`` (dicts, or the table as ``Columns``) to ``output`` (a path; ``None`` or
     ``-`` for stdout), with the columns named by ``columns``, in that order."""
@@ -230,18 +254,21 @@ def write_table(rows: list[dict] | Columns, columns: Sequence[str], fmt: str, ou
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        # Plain lists, so that pyarrow infers the types it always has (int64, double, string, null).
-        arrow_table = pa.table({c: list(values) for c, values in table.items()})
-        try:
-            pq.write_table(arrow_table, output)
-        except OSError as err:  # pyarrow raises FileNotFoundError, IsADirectoryError ...
-            raise UserError(f"cannot write {output}: {err.strerror or err}") from None
+        arrow_table = pa.table({c: list(values) for c, values in table.items()}, schema=parquet_schema(columns))
+        # Opened here, not by pyarrow: it would read the name as a URI (s3://... goes to the network).
+        _write(output, "wb", lambda out: pq.write_table(arrow_table, out))
         return
     text = columns_to_csv(table) if fmt == "csv" else columns_to_json(table)
     if to_stdout:
         sys.stdout.write(text)
         return
+    _write(output, "w", lambda out: out.write(text))
+
+
+def _write(output: str, mode: str, write) -> None:
+    """``write(file)`` into ``output``; any OSError (a directory, no permission, a full disk) is one line."""
     try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as err:
+        with open(output, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as out:
+            write(out)
+    except OSError as err:  # pyarrow's errors on a file object are OSErrors too
         raise UserError(f"cannot write {output}: {err.strerror or err}") from None

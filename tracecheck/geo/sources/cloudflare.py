@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tracecheck.geo.sources.interface import (
-    PrefixRecord, RangeFile, mtime_date, read_bytes, require, sha256_hex,
+    PrefixRecord, RangeFile, looks_like_prefix, mtime_date, read_bytes, require, sha256_hex,
 )
 from tracecheck.vocabulary import SourceInfo, SourceKind
 
@@ -28,9 +28,13 @@ def parse(path: Path) -> RangeFile:
     except UnicodeDecodeError:
         text = ""
         require(False, path, WHAT, "not plain text")
-    lines = [line.strip() for line in text.splitlines()]
+    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)]
+    lines = [(number, line) for number, line in lines if line and not line.startswith("#")]
+    for number, line in lines:
+        # Nothing but the prefix: a geofeed's country or a JSON file's braces mean another format.
+        require(looks_like_prefix(line), f"{path}:{number}", f"{WHAT} line", f"{line[:60]!r} is not an IP prefix")
     records = [PrefixRecord(network=line, provider="cloudflare", service="Cloudflare", anycast=True)
-               for line in lines if line and not line.startswith("#")]
+               for _, line in lines]
     require(bool(records), path, WHAT, "no prefixes")
     families = {"v6" if ":" in record.network else "v4" for record in records}
     name = f"cloudflare-ips-{families.pop()}" if len(families) == 1 else "cloudflare-ips"

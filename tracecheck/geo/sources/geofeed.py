@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tracecheck.errors import UserError
 from tracecheck.geo.sources.interface import (
-    PrefixRecord, RangeFile, mtime_date, read_bytes, require, sha256_hex,
+    PrefixRecord, RangeFile, looks_like_prefix, mtime_date, read_bytes, require, sha256_hex,
 )
 from tracecheck.vocabulary import SourceInfo, SourceKind
 
@@ -38,13 +38,15 @@ def parse(path: Path) -> RangeFile:
         raise UserError(f"{path} is not {WHAT}: not UTF-8 text; check --source") from None
     operator = operator_from_filename(path)
     records = []
+    has_columns = False
     for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
             continue
+        has_columns = has_columns or len(row) > 1
         fields = [field.strip() for field in row] + [""] * 5
         network, country, region, city = fields[0], fields[1].upper(), fields[2].upper(), fields[3]
-        if not network or ("." not in network and ":" not in network):
-            raise UserError(f"{path}:{number} is not {WHAT} line: {network!r} is not an IP prefix")
+        if not looks_like_prefix(network):
+            raise UserError(f"{path}:{number} is not {WHAT} line: {network[:60]!r} is not an IP prefix; check --source")
         if country and not _COUNTRY.match(country):
             raise UserError(f"{path}:{number}: {country!r} is not an ISO 3166-1 alpha-2 country code")
         if region and "-" not in region and country:
@@ -52,6 +54,9 @@ def parse(path: Path) -> RangeFile:
         records.append(PrefixRecord(network=network, provider=operator, service="geofeed",
                                     country=country or None, subdivision=region, city=city))
     require(bool(records), path, WHAT, "no prefixes")
+    if not has_columns:  # one prefix a line and nothing else says no place at all
+        raise UserError(f"{path} is not {WHAT} (prefix,country,region,city,postal): no line has a country "
+                        "column, it looks like a plain prefix list; if it is Cloudflare's, use --source cloudflare")
     info = SourceInfo(name=f"geofeed-{operator}", kind=KIND, version="", date=mtime_date(path),
                       sha256=sha256_hex(data), prefixes=len(records))
     return RangeFile(info=info, label=f"{operator} geofeed (RFC 8805)", kind=SourceKind.GEOFEED,

@@ -56,7 +56,8 @@ class RangeFile:
     """What the file can prove: ``PROVIDER`` for a provider's own ranges, ``GEOFEED``."""
     prefixes: list[PrefixRecord]
     date_basis: str
-    """Where ``info.date`` came from: ``content``, ``filename`` or ``mtime`` (the file has no date)."""
+    """Where ``info.date`` came from: ``content``, ``filename`` or ``mtime`` (the file has no date;
+    a download is dated ``http-last-modified`` or ``download-time`` instead, see ``FILE_TIME_BASES``)."""
 
 
 class Answer(NamedTuple):
@@ -123,10 +124,31 @@ def schema_error(path: Path, what: str, err: Exception) -> UserError:
     return UserError(f"{path} is not {what}: {field}; check --source")
 
 
+_PREFIX = re.compile(r"^(?=[^/]*[.:])[0-9A-Fa-f:.]+(?:/\d{1,3})?$")
+
+
+def looks_like_prefix(text: str) -> bool:
+    """Shaped like an address or a prefix (``104.16.0.0/13``, ``2a06:98c0::/29``): enough to tell
+    a list of prefixes from other text; the range tables check each one exactly."""
+    return bool(_PREFIX.match(text))
+
+
 def mtime_date(path: Path) -> str:
     """The file's modification date, for formats that carry no date of their own."""
     stamp = Path(path).stat().st_mtime
     return dt.datetime.fromtimestamp(stamp, dt.timezone.utc).date().isoformat()
+
+
+FILE_TIME_BASES = frozenset({"mtime", "http-last-modified", "download-time"})
+"""Date bases that are when a file was written, not when its content was published."""
+
+
+def date_label(date: str, basis: str) -> str:
+    """A source's date as people should read it: its own date, or ``date unknown (file time
+    2026-01-01)`` for a format that carries none, which only its file's time dates."""
+    if basis in FILE_TIME_BASES:
+        return f"date unknown (file time {date[:10]})" if date else "date unknown"
+    return date or "undated"
 
 
 def iso_from_epoch(seconds: float) -> str:
