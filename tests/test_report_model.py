@@ -31,7 +31,7 @@ CONTRACT_FIELDS = {
                      "reasons", "evidence"],
     "calls": ["call_id", "first_ts", "last_ts", "signalling", "media"],
 }
-EXTENSIONS = {"top": {"observability", "warnings", "generated"}, "accounting": {"notes"},
+EXTENSIONS = {"top": {"observability", "warnings", "generated"}, "accounting": {"notes"}, "sources": {"date_basis"},
               "destinations": {"fails", "basis", "exception", "flags", "rule"}, "policy": {"exceptions"},
               "summary": {"judged", "violations_geoip_only", "caveats"}}
 

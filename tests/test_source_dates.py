@@ -12,7 +12,7 @@ import pytest
 from cli_runner import run
 from geo_samples import write_sample_files
 from tracecheck.geo import store
-from tracecheck.geo.sources.interface import date_label
+from tracecheck.vocabulary import date_label
 from tracecheck.vocabulary import SourceInfo
 
 SEPT_1 = dt.datetime(2026, 9, 1, tzinfo=dt.timezone.utc)

@@ -406,3 +406,19 @@ def test_a_provider_file_is_the_strongest_basis(tc, tmp_path):
     assert tc("db", "import", str(files["aws"]), "--source", "aws")[0] == 0
     code, out, _ = tc("analyze", str(us_transcription_call().write(tmp_path / "c.pcapng")), "--out", str(tmp_path / "r"))
     assert by_ip(report_of(tmp_path / "r"))[TRANSCRIBE_US[1]]["basis"] == "provider"
+
+
+def test_a_source_dated_by_its_file_time_says_so_in_the_report(tc, tmp_path):
+    from call_scenarios import write_range_files
+
+    files = write_range_files(tmp_path / "downloads")
+    assert tc("db", "import", str(files["cloudflare"]), "--source", "cloudflare")[0] == 0
+    code, _, _ = tc("analyze", str(TestCall().service(*CDN).service(*GENESYS_API).write(tmp_path / "c.pcapng")),
+                    "--out", str(tmp_path / "r"))
+    report = report_of(tmp_path / "r")
+    cloudflare = next(s for s in report["sources"] if s["kind"] == "cloudflare")
+    assert cloudflare["date_basis"] == "mtime"
+    assert next(s for s in report["sources"] if s["kind"] == "embedded")["date_basis"] == "content"
+    lines = [e["detail"] for e in by_ip(report)[CDN[1]]["evidence"] if e["source"] == cloudflare["name"]]
+    assert lines and all("date unknown (file time " in line for line in lines)
+    assert "date unknown (file time " in (tmp_path / "r" / "report.html").read_text()

@@ -44,7 +44,9 @@ from tracecheck.policy import judged as judged_count
 from tracecheck.policy.evaluate import RTT_IMPLAUSIBLE, exception_matches, today_utc
 from tracecheck.policy.physics import Site, parse_site
 from tracecheck.report import model
-from tracecheck.vocabulary import Call, Category, Evidence, Place, Service, SourceInfo, SourceKind, Verdict
+from tracecheck.vocabulary import (
+    Call, Category, Evidence, Place, Service, SourceInfo, SourceKind, Verdict, date_label,
+)
 from tracecheck.yamlfile import read_yaml
 
 DEFAULT_TEMPLATE = "gdpr-eu"
@@ -343,7 +345,7 @@ def _exception_uses(policy: Policy, on: date, judged: list[Judged]) -> list[mode
 
 def _source(info: SourceInfo) -> model.Source:
     return model.Source(name=info.name, kind=info.kind, version=info.version, date=info.date, sha256=info.sha256,
-                        age_days=info.age_days, stale=info.stale)
+                        age_days=info.age_days, stale=info.stale, date_basis=info.date_basis)
 
 
 def _catalog_sources(catalog: Catalog) -> list[model.Source]:
@@ -425,9 +427,9 @@ def _warnings(reading: FlowResult, policy: Policy, default_policy: bool, catalog
                             f"({exception.describe()}{' in ' + exception.places() if exception.bounded else ''}).")
     for info in sources:
         if info.stale:
-            age = f"{info.age_days} days old" if info.age_days is not None else "undated"
-            warnings.append(f"Data source {info.name} ({info.kind}, {info.date or 'no date'}) is {age} on {on.isoformat()} "
-                            f"and counts as stale; refresh it with `tracecheck db update` or `db import`.")
+            age = f"is {info.age_days} days old" if info.age_days is not None else "has no age that can be trusted"
+            warnings.append(f"Data source {info.name} ({info.kind}, {date_label(info.date, info.date_basis)}) {age} on "
+                            f"{on.isoformat()} and counts as stale; refresh it with `tracecheck db update` or `db import`.")
     present = {info.kind for info in sources}
     missing = [kind for kind in EXPECTED_KINDS if kind not in present]
     if len(missing) == len(EXPECTED_KINDS):

@@ -309,6 +309,21 @@ class SourceInfo:
     prefixes: int
     age_days: int | None = None
     stale: bool = False
+    date_basis: str = "content"
+    """Where ``date`` came from: ``content`` (the source's own date), ``filename``, or a file time
+    (``mtime``, ``http-last-modified``, ``download-time``) for formats that carry no date."""
+
+
+FILE_TIME_BASES = frozenset({"mtime", "http-last-modified", "download-time"})
+"""Date bases that are when a file was written, not when its content was published."""
+
+
+def date_label(date: str, basis: str) -> str:
+    """A source's date as people should read it: its own date, or ``date unknown (file time
+    2026-01-01)`` for a format that carries none, which only its file's time dates."""
+    if basis in FILE_TIME_BASES:
+        return f"date unknown (file time {date[:10]})" if date else "date unknown"
+    return date or "undated"
 
 
 # --------------------------------------------------------------------------- classify & policy

@@ -54,7 +54,7 @@ def update(
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for each server."),
 ) -> None:
     """Download every source from its publisher (the only command that uses the network)."""
-    from tracecheck.geo.sources.interface import date_label
+    from tracecheck.vocabulary import date_label
     from tracecheck.geo.update import parse_url_overrides
     from tracecheck.geo.update import update as run_update
 
@@ -79,7 +79,7 @@ def import_(
     name: str = typer.Option("", "--name", help="Store under this name (default: the source's own)."),
 ) -> None:
     """Check a file with its reader and store it in the data directory (for air-gapped machines)."""
-    from tracecheck.geo.sources.interface import date_label
+    from tracecheck.vocabulary import date_label
     from tracecheck.geo.store import import_file
 
     info, basis = import_file(settings.db, file, source, name)

@@ -160,9 +160,9 @@ class Resolver:
 
     def sources(self) -> list[SourceInfo]:
         """Every source consulted, with its age and staleness as of ``today``."""
-        infos = [source.info for source in self._table_sources()]
-        infos += [source.info for source in self.point_sources]
-        return [store.with_age(info, self.today) for info in infos]
+        sources = [*self._table_sources(), *self.point_sources]
+        return [store.with_age(source.info, self.today, getattr(getattr(source, "parsed", None), "date_basis", "content"))
+                for source in sources]
 
     # ------------------------------------------------------------------ look-ups
 

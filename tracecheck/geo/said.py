@@ -16,7 +16,7 @@ import numpy as np
 from tracecheck.errors import UserError
 from tracecheck.geo.ranges import AddressKeys, RangeTable
 from tracecheck.geo.sources.interface import Answer, PrefixRecord, RangeFile, evidence_detail
-from tracecheck.vocabulary import Evidence, Located, SourceKind
+from tracecheck.vocabulary import Evidence, Located, SourceKind, date_label
 
 FindRegion = Callable[[str, str], Any]
 """``find_region(code, provider)``: the region catalog's record for a code, or None."""
@@ -55,7 +55,8 @@ class RangeSource:
                             f"a {self.info.kind} file") from None
         self._answers: dict[tuple[int, ...], Answer | None] = {}
         self._beside: dict[int, Evidence] = {}
-        self._detail_head = evidence_detail(parsed.label, self.info.date, self.info.sha256, "") + " prefix "
+        when = date_label(self.info.date, parsed.date_basis)  # a file time is not the source's own date
+        self._detail_head = evidence_detail(parsed.label, when, self.info.sha256, "") + " prefix "
         self._rows = _RowFacts(records)  # with the tables: a first batch should not pay for it
 
     def find(self, keys: AddressKeys) -> list[np.ndarray]:

@@ -23,8 +23,8 @@ from typing import Any, Iterator, NamedTuple
 
 from tracecheck.errors import UserError
 from tracecheck.geo.sources import MMDB, check_kind, read_source
-from tracecheck.geo.sources.interface import FILE_TIME_BASES, RangeFile, date_label, sha256_hex
-from tracecheck.vocabulary import SourceInfo
+from tracecheck.geo.sources.interface import RangeFile, sha256_hex
+from tracecheck.vocabulary import FILE_TIME_BASES, SourceInfo, date_label
 
 SOURCES_DIR = "sources"
 META_SUFFIX = ".meta.json"
@@ -52,6 +52,7 @@ def with_age(info: SourceInfo, on: dt.date, date_basis: str = "content") -> Sour
     A date after ``on`` has no age (None, never negative).  A source's own date there is newer
     than the day judged, so not stale; a file time there says nothing of the content's age, and
     like a missing date is not trusted fresh."""
+    info = replace(info, date_basis=date_basis)
     try:
         published = dt.date.fromisoformat(info.date[:10])
     except ValueError:

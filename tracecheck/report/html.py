@@ -18,7 +18,7 @@ import jinja2
 
 from tracecheck.report.atomic import write_atomically
 from tracecheck.report.model import Report, canonical_dict
-from tracecheck.vocabulary import BASIS_LABEL
+from tracecheck.vocabulary import BASIS_LABEL, date_label
 
 FILE_NAME = "report.html"
 TEMPLATE = "report.html.j2"
@@ -94,6 +94,7 @@ def render_html(report: Report) -> str:
         r=data,
         headline=NOTHING_JUDGED if nothing_judged else HEADLINES[data["summary"]["verdict"]],
         basis=BASIS_LABEL,
+        date_label=date_label,
         skipped_total=sum(data["accounting"]["skipped"].values()),
         place=place,
     )

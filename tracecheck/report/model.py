@@ -86,6 +86,10 @@ class Source(_Model):
     sha256: str
     age_days: int | None = None
     stale: bool = False
+    date_basis: str = "content"
+    """Extension: where ``date`` came from: ``content`` (the source's own), ``filename``, or a file
+    time (``mtime``, ``http-last-modified``, ``download-time``): then the date says nothing of the
+    content's age."""
 
 
 class ExceptionUse(_Model):

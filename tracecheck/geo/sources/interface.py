@@ -139,23 +139,12 @@ def mtime_date(path: Path) -> str:
     return dt.datetime.fromtimestamp(stamp, dt.timezone.utc).date().isoformat()
 
 
-FILE_TIME_BASES = frozenset({"mtime", "http-last-modified", "download-time"})
-"""Date bases that are when a file was written, not when its content was published."""
-
-
-def date_label(date: str, basis: str) -> str:
-    """A source's date as people should read it: its own date, or ``date unknown (file time
-    2026-01-01)`` for a format that carries none, which only its file's time dates."""
-    if basis in FILE_TIME_BASES:
-        return f"date unknown (file time {date[:10]})" if date else "date unknown"
-    return date or "undated"
-
-
 def iso_from_epoch(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _FILENAME_DATE = re.compile(r"(20\d\d)(\d\d)(\d\d)")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def filename_date(path: Path) -> str:
@@ -171,7 +160,7 @@ def filename_date(path: Path) -> str:
 
 def evidence_detail(label: str, date: str, sha256: str, network: str) -> str:
     """``AWS ip-ranges.json 2026-08-22 sha256:1a2b3c4d5e6f prefix 3.248.0.0/14``."""
-    parts = [label, date[:10] or "undated", f"sha256:{sha256[:12]}"]
+    parts = [label, date[:10] if _ISO_DATE.match(date) else (date or "undated"), f"sha256:{sha256[:12]}"]
     if network:
         parts.append(f"prefix {network}")
     return " ".join(parts)
