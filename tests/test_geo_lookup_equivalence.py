@@ -208,7 +208,7 @@ EXPECTED = {
         )),
     '15.181.232.10': ('15.181.232.10', 'aws', 'EC2', 'us-east-1', 'PE', '', 'Lima', -12.05, -77.04, ('PE',), False, False, 'provider',
         (
-            ('aws-ip-ranges', 'region us-east-1, border group us-east-1-lim-1 (EC2)', 'AWS ip-ranges.json 2026-08-22 sha256:9c4c9eca1293 prefix 15.181.232.0/21', 'provider', ('PE', '', 'us-east-1', 'aws', 'Lima', False)),
+            ('aws-ip-ranges', 'region us-east-1, border group us-east-1-lim-1 (EC2)', 'AWS ip-ranges.json 2026-08-22 sha256:9c4c9eca1293 prefix 15.181.232.0/21', 'provider', ('PE', '', 'us-east-1-lim-1', 'aws', 'Lima', False)),
             ('region-catalog', 'aws us-east-1-lim-1 is in PE (Lima)', 'geo_db/regions.yaml, source https://example.test/regions; inferred: Local Zone in Lima', 'catalog', None),
         )),
     '2a05:d018::1': ('2a05:d018::1', 'aws', 'EC2', 'eu-west-1', 'IE', '', 'Dublin', 53.35, -6.26, ('EEA', 'EU'), False, False, 'provider',

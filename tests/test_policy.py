@@ -318,9 +318,13 @@ def test_a_local_zone_and_its_parent_region_are_one_claim():
     # once, with the zone's country: not "sources disagree" with the parent region's US.
     lima = Place(ip="15.220.1.1", provider="aws", region="us-east-1", country="PE", basis=PROVIDER,
                  evidence=(said("aws-ip-ranges", PROVIDER, "region us-east-1, border group us-east-1-lim-1",
-                                country="PE", region="us-east-1", provider="aws", city="Lima"),))
+                                country="PE", region="us-east-1-lim-1", provider="aws", city="Lima"),))
     result = assess(dest("15.220.1.1"), lima, None, policy("tolerate_disagreement: none\n"), TODAY)
     assert result.verdict is Verdict.VIOLATION and not result.flags
+    assert result.reasons[0].startswith("unclassified destination at us-east-1-lim-1 (PE, Lima)")
+    # ... and authorizing the parent region does not authorize a zone in another country
+    parent = parse_policy("name: r\nauthorized:\n  regions: [aws:us-east-1]\n", "r.yaml")
+    assert assess(dest("15.220.1.1"), lima, None, parent, TODAY).verdict is Verdict.VIOLATION
 
 
 def test_any_disagreement_blocks_a_compliant_place_under_none():

@@ -156,14 +156,15 @@ class RangeSource:
 def located_region(provider: str, region: str, border_group: str, find_region: FindRegion) -> Located:
     """A provider region as a place, through the region catalog.  An AWS Local Zone (network
     border group ``us-east-1-lim-1``) can sit in another country than its parent region, so the
-    border group is asked first: the file then claims one place (the zone's country, the region
-    code as published), not two that disagree."""
+    border group is asked first: the file then claims one place (the zone, in its country), not
+    two that disagree."""
     catalog_provider = "gcp" if provider == "google" else provider
     for code in dict.fromkeys((border_group, region)):
         found = find_region(code, catalog_provider) if code else None
         if found is not None and getattr(found, "country", None):
             return Located(country=found.country, subdivision=getattr(found, "subdivision", "") or "",
-                           region=region, provider=provider, city=getattr(found, "city", "") or "")
+                           region=getattr(found, "code", "") or code, provider=provider,
+                           city=getattr(found, "city", "") or "")
     return Located(region=region, provider=provider)  # a region the catalog does not know: no country
 
 

@@ -62,11 +62,13 @@ def claim_from_place(place: Place) -> Claim | None:
     if not (place.country or place.anycast):
         return None
     kind = place.basis if place.basis is not None and SOURCE_RANK.get(place.basis) is not None else WEAKEST_PLACING
+    for item in place.evidence:  # the deciding line says it best (an AWS Local Zone, not its parent region)
+        if item.kind is kind and item.where is not None and (item.where.anycast, item.where.country) == \
+                (place.anycast, place.country):
+            return Claim(source=item.source, kind=kind, where=item.where, jurisdictions=place.jurisdictions)
     where = Located(country=place.country, subdivision=place.subdivision, region=place.region,
                     provider=place.provider, city=place.city, anycast=place.anycast)
-    deciding = next((item.source for item in place.evidence
-                     if item.kind is kind and item.where is not None and item.where.same_place(where)), kind.value)
-    return Claim(source=deciding, kind=kind, where=where, jurisdictions=place.jurisdictions)
+    return Claim(source=kind.value, kind=kind, where=where, jurisdictions=place.jurisdictions)
 
 
 @dataclass(frozen=True)
