@@ -422,3 +422,16 @@ def test_a_source_dated_by_its_file_time_says_so_in_the_report(tc, tmp_path):
     lines = [e["detail"] for e in by_ip(report)[CDN[1]]["evidence"] if e["source"] == cloudflare["name"]]
     assert lines and all("date unknown (file time " in line for line in lines)
     assert "date unknown (file time " in (tmp_path / "r" / "report.html").read_text()
+
+
+def test_a_geofeed_named_like_a_provider_ranks_as_a_geofeed(tc, tmp_path):
+    # A geofeed saved as google.csv: its word is an operator's, below the vendor's own regional name.
+    feed = tmp_path / "google.csv"
+    feed.write_text("52.210.12.0/24,US,US-VA,Ashburn,\n")
+    assert tc("db", "import", str(feed), "--source", "geofeed")[0] == 0
+    code, _, _ = tc("analyze", str(TestCall().service(*GENESYS_API).write(tmp_path / "c.pcapng")), "--out", str(tmp_path / "r"))
+    genesys = by_ip(report_of(tmp_path / "r"))[GENESYS_API[1]]
+    assert (genesys["verdict"], genesys["basis"], genesys["country"]) == ("compliant", "hostname", "IE")
+    feed_lines = [e for e in genesys["evidence"] if "google" in e["source"]]
+    assert feed_lines and {e["kind"] for e in feed_lines} == {"geofeed"}
+    assert "sources_disagree" in genesys["flags"] and code == 0
