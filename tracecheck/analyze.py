@@ -118,6 +118,7 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
     on = reference_date(reading)
     spans = [(call.first_ts, call.last_ts) for call in named.calls]
     in_scope = [flow for flow in reading.flows if flow_in_scope(flow, policy, spans)]
+    outside_scope = len(reading.flows) - len(in_scope)
     traffic = gather(in_scope, named.names, named.calls)
     local = local_addresses(ip for flow in in_scope for ip in (flow.orig_h, flow.resp_h))
 
@@ -128,7 +129,8 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
     places = resolver.resolve(sorted(traffic), names={ip: t.name_list for ip, t in traffic.items() if t.names},
                               vendor_hints=_vendor_hints(services, resolver))
     call_category = _call_categories(named.calls, traffic, services)
-    signalling = {ip for ip, t in traffic.items() for flow in t.flows if flow.uid in _signalling_uids(named.calls)}
+    signalling_uids = {uid for call in named.calls for uid in call.signalling}
+    signalling = {ip for ip, t in traffic.items() for flow in t.flows if flow.uid in signalling_uids}
 
     judged = [_judge(traffic[ip], places[ip], services[ip], call_category, ip in signalling, policy, on, cli_site)
               for ip in sorted(traffic)]
@@ -144,13 +146,11 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
         policy=model.PolicyRef(path=policy.path, sha256=policy.sha256, name=policy.name,
                                authorized=policy.authorized_summary(),
                                exceptions=_exception_uses(policy, on, judged)),
-        summary=_summary([j.destination for j in judged], assessments,
-                         _caveats(reading, judged, len(reading.flows) - len(in_scope))),
+        summary=_summary([j.destination for j in judged], assessments, _caveats(reading, judged, outside_scope)),
         destinations=[j.destination for j in judged],
         calls=[_call(call) for call in named.calls],
-        observability=observability_notes(traffic, local, len(reading.flows) - len(in_scope)),
-        warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged,
-                           outside_scope=len(reading.flows) - len(in_scope)),
+        observability=observability_notes(traffic, local, outside_scope),
+        warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope),
     )
     files = write_report(report, out, reading.flows.columns, wanted_formats,
                          Path(sign_key) if sign_key is not None else None, force=force,
@@ -209,10 +209,6 @@ def _vendor_hints(services: dict[str, Service | None], resolver) -> dict[str, li
         if hint is not None:
             hints[ip] = [hint]
     return hints
-
-
-def _signalling_uids(calls: list[Call]) -> set[str]:
-    return {uid for call in calls for uid in call.signalling}
 
 
 def _call_categories(calls: list[Call], traffic: dict[str, DestinationTraffic],
