@@ -178,6 +178,15 @@ def test_a_scope_that_excludes_every_flow_judges_nothing(tc, tmp_path):
     assert summary.startswith("INDETERMINATE: nothing judged") and "outside the policy's scope" in summary
 
 
+def test_flows_left_out_by_the_scope_are_said_with_the_verdict(tc, tmp_path):
+    policy = write_policy(tmp_path, EU_ONLY + "scope: {end: 2023-11-14T22:13:20.5Z}\n")
+    capture = us_transcription_call().write(tmp_path / "c.pcapng")  # the US stream starts after the end
+    code, out, _ = tc("analyze", str(capture), "--policy", str(policy), "--out", str(tmp_path / "r"))
+    assert code == 0
+    summary = summary_of(out)
+    assert summary.startswith("COMPLIANT") and "outside the policy's scope, not judged" in summary
+
+
 def test_only_local_traffic_judges_nothing(tmp_path):
     call = TestCall().tls("192.168.1.10", "intranet.example")
     result = analyze([str(call.write(tmp_path / "c.pcapng"))], out_dir=tmp_path / "r", db_dir=tmp_path / "db")

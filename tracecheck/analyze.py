@@ -387,6 +387,8 @@ def _caveats(reading: FlowResult, judged: list[Judged], outside_scope: int) -> l
     nothing = _nothing_judged(reading, judged, outside_scope)
     if nothing is not None:
         caveats.append(f"nothing judged: {nothing[0]} \N{EM DASH} {nothing[1]}")
+    elif outside_scope:
+        caveats.append(f"{outside_scope:,} flow{'s' if outside_scope != 1 else ''} outside the policy's scope, not judged")
     if reading.warnings:
         more = len(reading.warnings) - 1
         caveats.append(f"capture damaged: {reading.warnings[0]}" + (f" (and {more} more)" if more else ""))
