@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 
 import report_samples
 
-from tracecheck.report.junit import render_junit
+from tracecheck.report.formats.junit import render_junit
 from tracecheck.report.model import Destination
-from tracecheck.report.sarif import SCHEMA_URI, render_sarif
+from tracecheck.report.formats.sarif import SCHEMA_URI, render_sarif
 
 
 def test_sarif_has_one_result_per_violation_and_indeterminate():

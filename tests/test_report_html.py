@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import report_samples
 
-from tracecheck.report.html import render_html, visible
+from tracecheck.report.formats.html import render_html, visible
 from tracecheck.report.model import Destination, Name
 
 HOSTILE_NAMES = [

@@ -8,10 +8,10 @@ import pytest
 import report_samples
 
 from tracecheck.errors import UserError
-from tracecheck.report.json_report import (
+from tracecheck.report.formats.json_report import (
+    FORMAT,
     load_report,
     render_report_json,
-    write_report_json,
 )
 
 
@@ -49,7 +49,7 @@ def test_text_is_utf8_not_escaped(monkeypatch):
 
 def test_written_file_loads_back_and_renders_identically(tmp_path, monkeypatch):
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    path = write_report_json(report_samples.report(), tmp_path)
+    path = FORMAT.write(report_samples.report(), {}, tmp_path)
     assert path.name == "report.json"
     assert render_report_json(load_report(path)) == path.read_bytes()
     assert not list(tmp_path.glob(".*tmp"))  # the atomic write left no temporary behind

@@ -31,8 +31,8 @@ def test_writes_the_contract_files_and_the_manifest_last(tmp_path):
 def test_extra_formats(tmp_path):
     written = write_report(report_samples.report(), tmp_path, report_samples.flow_rows(),
                            {"sarif", "junit", "parquet"})
-    assert [p.name for p in written] == ["report.json", "report.html", "flows.csv", "report.sarif",
-                                         "report.junit.xml", "flows.parquet", "manifest.json"]
+    assert [p.name for p in written] == ["report.json", "report.html", "flows.csv", "report.junit.xml",
+                                         "flows.parquet", "report.sarif", "manifest.json"]
     assert verify(tmp_path) == []
 
 
@@ -65,8 +65,8 @@ def test_a_rerun_removes_outputs_not_asked_for_again(tmp_path):
 
 
 def test_unknown_formats_are_refused_before_anything_is_written(tmp_path):
-    with pytest.raises(UserError, match="unknown report format pdf: choose from json, html, csv, sarif, junit, parquet"):
-        write_report(report_samples.report(), tmp_path / "out", [], {"pdf"})
+    with pytest.raises(UserError, match="unknown report format xyz: choose from json, html, csv, junit, parquet, sarif"):
+        write_report(report_samples.report(), tmp_path / "out", [], {"xyz"})
     assert not (tmp_path / "out").exists()
     assert parse_formats(" SARIF, junit,,") == {"sarif", "junit"}
 
@@ -320,3 +320,18 @@ def test_catalogs_that_is_not_a_directory_is_bad_input(tmp_path):
         assert str(failed.value) == (f"{out / 'catalogs'} is not a directory tracecheck can copy the service "
                                      f"catalogs into; move it out of the way or choose another --out DIR")
     assert list(elsewhere.iterdir()) == []  # nothing written through the link
+
+
+def test_formats_register_themselves_and_the_help_and_errors_name_them():
+    from tracecheck.report import formats
+
+    found = {f.name: f.file_name for f in formats.all_formats()}
+    assert {"json": "report.json", "html": "report.html", "csv": "flows.csv", "sarif": "report.sarif",
+            "junit": "report.junit.xml", "parquet": "flows.parquet"}.items() <= found.items()
+    assert [f.name for f in formats.all_formats()][:3] == ["json", "html", "csv"]  # the contract's, first
+    help_text = formats.help_text()
+    for fmt in formats.all_formats():
+        assert fmt.file_name in help_text and (fmt.always or f"{fmt.name} (" in help_text)
+    with pytest.raises(UserError) as refused:
+        formats.check({"docx"})
+    assert str(refused.value).endswith(", ".join(found))

@@ -10,6 +10,7 @@ import typer
 from tracecheck.cli.app import app, settings
 from tracecheck.cli.flows import report_reading
 from tracecheck.cli.progress import reading_progress
+from tracecheck.report import formats
 from tracecheck.vocabulary import BASIS_LABEL
 
 _VERDICT_STYLE = {"violation": "bold red", "indeterminate": "yellow", "compliant": "green", "not_assessed": "dim"}
@@ -20,7 +21,7 @@ def analyze(
     captures: list[Path] = typer.Argument(..., help="pcap or pcapng files of the test call, optionally gzip-compressed."),
     policy: Path | None = typer.Option(None, "--policy", "-p", help="Residency policy YAML (default: the gdpr-eu template)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Report directory (default: reports/<capture name>). A re-run replaces the report in it whole; a non-empty directory that holds no tracecheck report, or files tracecheck did not write, is refused (see --force)."),
-    format: list[str] = typer.Option([], "--format", "-f", help="More outputs beside report.json/html and flows.csv: sarif, junit, parquet (comma-separated or repeated)."),
+    format: list[str] = typer.Option([], "--format", "-f", help=formats.help_text()),
     site: str | None = typer.Option(None, "--site", help="Where the capture was taken, for the RTT bound: region code, city, country or lat,lon."),
     catalog: list[Path] = typer.Option([], "--catalog", help="Extra service catalog YAML (repeatable)."),
     rdap: bool = typer.Option(False, "--rdap", help="Also ask RDAP registries (uses the network; cached)."),

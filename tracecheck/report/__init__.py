@@ -10,7 +10,7 @@ from importlib import import_module
 _EXPORTS = {
     "check": "verification", "verify": "verification",
     "Report": "model", "Summary": "model",
-    "FORMATS": "writer", "parse_formats": "writer", "write_report": "writer",
+    "parse_formats": "writer", "write_report": "writer",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -251,18 +251,25 @@ def write_table(rows: list[dict] | Columns, columns: Sequence[str], fmt: str, ou
     if fmt == "parquet":
         if to_stdout:
             raise UserError("parquet is binary: give an output file with -o FILE")
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        arrow_table = pa.table({c: list(values) for c, values in table.items()}, schema=parquet_schema(columns))
         # Opened here, not by pyarrow: it would read the name as a URI (s3://... goes to the network).
-        _write(output, "wb", lambda out: pq.write_table(arrow_table, out))
+        _write(output, "wb", lambda out: out.write(parquet_bytes(table, columns)))
         return
     text = columns_to_csv(table) if fmt == "csv" else columns_to_json(table)
     if to_stdout:
         sys.stdout.write(text)
         return
     _write(output, "w", lambda out: out.write(text))
+
+
+def parquet_bytes(table: Columns, columns: Sequence[str]) -> bytes:
+    """The table as a Parquet file, with the declared types of its columns (``parquet_schema``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow_table = pa.table({c: list(table[c]) for c in columns}, schema=parquet_schema(columns))
+    sink = pa.BufferOutputStream()
+    pq.write_table(arrow_table, sink)
+    return sink.getvalue().to_pybytes()
 
 
 def _write(output: str, mode: str, write) -> None:

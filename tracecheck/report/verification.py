@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tracecheck.errors import UserError
-from tracecheck.report.json_report import FILE_NAME as REPORT_JSON
+from tracecheck.report.formats.json_report import FILE_NAME as REPORT_JSON
 from tracecheck.report.manifest import (
     CATALOG_KIND,
     MANIFEST,
@@ -21,11 +21,11 @@ from tracecheck.report.manifest import (
     SIGNATURE,
     SIGNATURE_ALGORITHM,
     fingerprint,
+    load_public_key,
     safe_relative,
+    sha256_file,
     shown,
     walk,
-    load_public_key,
-    sha256_file,
 )
 
 

@@ -20,33 +20,22 @@ import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tracecheck.errors import UserError
-from tracecheck.report import html, json_report, junit, manifest, sarif, tables
-from tracecheck.report.atomic import cannot_write, fill_atomically, temporary_of, write_atomically
+from tracecheck.report import formats as registry
+from tracecheck.report import manifest, tables
+from tracecheck.report.atomic import cannot_write, temporary_of, write_atomically
 from tracecheck.report.model import Report
 
-FLOWS_CSV = "flows.csv"
-FLOWS_PARQUET = "flows.parquet"
 
-ALWAYS = ("json", "html", "csv")
-"""Written whatever ``formats`` says: the contract's report directory."""
-
-EXTRA: dict[str, tuple[str, Callable[[Report, Path], Path]]] = {
-    "sarif": (sarif.FILE_NAME, sarif.write_sarif),
-    "junit": (junit.FILE_NAME, junit.write_junit),
-}
-FORMATS = (*ALWAYS, *EXTRA, "parquet")
-"""Everything ``formats`` may name; ``parquet`` adds flows.parquet beside flows.csv."""
-
-_OWN_NAMES = frozenset({json_report.FILE_NAME, html.FILE_NAME, FLOWS_CSV, FLOWS_PARQUET,
-                        *(name for name, _ in EXTRA.values()), manifest.MANIFEST, manifest.SIGNATURE,
-                        manifest.POLICY_COPY})
-"""Every file name a run may write at the top of the directory (beside catalogs/<n>-<name>): the
-only names it ever deletes."""
+def _own_names() -> frozenset[str]:
+    """Every file name a run may write at the top of the directory (beside catalogs/<n>-<name>): the
+    only names it ever deletes."""
+    return frozenset({*(f.file_name for f in registry.all_formats()), manifest.MANIFEST, manifest.SIGNATURE,
+                      manifest.POLICY_COPY})
 
 _COPY_NAME = re.compile(r"^[1-9][0-9]*-[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 _LONGEST_NAME = 64
@@ -56,14 +45,11 @@ _SHOWN_AT_MOST = 5
 def parse_formats(text: str) -> set[str]:
     """``--format sarif,junit`` as a set; an unknown name is a UserError that lists the known ones."""
     formats = {part.strip().lower() for part in text.split(",") if part.strip()}
-    check_formats(formats)
+    registry.check(formats)
     return formats
 
 
-def check_formats(formats: set[str]) -> None:
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown:
-        raise UserError(f"unknown report format {', '.join(unknown)}: choose from {', '.join(FORMATS)}")
+check_formats = registry.check
 
 
 def write_report(report: Report, out_dir: Path, flows_rows: list[dict] | tables.Columns, formats: set[str],
@@ -74,7 +60,7 @@ def write_report(report: Report, out_dir: Path, flows_rows: list[dict] | tables.
 
     ``flows_rows`` is the flow table keyed by ``tracecheck.flows.table.COLUMNS``: its rows
     (``as_record``) or its columns (``FlowTable.columns``).
-    ``formats`` adds to report.json, report.html and flows.csv: ``sarif``, ``junit``, ``parquet``.
+    ``formats`` names the optional formats to write beside the always-written ones (``report.formats``).
     ``sign_key`` is an Ed25519 private key in PEM; it is read before anything is written, so a bad
     key leaves no half-made directory.
     ``force`` writes beside files tracecheck did not write (see the module's docstring).
@@ -84,7 +70,7 @@ def write_report(report: Report, out_dir: Path, flows_rows: list[dict] | tables.
     Every failure to write is a UserError naming the path and what to do."""
     from tracecheck.flows.table import COLUMNS
 
-    check_formats(formats)
+    chosen = registry.chosen(formats)
     flows_table = tables.as_columns(flows_rows, COLUMNS)
     if sign_key is not None:
         manifest.load_signing_key(sign_key)
@@ -100,16 +86,7 @@ def write_report(report: Report, out_dir: Path, flows_rows: list[dict] | tables.
         raise UserError(f"cannot create the report directory {out_dir}: {err.strerror or err}; "
                         f"choose another --out DIR") from None
     try:
-        written = [
-            json_report.write_report_json(report, out_dir),
-            html.write_html(report, out_dir),
-            write_atomically(out_dir / FLOWS_CSV, tables.columns_to_csv(flows_table).encode("utf-8")),
-        ]
-        for fmt, (_, write) in EXTRA.items():
-            if fmt in formats:
-                written.append(write(report, out_dir))
-        if "parquet" in formats:
-            written.append(_write_parquet(flows_table, COLUMNS, out_dir / FLOWS_PARQUET))
+        written = [fmt.write(report, flows_table, out_dir) for fmt in chosen]
         if policy_copy is not None:
             written.append(write_atomically(out_dir / policy_copy.copy, policy))
         written += _write_catalogs(out_dir, catalog_copies, [data for _, data in catalogs])
@@ -254,7 +231,7 @@ def _is_own_name(rel: str | None) -> bool:
     folder, _, name = (rel or "").rpartition("/")
     if folder == manifest.CATALOG_COPIES:
         return _COPY_NAME.match(name) is not None
-    return not folder and name in _OWN_NAMES
+    return not folder and name in _own_names()
 
 
 def _entries(root: Path) -> list[str]:
@@ -292,7 +269,3 @@ def some_names(names: Sequence[str]) -> str:
     shown = ", ".join(manifest.shown(name) for name in names[:_SHOWN_AT_MOST])
     more = len(names) - _SHOWN_AT_MOST
     return f"{shown} and {more} more" if more > 0 else shown
-
-
-def _write_parquet(rows: tables.Columns, columns, path: Path) -> Path:
-    return fill_atomically(path, lambda temporary: tables.write_table(rows, columns, "parquet", temporary))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from tracecheck.errors import UserError
-from tracecheck.report.atomic import write_atomically
-from tracecheck.report.model import Report, canonical_dict
+from tracecheck.report.interface import Columns, ReportFormat
+
+if TYPE_CHECKING:
+    from tracecheck.report.model import Report
 
 FILE_NAME = "report.json"
 
@@ -19,16 +20,32 @@ def render_report_json(report: Report) -> bytes:
 
     ``generated`` is filled from SOURCE_DATE_EPOCH when that is set; without it the bytes
     carry no time of writing at all, so two runs on the same inputs compare equal."""
+    from tracecheck.report.model import canonical_dict
+
     data = canonical_dict(report.with_generated_from_environment())
     return (json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
-def write_report_json(report: Report, out_dir: Path) -> Path:
-    return write_atomically(Path(out_dir) / FILE_NAME, render_report_json(report))
+class ReportJson(ReportFormat):
+    name = "json"
+    file_name = FILE_NAME
+    summary = "the contract's report (CONTRACT.md)"
+    always = True
+    order = 0
+
+    def render(self, report: Report, flows: Columns) -> bytes:
+        return render_report_json(report)
+
+
+FORMAT = ReportJson()
 
 
 def load_report(path: Path) -> Report:
-    """Read a report.json back (for tools that post-process reports, and for tests)."""
+    """Read a report.json back (for ``diff``, tools that post-process reports, and tests)."""
+    from pydantic import ValidationError
+
+    from tracecheck.report.model import Report
+
     try:
         return Report.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
     except OSError as err:

@@ -15,9 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tracecheck.report.atomic import write_atomically
-from tracecheck.report.model import Report, canonical_dict
+from tracecheck.report.interface import Columns, ReportFormat
+
+if TYPE_CHECKING:
+    from tracecheck.report.model import Report
 
 FILE_NAME = "report.sarif"
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/os/schemas/sarif-schema-2.1.0.json"
@@ -50,6 +53,8 @@ _WEAK_VIOLATION = (2, "warning")
 
 
 def render_sarif(report: Report) -> bytes:
+    from tracecheck.report.model import canonical_dict
+
     data = canonical_dict(report)
     artifacts = [{"location": {"uri": _uri(i["path"])}, "hashes": {"sha-256": i["sha256"]}}
                  for i in data["inputs"]]
@@ -112,5 +117,13 @@ def _uri(path: str) -> str:
     return quote(path.replace("\\", "/"), safe="/@-._~")
 
 
-def write_sarif(report: Report, out_dir: Path) -> Path:
-    return write_atomically(Path(out_dir) / FILE_NAME, render_sarif(report))
+class Sarif(ReportFormat):
+    name = "sarif"
+    file_name = FILE_NAME
+    summary = "SARIF 2.1.0 for code-scanning dashboards"
+
+    def render(self, report: Report, flows: Columns) -> bytes:
+        return render_sarif(report)
+
+
+FORMAT = Sarif()

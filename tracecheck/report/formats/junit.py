@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tracecheck.report.atomic import write_atomically
-from tracecheck.report.model import Report, canonical_dict
+from tracecheck.report.interface import Columns, ReportFormat
+
+if TYPE_CHECKING:
+    from tracecheck.report.model import Report
 
 FILE_NAME = "report.junit.xml"
 
@@ -23,6 +25,8 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def render_junit(report: Report) -> bytes:
+    from tracecheck.report.model import canonical_dict
+
     data = canonical_dict(report)
     suite_name = f"tracecheck residency ({data['policy']['name']})"
     cases = [_testcase(d, data["summary"]["verdict"]) for d in data["destinations"]]
@@ -77,5 +81,13 @@ def _xml(text: str) -> str:
     return _NOT_XML.sub("\ufffd", text)
 
 
-def write_junit(report: Report, out_dir: Path) -> Path:
-    return write_atomically(Path(out_dir) / FILE_NAME, render_junit(report))
+class JUnit(ReportFormat):
+    name = "junit"
+    file_name = FILE_NAME
+    summary = "JUnit XML, a test case per destination, for CI"
+
+    def render(self, report: Report, flows: Columns) -> bytes:
+        return render_junit(report)
+
+
+FORMAT = JUnit()

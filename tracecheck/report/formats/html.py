@@ -12,12 +12,14 @@ from __future__ import annotations
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+from tracecheck.report.interface import Columns, ReportFormat
 
-from tracecheck.report.atomic import write_atomically
-from tracecheck.report.model import Report, canonical_dict
+if TYPE_CHECKING:
+    import jinja2
+
+    from tracecheck.report.model import Report
 from tracecheck.vocabulary import BASIS_LABEL, date_label
 
 FILE_NAME = "report.html"
@@ -71,8 +73,10 @@ def place(destination: dict) -> str:
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        loader=jinja2.FileSystemLoader(Path(__file__).parents[1] / "templates"),
         autoescape=True,  # every template, whatever its name: capture content is hostile
         undefined=jinja2.StrictUndefined,
         finalize=visible,
@@ -87,6 +91,8 @@ def _environment() -> jinja2.Environment:
 
 def render_html(report: Report) -> str:
     """The page, from the same canonical data as report.json (same order, same rounding)."""
+    from tracecheck.report.model import canonical_dict
+
     data = canonical_dict(report.with_generated_from_environment())
     template = _environment().get_template(TEMPLATE)
     nothing_judged = data["summary"].get("judged") == 0
@@ -100,5 +106,15 @@ def render_html(report: Report) -> str:
     )
 
 
-def write_html(report: Report, out_dir: Path) -> Path:
-    return write_atomically(Path(out_dir) / FILE_NAME, render_html(report).encode("utf-8"))
+class Html(ReportFormat):
+    name = "html"
+    file_name = FILE_NAME
+    summary = "one self-contained page a reviewer reads offline"
+    always = True
+    order = 1
+
+    def render(self, report: Report, flows: Columns) -> bytes:
+        return render_html(report).encode("utf-8")
+
+
+FORMAT = Html()
