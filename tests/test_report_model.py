@@ -31,8 +31,8 @@ CONTRACT_FIELDS = {
                      "reasons", "evidence"],
     "calls": ["call_id", "first_ts", "last_ts", "signalling", "media"],
 }
-EXTENSIONS = {"top": {"observability", "warnings", "generated"}, "accounting": {"notes"}, "sources": {"date_basis"},
-              "destinations": {"fails", "basis", "exception", "flags", "rule"}, "policy": {"exceptions"},
+EXTENSIONS = {"top": {"observability", "warnings", "generated", "site"}, "accounting": {"notes"}, "sources": {"date_basis"},
+              "destinations": {"fails", "basis", "exception", "flags", "rule", "latitude", "longitude"}, "policy": {"exceptions"},
               "summary": {"judged", "violations_geoip_only", "caveats"}}
 
 

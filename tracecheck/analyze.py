@@ -41,7 +41,7 @@ from tracecheck.policy import (
 )
 from tracecheck.policy import Destination as PolicyDestination
 from tracecheck.policy import judged as judged_count
-from tracecheck.policy.evaluate import RTT_IMPLAUSIBLE, exception_matches, today_utc
+from tracecheck.policy.evaluate import RTT_IMPLAUSIBLE, exception_matches, policy_site, today_utc
 from tracecheck.policy.physics import Site, parse_site
 from tracecheck.report import model
 from tracecheck.vocabulary import (
@@ -151,6 +151,7 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
         calls=[_call(call) for call in named.calls],
         observability=observability_notes(traffic, local, outside_scope),
         warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope),
+        site=_site(cli_site, policy),
     )
     files = write_report(report, out, reading.flows.columns, wanted_formats,
                          Path(sign_key) if sign_key is not None else None, force=force,
@@ -271,6 +272,7 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
                   for e in dict.fromkeys(evidence)],
         fails=assessment.fails, basis=assessment.basis, exception=assessment.exception,
         flags=list(assessment.flags), rule=assessment.rule,
+        latitude=place.latitude if place.country else None, longitude=place.longitude if place.country else None,
     )
     covered = tuple(e.id for e in policy.exceptions if exception_matches(e, wanted, place, service))
     return Judged(destination, assessment, covered)
@@ -349,6 +351,14 @@ def _catalog_sources(catalog: Catalog) -> list[model.Source]:
     return [model.Source(name=source.path, kind="service-catalog",
                          version=f"{source.services} services, {source.patterns} patterns", date="",
                          sha256=source.sha256) for source in catalog.sources]
+
+
+def _site(cli_site: Site | None, policy: Policy) -> model.SiteRef | None:
+    site, source = (cli_site, "--site") if cli_site is not None else (policy_site(policy), "policy")
+    if site is None:
+        return None
+    return model.SiteRef(label=site.label, latitude=site.latitude, longitude=site.longitude,
+                         radius_km=site.radius_km, source=source)
 
 
 def _call(call: Call) -> model.Call:

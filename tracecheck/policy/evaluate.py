@@ -95,7 +95,7 @@ def assess(destination: Destination, place: Place, service: Service | None, poli
     reasons[0] = f"{reasons[0]} Evidence: {evidence_text}." if evidence_text else reasons[0]
 
     extra: list[Evidence] = []
-    site = site or _policy_site(policy)
+    site = site or policy_site(policy)
     if site is not None and destination.handshake_rtt_ms is not None:
         check = check_place(site, destination.handshake_rtt_ms, place)
         if check is not None:
@@ -244,7 +244,7 @@ def _rule_for(policy: Policy, service: Service | None, category: Category | None
     return None, ""
 
 
-def _policy_site(policy: Policy) -> Site | None:
+def policy_site(policy: Policy) -> Site | None:
     if not policy.site:
         return None
     from tracecheck.policy.physics import parse_site

@@ -33,7 +33,7 @@ VERDICT_SEVERITY = {Verdict.VIOLATION: 0, Verdict.INDETERMINATE: 1, Verdict.COMP
 """Most severe first: a reviewer reads violations before anything else; what the policy did not
 judge comes last."""
 
-_OMIT_WHEN_UNSET = {"generated", "fails"}
+_OMIT_WHEN_UNSET = {"generated", "fails", "site"}
 
 
 class _Model(BaseModel):
@@ -131,6 +131,17 @@ class Summary(_Model):
     """Extension: what must be read with the verdict (nothing judged, a damaged capture)."""
 
 
+class SiteRef(_Model):
+    """Extension: where the capture was taken, as ``--site`` (or the policy's ``site``) gave it."""
+
+    label: str
+    latitude: float
+    longitude: float
+    radius_km: float = 0.0
+    """How uncertain the position is (a country given as the site: its radius)."""
+    source: Literal["--site", "policy"] = "--site"
+
+
 class Name(_Model):
     name: str
     source: str
@@ -179,6 +190,10 @@ class Destination(_Model):
     """Extension: contradictions that made the verdict no laxer (``rtt_implausible``, ``sources_disagree``)."""
     rule: str = ""
     """Extension: the policy entry it was judged (or ignored) by: ``categories.transcription``, ``ignore[0]``."""
+    latitude: float | None = None
+    """Extension: the place's coordinates when a source gives them (a provider region's city, a
+    GeoIP city); None for a country alone, anycast or unknown."""
+    longitude: float | None = None
 
     @field_validator("jurisdictions")
     @classmethod
@@ -219,6 +234,8 @@ class Report(_Model):
     """Extension: what this vantage point cannot show, and which names were hidden (ECH, DoH)."""
     warnings: list[str] = []
     """Extension: anything that weakens the evidence (stale sources, truncated captures ...)."""
+    site: SiteRef | None = None
+    """Extension: the capture site, when ``--site`` or the policy gives one."""
     generated: str | None = Field(default=None)
     """Extension: ISO 8601 time of writing -- only from SOURCE_DATE_EPOCH, never the wall clock."""
 
