@@ -223,3 +223,43 @@ def _one_call_over_three_flows(path: Path) -> Path:
                    f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
         frames.append((T0 + (3 - i % 3) * SECOND + i * 1000, ether(udp("10.0.0.5", "192.0.2.10", sport, dport, message))))
     return write_pcap(path, sorted(frames))
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting for its (dead) parent's reaper."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the worker")
+def test_a_worker_whose_parent_is_killed_does_not_stay_behind():
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # The parent starts a worker mid-analysis (sent nothing yet: the child waits in recv),
+    # says the worker's pid and waits; it is then killed with no chance to clean up.
+    script = ("import time\nfrom tracecheck.dissect.worker import DissectionWorker\n"
+              "worker = DissectionWorker()\nprint(worker._process.pid, flush=True)\ntime.sleep(60)\n")
+    root = str(Path(__file__).resolve().parents[1])
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": root}, start_new_session=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert _alive(child)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the dissector worker outlived its killed parent"
+    finally:
+        try:
+            os.killpg(parent.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

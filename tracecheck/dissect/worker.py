@@ -15,7 +15,10 @@ import marshal
 import multiprocessing
 import os
 import queue
+import signal
+import sys
 import threading
+import time
 import traceback
 from dataclasses import replace
 
@@ -45,7 +48,8 @@ class DissectionWorker:
     def __init__(self) -> None:
         context = multiprocessing.get_context("fork")  # the child inherits the loaded modules
         self._pipe, child_end = context.Pipe(duplex=True)
-        self._process = context.Process(target=_serve, args=(child_end,), name="tracecheck-dissect", daemon=True)
+        self._process = context.Process(target=_serve, args=(child_end, self._pipe, os.getpid()),
+                                        name="tracecheck-dissect", daemon=True)
         self._process.start()
         child_end.close()
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUED_BATCHES)
@@ -116,7 +120,11 @@ class DissectionWorker:
         self._pipe.close()
 
 
-def _serve(pipe) -> None:
+def _serve(pipe, parent_end, parent_pid: int) -> None:
+    # The parent's end, inherited by the fork: closed, so that the parent's death is an
+    # end-of-file here instead of a recv blocked forever.
+    parent_end.close()
+    _die_with_parent(parent_pid)
     # What the parent had is the child's too: keep the collector off it (a full collection
     # would walk it all, writing to pages the child otherwise shares with the parent).  And
     # off what the dissectors make: they make no reference cycles (a test holds them to it),
@@ -146,6 +154,32 @@ def _serve(pipe) -> None:
         return
     except Exception:  # a bug: report it rather than hang the parent
         pipe.send_bytes(marshal.dumps(("error", traceback.format_exc())))
+
+
+# How often the child looks whether its parent is still there (where no death signal exists).
+PARENT_CHECK_SECONDS = 0.5
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """End this process when the parent ends, however it ends (kill -9, a fault)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # it was gone before the death signal was asked for
+        os._exit(1)
+
+    def watch() -> None:  # portable: a parent gone makes this process a child of another
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tracecheck-parent-watch", daemon=True).start()
 
 
 def _write_all(fd: int, data: bytes) -> None:
