@@ -3,20 +3,25 @@
 pcap (four variants), pcapng, and either of them gzip-compressed.  Read errors inside a
 compressed stream end the file with a warning, as a truncated file does: what could be read
 is kept.
+
+Files are read into private buffers, never memory-mapped: a mapped file that shrinks while it
+is read (a ring buffer rotated, a capture rewritten) faults on the pages past its new end, a
+SIGBUS no Python code can catch.  A read of a shrunk file just ends early, and is said.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import BinaryIO, Iterator
 
 from tracecheck.errors import UserError
 from tracecheck.ingest import pcap, pcapng
-from tracecheck.ingest.mapped import MappedFile
 from tracecheck.ingest.records import ReadStats, RecordBatch
 
 
@@ -105,7 +110,7 @@ class OpenCapture:
     _hashing: _HashingReader | None = None
     _stream: _TolerantReader | None = None
     _watch: tuple = ()
-    _mapped: MappedFile | None = None
+    _size_at_open: int | None = None  # None: not a regular file (a pipe), or compressed
 
     def batches(self, first_record: int = 0) -> Iterator[RecordBatch]:
         if self.format.startswith("pcapng"):
@@ -115,27 +120,30 @@ class OpenCapture:
         for reader in (self._stream, *self._watch):
             if reader.error:
                 self.stats.warnings.append(reader.error)
+        if self._size_at_open is not None:
+            read = self.position()
+            if read < self._size_at_open:
+                self.stats.warnings.append(
+                    f"the file shrank while it was read ({self._size_at_open} bytes when opened, {read} "
+                    "there to read): it was cut or rewritten meanwhile; what could be read is kept")
+            elif read > self._size_at_open:
+                self.stats.warnings.append(
+                    f"the file grew while it was read ({self._size_at_open} bytes when opened, {read} "
+                    "read): it was still being written; read up to where it ended then")
 
     def sha256(self) -> str:
         """SHA-256 of the stored file (call after reading)."""
-        if self._mapped is not None:
-            self._mapped.finish_hash()
-            return self._hashing.digest.hexdigest() if self._hashing.digest else ""
         self._hashing.finish()
         return self._hashing.digest.hexdigest() if self._hashing.digest else ""
 
     def position(self) -> int:
         """Bytes of the stored file read so far (for progress)."""
-        if self._mapped is not None:
-            return self._mapped.pos
         try:
             return self._raw.tell()
         except (OSError, ValueError):
             return 0
 
     def close(self) -> None:
-        if self._mapped is not None:
-            self._mapped.close()
         if self._raw is not None:
             self._raw.close()
 
@@ -163,12 +171,13 @@ def open_capture(path: str | Path, hash_file: bool = False) -> OpenCapture:
     stream = hashing
     compressed = head[:2] == b"\x1f\x8b"
     watch: tuple = ()
-    mapped = None
-    if not compressed and (pcap.is_pcap(head) or pcapng.is_pcapng(head)):
+    size_at_open = None
+    if not compressed:
         try:
-            mapped = stream = MappedFile(raw, hashing.digest)
-        except (OSError, ValueError):  # not mappable (a pipe, a special file): read it instead
-            mapped = None
+            stat = os.fstat(raw.fileno())
+            size_at_open = stat.st_size if S_ISREG(stat.st_mode) else None
+        except OSError:
+            pass
     if compressed:
         inner = gzip.GzipFile(fileobj=hashing, mode="rb")
         try:
@@ -179,7 +188,7 @@ def open_capture(path: str | Path, hash_file: bool = False) -> OpenCapture:
         decompressed = _TolerantReader(inner)
         watch = (decompressed,)
         stream = decompressed
-    tolerant = stream if mapped is not None else _TolerantReader(stream)
+    tolerant = _TolerantReader(stream)
     if pcap.is_pcap(head):
         fmt = pcap.format_name(head)
     elif pcapng.is_pcapng(head):
@@ -189,4 +198,4 @@ def open_capture(path: str | Path, hash_file: bool = False) -> OpenCapture:
         what = "gzip data that is not" if compressed else "expected"
         shown = f"starts with {head.hex()}" if head else ("decompresses to nothing" if compressed else "an empty file")
         raise UserError(f"not a capture file: {name} ({shown}; {what} pcap or pcapng, optionally gzip-compressed)")
-    return OpenCapture(path=name, format=fmt + ("+gzip" if compressed else ""), _raw=raw, _hashing=hashing, _stream=tolerant, _watch=watch, _mapped=mapped)
+    return OpenCapture(path=name, format=fmt + ("+gzip" if compressed else ""), _raw=raw, _hashing=hashing, _stream=tolerant, _watch=watch, _size_at_open=size_at_open)

@@ -106,10 +106,7 @@ class ReadStats:
 def read_block(stream, carry, want: int = BLOCK_SIZE) -> tuple[memoryview, bool]:
     """The unconsumed tail of the previous block followed by up to ``want`` fresh bytes, and
     whether the stream has ended.  The bytes are read straight into a zero-padded NumPy
-    array (the batch's storage); the memoryview returned covers just the data.  A memory-
-    mapped file (``mapped.MappedFile``) hands out views of its mapping instead."""
-    if hasattr(stream, "read_block"):
-        return stream.read_block(carry, want)
+    array (the batch's storage); the memoryview returned covers just the data."""
     kept = len(carry)
     store = np.empty(kept + want + PAD, dtype=np.uint8)
     store[:kept] = np.frombuffer(carry, dtype=np.uint8) if kept else store[:0]
