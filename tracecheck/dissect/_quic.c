@@ -162,7 +162,8 @@ static PyObject *unprotect(PyObject *self, PyObject *args)
     const unsigned char *d = data.buf;
     initial_keys keys;
     unsigned char mask[16];
-    if (pn_offset < 1 || data.len < pn_offset + 4 + SAMPLE_LEN || data.len > MAX_PACKET || dcid.len > MAX_CID || salt.len > MAX_SALT
+    /* pn_offset is compared with what is left after the sample, never added to: no sum to wrap. */
+    if (pn_offset < 1 || data.len < 4 + SAMPLE_LEN || pn_offset > data.len - 4 - SAMPLE_LEN || data.len > MAX_PACKET || dcid.len > MAX_CID || salt.len > MAX_SALT
         || prefix.len > MAX_LABEL || largest < -1 || largest >= ((long long)1 << 62)) {
         PyErr_SetString(PyExc_ValueError, "unprotect: a packet too short, or a key or label out of range");
         goto done;

@@ -49,11 +49,15 @@ static inline int sip_like(uint32_t first3)
     return 0;
 }
 
-/* The buffer holds exactly n items of this size. */
+/* The buffer holds exactly n items of this size, aligned for loads of that size. */
 static int sized(Py_buffer *b, Py_ssize_t n, Py_ssize_t itemsize, const char *name)
 {
     if (b->len != n * itemsize) {
         PyErr_Format(PyExc_ValueError, "%s: expected %zd items of %zd bytes", name, n, itemsize);
+        return 0;
+    }
+    if (!aligned_for(b->buf, itemsize)) {
+        PyErr_Format(PyExc_ValueError, "%s: an array not aligned for items of %zd bytes", name, itemsize);
         return 0;
     }
     return 1;
@@ -149,8 +153,14 @@ static PyObject *join_slices(PyObject *self, PyObject *args)
     Py_ssize_t n = slices_inside("join_slices", &data, &b_starts, &b_ends), total = 0;
     if (n < 0)
         goto done;
-    for (Py_ssize_t i = 0; i < n; i++)
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* Each slice is inside data, but slices may overlap: their total can pass any size. */
+        if (ends[i] - starts[i] > PY_SSIZE_T_MAX - total) {
+            PyErr_SetString(PyExc_ValueError, "join_slices: the slices add up to more than a bytes object holds");
+            goto done;
+        }
         total += ends[i] - starts[i];
+    }
     result = PyBytes_FromStringAndSize(NULL, total);
     if (result != NULL) {
         char *out = PyBytes_AS_STRING(result);

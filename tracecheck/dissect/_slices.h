@@ -9,13 +9,20 @@
 #include <Python.h>
 #include <stdint.h>
 
-/* The number of slices, or -1 with ValueError set when starts and ends are not int64 arrays
- * of one length or a slice does not lie inside data. */
+/* Whether buf can be read as an array of itemsize-byte numbers: a misaligned load is undefined
+ * behaviour in C (and a fault on some machines), so such arrays are refused. */
+static inline int aligned_for(const void *buf, Py_ssize_t itemsize)
+{
+    return itemsize <= 1 || (uintptr_t)buf % (uintptr_t)itemsize == 0;
+}
+
+/* The number of slices, or -1 with ValueError set when starts and ends are not aligned int64
+ * arrays of one length or a slice does not lie inside data. */
 static Py_ssize_t slices_inside(const char *who, const Py_buffer *data, const Py_buffer *starts,
                                 const Py_buffer *ends)
 {
-    if (starts->len % 8 || ends->len != starts->len) {
-        PyErr_Format(PyExc_ValueError, "%s: starts and ends must be int64 arrays of one length", who);
+    if (starts->len % 8 || ends->len != starts->len || !aligned_for(starts->buf, 8) || !aligned_for(ends->buf, 8)) {
+        PyErr_Format(PyExc_ValueError, "%s: starts and ends must be aligned int64 arrays of one length", who);
         return -1;
     }
     Py_ssize_t n = starts->len / 8;

@@ -46,6 +46,7 @@ static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int decode_frame(const unsigned char *data, Py_ssize_t data_len, int64_t pos, int64_t end, int64_t wire_end,
                         uint64_t *wide, int64_t *number)
 {
+    /* ethernet_ip checked the row (frame_inside): no difference or sum below can wrap. */
     if (pos < 0 || end > data_len || end - pos < 14)
         return 0;
     uint32_t ethertype = be16(data + pos + 12);
@@ -134,6 +135,15 @@ static int decode_frame(const unsigned char *data, Py_ssize_t data_len, int64_t 
     return 1;
 }
 
+/* A row (start, end, wire_end) the walk can make: the frame inside data, its wire length a
+ * 32-bit count (as pcap and pcapng store it) from its start.  Checked before any byte is read,
+ * so that ``end - pos``, ``wire_end - at`` and ``at + total`` stay far from wrapping. */
+static int frame_inside(const int64_t span[3], Py_ssize_t data_len)
+{
+    return span[0] >= 0 && span[0] <= span[1] && span[1] <= data_len
+           && span[2] >= span[0] && span[2] - span[0] <= (int64_t)UINT32_MAX;
+}
+
 static int int64_storage(Py_buffer *b, Py_ssize_t rows, Py_ssize_t columns, const char *what)
 {
     if (b->len < rows * columns * 8) {
@@ -166,6 +176,14 @@ static PyObject *ethernet_ip(PyObject *self, PyObject *args)
     if (decoded.len < n) {
         PyErr_SetString(PyExc_ValueError, "decoded must hold one byte per frame");
         goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t span[3];
+        memcpy(span, (const unsigned char *)frames.buf + 24 * i, sizeof span);
+        if (!frame_inside(span, data.len)) {
+            PyErr_Format(PyExc_ValueError, "frames: row %zd is not a frame inside data", i);
+            goto done;
+        }
     }
     {
         const unsigned char *bytes = data.buf;
