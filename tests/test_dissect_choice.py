@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import sysconfig
 from unittest import mock
 
@@ -15,6 +16,7 @@ from tracecheck.dissect import choice
 from tracecheck.dissect.session import Dissection
 from tracecheck.ingest.decode import Packets
 
+MAP_NORESERVE = getattr(__import__("mmap"), "MAP_NORESERVE", 0x4000)  # Linux's value on x86 and ARM
 compiled = pytest.mark.skipif(not choice.COMPILED, reason="tracecheck.dissect._select was not built (no C compiler)")
 
 # Payload beginnings that steer the choice: TLS records (a hello, data, a ServerHello, a
@@ -140,3 +142,39 @@ def test_payloads_are_joined_as_python_joins_them(data, slices):
 def test_a_slice_outside_the_data_is_refused_not_read(start, end):
     with pytest.raises(ValueError, match="outside"):
         choice._join_slices(b"0123456789", np.array([start], dtype=np.int64), np.array([end], dtype=np.int64))
+
+
+@compiled
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 7))
+def test_misaligned_int64_arrays_are_refused_not_loaded(shift):
+    """An int64 array that does not start on an 8-byte boundary (a view into a byte buffer)."""
+    raw = np.zeros(8 * 4 + 8, np.uint8)
+    misaligned = raw[shift: shift + 8 * 4].view(np.int64)
+    with pytest.raises(ValueError, match="aligned"):
+        choice._join_slices(b"0123456789", misaligned, np.zeros(4, np.int64))
+    n = 4
+    args = [np.full(n, 17, np.int16), np.zeros(n, np.int16), misaligned, np.zeros(n, np.uint64),
+            np.full(n, 40000, np.int32), np.full(n, 443, np.int32), np.zeros(n, np.int64),
+            np.zeros(1, np.int64), np.zeros(1, np.uint8), np.empty(n, np.int64), np.empty(n, np.uint8), np.empty(n, np.int64)]
+    with pytest.raises(ValueError, match="aligned"):
+        choice._choose(*args)
+
+
+
+@compiled
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux anonymous mapping reserving nothing")
+def test_slices_whose_total_passes_any_size_are_refused_not_copied():
+    """Each slice inside the data, but the whole 16 TiB of it half a million times over: the
+    total passes what a size holds.  Refused, never wrapped to an undersized buffer and a huge
+    memcpy into it.  (The data is a mapping of pages never touched: it costs no memory.)"""
+    import mmap
+
+    size = 1 << 44
+    data = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE, prot=mmap.PROT_READ)
+    try:
+        n = (1 << 63) // size + 1
+        with pytest.raises(ValueError, match="add up"):
+            choice._join_slices(data, np.zeros(n, np.int64), np.full(n, size, np.int64))
+    finally:
+        data.close()

@@ -127,3 +127,36 @@ def test_payload_head_is_the_first_eight_bytes_zero_past_the_end():
         packets, _ = Decoder(use_fastpath=use_fastpath).decode(_batch(frames))
         assert packets.payload_head.tolist() == [int.from_bytes(b"INVITE s", "big"),
                                                  int.from_bytes(b"abc" + bytes(5), "big"), 0]
+
+
+INT64 = st.integers(-(2**63), 2**63 - 1)
+
+
+@PROPERTY
+@given(rows=st.lists(st.tuples(INT64, INT64, INT64), min_size=1, max_size=8))
+def test_rows_outside_the_data_are_refused_not_read(rows):
+    """ethernet_ip called directly with any int64 rows: each one is a frame inside the data
+    with a 32-bit wire length, or the call is refused (no difference or sum may wrap)."""
+    from tracecheck.ingest._fastpath import ethernet_ip
+
+    data = bytes(POOL[0]) + bytes(256)
+    inside = all(0 <= s <= e <= len(data) and s <= w and w - s <= 0xFFFFFFFF for s, e, w in rows)
+    n = len(rows)
+    call = (data, np.array(rows, dtype=np.int64), np.empty((len(fastpath.UINT64_COLUMNS), n), np.uint64),
+            np.empty((len(fastpath.INT64_COLUMNS), n), np.int64), np.empty(n, np.uint8))
+    if inside:
+        assert 0 <= ethernet_ip(*call) <= n
+    else:
+        with pytest.raises(ValueError, match="frame inside"):
+            ethernet_ip(*call)
+
+
+@pytest.mark.parametrize("row", [(0, 60, -(2**63)), (0, 60, 2**63 - 1), (2**63 - 1, 2**63 - 1, 2**63 - 1),
+                                 (-(2**63), 60, 60), (40, 30, 60)])
+def test_rows_made_to_wrap_are_refused(row):
+    from tracecheck.ingest._fastpath import ethernet_ip
+
+    call = (bytes(POOL[0]), np.array([row], dtype=np.int64), np.empty((len(fastpath.UINT64_COLUMNS), 1), np.uint64),
+            np.empty((len(fastpath.INT64_COLUMNS), 1), np.int64), np.empty(1, np.uint8))
+    with pytest.raises(ValueError, match="frame inside"):
+        ethernet_ip(*call)

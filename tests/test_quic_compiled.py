@@ -370,3 +370,14 @@ def test_the_compiled_walks_check_their_arguments(call, error):
 
     with pytest.raises(error):
         call(_quic)
+
+
+@compiled
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.integers(-(2**63), 0), st.integers(2000, 2**63 - 1), st.integers(2**63 - 64, 2**63 - 1)))
+def test_a_packet_number_offset_past_the_packet_is_refused_not_summed(pn_offset):  # the packet: 1200 bytes
+    """pn_offset + 4 + the sample wraps for offsets near the largest size: refused all the same."""
+    packet = the_packet(protect_initial(crypto_frame(0, HELLO), b"abcd", pad_to=1200))
+    rules = quic.VERSIONS[quic.QUIC_V1]
+    with pytest.raises(ValueError):
+        quic._unprotect(packet.data, pn_offset, b"abcd", rules.salt, rules.label_prefix, False, -1)
