@@ -36,6 +36,8 @@ def main() -> None:
             hint = " (see --help)" if err.exit_code == 2 else ""
             _fail(" ".join(message().split()) + hint, 2 if err.exit_code == 2 else err.exit_code)
         raise
+    if result == 130:  # typer turns Ctrl-C inside a command into Exit(130), said nowhere
+        _fail("interrupted", 130)
     sys.exit(result if isinstance(result, int) else 0)
 
 
