@@ -106,10 +106,11 @@ def _print_table(report, places) -> None:
         verdict = destination.verdict.value
         shown = verdict.replace("_", " ") + (f" (exception {destination.exception})" if destination.exception else "")
         evidence = "-" if verdict == "not_assessed" else BASIS_LABEL.get(destination.basis, destination.basis)
-        table.add_row(destination.ip, name, category, _place(destination, place), evidence,
-                      Text(shown, style=_VERDICT_STYLE[verdict]))
+        # Text, never str: names come from the capture and rich would read "[/]" or "[red]" as markup.
+        table.add_row(Text(destination.ip), Text(name), Text(category), Text(_place(destination, place)),
+                      Text(evidence), Text(shown, style=_VERDICT_STYLE[verdict]))
     if local:
-        table.add_row(f"+ {local} local", "-", "-", "local network", BASIS_LABEL["local"],
+        table.add_row(Text(f"+ {local} local"), "-", "-", "local network", Text(BASIS_LABEL["local"]),
                       Text("compliant", style=_VERDICT_STYLE["compliant"]))
     if not table.row_count:
         return
