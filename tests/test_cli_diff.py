@@ -122,3 +122,15 @@ def test_the_json_document_does_not_share_state_with_its_inputs():
     new = copy.deepcopy(old)
     new["destinations"][0]["jurisdictions"] = ["EEA", "EU"]  # order is not a change
     assert diff_reports(old, new).destinations == ()
+
+
+def test_the_table_says_only_what_changed_in_a_source(monkeypatch, capsys, tmp_path):
+    aws = {"name": "aws", "kind": "provider", "version": "1", "date": "2026-01-01", "sha256": "aa"}
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(_report(sources=[aws])))
+    new.write_text(json.dumps(_report(sources=[aws | {"date": "2026-04-01"}])))
+    code, out, _ = run(monkeypatch, capsys, "diff", str(old), str(new))
+    assert code == 0
+    [line] = [line for line in out.splitlines() if line.startswith("aws")]
+    assert line.split() == ["aws", "date=2026-01-01", "date=2026-04-01"]
+    assert out.splitlines()[-1].startswith("no new violations")

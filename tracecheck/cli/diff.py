@@ -55,7 +55,11 @@ def _print(result) -> None:
         for column in ("what", "old", "new"):
             table.add_column(column, overflow="fold")
         for change in changes:
-            table.add_row(Text(change.field), Text(_shown(change.old)), Text(_shown(change.new)))
+            old, new = change.old, change.new
+            if isinstance(old, dict) and isinstance(new, dict):  # say only what differs: a date, a hash
+                keys = [k for k in new if old.get(k) != new.get(k)]
+                old, new = {k: old.get(k) for k in keys}, {k: new.get(k) for k in keys}
+            table.add_row(Text(change.field), Text(_shown(old)), Text(_shown(new)))
         console.print(table)
     if result.new_violations:
         summary = f"NEW VIOLATIONS: {len(result.new_violations)} ({', '.join(result.new_violations)})"
