@@ -6,6 +6,8 @@ import copy
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from call_scenarios import TRANSCRIBE_US, eu_compliant_call, write_range_files
 
 from cli_runner import one_line, run
@@ -134,3 +136,29 @@ def test_the_table_says_only_what_changed_in_a_source(monkeypatch, capsys, tmp_p
     [line] = [line for line in out.splitlines() if line.startswith("aws")]
     assert line.split() == ["aws", "date=2026-01-01", "date=2026-04-01"]
     assert out.splitlines()[-1].startswith("no new violations")
+
+
+_texts = st.text(max_size=12)
+_destinations = st.lists(st.fixed_dictionaries({
+    "ip": st.sampled_from(["1.1.1.1", "2.2.2.2", "3.3.3.3", "::1"]),
+    "names": st.lists(st.fixed_dictionaries({"name": st.sampled_from(["a.example", "b.example", "[/]"])}), max_size=2),
+    "verdict": st.sampled_from(["compliant", "violation", "indeterminate", "not_assessed"]),
+    "region": _texts, "country": st.none() | _texts, "jurisdictions": st.lists(_texts, max_size=3)}), max_size=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_destinations, _destinations)
+def test_diff_of_any_two_reports_is_consistent(old_destinations, new_destinations):
+    old, new = _report(*old_destinations), _report(*new_destinations)
+    assert diff_reports(old, old).destinations == () and diff_reports(new, new).exit_code == 0
+    result = diff_reports(old, new)
+    json.dumps(result.to_json())
+    new_ips = {d["ip"] for d in new_destinations}
+    assert set(result.new_violations) <= new_ips
+    assert result.exit_code == (1 if result.new_violations else 0)
+    olds = {d["ip"] for d in old_destinations}
+    for row in result.destinations:
+        where = {"appeared": (False, True), "vanished": (True, False), "changed": (True, True),
+                 "moved": (False, True)}[row.status]
+        assert (row.ip in olds, row.ip in new_ips) == where
+        assert row.status != "moved" or (row.old_ip in olds and row.old_ip not in new_ips)

@@ -40,3 +40,17 @@ def test_lookup_prints_hostile_targets_verbatim(monkeypatch, capsys, tmp_path):
     out = capsys.readouterr().out
     for text in ("[/]t", "[red]1", "[bold]p", "[i]X", "[/]s: [red]c[/red]"):
         assert text in out
+
+
+def test_db_status_prints_hostile_source_names_verbatim(monkeypatch, capsys, tmp_path):
+    from tracecheck.geo import store
+
+    row = {"name": "[/]geo", "kind": "[red]geoip", "version": "[bold]v", "date": "2026-01-01",
+           "date_label": "2026-01-01", "age_days": 1, "prefixes": 3, "sha256": "ab" * 32, "stale": True,
+           "modified": True}
+    monkeypatch.setattr(store, "status", lambda db: {"db": "[/]db", "today": "2026-01-02", "sources": [row],
+                                                     "missing": ["[/]aws"]})
+    code, out, err = run(monkeypatch, capsys, "--db", str(tmp_path / "db"), "db", "status")
+    assert code == 0 and "Traceback" not in err
+    for text in ("[/]geo", "[red]geoip", "[bold]v", "stale modified since import", "missing: [/]aws"):
+        assert text in out, out
