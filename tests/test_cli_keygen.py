@@ -25,7 +25,8 @@ def test_keygen_sign_verify_round_trip_and_a_tampered_report_fails(monkeypatch, 
     assert key.read_text().startswith("-----BEGIN PRIVATE KEY-----")  # PKCS8
     pub = tmp_path / "keys" / "sign.pem.pub"
     assert pub.read_text().startswith("-----BEGIN PUBLIC KEY-----")
-    digest = out.splitlines()[-1].split()[-1]
+    label, digest = out.splitlines()[-1].split()
+    assert label == "public_key_sha256:" and len(digest) == 64
 
     db = str(tmp_path / "db")
     capture = us_transcription_call().write(tmp_path / "us.pcapng")
@@ -33,7 +34,7 @@ def test_keygen_sign_verify_round_trip_and_a_tampered_report_fails(monkeypatch, 
     assert run(monkeypatch, capsys, "--db", db, "analyze", str(capture), "--out", str(out_dir),
                "--sign-key", str(key))[0] == 1
     manifest = json.loads((out_dir / "manifest.json").read_text())
-    assert digest in json.dumps(manifest)  # the fingerprint keygen printed is the one the manifest names
+    assert manifest["signature"]["public_key_sha256"] == digest  # keygen printed the name the manifest uses
     code, out, _ = run(monkeypatch, capsys, "--db", db, "verify", str(out_dir), "--pubkey", str(pub))
     assert code == 0 and "signature checked" in out.splitlines()[-1]
 
