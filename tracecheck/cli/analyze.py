@@ -25,7 +25,7 @@ def analyze(
     site: str | None = typer.Option(None, "--site", help="Where the capture was taken, for the RTT bound: region code, city, country or lat,lon."),
     catalog: list[Path] = typer.Option([], "--catalog", help="Extra service catalog YAML (repeatable)."),
     rdap: bool = typer.Option(False, "--rdap", help="Also ask RDAP registries (uses the network; cached)."),
-    sign_key: Path | None = typer.Option(None, "--sign-key", help="Ed25519 private key (PEM) to sign manifest.json."),
+    sign_key: Path | None = typer.Option(None, "--sign-key", help="Ed25519 private key (PEM) to sign manifest.json; make one with `tracecheck keygen -o KEY`."),
     force: bool = typer.Option(False, "--force", help="Write into --out DIR even though it holds files tracecheck did not write: files named as tracecheck's outputs are overwritten, nothing else is deleted, and `tracecheck verify` lists the rest as extra."),
 ) -> int:
     """Judge every destination of a test call against a residency policy and write the evidence.

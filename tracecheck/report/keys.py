@@ -31,9 +31,12 @@ def generate_key_pair(key: Path, force: bool = False) -> str:
     public = private.public_key()
     _write_private(key, pem)
     try:
+        if pub.is_symlink():  # replaced, never written through
+            pub.unlink()
         pub.write_bytes(public.public_bytes(serialization.Encoding.PEM,
                                             serialization.PublicFormat.SubjectPublicKeyInfo))
     except OSError as err:
+        key.unlink()  # a private key without its public half would only be confusing
         raise UserError(f"{pub}: cannot write: {err.strerror or err}") from None
     return fingerprint(public)
 
