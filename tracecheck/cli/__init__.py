@@ -13,6 +13,7 @@ from tracecheck.cli import policy  # noqa
 from tracecheck.cli import db, lookup  # noqa
 from tracecheck.cli import verify  # noqa
 from tracecheck.cli import analyze  # noqa
+from tracecheck.cli import diff, keygen  # noqa
 
 
 def main() -> None:

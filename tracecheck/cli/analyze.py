@@ -25,7 +25,7 @@ def analyze(
     site: str | None = typer.Option(None, "--site", help="Where the capture was taken, for the RTT bound: region code, city, country or lat,lon."),
     catalog: list[Path] = typer.Option([], "--catalog", help="Extra service catalog YAML (repeatable)."),
     rdap: bool = typer.Option(False, "--rdap", help="Also ask RDAP registries (uses the network; cached)."),
-    sign_key: Path | None = typer.Option(None, "--sign-key", help="Ed25519 private key (PEM) to sign manifest.json."),
+    sign_key: Path | None = typer.Option(None, "--sign-key", help="Ed25519 private key (PEM) to sign manifest.json; make one with `tracecheck keygen -o KEY`."),
     force: bool = typer.Option(False, "--force", help="Write into --out DIR even though it holds files tracecheck did not write: files named as tracecheck's outputs are overwritten, nothing else is deleted, and `tracecheck verify` lists the rest as extra."),
 ) -> int:
     """Judge every destination of a test call against a residency policy and write the evidence.
@@ -106,10 +106,11 @@ def _print_table(report, places) -> None:
         verdict = destination.verdict.value
         shown = verdict.replace("_", " ") + (f" (exception {destination.exception})" if destination.exception else "")
         evidence = "-" if verdict == "not_assessed" else BASIS_LABEL.get(destination.basis, destination.basis)
-        table.add_row(destination.ip, name, category, _place(destination, place), evidence,
-                      Text(shown, style=_VERDICT_STYLE[verdict]))
+        # Text, never str: names come from the capture and rich would read "[/]" or "[red]" as markup.
+        table.add_row(Text(destination.ip), Text(name), Text(category), Text(_place(destination, place)),
+                      Text(evidence), Text(shown, style=_VERDICT_STYLE[verdict]))
     if local:
-        table.add_row(f"+ {local} local", "-", "-", "local network", BASIS_LABEL["local"],
+        table.add_row(Text(f"+ {local} local"), "-", "-", "local network", Text(BASIS_LABEL["local"]),
                       Text("compliant", style=_VERDICT_STYLE["compliant"]))
     if not table.row_count:
         return

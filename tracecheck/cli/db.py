@@ -27,24 +27,26 @@ def status(as_json: bool = typer.Option(False, "--json", help="JSON instead of a
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"data sources in {report['db']} (as of {report['today']})")
+    table = Table(title=Text(f"data sources in {report['db']} (as of {report['today']})"))
     for column in ("name", "kind", "version", "date", "age", "prefixes", "sha256", ""):
         table.add_column(column, overflow="fold", no_wrap=column in ("name", "date", "sha256"),
                          max_width=24 if column == "version" else None)
     for row in report["sources"]:
         age = "?" if row["age_days"] is None else f"{row['age_days']} d"
-        flag = "[red]stale[/red]" if row["stale"] else "ok"
+        flag = Text("stale", style="red") if row["stale"] else Text("ok")
         if row.get("modified"):
-            flag += " [red]modified since import[/red]"
+            flag.append(" modified since import", style="red")
         date = row["date"][:10] if row["date_label"] == row["date"] else row["date_label"]
-        table.add_row(row["name"], row["kind"], row["version"] or "-", date or "-", age,
-                      str(row["prefixes"]), row["sha256"][:12], flag)
+        # Text, never str: names and versions come from imported files, not rich markup.
+        cells = (row["name"], row["kind"], row["version"] or "-", date or "-", age, str(row["prefixes"]), row["sha256"][:12])
+        table.add_row(*(Text(str(cell)) for cell in cells), flag)
     console = Console(width=None if sys.stdout.isatty() else 132)  # piped: do not fold at 80 columns
     console.print(table)
     if report["missing"]:
-        console.print(f"missing: {', '.join(report['missing'])} - run `tracecheck db update`, or "
-                      "`tracecheck db import FILE --source KIND` on an air-gapped machine")
+        console.print(Text(f"missing: {', '.join(report['missing'])} - run `tracecheck db update`, or "
+                      "`tracecheck db import FILE --source KIND` on an air-gapped machine"))
 
 
 @db_app.command("update")

@@ -115,6 +115,7 @@ def lookup(
 def _print_table(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_lines=True)
     for column in ("target", "ip", "provider", "region", "country", "jurisdictions", "evidence"):
@@ -125,8 +126,10 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             where += f" ({row['city']})"
         provider = row["provider"] + (f" / {row['service']}" if row["service"] else "")
         evidence = "\n".join(f"{e['source']}: {e['claim']}" for e in row["evidence"]) or "no source knows it"
-        table.add_row(row["target"], row["ip"] or "-", provider or "-", row["region"] or "-", where,
-                      ", ".join(row["jurisdictions"]) or "-", evidence)
+        # Text, never str: targets, names and claims are not rich markup ("[/]" would crash it).
+        cells = (row["target"], row["ip"] or "-", provider or "-", row["region"] or "-", where,
+                 ", ".join(row["jurisdictions"]) or "-", evidence)
+        table.add_row(*(Text(str(cell)) for cell in cells))
     Console(width=None if sys.stdout.isatty() else 132).print(table)  # piped: do not fold at 80 columns
     if not settings.quiet:
         Console(stderr=True).print("details of each claim (file dates, hashes, prefixes): add --json")

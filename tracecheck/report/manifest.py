@@ -144,11 +144,11 @@ def load_signing_key(path: Path):
         key = load_pem_private_key(data, password=None)
     except TypeError:
         raise UserError(f"{path}: the signing key is encrypted; use an unencrypted Ed25519 PEM key "
-                        f"(openssl genpkey -algorithm ed25519 -out KEY.pem)") from None
+                        f"(`tracecheck keygen -o KEY.pem`)") from None
     except ValueError:
-        raise UserError(f"{path}: not a PEM private key; make one with `openssl genpkey -algorithm ed25519 -out KEY.pem`") from None
+        raise UserError(f"{path}: not a PEM private key; make one with `tracecheck keygen -o KEY.pem`") from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise UserError(f"{path}: the signing key must be Ed25519 (openssl genpkey -algorithm ed25519)")
+        raise UserError(f"{path}: the signing key must be Ed25519 (make one with `tracecheck keygen -o KEY.pem`)")
     return key
 
 
@@ -170,8 +170,8 @@ def load_public_key(path: Path):
         try:
             key = load_pem_private_key(data, password=None)
         except (ValueError, TypeError):
-            raise UserError(f"{path}: not a PEM public key; export one with "
-                            f"`openssl pkey -in KEY.pem -pubout -out KEY.pub.pem`") from None
+            raise UserError(f"{path}: not a PEM public key; give the KEY.pub "
+                            f"that `tracecheck keygen -o KEY` wrote") from None
     if isinstance(key, Ed25519PrivateKey):
         key = key.public_key()
     if not isinstance(key, Ed25519PublicKey):
