@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from tracecheck.report.model import Report
 
 TEMPLATE = Path(__file__).parents[1] / "templates" / "report.typ"
-MAX_TEXT = 400
-"""Characters of any one value: a kilobyte name must not fill pages."""
+MAX_TEXT = 2000
+"""Characters of any one value: a reason quoting its evidence fits, a megabyte name does not fill pages."""
 PDF_STANDARD = "a-2b"
 """PDF/A-2b: archival, opens in any reader, fonts embedded."""
 
@@ -49,8 +49,8 @@ def _breakable(text: str) -> str:
 
 
 def _digest(hex_digest: str) -> str:
-    """A sha256 that may wrap every 16 characters in a narrow column."""
-    return "\u200b".join(hex_digest[i:i + 16] for i in range(0, len(hex_digest), 16))
+    """A sha256 that may wrap every 32 characters in a narrow column."""
+    return "\u200b".join(hex_digest[i:i + 32] for i in range(0, len(hex_digest), 32))
 
 
 def _destination(d: dict) -> dict:
@@ -118,7 +118,7 @@ def pdf_data(report: Report, flows: Columns | None = None) -> dict:
         "policy": {**data["policy"], "authorized": ", ".join(data["policy"]["authorized"])},
         "calls": [{"call_id": c["call_id"], "first": utc(c["first_ts"]), "last": utc(c["last_ts"]),
                    "signalling": len(c["signalling"]), "media": len(c["media"])} for c in data["calls"]],
-        "sources": [{"name": x["name"], "kind": x["kind"], "version": x["version"], "sha256": _digest(x["sha256"]),
+        "sources": [{"name": x["name"], "kind": x["kind"], "version": _breakable(x["version"]), "sha256": _digest(x["sha256"]),
                      "date": date_label(x["date"], x.get("date_basis", "content")), "stale": x.get("stale", False)}
                     for x in data["sources"]],
         "observability": data.get("observability", []),
