@@ -11,9 +11,14 @@ if TYPE_CHECKING:
     from tracecheck.report.model import Report
 
 
-def verdict_sentence(report: Report, default_policy: bool = False) -> str:
+def verdict_sentence(report: Report, default_policy: bool | None = None) -> str:
     """``VIOLATION: 1 violation, 0 indeterminate, 3 compliant of 4 destinations under policy eu
-    [authorized: EU]``, followed by the caveats, each after a ``;``."""
+    [authorized: EU]``, followed by the caveats, each after a ``;``.
+
+    ``default_policy`` unsaid: the report's policy path tells (``template:gdpr-eu`` when no
+    ``--policy`` was given)."""
+    if default_policy is None:
+        default_policy = report.policy.path.startswith("template:")
     s = report.summary
     policy = f"policy {report.policy.name}" + (" (default template)" if default_policy else "")
     allowed = ", ".join(report.policy.authorized)

@@ -61,13 +61,13 @@ def _row(destination: dict) -> str:
                        code(evidence), reason, ""]).strip()
 
 
-def render_markdown(report: Report, default_policy: bool = False) -> str:
+def render_markdown(report: Report) -> str:
     from tracecheck.report.model import canonical_dict
     from tracecheck.report.verdict_line import verdict_sentence
 
     data = canonical_dict(report)
     verdict = data["summary"]["verdict"].upper()
-    lines = [f"## tracecheck: {verdict}", "", code_block(verdict_sentence(report, default_policy)), ""]
+    lines = [f"## tracecheck: {verdict}", "", code_block(verdict_sentence(report)), ""]
     inputs = ", ".join(code(i["path"].rsplit("/", 1)[-1]) + f" (sha256 `{i['sha256'][:16]}…`)"
                        for i in data["inputs"])
     if inputs:
