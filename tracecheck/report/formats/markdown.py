@@ -96,7 +96,6 @@ class Markdown(ReportFormat):
     name = "md"
     file_name = "report.md"
     summary = "the verdict and the destination table, to paste into a ticket"
-    order = 20
 
     def render(self, report: Report, flows: Columns) -> bytes:
         return render_markdown(report).encode("utf-8")

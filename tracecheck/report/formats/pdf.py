@@ -139,7 +139,12 @@ def document_time(report: Report) -> datetime:
 
 
 def render_pdf(report: Report, flows: Columns | None = None) -> bytes:
-    import typst
+    try:
+        import typst
+    except ImportError:
+        from tracecheck.errors import UserError
+
+        raise UserError("--format pdf needs the typst package (pip install typst)") from None
 
     data = json.dumps(pdf_data(report, flows), ensure_ascii=False, sort_keys=True)
     return typst.compile(str(TEMPLATE), root=str(TEMPLATE.parent), sys_inputs={"report": data},
@@ -151,7 +156,6 @@ class Pdf(ReportFormat):
     name = "pdf"
     file_name = "report.pdf"
     summary = "report.html's content paginated, PDF/A, for an audit file"
-    order = 21
 
     def render(self, report: Report, flows: Columns) -> bytes:
         return render_pdf(report, flows)
