@@ -13,7 +13,7 @@ setup(
     package_data={
         "tracecheck.geo_db": ["*.yaml"],
         "tracecheck.policy": ["templates/*.yaml"],
-        "tracecheck.report": ["templates/*.j2"],
+        "tracecheck.report": ["templates/*.j2", "templates/*.typ"],
     },
     ext_modules=[
         Extension("tracecheck.ingest._walk", ["tracecheck/ingest/_walk.c"], optional=True),

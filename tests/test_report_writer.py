@@ -65,7 +65,7 @@ def test_a_rerun_removes_outputs_not_asked_for_again(tmp_path):
 
 
 def test_unknown_formats_are_refused_before_anything_is_written(tmp_path):
-    with pytest.raises(UserError, match="unknown report format xyz: choose from json, html, csv, junit, parquet, sarif"):
+    with pytest.raises(UserError, match="unknown report format xyz: choose from json, html, csv, junit, md, parquet, pdf, sarif"):
         write_report(report_samples.report(), tmp_path / "out", [], {"xyz"})
     assert not (tmp_path / "out").exists()
     assert parse_formats(" SARIF, junit,,") == {"sarif", "junit"}

@@ -62,24 +62,11 @@ def _note_kept(result) -> None:
 
 
 def summary_line(result) -> str:
-    """One line: the verdict, the counts (or that nothing was judged), the policy, what must be
-    read with the verdict (a damaged capture), and where the evidence is."""
-    report = result.report
-    s = report.summary
-    policy = f"policy {report.policy.name}" + (" (default template)" if result.default_policy else "")
-    allowed = ", ".join(report.policy.authorized)
-    caveats = list(s.caveats)
-    if s.judged == 0:
-        counts = caveats.pop(0)
-        head = f"{counts} ({policy} [authorized: {allowed}])"
-    else:
-        weak = f" ({s.violations_geoip_only} on GeoIP alone)" if s.violations_geoip_only else ""
-        ignored = f", {s.not_assessed} not assessed" if s.not_assessed else ""
-        counts = (f"{s.violations} violation{'s' if s.violations != 1 else ''}{weak}, {s.indeterminate} indeterminate, "
-                  f"{s.compliant} compliant{ignored} of {s.destinations} destination{'s' if s.destinations != 1 else ''}")
-        head = f"{counts} under {policy} [authorized: {allowed}]"
-    tail = "".join(f"; {caveat}" for caveat in caveats)
-    return f"{s.verdict.value.upper()}: {head}{tail}; report in {result.out_dir}"
+    """One line: the verdict sentence (report/verdict_line.py, shared with report.md and report.pdf)
+    and where the evidence is."""
+    from tracecheck.report.verdict_line import verdict_sentence
+
+    return f"{verdict_sentence(result.report, result.default_policy)}; report in {result.out_dir}"
 
 
 def _print_table(report, places) -> None:

@@ -1,0 +1,169 @@
+"""report.pdf: the report paginated, the same bytes every time, and capture text only ever text."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+
+import pytest
+import report_samples
+from call_scenarios import us_transcription_call
+from capture_builders import write_pcap
+
+from cli_runner import run
+from tracecheck.report.formats import help_text
+from tracecheck.report.model import Name
+
+pytest.importorskip("typst", reason="the typst wheel (the PDF engine) is not installed")
+pypdf = pytest.importorskip("pypdf", reason="pypdf (a test dependency) is not installed")
+
+from tracecheck.report.formats.pdf import render_pdf  # noqa: E402
+
+SECTIONS = ["Destinations", "Reasons and evidence", "Policy in force", "Calls", "Sources", "Limits and caveats"]
+HOSTILE = [
+    "#set page(width: 1pt)",
+    "]#panic(\"x\")[",
+    "$x^2$ = 1",
+    "<script>alert(1)</script>",
+    "``` `code` ```",
+    "#read(\"/etc/passwd\")",
+    "x\u202egnp.exe",
+]
+
+
+def _text(pdf: bytes) -> tuple[pypdf.PdfReader, str]:
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    return reader, text
+
+
+def _squashed(text: str) -> str:
+    """Text without the spaces, line breaks and zero-width spaces wrapping put in."""
+    return "".join(ch for ch in text if not ch.isspace() and ch != "\u200b")
+
+
+@pytest.fixture
+def tc(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    return lambda *args: run(monkeypatch, capsys, "--db", str(tmp_path / "db"), *args)
+
+
+def test_sections_and_verdict_are_in_the_pdf(monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    reader, text = _text(render_pdf(report_samples.report()))
+    assert text.startswith("tracecheck report")
+    for section in SECTIONS:
+        assert section in text
+    squashed = _squashed(text)
+    assert _squashed("VIOLATION: 1 violation, 1 indeterminate, 1 compliant of 3 destinations") in squashed
+    assert _squashed("aws-ip-ranges is 97 days old (stale).") in squashed
+    assert "c" * 32 in squashed  # a source's sha256
+    assert "a84b4c76e66710@pc33.example" in squashed  # the call
+
+
+def test_same_report_same_bytes_and_pdfa(monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    first = render_pdf(report_samples.report())
+    assert first == render_pdf(report_samples.report())
+    assert first.startswith(b"%PDF-") and b"pdfaid" in first
+    assert b"2025-11-27" in first  # dated by the capture's first packet, not the clock
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    dated = render_pdf(report_samples.report())
+    assert dated == render_pdf(report_samples.report()) and b"2023-11-14" in dated
+
+
+def test_hostile_names_are_printed_not_obeyed(monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    report = report_samples.report()
+    first = report.destinations[0]
+    hostile = first.model_copy(update={"names": [Name(name=n, source="sni") for n in HOSTILE],
+                                       "reasons": [f"quoted {n}" for n in HOSTILE]})
+    pdf = render_pdf(report.model_copy(update={"destinations": [hostile, *report.destinations[1:]]}))
+    reader, text = _text(pdf)
+    squashed = _squashed(text)
+    for name in HOSTILE[:5]:  # the table shows five names, the reasons all of them
+        assert _squashed(name) in squashed, name
+    for name in HOSTILE:
+        assert _squashed("quoted " + name.replace("\u202e", "<U+202E>")) in squashed, name
+    assert "\u202e" not in text
+    for page in reader.pages:  # A4 still: no name set the page
+        assert round(float(page.mediabox.width)) == 595
+
+
+def test_registered_with_the_formats():
+    assert "pdf (report.pdf" in help_text() and "md (report.md" in help_text()
+
+
+def test_unknown_format_lists_pdf_and_md(tc, tmp_path):
+    capture = us_transcription_call().write(tmp_path / "us.pcapng")
+    code, _, err = tc("analyze", str(capture), "--out", str(tmp_path / "r"), "--format", "docx")
+    assert code == 2 and "pdf" in err and "md" in err
+
+
+def _valid(out_dir) -> str:
+    _, text = _text((out_dir / "report.pdf").read_bytes())
+    assert "tracecheck report" in text and "Limits and caveats" in text
+    markdown = (out_dir / "report.md").read_text()
+    assert markdown.startswith("## tracecheck: ")
+    return text
+
+
+def test_analyze_writes_both_and_verify_vouches_for_them(tc, tmp_path):
+    capture = us_transcription_call().write(tmp_path / "us.pcapng")
+    code, out, _ = tc("analyze", str(capture), "--out", str(tmp_path / "r"), "--format", "pdf,md")
+    assert code == 1
+    text = _valid(tmp_path / "r")
+    sentence = out.splitlines()[-1].rsplit("; report in", 1)[0]
+    assert _squashed(sentence) in _squashed(text)
+    assert sentence in (tmp_path / "r" / "report.md").read_text()
+    assert tc("verify", str(tmp_path / "r"))[0] == 0
+
+
+def test_header_only_capture(tc, tmp_path):
+    capture = write_pcap(tmp_path / "empty.pcap", [])
+    code, _, err = tc("analyze", str(capture), "--out", str(tmp_path / "r"), "--format", "pdf,md")
+    assert code in (0, 1), err
+    text = _valid(tmp_path / "r")
+    assert "No destination was seen" in text
+
+
+def test_policy_that_ignores_everything(tc, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("name: ignore-all\nauthorized:\n  jurisdictions: [EU]\n"
+                      "ignore:\n  - ip: 0.0.0.0/0\n  - ip: ::/0\n")
+    capture = us_transcription_call().write(tmp_path / "us.pcapng")
+    code, _, err = tc("analyze", str(capture), "--policy", str(policy), "--out", str(tmp_path / "r"),
+                      "--format", "pdf,md")
+    assert code in (0, 1), err
+    text = _valid(tmp_path / "r")
+    assert "Not assessed" in text and "Nothing was judged" in text
+
+
+@pytest.mark.skipif(not shutil.which("pdftoppm"), reason="pdftoppm (poppler-utils) is not installed")
+def test_poppler_renders_every_page(tmp_path, monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(render_pdf(report_samples.report()))
+    done = subprocess.run(["pdftoppm", "-png", "-r", "30", str(pdf), str(tmp_path / "page")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and not done.stderr
+    assert list(tmp_path.glob("page*.png"))
+
+
+def test_map_and_timeline_drawn_as_images_when_the_figures_exist(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="50">'
+           '<rect width="200" height="50" fill="#ccddee"/></svg>')
+    figures = types.ModuleType("tracecheck.report.figures")
+    figures.world_map_svg = lambda data: svg
+    figures.timeline_svg = lambda data, flows: svg
+    monkeypatch.setitem(sys.modules, "tracecheck.report.figures", figures)
+    _, text = _text(render_pdf(report_samples.report()))
+    assert "Map and timeline" in text and "Where the destinations are" in text
+    figures.timeline_svg = lambda data, flows: 1 / 0  # a figure that fails leaves the page without it
+    _, text = _text(render_pdf(report_samples.report()))
+    assert "Where the destinations are" in text and "When each destination was used" not in text

@@ -1,0 +1,104 @@
+"""report.md: the verdict sentence and the destination table, to paste into a ticket.
+
+Whatever came from a capture is shown, never interpreted: names sit in code spans whose backtick
+fence is longer than any run of backticks inside them (so a name cannot close its span), a ``|``
+is escaped so it cannot split a table cell, invisible and direction-changing characters are shown
+as ``<U+XXXX>``, and long values are cut.  The verdict sentence, which quotes the policy and the
+caveats, is a fenced code block: nothing in it can become a link, a tag or a heading.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from tracecheck.report.formats.html import place, visible
+from tracecheck.report.interface import Columns, ReportFormat
+from tracecheck.vocabulary import BASIS_LABEL
+
+if TYPE_CHECKING:
+    from tracecheck.report.model import Report
+
+MAX_CELL = 120
+"""Characters of one value in a cell: a name of kilobytes would make the table unreadable."""
+
+
+def _bounded(text: str, limit: int = MAX_CELL) -> str:
+    text = visible(str(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def code(text: str, limit: int = MAX_CELL) -> str:
+    """``text`` as an inline code span that shows it literally, inside a table cell."""
+    text = _bounded(text, limit)
+    if not text:
+        return "—"
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    # A space keeps a leading or trailing backtick from joining the fence; CommonMark strips one.
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text.replace('|', chr(92) + '|')}{pad}{fence}"
+
+
+def code_block(text: str) -> str:
+    """``text`` as a fenced block: shown verbatim by every CommonMark renderer."""
+    text = visible(text)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def _row(destination: dict) -> str:
+    names = list(dict.fromkeys(n["name"] for n in destination["names"]))
+    name = code(names[0]) + (f" (+{len(names) - 1})" if len(names) > 1 else "") if names else "—"
+    verdict = destination["verdict"].replace("_", " ")
+    if destination.get("exception"):
+        verdict += " (exception " + code(destination["exception"]) + ")"
+    basis = destination.get("basis") or ""
+    evidence = "—" if destination["verdict"] == "not_assessed" else BASIS_LABEL.get(basis, basis) or "—"
+    reason = code(destination["reasons"][0], 200) if destination["reasons"] else "—"
+    return " | ".join(["", verdict, code(destination["ip"]), name, code(place(destination)),
+                       code(evidence), reason, ""]).strip()
+
+
+def render_markdown(report: Report) -> str:
+    from tracecheck.report.model import canonical_dict
+    from tracecheck.report.verdict_line import verdict_sentence
+
+    data = canonical_dict(report)
+    verdict = data["summary"]["verdict"].upper()
+    lines = [f"## tracecheck: {verdict}", "", code_block(verdict_sentence(report)), ""]
+    inputs = ", ".join(code(i["path"].rsplit("/", 1)[-1]) + f" (sha256 `{i['sha256'][:16]}…`)"
+                       for i in data["inputs"])
+    if inputs:
+        lines += [f"Capture: {inputs}", ""]
+    groups = [
+        ("Judged", [d for d in data["destinations"] if d["verdict"] != "not_assessed" and d.get("basis") != "local"]),
+        ("Not assessed (the policy ignores them)", [d for d in data["destinations"] if d["verdict"] == "not_assessed"]),
+        ("Local network", [d for d in data["destinations"] if d.get("basis") == "local"
+                           and d["verdict"] != "not_assessed"]),
+    ]
+    for title, rows in groups:
+        if not rows:
+            continue
+        lines += [f"### {title} ({len(rows)})", "",
+                  "| verdict | destination | name | place | evidence | reason |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        lines += [_row(d) for d in rows]
+        lines.append("")
+    if not data["destinations"]:
+        lines += ["No destination was seen in the capture.", ""]
+    lines.append("The full evidence is in report.html and report.json beside this file.")
+    return "\n".join(lines) + "\n"
+
+
+class Markdown(ReportFormat):
+    name = "md"
+    file_name = "report.md"
+    summary = "the verdict and the destination table, to paste into a ticket"
+
+    def render(self, report: Report, flows: Columns) -> bytes:
+        return render_markdown(report).encode("utf-8")
+
+
+FORMAT = Markdown()
