@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from html import escape
 
 # The page's colours (templates/report.html.j2 :root), so a marker and its badge agree.
@@ -12,13 +13,15 @@ VERDICT_COLOUR = {
     "not_assessed": "#57606a",
 }
 VERDICT_ORDER = ("violation", "indeterminate", "compliant", "not_assessed")
+_INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}
+"""Shown as ``<U+202E>``, as the page shows them (formats/html.py ``visible``): no bidi tricks in a label."""
 MAX_LABEL = 60
 """Capture content is bounded before it is drawn: a 10 000-character SNI is not a figure."""
 
 
 def text(value: object, limit: int = MAX_LABEL) -> str:
-    """Escaped for SVG text and attributes, cut to ``limit`` characters."""
-    value = str(value)
+    """Escaped for SVG text and attributes, invisible characters shown, cut to ``limit`` characters."""
+    value = "".join(f"<U+{ord(ch):04X}>" if unicodedata.category(ch) in _INVISIBLE else ch for ch in str(value))
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     return escape(value, quote=True)
