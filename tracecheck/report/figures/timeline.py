@@ -54,6 +54,8 @@ def bucket_bytes(data: Mapping[str, Any], flows: Mapping[str, Sequence], buckets
 
 def _utc(ts: float, span: float) -> str:
     moment = datetime.fromtimestamp(ts, UTC)
+    if span < 20:  # a short capture: ticks a second apart would all read alike
+        return moment.strftime("%H:%M:%S.%f")[:-4]
     return moment.strftime("%H:%M:%S" if span < 86400 else "%m-%d %H:%M")
 
 
@@ -113,7 +115,7 @@ def timeline_svg(data: Mapping[str, Any], flows: Mapping[str, Sequence]) -> str:
     for index, (label, values) in enumerate(stacks):
         y = TOP + index * 18
         out.append(f'<rect x="{num(WIDTH - RIGHT + 12)}" y="{num(y)}" width="10" height="10" fill="{PALETTE[index]}"/>')
-        out.append(f'<text x="{num(WIDTH - RIGHT + 28)}" y="{num(y + 9)}" {font}>{text(label, 34)}</text>')
+        out.append(f'<text x="{num(WIDTH - RIGHT + 28)}" y="{num(y + 9)}" {font}>{text(label, 30)}</text>')
     if data.get("calls"):
         y = TOP + len(stacks) * 18 + 6
         out.append(f'<text x="{num(WIDTH - RIGHT + 12)}" y="{num(y + 9)}" {font}>dashed: call start / end</text>')
