@@ -62,6 +62,11 @@ def _utc(ts: float, span: float) -> str:
 def timeline_svg(data: Mapping[str, Any], flows: Mapping[str, Sequence]) -> str:
     """The timeline as one inline ``<svg>`` string."""
     start, end, series = bucket_bytes(data, flows)
+    if not series:
+        return ('<svg xmlns="http://www.w3.org/2000/svg" class="figure timeline" role="img" viewBox="0 0 1000 40" '
+                'width="100%" aria-label="Bytes sent over time, UTC"><text x="500" y="25" text-anchor="middle" '
+                'font-size="13" fill="#57606a" font-family="system-ui, sans-serif">'
+                'No bytes sent to any destination in this capture.</text></svg>')
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="figure timeline" role="img" '
            f'viewBox="0 0 {num(WIDTH)} {num(HEIGHT)}" width="100%" aria-label="Bytes sent over time, UTC">',
            '<rect width="100%" height="100%" fill="#fff"/>']

@@ -121,7 +121,12 @@ def _panel(site: dict[str, Any] | None, places: dict, unplaced: list[dict[str, A
         lines.append((VERDICT_COLOUR[verdict], f"● {verdict}"))
     lines.append(("#1f2328", f"{sum(len(g) for g in places.values())} placed on the map"))
     lines.append(("#1f2328", ""))
-    lines.append(("#1f2328", f"Not on the map ({len(unplaced)}):" if unplaced else "Every judged destination is on the map."))
+    if unplaced:
+        lines.append(("#1f2328", f"Not on the map ({len(unplaced)}):"))
+    elif places:
+        lines.append(("#1f2328", "Every judged destination is on the map."))
+    else:
+        lines.append(("#1f2328", "No destination was judged."))
     for destination in unplaced[:MAX_LISTED]:
         lines.append((VERDICT_COLOUR[destination["verdict"]],
                       f"● {_label(destination)} — {_why_unplaced(destination)}"))
