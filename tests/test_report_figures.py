@@ -109,3 +109,25 @@ def test_short_reason_is_one_short_sentence():
     cut = short_reason({"reasons": ["x" * 5 + " " + "word " * 100]}, limit=40)
     assert len(cut) <= 41 and cut.endswith("…")
     assert short_reason({}) == ""
+
+
+def test_policy_in_force_spells_out_rules_and_exceptions():
+    from tracecheck.report.policy_in_force import policy_in_force
+
+    policy = {"authorized": ["EU", "EEA"], "indeterminate": "fail",
+              "rules": [{"entry": "categories.transcription", "action": "check", "authorized": ["EU"],
+                         "indeterminate": "fail", "reason": ""},
+                        {"entry": "categories.telemetry", "action": "ignore", "authorized": [], "indeterminate": "warn",
+                         "reason": "no personal data"}],
+              "exceptions": [{"id": "scc-1", "expires": "2027-01-31", "active": True, "matched": ["3.5.0.1"],
+                              "applied": ["3.5.0.1"], "selector": {"vendor": "AWS", "category": "transcription"},
+                              "places": ["us-east-1"], "justification": "SCC module 2", "reference": "DPA 4.2"},
+                             {"id": "old", "expires": "2020-01-01", "active": False, "matched": [], "applied": []}]}
+    view = policy_in_force({"policy": policy})
+    assert view["authorized"] == "EU, EEA" and view["indeterminate"] == "fail"
+    assert [r["where"] for r in view["rules"]] == ["may go to EU", "ignored (not assessed)"]
+    first, second = view["exceptions"]
+    assert first["covers"] == "category transcription, vendor AWS" and first["places"] == "us-east-1"
+    assert first["basis"] == "SCC module 2 — DPA 4.2" and first["use"] == "allowed 3.5.0.1"
+    assert second["expires"] == "2020-01-01 (expired)" and second["use"] == "matched nothing in this capture"
+    assert second["places"] == "anywhere" and second["covers"] == "everything"
