@@ -11,7 +11,7 @@ setup(
     packages=find_packages(include=["tracecheck", "tracecheck.*"]) + ["tracecheck.geo_db"],
     package_dir={"tracecheck.geo_db": "geo_db"},
     package_data={
-        "tracecheck.geo_db": ["*.yaml"],
+        "tracecheck.geo_db": ["*.yaml", "*.json"],
         "tracecheck.policy": ["templates/*.yaml"],
         "tracecheck.report": ["templates/*.j2", "templates/*.typ"],
     },

@@ -132,6 +132,7 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
     signalling_uids = {uid for call in named.calls for uid in call.signalling}
     signalling = {ip for ip, t in traffic.items() for flow in t.flows if flow.uid in signalling_uids}
 
+    uid_to_ip = {flow.uid: ip for ip, t in traffic.items() for flow in t.flows}
     judged = [_judge(traffic[ip], places[ip], services[ip], call_category, ip in signalling, policy, on, cli_site)
               for ip in sorted(traffic)]
     assessments = [j.assessment for j in judged]
@@ -145,10 +146,11 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
         sources=[_source(info) for info in sources] + _catalog_sources(catalog),
         policy=model.PolicyRef(path=policy.path, sha256=policy.sha256, name=policy.name,
                                authorized=policy.authorized_summary(),
-                               exceptions=_exception_uses(policy, on, judged)),
+                               exceptions=_exception_uses(policy, on, judged), rules=_policy_rules(policy),
+                               indeterminate=policy.indeterminate),
         summary=_summary([j.destination for j in judged], assessments, _caveats(reading, judged, outside_scope)),
         destinations=[j.destination for j in judged],
-        calls=[_call(call) for call in named.calls],
+        calls=[_call(call, uid_to_ip) for call in named.calls],
         observability=observability_notes(traffic, local, outside_scope),
         warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope),
         site=_site(cli_site, policy),
@@ -273,6 +275,7 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
         fails=assessment.fails, basis=assessment.basis, exception=assessment.exception,
         flags=list(assessment.flags), rule=assessment.rule,
         latitude=place.latitude if place.country else None, longitude=place.longitude if place.country else None,
+        anycast=bool(place.anycast),
     )
     covered = tuple(e.id for e in policy.exceptions if exception_matches(e, wanted, place, service))
     return Judged(destination, assessment, covered)
@@ -333,9 +336,28 @@ def _exception_uses(policy: Policy, on: date, judged: list[Judged]) -> list[mode
         matched = sorted((j.destination.ip for j in judged if exception.id in j.covers), key=model.ip_sort_key)
         applied = sorted((j.destination.ip for j in judged if j.assessment.exception == exception.id),
                          key=model.ip_sort_key)
+        selector = {key: str(getattr(value, "value", value)) for key in ("vendor", "service", "host", "ip", "category")
+                    if (value := getattr(exception, key)) is not None}
         uses.append(model.ExceptionUse(id=exception.id, expires=exception.expires.isoformat(),
-                                       active=exception.active_on(on), matched=matched, applied=applied))
+                                       active=exception.active_on(on), matched=matched, applied=applied,
+                                       selector=selector,
+                                       places=exception.jurisdictions + exception.countries + exception.regions,
+                                       justification=exception.justification, reference=exception.reference))
     return uses
+
+
+def _policy_rules(policy: Policy) -> list[model.PolicyRule]:
+    """The category and vendor rules, each with the places it authorizes spelled out."""
+    rules = []
+    for section, entries in (("categories", policy.categories), ("vendors", policy.vendors)):
+        for key, rule in entries.items():
+            places = (rule.authorized.jurisdictions + rule.authorized.countries + rule.authorized.regions
+                      if rule.authorized is not None else policy.authorized_summary())
+            rules.append(model.PolicyRule(entry=f"{section}.{getattr(key, 'value', key)}", action=rule.action,
+                                          authorized=places if rule.action == "check" else [],
+                                          indeterminate=rule.indeterminate or policy.indeterminate,
+                                          reason=rule.reason))
+    return rules
 
 
 # --------------------------------------------------------------------------- report parts
@@ -361,9 +383,11 @@ def _site(cli_site: Site | None, policy: Policy) -> model.SiteRef | None:
                          radius_km=site.radius_km, source=source)
 
 
-def _call(call: Call) -> model.Call:
+def _call(call: Call, uid_to_ip: dict[str, str]) -> model.Call:
     return model.Call(call_id=call.call_id, first_ts=call.first_ts, last_ts=call.last_ts,
-                      signalling=list(call.signalling), media=list(call.media))
+                      signalling=list(call.signalling), media=list(call.media),
+                      signalling_to=[uid_to_ip[uid] for uid in call.signalling if uid in uid_to_ip],
+                      media_to=[uid_to_ip[uid] for uid in call.media if uid in uid_to_ip])
 
 
 def _nothing_judged(reading: FlowResult, judged: list[Judged], outside_scope: int) -> tuple[str, str] | None:

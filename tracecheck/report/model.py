@@ -103,6 +103,25 @@ class ExceptionUse(_Model):
     """Destinations its selector (and places) cover: empty means it matched nothing here."""
     applied: list[str] = []
     """Destinations it made compliant (the others were compliant without it)."""
+    selector: dict[str, str] = {}
+    """Extension: what it covers (``vendor``, ``service``, ``host``, ``ip``, ``category``), as the policy says."""
+    places: list[str] = []
+    """Extension: where it covers (jurisdictions, countries, regions); empty: anywhere."""
+    justification: str = ""
+    reference: str = ""
+    """Extension: the legal instrument (SCC module and date, a TIA id, a DPA clause)."""
+
+
+class PolicyRule(_Model):
+    """Extension: one category or vendor rule of the policy, as it stands after the policy's defaults."""
+
+    entry: str
+    """``categories.transcription``, ``vendors.Genesys``."""
+    action: str
+    authorized: list[str] = []
+    """Where this category or vendor may go; the policy-wide list when the rule gives none."""
+    indeterminate: str = ""
+    reason: str = ""
 
 
 class PolicyRef(_Model):
@@ -113,6 +132,10 @@ class PolicyRef(_Model):
     """Jurisdictions, countries and regions data may go to, as the policy lists them."""
     exceptions: list[ExceptionUse] = []
     """Extension: every exception of the policy, in the policy's order."""
+    rules: list[PolicyRule] = []
+    """Extension: the policy's category and vendor rules, in the policy's order."""
+    indeterminate: str = ""
+    """Extension: what an unknown or anycast destination does to the run (``fail`` or ``warn``)."""
 
 
 class Summary(_Model):
@@ -194,6 +217,8 @@ class Destination(_Model):
     """Extension: the place's coordinates when a source gives them (a provider region's city, a
     GeoIP city); None for a country alone, anycast or unknown."""
     longitude: float | None = None
+    anycast: bool = False
+    """Extension: a source says the address is anycast (or global): it has no one place."""
 
     @field_validator("jurisdictions")
     @classmethod
@@ -210,11 +235,20 @@ class Call(_Model):
     last_ts: float | None
     signalling: list[str] = []
     media: list[str] = []
+    signalling_to: list[str] = []
+    """Extension: the destination addresses its signalling flows went to."""
+    media_to: list[str] = []
+    """Extension: the destination addresses its media flows went to."""
 
     @field_validator("signalling", "media")
     @classmethod
     def _sorted_uids(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
+
+    @field_validator("signalling_to", "media_to")
+    @classmethod
+    def _sorted_addresses(cls, value: list[str]) -> list[str]:
+        return sorted(set(value), key=ip_sort_key)
 
 
 class Report(_Model):

@@ -1,14 +1,19 @@
-"""report.html: one self-contained page a reviewer can read offline, with no script and no fetches.
+"""report.html: one self-contained page a reviewer can read offline, with no fetches.
 
 Everything in a report that came from a capture (names, Call-IDs, even reasons that quote them)
 is hostile.  Jinja2's autoescape turns markup into text; ``visible`` goes further and shows
 invisible and direction-changing characters (U+202E and friends) as ``<U+202E>`` so that a name
 cannot pretend to be another.  The page's Content-Security-Policy forbids every load, so a
-mistake in escaping still could not fetch anything.
+mistake in escaping still could not fetch anything.  The page's one inline script (sorting and
+filtering the table; the page reads the same without it) and its style are allowed by their
+SHA-256 in that policy, computed at render, so no injected script or style could run.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +48,8 @@ def visible(value: Any) -> Any:
     Applied to every ``{{ }}`` before escaping (Jinja2's ``finalize``); None shows as nothing."""
     if value is None:
         return ""
+    if hasattr(value, "__html__"):
+        return value  # our own markup (the figures), escaped where it was built
     if not isinstance(value, str) or value.isascii() and value.isprintable():
         return value
     return "".join(f"<U+{ord(ch):04X}>" if unicodedata.category(ch) in _INVISIBLE_CATEGORIES else ch
@@ -89,21 +96,49 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_html(report: Report) -> str:
+CSP_PLACEHOLDER = "__CSP_HASHES__"
+
+
+def _with_csp_hashes(page: str) -> str:
+    """Allow exactly the page's own inline style and script, by their SHA-256, and nothing else."""
+    def digest(body: str) -> str:
+        return "'sha256-" + base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode("ascii") + "'"
+
+    none = "'none'"
+    styles = " ".join(digest(body) for body in re.findall(r"<style>(.*?)</style>", page, re.DOTALL)) or none
+    scripts = " ".join(digest(body) for body in re.findall(r"<script>(.*?)</script>", page, re.DOTALL)) or none
+    policy = (f"default-src 'none'; style-src {styles}; script-src {scripts}; "
+              "img-src data:; base-uri 'none'; form-action 'none'")
+    return page.replace(CSP_PLACEHOLDER, policy, 1)
+
+
+def render_html(report: Report, flows: Columns | None = None) -> str:
     """The page, from the same canonical data as report.json (same order, same rounding)."""
+    from markupsafe import Markup
+
+    from tracecheck.report.figures import timeline_svg, world_map_svg
+    from tracecheck.report.grouping import grouped, short_reason
     from tracecheck.report.model import canonical_dict
+    from tracecheck.report.policy_in_force import policy_in_force
 
     data = canonical_dict(report.with_generated_from_environment())
     template = _environment().get_template(TEMPLATE)
     nothing_judged = data["summary"].get("judged") == 0
-    return template.render(
+    return _with_csp_hashes(template.render(
+        csp=CSP_PLACEHOLDER,
+        pif=policy_in_force(data),
+        place_of={d["ip"]: f"({place(d)}; {d['verdict'].replace('_', ' ')})" for d in data["destinations"]},
+        groups=grouped(data["destinations"]),
+        short_reason=short_reason,
+        map_svg=Markup(world_map_svg(data)),
+        timeline=Markup(timeline_svg(data, flows)) if flows is not None else None,
         r=data,
         headline=NOTHING_JUDGED if nothing_judged else HEADLINES[data["summary"]["verdict"]],
         basis=BASIS_LABEL,
         date_label=date_label,
         skipped_total=sum(data["accounting"]["skipped"].values()),
         place=place,
-    )
+    ))
 
 
 class Html(ReportFormat):
@@ -114,7 +149,7 @@ class Html(ReportFormat):
     order = 1
 
     def render(self, report: Report, flows: Columns) -> bytes:
-        return render_html(report).encode("utf-8")
+        return render_html(report, flows).encode("utf-8")
 
 
 FORMAT = Html()

@@ -1,0 +1,133 @@
+"""The report's figures: the map draws judged places in their verdict's colour and lists what it
+cannot place; the timeline's buckets add up to the bytes sent; both escape capture content."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tracecheck.report.figures import timeline_svg, world_map_svg
+from tracecheck.report.figures.svg import VERDICT_COLOUR
+from tracecheck.report.figures.timeline import bucket_bytes
+from tracecheck.report.grouping import grouped, short_reason
+
+HOSTILE = '<script>alert(1)</script>"&'
+
+
+def _data():
+    return {
+        "site": {"label": "Paris", "latitude": 48.85, "longitude": 2.35},
+        "destinations": [
+            {"ip": "3.5.0.1", "names": [{"name": HOSTILE, "source": "sni"}], "verdict": "violation",
+             "latitude": 39.0, "longitude": -77.5, "basis": "provider", "reasons": ["us-east-1 is outside EU."]},
+            {"ip": "3.5.0.2", "names": [], "verdict": "compliant", "latitude": 50.1, "longitude": 8.7, "basis": "provider"},
+            {"ip": "1.1.1.1", "names": [{"name": "anycast.example", "source": "sni"}], "verdict": "indeterminate",
+             "latitude": None, "longitude": None, "anycast": True},
+            {"ip": "5.5.5.5", "names": [], "verdict": "indeterminate", "latitude": float("nan"), "longitude": 3.0},
+            {"ip": "10.0.0.9", "names": [], "verdict": "compliant", "basis": "local"},
+            {"ip": "8.8.8.8", "names": [], "verdict": "not_assessed", "latitude": 37.4, "longitude": -122.1},
+        ],
+        "calls": [{"call_id": "c<1>", "first_ts": 1_700_000_010.0, "last_ts": 1_700_000_050.0}],
+    }
+
+
+def test_map_draws_judged_places_in_their_verdicts_colour():
+    svg = world_map_svg(_data())
+    places = re.findall(r'<circle class="place (\w+)"[^>]* fill="(#\w+)"', svg)
+    assert sorted(places) == [("compliant", VERDICT_COLOUR["compliant"]), ("violation", VERDICT_COLOUR["violation"])]
+    assert svg.count("<line ") == 2  # one line from the site to each placed destination
+    assert 'class="site"' in svg
+
+
+def test_map_lists_anycast_and_unknown_never_draws_them():
+    svg = world_map_svg(_data())
+    assert "anycast.example — anycast" in svg
+    assert "5.5.5.5 — place unknown" in svg
+    assert "Not on the map (2)" in svg
+    assert "nan" not in svg.lower().replace("not on", "")
+
+
+def test_map_escapes_hostile_names_and_is_deterministic():
+    first, second = world_map_svg(_data()), world_map_svg(_data())
+    assert first == second
+    assert "<script>" not in first
+    assert "&lt;script&gt;" in first
+
+
+def test_map_of_an_empty_capture_has_only_the_site():
+    svg = world_map_svg({"site": {"label": "Paris", "latitude": 48.85, "longitude": 2.35}, "destinations": []})
+    assert "<circle" not in svg and 'class="site"' in svg
+    assert "No destination was judged." in svg
+    assert "not given" in world_map_svg({"destinations": []})
+
+
+def _flows():
+    return {"ts": [1_700_000_000.0, 1_700_000_020.0, 1_700_000_030.0, 1_700_000_001.5],
+            "duration": [60.0, 0.0, 5.0, 33.3],
+            "id.resp_h": ["3.5.0.1", "3.5.0.2", "9.9.9.9", "1.1.1.1"],
+            "orig_ip_bytes": [1001, 500, 7, 12345]}
+
+
+def test_timeline_buckets_sum_to_the_bytes_sent():
+    start, end, series = bucket_bytes(_data(), _flows())
+    assert sum(sum(values) for values in series.values()) == 1001 + 500 + 12345  # 9.9.9.9 is no destination
+    assert sum(series["3.5.0.1"]) == 1001 and len([v for v in series["3.5.0.1"] if v]) > 30  # spread over its life
+    assert end - start == 60.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1e5), st.floats(0, 1e4), st.integers(0, 10**12)), min_size=1, max_size=30))
+def test_timeline_bucket_sums_hold_for_any_flows(rows):
+    flows = {"ts": [r[0] for r in rows], "duration": [r[1] for r in rows],
+             "id.resp_h": ["3.5.0.1"] * len(rows), "orig_ip_bytes": [r[2] for r in rows]}
+    _, _, series = bucket_bytes(_data(), flows)
+    assert sum(series["3.5.0.1"]) == sum(r[2] for r in rows)
+    assert min(series["3.5.0.1"]) >= 0
+
+
+def test_timeline_marks_calls_in_utc_and_escapes():
+    svg = timeline_svg(_data(), _flows())
+    assert svg == timeline_svg(_data(), _flows())
+    assert 'class="call-start"' in svg and 'class="call-end"' in svg
+    assert "22:13:20" in svg  # 1_700_000_000 is 2023-11-14 22:13:20 UTC
+    assert "<script>" not in svg and "c&lt;1&gt;" in svg
+    assert "No bytes sent" in timeline_svg({"destinations": []}, {"ts": []})
+
+
+def test_grouping_puts_local_and_not_assessed_apart():
+    groups = grouped(_data()["destinations"])
+    assert [key for key, _, _ in groups] == ["judged", "local", "not_assessed"]
+    assert [d["ip"] for d in groups[1][2]] == ["10.0.0.9"]
+    assert [d["ip"] for d in groups[0][2]][:2] == ["3.5.0.1", "3.5.0.2"]
+
+
+def test_short_reason_is_one_short_sentence():
+    long = "The region us-east-1 is in US. " + "word " * 100
+    assert short_reason({"reasons": [long]}) == "The region us-east-1 is in US."
+    cut = short_reason({"reasons": ["x" * 5 + " " + "word " * 100]}, limit=40)
+    assert len(cut) <= 41 and cut.endswith("…")
+    assert short_reason({}) == ""
+
+
+def test_policy_in_force_spells_out_rules_and_exceptions():
+    from tracecheck.report.policy_in_force import policy_in_force
+
+    policy = {"authorized": ["EU", "EEA"], "indeterminate": "fail",
+              "rules": [{"entry": "categories.transcription", "action": "check", "authorized": ["EU"],
+                         "indeterminate": "fail", "reason": ""},
+                        {"entry": "categories.telemetry", "action": "ignore", "authorized": [], "indeterminate": "warn",
+                         "reason": "no personal data"}],
+              "exceptions": [{"id": "scc-1", "expires": "2027-01-31", "active": True, "matched": ["3.5.0.1"],
+                              "applied": ["3.5.0.1"], "selector": {"vendor": "AWS", "category": "transcription"},
+                              "places": ["us-east-1"], "justification": "SCC module 2", "reference": "DPA 4.2"},
+                             {"id": "old", "expires": "2020-01-01", "active": False, "matched": [], "applied": []}]}
+    view = policy_in_force({"policy": policy})
+    assert view["authorized"] == "EU, EEA" and view["indeterminate"] == "fail"
+    assert [r["where"] for r in view["rules"]] == ["may go to EU", "ignored (not assessed)"]
+    first, second = view["exceptions"]
+    assert first["covers"] == "category transcription, vendor AWS" and first["places"] == "us-east-1"
+    assert first["basis"] == "SCC module 2 — DPA 4.2" and first["use"] == "allowed 3.5.0.1"
+    assert second["expires"] == "2020-01-01 (expired)" and second["use"] == "matched nothing in this capture"
+    assert second["places"] == "anywhere" and second["covers"] == "everything"

@@ -1,0 +1,136 @@
+"""The timeline: bytes sent over the capture's span, stacked by destination (the top few by bytes,
+the rest grouped), with each call's start and end marked.  Times are UTC."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from tracecheck.report.figures.svg import num, text
+
+WIDTH, HEIGHT = 1000.0, 260.0
+LEFT, RIGHT, TOP, BOTTOM = 70.0, 230.0, 16.0, 40.0
+BUCKETS = 60
+TOP_N = 6
+PALETTE = ("#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#cf222e", "#8c959f")
+OTHERS = "others"
+
+
+def bucket_bytes(data: Mapping[str, Any], flows: Mapping[str, Sequence], buckets: int = BUCKETS
+                 ) -> tuple[float, float, dict[str, list[int]]]:
+    """(start, end, {destination ip: bytes sent in each bucket}) for the report's destinations.
+
+    A flow's bytes are spread over the buckets its lifetime overlaps, in proportion, and rounded so
+    each flow's buckets add up to exactly its bytes."""
+    wanted = {d["ip"] for d in data.get("destinations", [])}
+    rows = [(float(ts), max(float(duration or 0.0), 0.0), ip, int(sent or 0))
+            for ts, duration, ip, sent in zip(flows.get("ts", []), flows.get("duration", []),
+                                               flows.get("id.resp_h", []), flows.get("orig_ip_bytes", []))
+            if ip in wanted and ts is not None and math.isfinite(float(ts))]
+    if not rows:
+        return 0.0, 0.0, {}
+    start = min(ts for ts, *_ in rows)
+    end = max(ts + duration for ts, duration, *_ in rows)
+    span = max(end - start, 1e-6)
+    width = span / buckets
+    series: dict[str, list[int]] = {}
+    for ts, duration, ip, sent in rows:
+        counts = series.setdefault(ip, [0] * buckets)
+        first = min(int((ts - start) / width), buckets - 1)
+        last = min(int((ts + duration - start) / width), buckets - 1)
+        if duration <= 0 or first == last:
+            counts[first] += sent
+            continue
+        given = 0
+        for index in range(first, last + 1):
+            overlap_end = min(ts + duration, start + (index + 1) * width) - ts
+            share = sent if index == last else int(sent * overlap_end / duration)
+            counts[index] += share - given
+            given = share
+    return start, end, series
+
+
+def _utc(ts: float, span: float) -> str:
+    moment = datetime.fromtimestamp(ts, UTC)
+    if span < 20:  # a short capture: ticks a second apart would all read alike
+        return moment.strftime("%H:%M:%S.%f")[:-4]
+    return moment.strftime("%H:%M:%S" if span < 86400 else "%m-%d %H:%M")
+
+
+def timeline_svg(data: Mapping[str, Any], flows: Mapping[str, Sequence]) -> str:
+    """The timeline as one inline ``<svg>`` string."""
+    start, end, series = bucket_bytes(data, flows)
+    if not series:
+        return ('<svg xmlns="http://www.w3.org/2000/svg" class="figure timeline" role="img" viewBox="0 0 1000 40" '
+                'width="100%" aria-label="Bytes sent over time, UTC"><text x="500" y="25" text-anchor="middle" '
+                'font-size="13" fill="#57606a" font-family="system-ui, sans-serif">'
+                'No bytes sent to any destination in this capture.</text></svg>')
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="figure timeline" role="img" '
+           f'viewBox="0 0 {num(WIDTH)} {num(HEIGHT)}" width="100%" aria-label="Bytes sent over time, UTC">',
+           '<rect width="100%" height="100%" fill="#fff"/>']
+    if not series:
+        out.append(f'<text x="{num(WIDTH / 2)}" y="{num(HEIGHT / 2)}" text-anchor="middle" font-size="13" '
+                   'fill="#57606a" font-family="system-ui, sans-serif">No bytes sent to any destination in this capture.</text>')
+        out.append("</svg>")
+        return "\n".join(out)
+    names = {d["ip"]: (d["names"][0]["name"] if d.get("names") else d["ip"]) for d in data.get("destinations", [])}
+    ranked = sorted(series, key=lambda ip: (-sum(series[ip]), ip))
+    stacks = [(f"{names.get(ip, ip)} ({ip})", series[ip]) for ip in ranked[:TOP_N]]
+    if len(ranked) > TOP_N:
+        rest = [sum(series[ip][i] for ip in ranked[TOP_N:]) for i in range(BUCKETS)]
+        stacks.append((f"{OTHERS} ({len(ranked) - TOP_N} destinations)", rest))
+    totals = [sum(values[i] for _, values in stacks) for i in range(BUCKETS)]
+    peak = max(max(totals), 1)
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    bar_w = plot_w / BUCKETS
+    span = end - start
+    # Axes, with ticks in UTC.
+    out.append(f'<line x1="{num(LEFT)}" y1="{num(TOP + plot_h)}" x2="{num(LEFT + plot_w)}" y2="{num(TOP + plot_h)}" stroke="#57606a"/>')
+    out.append(f'<line x1="{num(LEFT)}" y1="{num(TOP)}" x2="{num(LEFT)}" y2="{num(TOP + plot_h)}" stroke="#57606a"/>')
+    font = 'font-size="11" fill="#57606a" font-family="system-ui, sans-serif"'
+    for tick in range(5):
+        x = LEFT + plot_w * tick / 4
+        out.append(f'<text x="{num(x)}" y="{num(TOP + plot_h + 15)}" text-anchor="middle" {font}>'
+                   f'{_utc(start + span * tick / 4, span)}</text>')
+    out.append(f'<text x="{num(LEFT + plot_w / 2)}" y="{num(HEIGHT - 6)}" text-anchor="middle" {font}>time (UTC)</text>')
+    out.append(f'<text x="{num(LEFT - 6)}" y="{num(TOP + 8)}" text-anchor="end" {font}>{_human(peak)}</text>')
+    out.append(f'<text x="{num(LEFT - 6)}" y="{num(TOP + plot_h)}" text-anchor="end" {font}>0</text>')
+    # Stacked bars.
+    for index in range(BUCKETS):
+        base = 0
+        for colour, (_, values) in zip(PALETTE, stacks):
+            if values[index]:
+                height = plot_h * values[index] / peak
+                y = TOP + plot_h - plot_h * base / peak - height
+                out.append(f'<rect x="{num(LEFT + index * bar_w)}" y="{num(y)}" width="{num(bar_w * 0.9)}" '
+                           f'height="{num(height)}" fill="{colour}"/>')
+            base += values[index]
+    # Calls: start and end.
+    for call in data.get("calls", []):
+        for edge, ts in (("start", call.get("first_ts")), ("end", call.get("last_ts"))):
+            if ts is None or not start <= ts <= end:
+                continue
+            x = LEFT + plot_w * (ts - start) / max(span, 1e-6)
+            out.append(f'<line class="call-{edge}" x1="{num(x)}" y1="{num(TOP)}" x2="{num(x)}" y2="{num(TOP + plot_h)}" '
+                       f'stroke="#1f2328" stroke-dasharray="{"4 2" if edge == "start" else "1 2"}">'
+                       f'<title>call {text(call.get("call_id", ""))} {edge} {_utc(ts, 0)} UTC</title></line>')
+    # Legend.
+    for index, (label, values) in enumerate(stacks):
+        y = TOP + index * 18
+        out.append(f'<rect x="{num(WIDTH - RIGHT + 12)}" y="{num(y)}" width="10" height="10" fill="{PALETTE[index]}"/>')
+        out.append(f'<text x="{num(WIDTH - RIGHT + 28)}" y="{num(y + 9)}" {font}>{text(label, 30)}</text>')
+    if data.get("calls"):
+        y = TOP + len(stacks) * 18 + 6
+        out.append(f'<text x="{num(WIDTH - RIGHT + 12)}" y="{num(y + 9)}" {font}>dashed: call start / end</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _human(count: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1000:
+            return f"{count} {unit}"
+        count //= 1000
+    return f"{count} TB"
