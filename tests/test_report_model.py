@@ -32,7 +32,8 @@ CONTRACT_FIELDS = {
     "calls": ["call_id", "first_ts", "last_ts", "signalling", "media"],
 }
 EXTENSIONS = {"top": {"observability", "warnings", "generated", "site"}, "accounting": {"notes"}, "sources": {"date_basis"},
-              "destinations": {"fails", "basis", "exception", "flags", "rule", "latitude", "longitude"}, "policy": {"exceptions"},
+              "destinations": {"fails", "basis", "exception", "flags", "rule", "latitude", "longitude", "anycast"},
+              "policy": {"exceptions", "rules", "indeterminate"}, "calls": {"signalling_to", "media_to"},
               "summary": {"judged", "violations_geoip_only", "caveats"}}
 
 

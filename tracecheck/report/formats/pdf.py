@@ -74,11 +74,9 @@ def _destination(d: dict) -> dict:
 
 
 def _figures(data: dict, flows: Columns) -> dict[str, str]:
-    """The world map and the timeline as SVG, when the figures module is there."""
-    try:
-        from tracecheck.report import figures
-    except ImportError:
-        return {}
+    """The world map and the timeline as SVG; a figure that fails is left out, not the report."""
+    from tracecheck.report import figures
+
     found = {}
     for key, draw in (("map", lambda: figures.world_map_svg(data)), ("timeline", lambda: figures.timeline_svg(data, flows))):
         try:
