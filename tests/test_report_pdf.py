@@ -161,3 +161,28 @@ def test_map_and_timeline_drawn_as_images(monkeypatch):
     monkeypatch.setattr(figures, "timeline_svg", lambda data, flows: 1 / 0)  # a figure that fails
     _, text = _text(render_pdf(report_samples.report()))  # leaves the page without it
     assert "Where the destinations are" in text and "When each destination was used" not in text
+
+
+def test_policy_in_full_and_where_each_call_went(monkeypatch):
+    from tracecheck.report.model import Call, ExceptionUse, PolicyRef, PolicyRule
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    policy = PolicyRef(path="policy.yaml", sha256="d" * 64, name="gdpr-eu", authorized=["EU", "EEA"],
+                       indeterminate="fail",
+                       rules=[PolicyRule(entry="categories.telemetry", action="ignore"),
+                              PolicyRule(entry="vendors.Salesforce", action="allow", authorized=["EU", "CH"],
+                                         reason="CRM stays in Frankfurt")],
+                       exceptions=[ExceptionUse(id="EXC-7", expires="2027-06-30", active=True,
+                                                applied=["3.224.10.20"], matched=["3.224.10.20"],
+                                                selector={"service": "AWS Transcribe"}, places=["US"],
+                                                justification="SCC module 3", reference="TIA-2026-04")])
+    call = Call(call_id="a84b4c76e66710@pc33.example", first_ts=1764230400.0, last_ts=1764230465.0,
+                signalling=["CSip1"], media=["CRtp1"], signalling_to=["52.18.1.2"], media_to=["3.224.10.20"])
+    _, text = _text(render_pdf(report_samples.report(policy=policy, calls=[call])))
+    squashed = _squashed(text)
+    for shown in ("categories.telemetry", "ignored(notassessed)", "vendors.Salesforce", "maygotoEU,CH",
+                  "CRMstaysinFrankfurt", "EXC-7", "SCCmodule3—TIA-2026-04", "2027-06-30",
+                  "allowed3.224.10.20", "serviceAWSTranscribe", "Unknownoranycastplaces:fail."):
+        assert shown in squashed, shown
+    calls = squashed[squashed.index("signallingwentto"):]
+    assert calls.index("52.18.1.2") < calls.index("3.224.10.20")  # signalling, then media, each with its place

@@ -90,11 +90,13 @@ def pdf_data(report: Report, flows: Columns | None = None) -> dict:
     """What the template reads: the report's text, already worded, every string from the report
     cleaned first (then made breakable: the cleaning would show the zero-width spaces)."""
     from tracecheck.report.model import canonical_dict
+    from tracecheck.report.policy_in_force import policy_in_force
     from tracecheck.report.verdict_line import verdict_sentence
 
     data = _clean(canonical_dict(report.with_generated_from_environment()))
     s = data["summary"]
     destinations = [_destination(d) for d in data["destinations"]]
+    place_of = {d["ip"]: d["place"] for d in destinations}
     local = [d for d, raw in zip(destinations, data["destinations"])
              if raw.get("basis") == "local" and raw["verdict"] != "not_assessed"]
     ignored = [d for d in destinations if d["verdict"] == "not_assessed"]
@@ -113,9 +115,12 @@ def pdf_data(report: Report, flows: Columns | None = None) -> dict:
         "groups": [{"title": t, "rows": rows} for t, rows in (
             ("Judged", judged), ("Not assessed (the policy ignores them)", ignored), ("Local network", local))],
         "explained": [d for d in judged if d["reasons"] or d["evidence"]],
-        "policy": {**data["policy"], "authorized": ", ".join(data["policy"]["authorized"])},
-        "calls": [{"call_id": c["call_id"], "first": utc(c["first_ts"]), "last": utc(c["last_ts"]),
-                   "signalling": len(c["signalling"]), "media": len(c["media"])} for c in data["calls"]],
+        "policy": {"name": data["policy"]["name"], "path": data["policy"]["path"], "sha256": data["policy"]["sha256"],
+                   **policy_in_force(data)},
+        "calls": [{"call_id": _breakable(c["call_id"]), "first": utc(c["first_ts"]), "last": utc(c["last_ts"]),
+                   "signalling": _flows(len(c["signalling"])), "media": _flows(len(c["media"])),
+                   "signalling_to": _went_to(c.get("signalling_to", []), place_of),
+                   "media_to": _went_to(c.get("media_to", []), place_of)} for c in data["calls"]],
         "sources": [{"name": x["name"], "kind": x["kind"], "version": _breakable(x["version"]), "sha256": _digest(x["sha256"]),
                      "date": date_label(x["date"], x.get("date_basis", "content")), "stale": x.get("stale", False)}
                     for x in data["sources"]],
@@ -125,6 +130,15 @@ def pdf_data(report: Report, flows: Columns | None = None) -> dict:
     }
     shown["figures"] = _figures(data, flows or {})
     return shown
+
+
+def _flows(count: int) -> str:
+    return f"{count} flow" if count == 1 else f"{count} flows"
+
+
+def _went_to(addresses: list[str], place_of: dict[str, str]) -> list[str]:
+    """Each address a call's flows reached, with its place as the destination table says it."""
+    return [f"{ip} ({place_of[ip]})" if place_of.get(ip) else ip for ip in sorted(set(addresses))]
 
 
 def document_time(report: Report) -> datetime:
