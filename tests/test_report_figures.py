@@ -117,6 +117,11 @@ def test_timeline_marks_calls_in_utc_and_escapes():
     assert "No bytes sent" in timeline_svg({"destinations": []}, {"ts": []})
 
 
+def test_timeline_legend_names_then_addresses_once():
+    svg = timeline_svg(_data(), _flows())
+    assert "3.5.0.2 (3.5.0.2)" not in svg and ">3.5.0.2<" in svg  # an unnamed destination is its address alone
+
+
 def test_grouping_puts_local_and_not_assessed_apart():
     groups = grouped(_data()["destinations"])
     assert [key for key, _, _ in groups] == ["judged", "local", "not_assessed"]
