@@ -119,8 +119,9 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
     spans = [(call.first_ts, call.last_ts) for call in named.calls]
     in_scope = [flow for flow in reading.flows if flow_in_scope(flow, policy, spans)]
     outside_scope = len(reading.flows) - len(in_scope)
-    traffic = gather(in_scope, named.names, named.calls)
-    local = local_addresses(ip for flow in in_scope for ip in (flow.orig_h, flow.resp_h))
+    traffic = gather(in_scope, named.names, named.calls, named.relayed)
+    local = local_addresses([ip for flow in in_scope for ip in (flow.orig_h, flow.resp_h)]
+                            + [peer.ip for peer in named.relayed])
 
     from tracecheck.geo.lookup import Resolver
 
@@ -245,6 +246,9 @@ def _service_of(traffic: DestinationTraffic, own: Service | None, call_category:
         return None, Category.TELEPHONY_CARRIER, [Evidence(
             "sip", "a SIP call's signalling peer", "the catalog does not name it; a call's signalling peer is judged "
             "as its telephony carrier", SourceKind.NAME)]
+    if (traffic.relayed or traffic.relays) and (own is None or own.category in _GENERIC_CATEGORIES):
+        # A TURN relay and the peers behind it carry the call's audio: judged as media (RFC 8656).
+        return own, Category.MEDIA, []
     if own is None and traffic.media_only:
         # RTP, STUN/TURN or DTLS with no SIP call to tie it to (WebRTC): call media all the same.
         apps = ", ".join(sorted({flow.app for flow in traffic.flows}))
@@ -259,7 +263,7 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
                                category=category, handshake_rtt_ms=traffic.smallest_rtt_ms)
     assessment = assess(wanted, place, service, policy, on, site)
     category = category or (service.category if service else None)
-    evidence = _name_evidence(traffic) + _service_evidence(service) + call_evidence
+    evidence = _name_evidence(traffic) + _relay_evidence(traffic) + _service_evidence(service) + call_evidence
     evidence += list(place.evidence) + list(assessment.evidence)
     destination = model.Destination(
         ip=traffic.ip,
@@ -267,18 +271,26 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
         provider=place.provider, service=place.service, region=place.region or _known_region(service),
         country=place.country, jurisdictions=list(place.jurisdictions),
         vendor=service.vendor if service else "", category=category.value if category else "",
-        flows=len(traffic.flows), orig_bytes=traffic.sent_bytes, resp_bytes=traffic.received_bytes,
+        flows=traffic.flow_count, orig_bytes=traffic.sent_bytes, resp_bytes=traffic.received_bytes,
         first_ts=traffic.first_ts, last_ts=traffic.last_ts,
-        verdict=assessment.verdict, reasons=list(assessment.reasons),
+        verdict=assessment.verdict, reasons=_relayed_reasons(traffic, assessment) + list(assessment.reasons),
         evidence=[model.EvidenceItem(source=e.source, claim=e.claim, detail=e.detail, kind=e.kind.value)
                   for e in dict.fromkeys(evidence)],
         fails=assessment.fails, basis=assessment.basis, exception=assessment.exception,
         flags=list(assessment.flags), rule=assessment.rule,
         latitude=place.latitude if place.country else None, longitude=place.longitude if place.country else None,
-        anycast=bool(place.anycast),
+        anycast=bool(place.anycast), via=traffic.via,
     )
     covered = tuple(e.id for e in policy.exceptions if exception_matches(e, wanted, place, service))
     return Judged(destination, assessment, covered)
+
+
+def _relayed_reasons(traffic: DestinationTraffic, assessment: Assessment) -> list[str]:
+    """A private peer behind a relay is not on this site's network: said before the policy's reason."""
+    if not traffic.relayed or assessment.basis != "local":
+        return []
+    return [f"a private address reached through TURN relay {', '.join(traffic.via)}: it is on the relay's side, "
+            f"not this site's, and no place beyond the relay's can be established; the relay is judged on its own."]
 
 
 def _known_region(service: Service | None) -> str:
@@ -305,6 +317,28 @@ def _name_evidence(traffic: DestinationTraffic) -> list[Evidence]:
         evidence.append(Evidence("tracecheck", "names disagree",
                                  f"the client asked for {', '.join(sorted(asked))}; DNS gave this address "
                                  f"for {', '.join(sorted(answered))}"))
+    return evidence
+
+
+def _relay_evidence(traffic: DestinationTraffic) -> list[Evidence]:
+    """What the TURN messages said: the relays this address was reached through, with the bytes
+    relayed to it, or -- for a relay -- the peers it relayed to."""
+    evidence = []
+    private = bool(traffic.relayed) and bool(local_addresses([traffic.ip]))
+    for peer in traffic.relayed:
+        detail = (f"peer port {peer.port}; learned from {', '.join(peer.learned_from)}; {peer.sent_packets} packets "
+                  f"({peer.sent_bytes} IP bytes) to the peer, {peer.received_packets} ({peer.received_bytes}) back")
+        if private:
+            detail += ("; a private address: the relay's other side is a local network (or the far client's own "
+                       "host address)")
+        evidence.append(Evidence("turn", f"media relayed through {peer.relay} to {peer.ip} on flow {peer.uid}, "
+                                         f"{peer.sent_bytes} bytes", detail, SourceKind.NAME))
+    for uid in sorted({peer.uid for peer in traffic.relays}):
+        peers = sorted({peer.ip for peer in traffic.relays if peer.uid == uid}, key=model.ip_sort_key)
+        shown = ", ".join(peers[:8]) + (f" and {len(peers) - 8} more" if len(peers) > 8 else "")
+        evidence.append(Evidence("turn", f"TURN relay on flow {uid}",
+                                 f"relays media to {len(peers)} peer{'s' if len(peers) != 1 else ''}: {shown}",
+                                 SourceKind.NAME))
     return evidence
 
 
