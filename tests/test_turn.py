@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import marshal
 import struct
 from pathlib import Path
 
 import pytest
-from call_scenarios import AGENT, TURN_EU, TestCall, write_range_files
+from call_scenarios import AGENT, CARRIER_SBC, TURN_EU, TestCall, write_range_files
 from capture_builders import ip_total_length
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -125,7 +126,9 @@ def test_hostile_attributes_never_raise_and_name_only_addresses(method, message_
         assert 0 <= peer.port <= 0xFFFF
         assert all(how in ("permission", "send", "data") or 0x4000 <= int(how.split()[-1], 16) <= 0x7FFF
                    for how in peer.learned_from)
-    json.dumps(log.summary(), default=list)  # plain data, as a worker sends it back
+    again = TurnLog()
+    again.absorb(marshal.loads(marshal.dumps(log.summary())))  # plain data, as a worker sends it back
+    assert again.peers({3: "C3"}, lambda hi, lo: "203.0.113.9") == log.peers({3: "C3"}, lambda hi, lo: "203.0.113.9")
 
 
 # --------------------------------------------------------------------------- analyze
@@ -190,3 +193,19 @@ def test_a_report_without_relays_has_no_via(tmp_path):
     assert all(d.via == [] for d in result.report.destinations)
     assert all("via" not in d for d in json.loads((tmp_path / "out" / "report.json").read_text())["destinations"])
     assert " via " not in render_markdown(result.report)
+
+
+def test_a_sip_call_announcing_the_relayed_address_owns_the_relay_flow_and_its_peers(tmp_path):
+    """The agent's SDP gives the relay's allocation: the flow to the relay is the call's media, and
+    the peers behind it are judged as what the call is for."""
+    call = TestCall()
+    RelayedCall(call).sip_invite(CARRIER_SBC).build(channel_packets=10, send_packets=5)
+    capture = call.write(tmp_path / "relayed-sip.pcapng")
+    result = analyze([str(capture)], out_dir=tmp_path / "out", db_dir=tmp_path)
+    [sip_call] = result.report.calls
+    assert RELAY_IP in sip_call.media_to
+    us = next(d for d in result.report.destinations if d.ip == PEER_US[0])
+    assert us.via == [RELAY_IP]
+    assert any(e.source == "sip" and e.claim.startswith("media of call ") for e in us.evidence)
+    assert us.category == "telephony_carrier"  # what the call is for: its signalling went to a carrier
+    assert any(e.source == "turn" for e in us.evidence)

@@ -13,7 +13,7 @@ import ipaddress
 import struct
 from collections import defaultdict
 
-from call_scenarios import TURN_EU, TestCall
+from call_scenarios import TURN_EU, TestCall, _sdp, _sip
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.packet import Raw
 
@@ -29,6 +29,7 @@ PEER_US = ("34.203.250.20", 40000)       # us-east-1 (AWS ranges in call_scenari
 PEER_DE = ("3.120.181.41", 41000)        # eu-central-1
 PEER_LAN = ("192.168.7.20", 42000)       # the relay's other side is a private network
 PEER_REFUSED = ("34.203.250.99", 43000)  # its ChannelBind is refused: no bytes may be counted for it
+RELAYED_PORT = 60000                     # the relay's allocation for the client (XOR-RELAYED-ADDRESS)
 
 
 def attribute(attr_type: int, value: bytes) -> bytes:
@@ -96,13 +97,24 @@ class RelayedCall:
         self._packet(stun_message(method, ERROR if refused else SUCCESS, txid, answer), False, 20)
         return txid
 
+    def sip_invite(self, sbc: tuple[str, str], call_id: str = "relayed-1@agent.example") -> RelayedCall:
+        """A SIP call set up first: the agent's offer announces its relayed address (the relay's
+        allocation, ``RELAYED_PORT``), the answer the US peer."""
+        host, sbc_ip = sbc
+        agent = self.call.agent
+        offer = _sip(f"INVITE sip:+35312345678@{host} SIP/2.0", call_id, "INVITE", agent, _sdp(self.relay[0], RELAYED_PORT))
+        answer = _sip("SIP/2.0 200 OK", call_id, "INVITE", agent, _sdp(*PEER_US))
+        self.call._at(IP(src=agent, dst=sbc_ip) / UDP(sport=5060, dport=5060) / Raw(offer))
+        self.call._at(IP(src=sbc_ip, dst=agent) / UDP(sport=5060, dport=5060) / Raw(answer), 20)
+        return self
+
     def build(self, channel_packets: int = 40, send_packets: int = 25) -> RelayedCall:
         if not self.tcp:
             self._exchange(BINDING, [], [lambda t: xor_address(XOR_MAPPED, "198.51.100.7", 61000, t)])
         self._exchange(ALLOCATE, [attribute(0x0019, b"\x11\x00\x00\x00")], refused=True)
         self._exchange(ALLOCATE, [attribute(0x0019, b"\x11\x00\x00\x00"), attribute(USERNAME, b"agent-7:secret"),
                                   attribute(REALM, b"relay.example"), attribute(NONCE, b"abcdef")],
-                       [lambda t: xor_address(XOR_RELAYED, self.relay[0], 60000, t),
+                       [lambda t: xor_address(XOR_RELAYED, self.relay[0], RELAYED_PORT, t),
                         lambda t: xor_address(XOR_MAPPED, "198.51.100.7", 61000, t),
                         attribute(LIFETIME, struct.pack("!I", 600))])
         self._exchange(CREATE_PERMISSION, [lambda t, p=p: xor_address(XOR_PEER, *p, t) for p in (PEER_US, PEER_DE, PEER_LAN)])

@@ -442,6 +442,7 @@ class Dissection:
                 by_ip[ip].append((ts, name, client))
         endpoint_call = {ep: call_id for call_id, call in self.calls.items() for ep in call.media_endpoints}
         media: dict[str, set] = defaultdict(set)
+        allocations = self.turn.allocations
         found = self.findings()
         server_names, name_sources, apps = [], [], []
         for index, uid, ts, proto, orig_h, orig_p, resp_h, resp_p in zip(
@@ -455,8 +456,11 @@ class Dissection:
                 answers = by_ip.get(resp_h)
                 server_name = _dns_name(answers, ts, orig_h)[0] if answers else ""
                 source = "dns" if server_name else ""
-            call_id = (endpoint_call.get((resp_h, resp_p)) or endpoint_call.get((orig_h, orig_p))
-                       if endpoint_call and proto == "udp" else None)
+            call_id = None
+            if endpoint_call and (proto == "udp" or index in allocations):
+                # A client behind a TURN relay announces the relay's allocation, not its flow's ends.
+                call_id = (endpoint_call.get((resp_h, resp_p)) or endpoint_call.get((orig_h, orig_p))
+                           or endpoint_call.get(allocations.get(index)))
             if call_id and app not in ("sip", "dns"):
                 media[call_id].add(uid)
                 if not app:

@@ -49,6 +49,9 @@ class TurnLog:
         """(flow, ``send`` or ``data``, peer ip, peer port) -> [packets, IP bytes, first ts, last ts]."""
         self.channel_data: dict[tuple, list] = {}
         """(flow, channel, sender hi, lo, port) -> [packets, IP bytes, first ts ns, last ts ns]."""
+        self.allocations: dict[int, tuple[str, int]] = {}
+        """Flow index -> the relayed transport address the relay allocated (XOR-RELAYED-ADDRESS):
+        what the client's SDP announces, so a call's media is found on the flow to the relay."""
         self._named: dict[int, set] = {}  # flow -> peers named so far (bounds what is kept)
 
     # ------------------------------------------------------------------ gathering
@@ -64,6 +67,8 @@ class TurnLog:
         if message.message_class == "error":
             self.refused.add((flow, message.transaction_id))
             return
+        if message.method == "allocate" and message.message_class == "success" and message.relayed:
+            self.allocations.setdefault(flow, (message.relayed[0].ip, message.relayed[0].port))
         peers = [peer for peer in message.peers if self._keep(flow, peer.ip, peer.port)]
         if not peers:
             return
@@ -115,10 +120,13 @@ class TurnLog:
     # ------------------------------------------------------------------ a worker's results
 
     def summary(self) -> tuple:
-        return (self.ends, self.permissions, self.bindings, self.refused, self.indications, self.channel_data)
+        return (self.ends, self.permissions, self.bindings, self.refused, self.indications, self.channel_data,
+                self.allocations)
 
     def absorb(self, summary: tuple) -> None:
-        ends, permissions, bindings, refused, indications, channel_data = summary
+        ends, permissions, bindings, refused, indications, channel_data, allocations = summary
+        for flow, value in allocations.items():
+            self.allocations.setdefault(flow, value)
         for flow, value in ends.items():
             self.ends.setdefault(flow, value)
         for key, ts in permissions.items():
