@@ -95,14 +95,17 @@ class TurnLog:
     def count_channel_data(self, p, flow_of: np.ndarray) -> None:
         """Count, in bulk, every packet of a batch that is one ChannelData message: a channel
         number and a length that fills the payload (UDP may pad by up to 3 bytes, TCP must)."""
+        # A channel number first (one unsigned compare over the batch), the rest on those rows only.
         head = p.payload_head
-        channel = (head >> np.uint64(48)).astype(np.int64)
-        spare = p.payload_len.astype(np.int64) - 4 - ((head >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.int64)
-        rows = np.flatnonzero((channel >= CHANNELS[0]) & (channel <= CHANNELS[1]) & (spare >= 0) & (spare <= 3)
-                              & ((p.proto == _UDP) | (p.proto == _TCP)) & (flow_of >= 0))
+        rows = np.flatnonzero((head >> np.uint64(48)) - np.uint64(CHANNELS[0]) <= np.uint64(CHANNELS[1] - CHANNELS[0]))
+        head = head[rows]
+        spare = p.payload_len[rows].astype(np.int64) - 4 - ((head >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.int64)
+        proto = p.proto[rows]
+        keep = (spare >= 0) & (spare <= 3) & ((proto == _UDP) | (proto == _TCP)) & (flow_of[rows] >= 0)
+        rows, channel = rows[keep], (head[keep] >> np.uint64(48)).astype(np.int64)
         if not len(rows):
             return
-        keys = np.stack([flow_of[rows].astype(np.uint64), channel[rows].astype(np.uint64), p.src_hi[rows].astype(np.uint64),
+        keys = np.stack([flow_of[rows].astype(np.uint64), channel.astype(np.uint64), p.src_hi[rows].astype(np.uint64),
                          p.src_lo[rows].astype(np.uint64), p.sport[rows].astype(np.uint64)], axis=1)
         groups, inverse = np.unique(keys, axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
