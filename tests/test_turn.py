@@ -209,3 +209,20 @@ def test_a_sip_call_announcing_the_relayed_address_owns_the_relay_flow_and_its_p
     assert any(e.source == "sip" and e.claim.startswith("media of call ") for e in us.evidence)
     assert us.category == "telephony_carrier"  # what the call is for: its signalling went to a carrier
     assert any(e.source == "turn" for e in us.evidence)
+
+
+def test_a_relay_that_names_no_peer_is_said_in_the_limits(tmp_path):
+    """An allocation and nothing else (a proprietary relay, or a capture cut short): the relay is
+    judged alone, and the report says the media's next hop is not known."""
+    call = TestCall()
+    relayed = RelayedCall(call)
+    relayed._exchange(0x003, [attribute(0x0019, b"\x11\x00\x00\x00")],
+                      [lambda t: xor_address(0x0016, RELAY_IP, 60000, t)])
+    result = analyze([str(call.write(tmp_path / "allocate-only.pcapng"))], out_dir=tmp_path / "out", db_dir=tmp_path)
+    [note] = [line for line in result.report.observability if "TURN" in line]
+    assert f"{RELAY_IP} (flow " in note and "not known" in note
+    assert [d.ip for d in result.report.destinations] == [RELAY_IP]
+
+    full, _ = relayed_capture(tmp_path)
+    result = analyze([str(full)], out_dir=tmp_path / "out-full", db_dir=tmp_path)
+    assert not [line for line in result.report.observability if "TURN" in line]

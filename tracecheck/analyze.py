@@ -152,7 +152,7 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
         summary=_summary([j.destination for j in judged], assessments, _caveats(reading, judged, outside_scope)),
         destinations=[j.destination for j in judged],
         calls=[_call(call, uid_to_ip) for call in named.calls],
-        observability=observability_notes(traffic, local, outside_scope),
+        observability=observability_notes(traffic, local, outside_scope) + _hidden_relay_peers(named, in_scope),
         warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope),
         site=_site(cli_site, policy),
     )
@@ -283,6 +283,21 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
     )
     covered = tuple(e.id for e in policy.exceptions if exception_matches(e, wanted, place, service))
     return Judged(destination, assessment, covered)
+
+
+def _hidden_relay_peers(named, in_scope) -> list[str]:
+    """TURN relays that show no peer: the media's next hop is not in the capture."""
+    judged = {flow.uid for flow in in_scope}
+    with_peers = {peer.uid for peer in named.relayed}
+    hidden = sorted({(relay, uid) for uid, relay in named.turn_flows.items() if uid in judged and uid not in with_peers},
+                    key=lambda item: (model.ip_sort_key(item[0]), item[1]))
+    if not hidden:
+        return []
+    listed = ", ".join(f"{relay} (flow {uid})" for relay, uid in hidden[:8]) + (f" and {len(hidden) - 8} more"
+                                                                               if len(hidden) > 8 else "")
+    return [f"TURN relays with no peer in view: {listed} spoke TURN but named no peer (no permission, channel "
+            f"binding or Send indication seen; a proprietary relay, or the exchange fell outside the capture), "
+            f"so where the media went after the relay is not known; the relay is judged alone."]
 
 
 def _relayed_reasons(traffic: DestinationTraffic, assessment: Assessment) -> list[str]:

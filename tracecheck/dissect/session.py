@@ -479,9 +479,11 @@ class Dissection:
         ]
         return table.with_names(server_names, name_sources, apps), calls
 
-    def relayed_peers(self, table: FlowTable) -> list[RelayedPeer]:
-        """The peers clients reached through TURN relays, one per (flow, peer address), sorted."""
-        return self.turn.peers(dict(zip(table.builder_index, table.columns["uid"])), address)
+    def relayed_peers(self, table: FlowTable) -> tuple[list[RelayedPeer], dict[str, str]]:
+        """The peers clients reached through TURN relays, one per (flow, peer address), sorted;
+        and every flow that spoke TURN, uid -> relay address (some show no peer)."""
+        uid_of = dict(zip(table.builder_index, table.columns["uid"]))
+        return self.turn.peers(uid_of, address), self.turn.relays(uid_of, address)
 
     def names(self, table: FlowTable) -> list[NameObservation]:
         """Every name seen for an address (DNS answers, then each flow's own names), sorted.

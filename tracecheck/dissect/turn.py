@@ -143,6 +143,10 @@ class TurnLog:
 
     # ------------------------------------------------------------------ the end
 
+    def relays(self, uid_of: dict[int, str], address: Callable[[int, int], str]) -> dict[str, str]:
+        """Every flow that spoke TURN to a relay, peers seen or not: uid -> the relay's address."""
+        return {uid_of[flow]: address(*ends[3:5]) for flow, ends in self.ends.items() if flow in uid_of}
+
     def peers(self, uid_of: dict[int, str], address: Callable[[int, int], str]) -> list[RelayedPeer]:
         """Every peer of every relay flow in ``uid_of`` (flow index -> uid), sorted."""
         found: dict[tuple, dict] = {}

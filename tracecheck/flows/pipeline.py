@@ -96,9 +96,18 @@ class NamedFlows:
         return self.dissection.names(self.result.flows)
 
     @cached_property
+    def _turn(self) -> tuple[list[RelayedPeer], dict[str, str]]:
+        return self.dissection.relayed_peers(self.result.flows)
+
+    @property
     def relayed(self) -> list[RelayedPeer]:
         """The peers clients reached through TURN relays (``dissect.turn``)."""
-        return self.dissection.relayed_peers(self.result.flows)
+        return self._turn[0]
+
+    @property
+    def turn_flows(self) -> dict[str, str]:
+        """Every flow that spoke TURN to a relay, uid -> the relay's address, peers seen or not."""
+        return self._turn[1]
 
 
 def build_named_flows(paths: Iterable[str], hash_files: bool = False,
