@@ -10,8 +10,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from call_scenarios import AGENT, CARRIER_SBC, TURN_EU, TestCall, write_range_files
-from capture_builders import ip_total_length
+from call_scenarios import AGENT, AGENT6, CARRIER_SBC, TURN_EU, TestCall, write_range_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import IP, UDP
@@ -76,6 +75,15 @@ def test_every_peer_with_the_bytes_relayed_to_it(tmp_path, tcp, parallel):
     assert learned[PEER_DE] == ("permission", "send", "data")
     us = next(p for p in peers if (p.ip, p.port) == PEER_US)
     assert us.first_ts <= us.last_ts
+
+
+def test_a_relay_reached_over_ipv6(tmp_path):
+    call = TestCall(agent=AGENT6)
+    truth = RelayedCall(call, relay=("2a05:d018::20", 3478)).build(channel_packets=6, send_packets=4)
+    peers = build_named_flows([str(call.write(tmp_path / "relayed6.pcapng"))]).relayed
+    assert by_peer(peers)[PEER_US] == tuple(truth.expected[PEER_US])
+    assert by_peer(peers)[PEER_DE] == tuple(truth.expected[PEER_DE])
+    assert {p.relay for p in peers} == {"2a05:d018::20"}
 
 
 def test_channel_data_on_a_flow_without_bindings_names_no_one(tmp_path):

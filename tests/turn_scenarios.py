@@ -77,11 +77,11 @@ class RelayedCall:
         (src, sport), (dst, dport) = (client, relay) if outbound else (relay, client)
         if self.tcp:
             side = 0 if outbound else 1
-            packet = IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags="PA", seq=self._seq[side],
+            packet = self.call._ip(src, dst) / TCP(sport=sport, dport=dport, flags="PA", seq=self._seq[side],
                                                ack=self._seq[1 - side]) / Raw(payload)
             self._seq[side] += len(payload)
         else:
-            packet = IP(src=src, dst=dst) / UDP(sport=sport, dport=dport) / Raw(payload)
+            packet = self.call._ip(src, dst) / UDP(sport=sport, dport=dport) / Raw(payload)
         self.call._at(packet, after_ms)
         return ip_total_length(bytes(packet))
 
