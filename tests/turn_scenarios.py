@@ -3,8 +3,9 @@
 The client binds, allocates (first refused for credentials, as real relays do), permits three
 peers (one in the US, one in Germany, one on a private network), binds channel 0x4000 to the US
 peer and sends it audio as ChannelData, tries to bind 0x4001 and is refused, and reaches the
-German peer with Send indications (Data indications come back).  ``RelayedCall.expected`` keeps
-what was sent to and received from each peer, as IP bytes, for the tests to compare with.
+German peer with Send indications (Data indications come back).  A fourth peer's permission and
+channel binding are refused.  ``RelayedCall.expected`` keeps what was sent to and received from
+each peer, as IP bytes, for the tests to compare with.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ REQUEST, INDICATION, SUCCESS, ERROR = 0x000, 0x010, 0x100, 0x110
 PEER_US = ("34.203.250.20", 40000)       # us-east-1 (AWS ranges in call_scenarios; GeoIP default: US)
 PEER_DE = ("3.120.181.41", 41000)        # eu-central-1
 PEER_LAN = ("192.168.7.20", 42000)       # the relay's other side is a private network
-PEER_REFUSED = ("34.203.250.99", 43000)  # its ChannelBind is refused: no bytes may be counted for it
+PEER_REFUSED = ("34.203.250.99", 43000)  # its permission and ChannelBind are refused: not a peer, no bytes
 RELAYED_PORT = 60000                     # the relay's allocation for the client (XOR-RELAYED-ADDRESS)
 
 
@@ -118,6 +119,7 @@ class RelayedCall:
                         lambda t: xor_address(XOR_MAPPED, "198.51.100.7", 61000, t),
                         attribute(LIFETIME, struct.pack("!I", 600))])
         self._exchange(CREATE_PERMISSION, [lambda t, p=p: xor_address(XOR_PEER, *p, t) for p in (PEER_US, PEER_DE, PEER_LAN)])
+        self._exchange(CREATE_PERMISSION, [lambda t: xor_address(XOR_PEER, *PEER_REFUSED, t)], refused=True)
         self._exchange(CHANNEL_BIND, [attribute(CHANNEL_NUMBER, b"\x40\x00\x00\x00"),
                                       lambda t: xor_address(XOR_PEER, *PEER_US, t)])
         self._exchange(CHANNEL_BIND, [attribute(CHANNEL_NUMBER, b"\x40\x01\x00\x00"),

@@ -39,8 +39,8 @@ class TurnLog:
     def __init__(self) -> None:
         self.ends: dict[int, tuple] = {}
         """Flow index -> (client hi, lo, port, relay hi, lo, port), from its first TURN message."""
-        self.permissions: dict[tuple, float] = {}
-        """(flow, peer ip, peer port) -> first CreatePermission request for it."""
+        self.permissions: dict[tuple, tuple] = {}
+        """(flow, transaction id) -> (ts, ((peer ip, peer port), ...)) of a CreatePermission request."""
         self.bindings: dict[tuple, tuple] = {}
         """(flow, transaction id) -> (channel, peer ip, peer port, ts) of a ChannelBind request."""
         self.refused: set[tuple] = set()
@@ -73,8 +73,7 @@ class TurnLog:
         if not peers:
             return
         if message.message_class == "request" and message.method == "create_permission":
-            for peer in peers:
-                self.permissions.setdefault((flow, peer.ip, peer.port), ts)
+            self.permissions.setdefault((flow, message.transaction_id), (ts, tuple((p.ip, p.port) for p in peers)))
         elif message.message_class == "request" and message.method == "channel_bind":
             if message.channel_number is not None and CHANNELS[0] <= message.channel_number <= CHANNELS[1]:
                 self.bindings.setdefault((flow, message.transaction_id),
@@ -132,8 +131,8 @@ class TurnLog:
             self.allocations.setdefault(flow, value)
         for flow, value in ends.items():
             self.ends.setdefault(flow, value)
-        for key, ts in permissions.items():
-            self.permissions[key] = min(ts, self.permissions.get(key, ts))
+        for key, value in permissions.items():
+            self.permissions.setdefault(key, value)
         for key, value in bindings.items():
             self.bindings.setdefault(key, value)
         self.refused |= set(refused)
@@ -161,8 +160,10 @@ class TurnLog:
             if how not in entry["how"]:
                 entry["how"].append(how)
 
-        for (flow, ip, port), ts in self.permissions.items():
-            seen(peer(flow, ip, port), "permission", ts, ts)
+        for (flow, transaction), (ts, permitted) in self.permissions.items():
+            if (flow, transaction) not in self.refused:  # a refused permission relays nothing
+                for ip, port in permitted:
+                    seen(peer(flow, ip, port), "permission", ts, ts)
         channels: dict[tuple[int, int], tuple[str, int]] = {}
         for (flow, transaction), (channel, ip, port, ts) in sorted(self.bindings.items(), key=lambda kv: kv[1][3]):
             if (flow, transaction) in self.refused:
