@@ -29,6 +29,9 @@ CHANNELS = (0x4000, 0x7FFF)
 """Channel numbers RFC 5766 allowed (RFC 8656 narrows them to 0x4000-0x4FFF)."""
 MAX_PEERS_PER_FLOW = 256
 """Peers kept per relay flow: a client has a few; a crafted capture could name thousands."""
+MAX_REQUESTS = 1 << 16
+"""Permission, binding and refused requests kept in all (a relay flow refreshes each every few
+minutes; a crafted capture could send millions)."""
 _TCP, _UDP = 6, 17
 _FIRST, _LAST = 2, 3  # where the first and last timestamps sit in a counter
 
@@ -65,12 +68,13 @@ class TurnLog:
         client, relay = ((*src, sport), (*dst, dport)) if from_client else ((*dst, dport), (*src, sport))
         self.ends.setdefault(flow, (*client, *relay))
         if message.message_class == "error":
-            self.refused.add((flow, message.transaction_id))
+            if len(self.refused) < MAX_REQUESTS:
+                self.refused.add((flow, message.transaction_id))
             return
         if message.method == "allocate" and message.message_class == "success" and message.relayed:
             self.allocations.setdefault(flow, (message.relayed[0].ip, message.relayed[0].port))
         peers = [peer for peer in message.peers if self._keep(flow, peer.ip, peer.port)]
-        if not peers:
+        if not peers or (message.message_class == "request" and len(self.permissions) + len(self.bindings) >= MAX_REQUESTS):
             return
         if message.message_class == "request" and message.method == "create_permission":
             self.permissions.setdefault((flow, message.transaction_id), (ts, tuple((p.ip, p.port) for p in peers)))
