@@ -3,6 +3,7 @@ indications, the bytes relayed to each, and each peer judged as a destination of
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 import marshal
@@ -234,3 +235,16 @@ def test_a_relay_that_names_no_peer_is_said_in_the_limits(tmp_path):
     full, _ = relayed_capture(tmp_path)
     result = analyze([str(full)], out_dir=tmp_path / "out-full", db_dir=tmp_path)
     assert not [line for line in result.report.observability if "TURN" in line]
+
+
+def test_the_pdf_says_via_the_relay(tmp_path):
+    pytest.importorskip("typst", reason="the typst wheel (the PDF engine) is not installed")
+    pypdf = pytest.importorskip("pypdf", reason="pypdf (a test dependency) is not installed")
+    from tracecheck.report.formats.pdf import render_pdf
+
+    capture, _ = relayed_capture(tmp_path)
+    result = analyze([str(capture)], out_dir=tmp_path / "out", db_dir=tmp_path)
+    pdf = pypdf.PdfReader(io.BytesIO(render_pdf(result.report)))
+    text = "".join(ch for page in pdf.pages for ch in page.extract_text() if not ch.isspace() and ch != "\u200b")
+    assert f"{PEER_US[0]}via{RELAY_IP}" in text
+    assert f"throughTURNrelay{RELAY_IP}" in text
