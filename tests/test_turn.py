@@ -212,7 +212,7 @@ def test_a_sip_call_announcing_the_relayed_address_owns_the_relay_flow_and_its_p
     capture = call.write(tmp_path / "relayed-sip.pcapng")
     result = analyze([str(capture)], out_dir=tmp_path / "out", db_dir=tmp_path)
     [sip_call] = result.report.calls
-    assert RELAY_IP in sip_call.media_to
+    assert set(sip_call.media_to) == {RELAY_IP, PEER_US[0], PEER_DE[0], PEER_LAN[0]}  # the relay and its peers
     us = next(d for d in result.report.destinations if d.ip == PEER_US[0])
     assert us.via == [RELAY_IP]
     assert any(e.source == "sip" and e.claim.startswith("media of call ") for e in us.evidence)

@@ -151,7 +151,7 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
                                indeterminate=policy.indeterminate),
         summary=_summary([j.destination for j in judged], assessments, _caveats(reading, judged, outside_scope)),
         destinations=[j.destination for j in judged],
-        calls=[_call(call, uid_to_ip) for call in named.calls],
+        calls=[_call(call, uid_to_ip, traffic) for call in named.calls],
         observability=observability_notes(traffic, local, outside_scope) + _hidden_relay_peers(named, in_scope),
         warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope),
         site=_site(cli_site, policy),
@@ -432,11 +432,13 @@ def _site(cli_site: Site | None, policy: Policy) -> model.SiteRef | None:
                          radius_km=site.radius_km, source=source)
 
 
-def _call(call: Call, uid_to_ip: dict[str, str]) -> model.Call:
+def _call(call: Call, uid_to_ip: dict[str, str], traffic: dict[str, DestinationTraffic]) -> model.Call:
+    media = set(call.media)
+    relayed_to = [ip for ip, t in traffic.items() if any(peer.uid in media for peer in t.relayed)]  # through TURN
     return model.Call(call_id=call.call_id, first_ts=call.first_ts, last_ts=call.last_ts,
                       signalling=list(call.signalling), media=list(call.media),
                       signalling_to=[uid_to_ip[uid] for uid in call.signalling if uid in uid_to_ip],
-                      media_to=[uid_to_ip[uid] for uid in call.media if uid in uid_to_ip])
+                      media_to=[uid_to_ip[uid] for uid in call.media if uid in uid_to_ip] + relayed_to)
 
 
 def _nothing_judged(reading: FlowResult, judged: list[Judged], outside_scope: int) -> tuple[str, str] | None:

@@ -248,7 +248,8 @@ class Call(_Model):
     signalling_to: list[str] = []
     """Extension: the destination addresses its signalling flows went to."""
     media_to: list[str] = []
-    """Extension: the destination addresses its media flows went to."""
+    """Extension: the destination addresses its media flows went to, and the peers behind a TURN
+    relay that one of them reached."""
 
     @field_validator("signalling", "media")
     @classmethod
