@@ -248,3 +248,44 @@ def test_the_pdf_says_via_the_relay(tmp_path):
     text = "".join(ch for page in pdf.pages for ch in page.extract_text() if not ch.isspace() and ch != "\u200b")
     assert f"{PEER_US[0]}via{RELAY_IP}" in text
     assert f"throughTURNrelay{RELAY_IP}" in text
+
+
+_packet_rows = st.lists(st.tuples(
+    st.integers(-1, 3),                                        # flow (-1: none)
+    st.sampled_from([6, 17, 1]),                               # proto
+    st.one_of(st.integers(0x3FFE, 0x8001), st.integers(0, 0xFFFF)),  # first two bytes
+    st.integers(0, 0xFFFF),                                    # length field
+    st.integers(0, 1500),                                      # payload length
+    st.integers(0, 2),                                         # sender
+), max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=_packet_rows, lengths_fit=st.booleans())
+def test_channel_data_counted_in_bulk_as_one_by_one(rows, lengths_fit):
+    """The bulk count equals the rule applied packet by packet: a channel number, and a length
+    that fills the payload but for up to 3 bytes of padding, on TCP or UDP."""
+    import numpy as np
+
+    from tracecheck.ingest.decode import Packets
+
+    if lengths_fit:  # most rows then are ChannelData-shaped
+        rows = [(f, p, c, length, length + 4 + (size % 4), s) for f, p, c, length, size, s in rows]
+    n = len(rows)
+    heads = [(c << 48) | (length << 32) if size >= 4 else ((c << 48) | (length << 32)) & ~((1 << (64 - 8 * size)) - 1)
+             for _, _, c, length, size, _ in rows]
+    cols = {"payload_head": np.array(heads, dtype=np.uint64), "payload_len": np.array([r[4] for r in rows], dtype=np.int64),
+            "proto": np.array([r[1] for r in rows], dtype=np.int16), "src_hi": np.zeros(n, np.uint64),
+            "src_lo": np.array([r[5] for r in rows], dtype=np.uint64), "sport": np.full(n, 5000, np.int32),
+            "ip_len": np.array([r[4] + 28 for r in rows], dtype=np.int32)}
+    p = Packets(data=np.zeros(1, np.uint8), record=np.arange(n), ts_ns=np.arange(n, dtype=np.int64) * 1000, cols=cols)
+    log = TurnLog()
+    log.count_channel_data(p, np.array([r[0] for r in rows], dtype=np.int64))
+    expected: dict[tuple, list] = {}
+    for i, (flow, proto, channel, length, size, sender) in enumerate(rows):
+        if flow >= 0 and proto in (6, 17) and 0x4000 <= channel <= 0x7FFF and size >= 4 and 0 <= size - 4 - length <= 3:
+            entry = expected.setdefault((flow, channel, 0, sender, 5000), [0, 0, i * 1000, i * 1000])
+            entry[0] += 1
+            entry[1] += size + 28
+            entry[3] = i * 1000
+    assert log.channel_data == expected
