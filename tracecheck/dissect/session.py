@@ -261,9 +261,6 @@ class Dissection:
         payload = pk.payload
         if sender in state.tls_done:
             return
-        if state.app in ("", "stun") and (payload[4:8] == _STUN_COOKIE or state.app == "stun"):
-            self._stun_segment(state, pk, flow)
-            return
         if state.app in ("", "tls") and (payload[:1] == b"\x16" or sender in state.streams):
             stream = state.streams.get(sender)
             if stream is None and len(payload) <= DEFAULT_LIMIT:
@@ -292,6 +289,9 @@ class Dissection:
         if payload[:3] in SIP_STARTS or state.app == "sip":
             for message in self._tcp_messages(state, sender, pk, _sip_messages):
                 self._sip(message, ts, flow, dst)
+            return
+        if state.app in ("", "stun") and (payload[4:8] == _STUN_COOKIE or state.app == "stun"):
+            self._stun_segment(state, pk, flow)
             return
         if not state.app and len(state.streams) == 0:
             start = int(self.client_start[flow])
