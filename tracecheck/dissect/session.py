@@ -93,6 +93,7 @@ class Dissection:
         self.calls: dict[str, _CallState] = {}
         self.stun_addresses: list[tuple] = []  # (flow, kind, ip, port)
         self.turn = TurnLog()
+        self._ip_len = 0  # of the packet being examined
         self.examined = 0
 
     # ------------------------------------------------------------------ selection, in bulk
@@ -150,6 +151,7 @@ class Dissection:
             self.examined += 1
             packet = _Packet(bytes(blob[start:end]), ts, (src_hi, src_lo), (dst_hi, dst_lo), sport, dport, proto == TCP, seq, flags,
                              ip_len)
+            self._ip_len = ip_len  # the packet's IP bytes: TURN counts what it relays (turn.py)
             self._examine(packet, flow)
             finished = self.finished  # _examine may have grown the arrays
 
@@ -244,7 +246,7 @@ class Dissection:
         if is_tcp:
             self._tcp(state, sender, pk, ts, flow, dst)
         else:
-            self._udp(state, payload, ts, flow, src, dst, sport, dport, pk.ip_len)
+            self._udp(state, payload, ts, flow, src, dst, sport, dport)
         if state.app in ("tls", "http", "websocket", "quic", "rtp", "srtp") and (state.app != "rtp" or state.rtp is None or state.rtp.verdict != "unknown"):
             self.finished[flow] = True  # named and recognised: later payloads add nothing
 
@@ -342,7 +344,7 @@ class Dissection:
             state.app = "tls"
             state.names += _hello_names(hello)
 
-    def _udp(self, state, payload, ts, flow, src, dst, sport, dport, ip_len) -> None:
+    def _udp(self, state, payload, ts, flow, src, dst, sport, dport) -> None:
         first = None
         if state.quic is None and not state.app:
             first = quic.first_initial(payload)  # cut out once: feed takes it as it is
@@ -368,7 +370,7 @@ class Dissection:
             state.app = state.app if state.app in ("rtp", "srtp", "dtls") else "stun"
             for found in message.addresses:
                 self.stun_addresses.append((flow, found.kind, found.ip, found.port))
-            self.turn.on_message(flow, ts, src, sport, dst, dport, message, ip_len)
+            self.turn.on_message(flow, ts, src, sport, dst, dport, message, self._ip_len)
             return
         if dtls.looks_like_dtls(payload):
             datagram = dtls.parse_dtls(payload)
