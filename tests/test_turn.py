@@ -289,3 +289,24 @@ def test_channel_data_counted_in_bulk_as_one_by_one(rows, lengths_fit):
             entry[1] += size + 28
             entry[3] = i * 1000
     assert log.channel_data == expected
+
+
+def test_a_peer_on_the_relay_itself_is_not_a_destination_of_its_own(tmp_path):
+    """Both ends behind the same relay: the peer is the far client's allocation on it.  The relay
+    is not said to be reached through itself, its bytes are not counted twice, and the limits say
+    the far client is not in view."""
+    call = TestCall()
+    relayed = RelayedCall(call)
+    relayed._exchange(0x003, [attribute(0x0019, b"\x11\x00\x00\x00")],
+                      [lambda t: xor_address(0x0016, RELAY_IP, 60000, t)])
+    relayed._exchange(CHANNEL_BIND, [attribute(CHANNEL_NUMBER, b"\x40\x00\x00\x00"),
+                                     lambda t: xor_address(XOR_PEER, RELAY_IP, 60001, t)])
+    for n in range(5):
+        relayed._packet(channel_data(0x4000, rtp(n, 7)), True, 10)
+    result = analyze([str(call.write(tmp_path / "hairpin.pcapng"))], out_dir=tmp_path / "out", db_dir=tmp_path)
+    [relay] = result.report.destinations
+    assert relay.ip == RELAY_IP and relay.via == []
+    [flow] = list(result.reading.flows)
+    assert relay.orig_bytes == flow.orig_ip_bytes  # the flow's bytes, once
+    assert any("itself" in e.detail for e in relay.evidence if e.source == "turn")
+    assert any("TURN relays with no peer in view" in line for line in result.report.observability)

@@ -288,16 +288,17 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
 def _hidden_relay_peers(named, in_scope) -> list[str]:
     """TURN relays that show no peer: the media's next hop is not in the capture."""
     judged = {flow.uid for flow in in_scope}
-    with_peers = {peer.uid for peer in named.relayed}
+    with_peers = {peer.uid for peer in named.relayed if peer.ip != named.turn_flows.get(peer.uid)}
     hidden = sorted({(relay, uid) for uid, relay in named.turn_flows.items() if uid in judged and uid not in with_peers},
                     key=lambda item: (model.ip_sort_key(item[0]), item[1]))
     if not hidden:
         return []
     listed = ", ".join(f"{relay} (flow {uid})" for relay, uid in hidden[:8]) + (f" and {len(hidden) - 8} more"
                                                                                if len(hidden) > 8 else "")
-    return [f"TURN relays with no peer in view: {listed} spoke TURN but named no peer (no permission, channel "
-            f"binding or Send indication seen; a proprietary relay, or the exchange fell outside the capture), "
-            f"so where the media went after the relay is not known; the relay is judged alone."]
+    return [f"TURN relays with no peer in view: {listed} spoke TURN but named no peer beyond the relay itself "
+            f"(no permission, channel binding or Send indication seen -- a proprietary relay, or the exchange fell "
+            f"outside the capture -- or only another client's allocation on the same relay), so where the media "
+            f"went after the relay is not known; the relay is judged alone."]
 
 
 def _relayed_reasons(traffic: DestinationTraffic, assessment: Assessment) -> list[str]:
@@ -349,7 +350,8 @@ def _relay_evidence(traffic: DestinationTraffic) -> list[Evidence]:
         evidence.append(Evidence("turn", f"media relayed through {peer.relay} to {peer.ip} on flow {peer.uid}, "
                                          f"{peer.sent_bytes} bytes", detail, SourceKind.NAME))
     for uid in sorted({peer.uid for peer in traffic.relays}):
-        peers = sorted({peer.ip for peer in traffic.relays if peer.uid == uid}, key=model.ip_sort_key)
+        peers = sorted({peer.ip if peer.ip != traffic.ip else f"{peer.ip} (itself: another client's allocation)"
+                        for peer in traffic.relays if peer.uid == uid}, key=model.ip_sort_key)
         shown = ", ".join(peers[:8]) + (f" and {len(peers) - 8} more" if len(peers) > 8 else "")
         evidence.append(Evidence("turn", f"TURN relay on flow {uid}",
                                  f"relays media to {len(peers)} peer{'s' if len(peers) != 1 else ''}: {shown}",

@@ -169,6 +169,8 @@ def _add_relayed(destinations: dict[str, DestinationTraffic], flows: list[Flow],
         if relay is None:
             continue  # its relay flow is not judged (outside the policy's scope)
         destinations[relay].relays.append(peer)
+        if peer.ip == relay:
+            continue  # another client's allocation on the same relay: that client is not in view
         traffic = destinations.get(peer.ip)
         if traffic is None:
             traffic = destinations[peer.ip] = DestinationTraffic(ip=peer.ip)
