@@ -83,7 +83,7 @@ class FlowBuilder:
         """Account the batch's packets to flows; returns each packet's flow index."""
         if not len(p):
             return np.zeros(0, dtype=np.int64)
-        sport, dport = self._attribute_fragments(p)
+        sport, dport, counted = self._attribute_fragments(p)
         a_hi, a_lo, b_hi, b_lo = p.src_hi, p.src_lo, p.dst_hi, p.dst_lo
         # Canonical order of the two endpoints: packets from B are "swapped".
         swapped = (a_hi > b_hi) | ((a_hi == b_hi) & ((a_lo > b_lo) | ((a_lo == b_lo) & (sport > dport))))
@@ -139,7 +139,7 @@ class FlowBuilder:
         pkt_flow_sorted = seg_flow[segment]
 
         self._init_new(new_ids, order[seg_starts[fresh]], p, capture, swapped, lo_hi, lo_lo, lo_port, hi_hi, hi_lo, hi_port, proto)
-        self._accumulate(seg_flow, segment, seg_starts, order, p, swapped, ts, flags, is_tcp)
+        self._accumulate(seg_flow, segment, seg_starts, order, p, swapped, ts, flags, is_tcp, counted)
 
         # Remember each key's open flow, and its connection state, for the next batch.
         group_last = np.r_[starts[1:], len(order)] - 1
@@ -169,12 +169,15 @@ class FlowBuilder:
             state[has_open, column] = f[name][known]
         return state
 
-    def _attribute_fragments(self, p: Packets) -> tuple[np.ndarray, np.ndarray]:
-        """Later IP fragments carry no ports: give them the ports of their first fragment."""
+    def _attribute_fragments(self, p: Packets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Later IP fragments carry no ports: give them the ports of their first fragment.  Also
+        which packets count as one (0 for a fragment so attributed: its datagram is counted once,
+        at its first fragment, as Zeek and tshark count the reassembled datagram)."""
         sport, dport = p.sport.astype(np.int64), p.dport.astype(np.int64)
+        counted = np.ones(len(p), dtype=np.int64)
         fragments = np.flatnonzero(p.frag_id >= 0)
         if not len(fragments):
-            return sport, dport
+            return sport, dport, counted
         ident = lambda i: (int(p.src_hi[i]), int(p.src_lo[i]), int(p.dst_hi[i]), int(p.dst_lo[i]), int(p.proto[i]), int(p.frag_id[i]))  # noqa: E731
         for i in fragments:
             if p.frag_offset[i] == 0:
@@ -186,10 +189,11 @@ class FlowBuilder:
                 ports = self._first_fragments.get(ident(i))
                 if ports:
                     sport[i], dport[i] = ports
+                    counted[i] = 0
                     self.notes["fragments_attributed_to_first_fragment"] += 1
                 else:
                     self.notes["fragments_without_first_fragment"] += 1
-        return sport, dport
+        return sport, dport, counted
 
     def _init_new(self, ids, first_rows, p, capture, swapped, lo_hi, lo_lo, lo_port, hi_hi, hi_lo, hi_port, proto) -> None:
         f = self.flows.cols
@@ -203,14 +207,15 @@ class FlowBuilder:
         for name in ("first_ts_a", "first_ts_b", "syn_ts", "synack_ts", "syn_side", "synack_side"):
             f[name][ids] = NONE
 
-    def _accumulate(self, seg_flow, segment, seg_starts, order, p, swapped, ts, flags, is_tcp) -> None:
+    def _accumulate(self, seg_flow, segment, seg_starts, order, p, swapped, ts, flags, is_tcp, counted) -> None:
         # Segments are contiguous runs of the sorted packets: reduceat sums each run.
         f = self.flows.cols
         from_b = swapped[order]
         size = p.ip_len[order].astype(np.int64)
         from_b_int = from_b.astype(np.int64)
-        f["pkts_b"][seg_flow] += np.add.reduceat(from_b_int, seg_starts)
-        f["pkts_a"][seg_flow] += np.add.reduceat(1 - from_b_int, seg_starts)
+        counted = counted[order]  # bytes are every fragment's, as on the wire; packets are datagrams
+        f["pkts_b"][seg_flow] += np.add.reduceat(from_b_int * counted, seg_starts)
+        f["pkts_a"][seg_flow] += np.add.reduceat((1 - from_b_int) * counted, seg_starts)
         f["bytes_b"][seg_flow] += np.add.reduceat(size * from_b_int, seg_starts)
         f["bytes_a"][seg_flow] += np.add.reduceat(size * (1 - from_b_int), seg_starts)
         big = np.iinfo(np.int64).max
