@@ -2,7 +2,8 @@
 
 The extensions are optional: without a C compiler tracecheck installs all the same, walks
 records in Python (``ingest/walk.py``), decodes every frame with NumPy (``ingest/decode.py``)
-and parses hellos in Python (``dissect/tls.py``): slower, identical.
+parses hellos in Python (``dissect/tls.py``) and splits connections in Python
+(``flows/connections.py``): slower, identical.
 """
 
 from setuptools import Extension, find_packages, setup
@@ -18,6 +19,7 @@ setup(
     ext_modules=[
         Extension("tracecheck.ingest._walk", ["tracecheck/ingest/_walk.c"], optional=True),
         Extension("tracecheck.ingest._fastpath", ["tracecheck/ingest/_fastpath.c"], optional=True),
+        Extension("tracecheck.flows._connections", ["tracecheck/flows/_connections.c"], optional=True),
         Extension("tracecheck.dissect._dns", ["tracecheck/dissect/_dns.c"], optional=True),
         Extension("tracecheck.dissect._tls", ["tracecheck/dissect/_tls.c"], depends=["tracecheck/dissect/_slices.h"],
                   optional=True),

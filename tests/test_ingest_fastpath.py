@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
-from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
+from scapy.layers.l2 import GRE, Dot1AD, Dot1Q, Ether
 from scapy.layers.vxlan import VXLAN
 
 from tracecheck.ingest import fastpath
@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(not fastpath.COMPILED, reason="the compiled fast
 MAC = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 V4 = dict(src="192.0.2.10", dst="198.51.100.7")
 V6 = dict(src="2001:db8::10", dst="2001:db8:ffff::7")
+TEREDO_SYN = bytes(IPv6(src="2001:0:4136:e378:8000:63bf:3fff:fdd2", dst=V6["dst"]) / TCP(sport=3, dport=4, flags="S"))
 
 
 def _pool() -> list[bytes]:
@@ -53,6 +54,9 @@ def _pool() -> list[bytes]:
         bytes(Ether(**MAC) / IP(**V4, version=6) / UDP(sport=5, dport=6)),
         bytes(Ether(**MAC) / IP(**V4, len=12) / UDP(sport=5, dport=6)),  # total shorter than the IP header
         bytes(Ether(**MAC) / IP(**V4) / TCP(sport=5, dport=6, dataofs=2) / b"z"),  # TCP header length below 20
+        e(IP(**V4) / UDP(sport=9, dport=4754) / GRE(proto=0x0800) / IP(**V4) / TCP(sport=3, dport=4)),  # GRE in UDP
+        e(IP(**V4) / UDP(sport=9, dport=51413) / (b"\x00\x00" + bytes(6) + TEREDO_SYN)),  # Teredo, by its shape
+        e(IP(**V4) / UDP(sport=9, dport=51413) / bytes(IPv6(**V6) / TCP(sport=3, dport=4))),  # IPv6-like, not Teredo
     ]
 
 
@@ -92,8 +96,8 @@ def test_fast_path_takes_the_common_case_and_leaves_the_rest():
     taken = fastpath.decode_common(everything, COLUMNS)[0].tolist()
     # The first eight, TSO's zero total length, IPv6's zero payload length and a total length
     # that cuts the TCP header (flags unknown), a TCP header length below 20; not three VLAN tags, fragments, ICMP, tunnels
-    # (even an empty one), extension headers, SCTP, ARP or broken IP headers.
-    assert taken == [0, 1, 2, 3, 4, 5, 6, 7, 18, 19, 20, 24]
+    # (even an empty one; GRE in UDP; Teredo on another port), extension headers, SCTP, ARP or broken IP headers.
+    assert taken == [0, 1, 2, 3, 4, 5, 6, 7, 18, 19, 20, 24, 27]
     _assert_same(everything)
 
 

@@ -285,13 +285,14 @@ def test_ipv4_fragments_are_attributed_to_the_first_fragments_flow(tmp_path):
     reply = udp("10.0.0.2", "10.0.0.1", 6000, 5000, payload=b"ok")
     result = read(tmp_path, [ether(f) for f in fragments] + [ether(reply)])
     flow = only_flow(result)
-    assert flow_summary(flow) == ("udp", "10.0.0.1", 5000, "10.0.0.2", 6000, 3, 1420 + 1420 + 228, 1, 30, None, "")
+    # one datagram, as Zeek and tshark count it; its bytes are every fragment's, as on the wire
+    assert flow_summary(flow) == ("udp", "10.0.0.1", 5000, "10.0.0.2", 6000, 1, 1420 + 1420 + 228, 1, 30, None, "")
     assert result.accounting.notes == {"fragments_attributed_to_first_fragment": 2}
 
 
 def test_fragments_in_reverse_order_and_without_their_first_are_still_counted(tmp_path):
-    """A later fragment before its first (in the same batch) is still attributed; one whose
-    first never comes is counted in a port-less flow of the same addresses."""
+    """A later fragment before its first (in the same batch) is still attributed (its datagram
+    counted once); one whose first never comes is counted in a port-less flow of the same addresses."""
     request = IP(src="10.0.0.1", dst="10.0.0.2", id=7) / UDP(sport=5000, dport=6000) / (b"x" * 3000)
     first, second, third = [bytes(f) for f in fragment(request, fragsize=1400)]
     orphan = bytes(fragment(IP(src="10.0.0.1", dst="10.0.0.2", id=8) / UDP(sport=1, dport=2) / (b"y" * 3000), 1400)[1])
@@ -301,17 +302,18 @@ def test_fragments_in_reverse_order_and_without_their_first_are_still_counted(tm
     assert acc.notes == {"fragments_attributed_to_first_fragment": 2, "fragments_without_first_fragment": 1}
     flows = {(f.orig_p, f.resp_p): f for f in result.flows}
     assert set(flows) == {(5000, 6000), (0, 0)}
-    assert (flows[(5000, 6000)].orig_pkts, flows[(5000, 6000)].orig_ip_bytes) == (3, 1420 + 1420 + 228)
+    assert (flows[(5000, 6000)].orig_pkts, flows[(5000, 6000)].orig_ip_bytes) == (1, 1420 + 1420 + 228)
     assert flows[(5000, 6000)].ts == T0 / 1e9  # the third fragment came first
     assert (flows[(0, 0)].proto, flows[(0, 0)].orig_pkts, flows[(0, 0)].orig_ip_bytes) == ("udp", 1, 1420)
-    assert sum(f.orig_pkts + f.resp_pkts for f in result.flows) == 4
+    assert sum(f.orig_pkts + f.resp_pkts for f in result.flows) == 2
 
 
 def test_fragment_ids_are_per_address_pair(tmp_path):
     a = fragment(IP(src="10.0.0.1", dst="10.0.0.2", id=9) / UDP(sport=1000, dport=2000) / (b"x" * 2000), 1400)
     b = fragment(IP(src="10.0.0.3", dst="10.0.0.2", id=9) / UDP(sport=3000, dport=4000) / (b"x" * 2000), 1400)
     result = read(tmp_path, [ether(bytes(p)) for p in (a[0], b[0], b[1], a[1])])
-    assert sorted((f.orig_h, f.orig_p, f.orig_pkts) for f in result.flows) == [("10.0.0.1", 1000, 2), ("10.0.0.3", 3000, 2)]
+    assert sorted((f.orig_h, f.orig_p, f.orig_pkts, f.orig_ip_bytes) for f in result.flows) == [
+        ("10.0.0.1", 1000, 1, 2028 + 20), ("10.0.0.3", 3000, 1, 2028 + 20)]
 
 
 def test_ipv6_fragments_are_attributed_to_the_first_fragments_flow(tmp_path):
@@ -321,7 +323,7 @@ def test_ipv6_fragments_are_attributed_to_the_first_fragments_flow(tmp_path):
     reply = udp("2001:db8::2", "2001:db8::1", 6000, 5000, payload=b"ok")
     result = read(tmp_path, [ether(f) for f in fragments] + [ether(reply)])
     flow = only_flow(result)
-    assert flow_summary(flow) == ("udp", "2001:db8::1", 5000, "2001:db8::2", 6000, 3, 1280 + 1280 + 592, 1, 50, None, "")
+    assert flow_summary(flow) == ("udp", "2001:db8::1", 5000, "2001:db8::2", 6000, 1, 1280 + 1280 + 592, 1, 50, None, "")
     assert result.accounting.notes == {"fragments_attributed_to_first_fragment": 2}
 
 

@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III, ERSPAN_PlatformSpecific
 from scapy.contrib.geneve import GENEVE
 from scapy.contrib.gtp import GTP_U_Header
-from scapy.layers.inet import IP, UDP
+from scapy.layers.dns import DNS, DNSQR, DNSRR
+from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import GRE, Dot1Q, Ether
 from scapy.layers.vxlan import VXLAN
 
-from capture_builders import T0, flow_summary, flows_of, frames_of, ip_total_length, tcp, write_pcap
+from capture_builders import T0, flow_summary, flows_of, frames_of, ip_total_length, tcp, udp, write_pcap
+from dissect_helpers import build_client_hello, tls_records
+from tracecheck.flows.pipeline import build_named_flows
+from tracecheck.ingest.decode import Decoder
+from tracecheck.ingest.records import make_batch
 
 OUTER = dict(src="198.51.100.1", dst="198.51.100.2")
 MAC = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
@@ -260,3 +268,136 @@ def test_tunnel_and_plain_flow_with_the_same_inner_tuple_stay_apart(tmp_path):
     same_tuple = [f for f in result.flows if (f.orig_h, f.resp_p) == ("192.168.1.1", 80)]
     assert sorted(f.tunnel for f in same_tuple) == ["", "vxlan"]
     assert all(f.orig_pkts == 1 for f in same_tuple)
+
+
+# ----------------------------------------------------------------- GRE in UDP (RFC 8086)
+
+@pytest.mark.parametrize("direction", ["to", "from"])
+def test_gre_in_udp_carrying_ipv4(tmp_path, direction):
+    ports = (50003, 4754) if direction == "to" else (4754, 50003)
+    frames = [outer(UDP(sport=ports[0], dport=ports[1]) / GRE(proto=0x0800) / INNER_SYN)]
+    flows = check_tunnelled(tmp_path, frames, "gre-udp", "udp", ports)
+    assert flows[""].orig_ip_bytes == 20 + 8 + 4 + 40 and flows["gre-udp"].orig_ip_bytes == 40
+
+
+def test_gre_in_udp_carrying_ipv6_with_a_key(tmp_path):
+    frames = [outer(UDP(sport=50003, dport=4754) / GRE(key_present=1, key=9, proto=0x86DD) / INNER6)]
+    check_tunnelled(tmp_path, frames, "gre-udp", "udp", (50003, 4754),
+                    inner=("tcp", "2001:db8::1", 5555, "2001:db8::2", 443))
+
+
+def test_gre_in_udp_carrying_ethernet(tmp_path):
+    frames = [outer(UDP(sport=50003, dport=4754) / GRE(proto=0x6558) / inner_frame(INNER_SYN, vlan=12))]
+    flows = check_tunnelled(tmp_path, frames, "gre-udp", "udp", (50003, 4754))
+    assert flows["gre-udp"].vlan == 12
+
+
+def test_gre_in_udp_that_is_not_gre_stays_the_outer_flow(tmp_path):
+    bad = outer(UDP(sport=50003, dport=4754) / (b"\x00\x07\x08\x00" + bytes(40)))  # GRE version 7
+    result = flows_of(write_pcap(tmp_path / "t.pcap", frames_of([bad])))
+    assert result.accounting.decoded == 1
+    assert [f.tunnel for f in result.flows] == [""]
+
+
+# ----------------------------------------------------------------- Teredo on any port
+
+TEREDO_CLIENT = "2001:0:4136:e378:8000:63bf:3fff:fdd2"  # RFC 4380's example address
+INNER_TEREDO = tcp(TEREDO_CLIENT, "2001:db8::2", 5555, 443, flags="S")
+
+
+@pytest.mark.parametrize("origin, auth", [(False, False), (True, False), (True, True), (False, True)])
+def test_teredo_to_a_relay_on_another_port(tmp_path, origin, auth):
+    frames = [outer(UDP(sport=50002, dport=51413) / teredo(INNER_TEREDO, origin, auth))]
+    flows = check_tunnelled(tmp_path, frames, "teredo", "udp", (50002, 51413),
+                            inner=("tcp", TEREDO_CLIENT, 5555, "2001:db8::2", 443))
+    assert flows["teredo"].orig_ip_bytes == 60
+
+
+def test_teredo_bubble_on_another_port(tmp_path):
+    bubble = bytes(IPv6(src=TEREDO_CLIENT, dst="2001:0:4136:e378::1", nh=59, plen=0))
+    result = flows_of(write_pcap(tmp_path / "t.pcap", frames_of([outer(UDP(sport=50002, dport=40000) / bubble)])))
+    assert sorted((f.tunnel, f.proto) for f in result.flows) == [("", "udp"), ("teredo", "59")]
+
+
+@pytest.mark.parametrize("why", ["no teredo address", "length one short", "length one long", "not version 6"])
+def test_ipv6_shaped_udp_that_is_not_teredo_stays_the_outer_flow(tmp_path, why):
+    inner = bytearray(INNER_TEREDO if why != "no teredo address" else INNER6)
+    if why == "not version 6":
+        inner[0] = 0x40
+    payload = bytes(inner)[:-1] if why == "length one short" else bytes(inner) + (b"\x00" if why == "length one long" else b"")
+    result = flows_of(write_pcap(tmp_path / "t.pcap", frames_of([outer(UDP(sport=50002, dport=51413) / payload)])))
+    assert [f.tunnel for f in result.flows] == [""]
+
+
+def test_teredo_shape_cut_short_by_the_snap_length_is_not_read_past(tmp_path):
+    frame = outer(UDP(sport=50002, dport=51413) / teredo(INNER_TEREDO, origin=True))
+    for snap in (14 + 20 + 8 + 8 + 39, 14 + 20 + 8 + 3, 14 + 20 + 8 + 1):
+        result = flows_of(write_pcap(tmp_path / "t.pcap", [(T0, frame[:snap], len(frame))]))
+        assert [f.tunnel for f in result.flows] == [""]
+
+
+@settings(max_examples=400, deadline=None)
+@given(payload=st.binary(min_size=0, max_size=200), sport=st.integers(1, 65535), dport=st.integers(1, 65535))
+def test_random_udp_payloads_are_not_teredo(payload, sport, dport):
+    """The shape test lets no ordinary datagram through: random bytes, and random bytes that
+    start like IPv6 or like a Teredo indication (the cases its first check lets pass)."""
+    from tracecheck.ingest.layers.transport import TUNNEL_PORT
+    assume(not TUNNEL_PORT[sport] and not TUNNEL_PORT[dport])
+    for start in (b"", b"\x60", b"\x00\x00", b"\x00\x01\x00\x00"):
+        frame = outer(UDP(sport=sport, dport=dport) / (start + payload))
+        packets, _ = Decoder(use_fastpath=False).decode(_one_frame_batch(frame))
+        assert packets.tunnel.tolist() == [0]
+
+
+def _one_frame_batch(frame: bytes):
+    return make_batch(memoryview(frame), np.array([0]), [len(frame)], [len(frame)], np.array([T0]), [1], first_record=0)
+
+
+# ----------------------------------------------------------------- names inside tunnels
+
+CLIENT_HELLO = tls_records(build_client_hello("inner.example.com", key_share_size=1216))  # spans two segments
+
+
+def segment(src: str, dst: str, sport: int, dport: int, flags: str, seq: int, payload: bytes = b"") -> bytes:
+    ip = IPv6(src=src, dst=dst) if ":" in src else IP(src=src, dst=dst)
+    return bytes(ip / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=1) / payload)
+
+
+def tls_connection(client: str, server: str) -> list[bytes]:
+    """A TCP handshake and a ClientHello cut in two segments."""
+    return [segment(client, server, 5555, 443, "S", 100), segment(server, client, 443, 5555, "SA", 500),
+            segment(client, server, 5555, 443, "A", 101),
+            segment(client, server, 5555, 443, "A", 101, CLIENT_HELLO[:1000]),
+            segment(client, server, 5555, 443, "PA", 1101, CLIENT_HELLO[1000:])]
+
+
+def named(path) -> dict:
+    return {(f.tunnel, f.resp_h, f.resp_p): (f.server_name, f.name_source)
+            for f in build_named_flows([str(path)]).result.flows if f.server_name}
+
+
+@pytest.mark.parametrize("tunnel", ["6in4", "teredo", "gre-udp"])
+def test_tls_sni_of_a_flow_inside_a_tunnel(tmp_path, tunnel):
+    server = "2606:4700::6810:1"
+    client = TEREDO_CLIENT if tunnel == "teredo" else "2001:db8::1"
+    wrap = {"6in4": lambda p: outer(p, proto=41),
+            "teredo": lambda p: outer(UDP(sport=50002, dport=51413) / p),
+            "gre-udp": lambda p: outer(UDP(sport=50003, dport=4754) / GRE(proto=0x86DD) / p)}[tunnel]
+    path = write_pcap(tmp_path / "t.pcap", frames_of([wrap(p) for p in tls_connection(client, server)]))
+    assert named(path) == {(tunnel, server, 443): ("inner.example.com", "sni")}
+
+
+def test_dns_and_http_inside_gre_in_udp(tmp_path):
+    query = DNS(id=1, rd=1, qd=DNSQR(qname="api.example.net"))
+    answer = DNS(id=1, qr=1, qd=DNSQR(qname="api.example.net"), an=DNSRR(rrname="api.example.net", rdata="203.0.113.80"))
+    request = b"GET / HTTP/1.1\r\nHost: api.example.net\r\n\r\n"
+    inner = [udp("10.1.1.1", "10.1.1.53", 3333, 53, bytes(query)), udp("10.1.1.53", "10.1.1.1", 53, 3333, bytes(answer)),
+             segment("10.1.1.1", "203.0.113.80", 4444, 80, "S", 1), segment("203.0.113.80", "10.1.1.1", 80, 4444, "SA", 9),
+             segment("10.1.1.1", "203.0.113.80", 4444, 80, "PA", 2, request)]
+    frames = [outer(UDP(sport=50003, dport=4754) / GRE(proto=0x0800) / p) for p in inner]
+    names = build_named_flows([str(write_pcap(tmp_path / "t.pcap", frames_of(frames)))])
+    flows = {(f.tunnel, f.resp_p): f for f in names.result.flows}
+    assert (flows[("gre-udp", 80)].server_name, flows[("gre-udp", 80)].name_source) == ("api.example.net", "http_host")
+    assert flows[("gre-udp", 80)].resp_h == "203.0.113.80"
+    assert flows[("gre-udp", 53)].orig_pkts == flows[("gre-udp", 53)].resp_pkts == 1
+    assert ("203.0.113.80", "api.example.net", "dns") in {(n.ip, n.name, n.source) for n in names.names}

@@ -2,9 +2,10 @@
 
 A flow is keyed by its two endpoints (address, port) in canonical order, the IP protocol and
 the tunnel it travels in.  Per batch the packets are grouped by key with one sort; a group
-continues the key's open flow unless the flow timed out (Zeek's inactivity timeouts) or a new
-SYN follows a FIN/RST — then a new flow starts.  Counters are kept per canonical side (A, B)
-and mapped to originator/responder at the end, when the first SYN is known.
+continues the key's open flow unless the flow timed out (Zeek's inactivity timeouts) or, for
+TCP, the connection ended or the tuple was reused as Zeek's conn.log says (``connections.py``)
+— then a new flow starts.  Counters are kept per canonical side (A, B) and mapped to
+originator/responder at the end, when the first SYN is known.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tracecheck.flows import connections
 from tracecheck.ingest.decode import Packets
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
@@ -33,8 +35,13 @@ FLOW_COLUMNS = {
     "pkts_a": np.int64, "bytes_a": np.int64, "pkts_b": np.int64, "bytes_b": np.int64,
     "first_ts_a": np.int64, "first_ts_b": np.int64,
     "syn_side": np.int64, "synack_side": np.int64, "syn_ts": np.int64, "synack_ts": np.int64,
-    "closing": np.bool_,
 }
+# A TCP flow's connection state where the next batch picks it up (``connections.py``): the
+# columns of its state row but OPEN and LAST_TS, which the flow has already.
+CONNECTION_STATE = {"conn_isn": connections.ISN, "conn_close": connections.CLOSE,
+                    "conn_closed_ts": connections.CLOSED_TS, "conn_attempt_from": connections.ATTEMPT_FROM,
+                    "conn_syn_side": connections.SYN_SIDE, "conn_seen": connections.SEEN}
+FLOW_COLUMNS.update(dict.fromkeys(CONNECTION_STATE, np.int64))
 
 
 class _Columns:
@@ -76,7 +83,7 @@ class FlowBuilder:
         """Account the batch's packets to flows; returns each packet's flow index."""
         if not len(p):
             return np.zeros(0, dtype=np.int64)
-        sport, dport = self._attribute_fragments(p)
+        sport, dport, counted = self._attribute_fragments(p)
         a_hi, a_lo, b_hi, b_lo = p.src_hi, p.src_lo, p.dst_hi, p.dst_lo
         # Canonical order of the two endpoints: packets from B are "swapped".
         swapped = (a_hi > b_hi) | ((a_hi == b_hi) & ((a_lo > b_lo) | ((a_lo == b_lo) & (sport > dport))))
@@ -92,12 +99,9 @@ class FlowBuilder:
         ts = p.ts_ns[order]
         flags = p.tcp_flags[order].astype(np.int64)
         is_tcp = proto[order] == TCP
-        syn = is_tcp & ((flags & (SYN | ACK)) == SYN)
-        finrst = is_tcp & ((flags & (FIN | RST)) != 0)
         timeout = np.where(is_tcp, TIMEOUT_NS[TCP], DEFAULT_TIMEOUT_NS)
 
-        # Carried state of each group's key: its open flow, when that flow last saw a packet,
-        # and whether it was closing.
+        # Carried state of each group's key: its open flow and when that flow last saw a packet.
         group_keys = key_sorted[starts].tolist()
         get = self.open.get
         open_flow = np.fromiter((get(k, -1) for k in group_keys), dtype=np.int64, count=len(group_keys))
@@ -105,14 +109,19 @@ class FlowBuilder:
         known = np.maximum(open_flow, 0)
         f = self.flows.cols
         open_last = np.where(has_open, f["last_ts"][known], 0)
-        open_closing = has_open & f["closing"][known]
 
         prev_ts = np.r_[0, ts[:-1]]
         prev_ts[starts] = open_last
         new_flow = (ts - prev_ts) > timeout
         new_flow[starts[~has_open]] = True
-        # A SYN after a FIN/RST of the same connection opens a new one (port reuse).
-        new_flow |= _syn_after_close(syn, finrst, new_flow, starts, open_closing)
+        tcp_rows = np.flatnonzero(is_tcp)
+        if len(tcp_rows):  # TCP: where Zeek ends a connection or sees the tuple reused
+            state = self._connection_state(open_flow, open_last)
+            packets = np.stack([ts[tcp_rows], flags[tcp_rows], p.seq[order[tcp_rows]].astype(np.int64),
+                                swapped[order[tcp_rows]].astype(np.int64), group[tcp_rows]], axis=1)
+            tcp_new = np.zeros(len(tcp_rows), dtype=np.uint8)
+            connections.split(np.ascontiguousarray(packets), state, tcp_new)
+            new_flow[tcp_rows] = tcp_new.astype(bool)
 
         # Segments: runs of one flow.  One starts at every group start and every new flow; a
         # segment that starts a group without a new flow continues the key's open flow.
@@ -130,15 +139,17 @@ class FlowBuilder:
         pkt_flow_sorted = seg_flow[segment]
 
         self._init_new(new_ids, order[seg_starts[fresh]], p, capture, swapped, lo_hi, lo_lo, lo_port, hi_hi, hi_lo, hi_port, proto)
-        self._accumulate(seg_flow, segment, seg_starts, order, p, swapped, ts, flags, is_tcp)
+        self._accumulate(seg_flow, segment, seg_starts, order, p, swapped, ts, flags, is_tcp, counted)
 
-        # Remember each key's open flow, and whether it is closing, for the next batch.
+        # Remember each key's open flow, and its connection state, for the next batch.
         group_last = np.r_[starts[1:], len(order)] - 1
-        closing = np.logical_or.reduceat(finrst, seg_starts)
-        closing[continues] |= open_closing[seg_group[continues]]
-        f = self.flows.cols  # the columns may have grown
-        f["closing"][seg_flow] = closing
-        self.open.update(zip(group_keys, pkt_flow_sorted[group_last].tolist()))
+        last_flow = pkt_flow_sorted[group_last]
+        if len(tcp_rows):
+            tcp_groups = np.unique(group[tcp_rows])
+            f = self.flows.cols  # the columns may have grown
+            for name, column in CONNECTION_STATE.items():
+                f[name][last_flow[tcp_groups]] = state[tcp_groups, column]
+        self.open.update(zip(group_keys, last_flow.tolist()))
 
         flow_of = np.empty(len(order), dtype=np.int64)
         flow_of[order] = pkt_flow_sorted
@@ -146,12 +157,27 @@ class FlowBuilder:
 
     # ---------------------------------------------------------------- helpers
 
-    def _attribute_fragments(self, p: Packets) -> tuple[np.ndarray, np.ndarray]:
-        """Later IP fragments carry no ports: give them the ports of their first fragment."""
+    def _connection_state(self, open_flow: np.ndarray, open_last: np.ndarray) -> np.ndarray:
+        """One ``connections`` state row per group: its key's open flow as the last batch left it."""
+        state = np.full((len(open_flow), connections.STATE_COLUMNS), connections.NONE, dtype=np.int64)
+        has_open = open_flow >= 0
+        state[:, connections.OPEN] = has_open
+        state[:, connections.LAST_TS] = np.where(has_open, open_last, connections.NONE)
+        f = self.flows.cols
+        known = open_flow[has_open]
+        for name, column in CONNECTION_STATE.items():
+            state[has_open, column] = f[name][known]
+        return state
+
+    def _attribute_fragments(self, p: Packets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Later IP fragments carry no ports: give them the ports of their first fragment.  Also
+        which packets count as one (0 for a fragment so attributed: its datagram is counted once,
+        at its first fragment, as Zeek and tshark count the reassembled datagram)."""
         sport, dport = p.sport.astype(np.int64), p.dport.astype(np.int64)
+        counted = np.ones(len(p), dtype=np.int64)
         fragments = np.flatnonzero(p.frag_id >= 0)
         if not len(fragments):
-            return sport, dport
+            return sport, dport, counted
         ident = lambda i: (int(p.src_hi[i]), int(p.src_lo[i]), int(p.dst_hi[i]), int(p.dst_lo[i]), int(p.proto[i]), int(p.frag_id[i]))  # noqa: E731
         for i in fragments:
             if p.frag_offset[i] == 0:
@@ -163,10 +189,11 @@ class FlowBuilder:
                 ports = self._first_fragments.get(ident(i))
                 if ports:
                     sport[i], dport[i] = ports
+                    counted[i] = 0
                     self.notes["fragments_attributed_to_first_fragment"] += 1
                 else:
                     self.notes["fragments_without_first_fragment"] += 1
-        return sport, dport
+        return sport, dport, counted
 
     def _init_new(self, ids, first_rows, p, capture, swapped, lo_hi, lo_lo, lo_port, hi_hi, hi_lo, hi_port, proto) -> None:
         f = self.flows.cols
@@ -180,14 +207,15 @@ class FlowBuilder:
         for name in ("first_ts_a", "first_ts_b", "syn_ts", "synack_ts", "syn_side", "synack_side"):
             f[name][ids] = NONE
 
-    def _accumulate(self, seg_flow, segment, seg_starts, order, p, swapped, ts, flags, is_tcp) -> None:
+    def _accumulate(self, seg_flow, segment, seg_starts, order, p, swapped, ts, flags, is_tcp, counted) -> None:
         # Segments are contiguous runs of the sorted packets: reduceat sums each run.
         f = self.flows.cols
         from_b = swapped[order]
         size = p.ip_len[order].astype(np.int64)
         from_b_int = from_b.astype(np.int64)
-        f["pkts_b"][seg_flow] += np.add.reduceat(from_b_int, seg_starts)
-        f["pkts_a"][seg_flow] += np.add.reduceat(1 - from_b_int, seg_starts)
+        counted = counted[order]  # bytes are every fragment's, as on the wire; packets are datagrams
+        f["pkts_b"][seg_flow] += np.add.reduceat(from_b_int * counted, seg_starts)
+        f["pkts_a"][seg_flow] += np.add.reduceat((1 - from_b_int) * counted, seg_starts)
         f["bytes_b"][seg_flow] += np.add.reduceat(size * from_b_int, seg_starts)
         f["bytes_a"][seg_flow] += np.add.reduceat(size * (1 - from_b_int), seg_starts)
         big = np.iinfo(np.int64).max
@@ -227,30 +255,3 @@ def _hash(*parts: np.ndarray) -> np.ndarray:
         h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         h = h ^ (h >> np.uint64(31))
     return h
-
-
-def _syn_after_close(syn, finrst, new_flow, starts, open_closing) -> np.ndarray:
-    """Pure SYNs that open a new connection: the first SYN after a FIN or RST of the current
-    flow (one that no timeout has already ended).  Positions are doubled so that a FIN/RST
-    (2j+1) sorts after a flow start at the same packet (2j) and a closing state carried from
-    the previous batch counts as a FIN just before the group's first packet (2*start)."""
-    n = len(syn)
-    index = np.arange(n, dtype=np.int64)
-    group_start = np.zeros(n, dtype=np.int64)
-    group_start[starts] = starts
-    group_start = np.maximum.accumulate(group_start)
-
-    close_before = np.r_[-1, np.where(finrst, 2 * index + 1, -1)[:-1]]
-    close_before[starts] = np.where(open_closing, 2 * starts, -1)
-    last_close = np.maximum.accumulate(close_before)
-    last_close = np.where(last_close >= 2 * group_start, last_close, -1)
-    last_start = np.maximum.accumulate(np.where(new_flow, 2 * index, -1))
-    last_start = np.where(last_start >= 2 * group_start, last_start, -1)
-
-    candidate = np.flatnonzero(syn & (last_close >= 0) & (last_close > last_start))
-    opens = np.zeros(n, dtype=bool)
-    if len(candidate):
-        # Retransmitted SYNs after the same close open nothing new: keep the first.
-        _, first = np.unique(last_close[candidate], return_index=True)
-        opens[candidate[first]] = True
-    return opens

@@ -5,7 +5,7 @@
  * decoder (decode.py, layers/) reads each header field with its own gather over the whole
  * batch, so every frame's header is fetched from memory again and again; here each frame is
  * read once.  Anything else — another link or network layer, options this code does not
- * walk, fragments, tunnels, ICMP, a frame too short for its headers — is left to the NumPy
+ * walk, fragments, tunnels (Teredo by its shape too), ICMP, a frame too short for its headers — is left to the NumPy
  * decoder ("deferred"), which stays the definition of what a packet decodes to: the tests
  * hold the two equal on every frame this code accepts.
  *
@@ -36,7 +36,26 @@ static inline int is_vlan(uint32_t ethertype)
 /* UDP ports that may carry a tunnel (transport.py UDP_TUNNELS): the NumPy decoder decides. */
 static inline int is_tunnel_port(uint32_t port)
 {
-    return port == 4789 || port == 8472 || port == 6081 || port == 2152 || port == 3544 || port == 5072;
+    return port == 4789 || port == 8472 || port == 6081 || port == 2152 || port == 3544 || port == 5072
+           || port == 4754;
+}
+
+/* A UDP payload with Teredo's shape, on any port (layers/teredo.py looks_like_teredo, the
+ * definition): [authentication] [origin indication] then an IPv6 header that fills the
+ * datagram exactly, with a Teredo address (2001:0::/32) on one side.  `captured` bytes of the
+ * payload are in the buffer, `size` on the wire. */
+static int looks_like_teredo(const unsigned char *p, int64_t captured, int64_t size)
+{
+    int64_t skip = 0;
+    if (captured >= 4 && be16(p) == 0x0001)  /* authentication: 13 bytes, the id and the value */
+        skip = 13 + p[2] + p[3];
+    if (skip + 2 <= captured && be16(p + skip) == 0x0000)  /* origin indication */
+        skip += 8;
+    if (skip + 40 > captured)
+        return 0;
+    const unsigned char *ip = p + skip;
+    return (ip[0] >> 4) == 6 && 40 + (int64_t)be16(ip + 4) == size - skip
+           && (be32(ip + 8) == 0x20010000 || be32(ip + 24) == 0x20010000);
 }
 
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -116,6 +135,8 @@ static int decode_frame(const unsigned char *data, Py_ssize_t data_len, int64_t 
             seq = be32(t + 4);
         }
     } else if (is_tunnel_port(sport) || is_tunnel_port(dport)) {
+        return 0;
+    } else if (limit - l4 - 8 >= 40 && looks_like_teredo(t + 8, limit - l4 - 8, (int64_t)be16(t + 4) - 8)) {
         return 0;
     }
     number[PROTO] = proto;

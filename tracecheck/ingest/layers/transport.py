@@ -7,6 +7,7 @@ import numpy as np
 
 from tracecheck.ingest.cursor import Cursor, Layer, u8, u16, u32
 from tracecheck.ingest.fields import u64be
+from tracecheck.ingest.layers import teredo
 
 ICMP, IPIP, TCP, UDP, DCCP, IPV6_IN_IP, GRE, ICMPV6, SCTP, UDPLITE = 1, 4, 6, 17, 33, 41, 47, 58, 132, 136
 PORTED = (TCP, UDP, DCCP, SCTP, UDPLITE)
@@ -19,6 +20,7 @@ UDP_TUNNELS = (
     (2152, Layer.GTPU, "gtp-u"),
     (3544, Layer.TEREDO, "teredo"),
     (5072, Layer.AYIYA, "ayiya"),
+    (4754, Layer.GRE, "gre-udp"),    # GRE in UDP (RFC 8086): a GRE header, then the packet
 )
 
 # ICMP request type -> reply type, so a request and its reply land in one flow (as in Zeek).
@@ -92,6 +94,13 @@ def decode(c: Cursor, rows: np.ndarray, l4: np.ndarray) -> None:
     maybe = udp & (TUNNEL_PORT[sport] | TUNNEL_PORT[dport])
     if maybe.any():
         _udp_tunnels(c, rows[maybe], l4[maybe])
+    # Teredo on any other port, told by its shape (as Zeek finds it): the few payloads that
+    # could start an IPv6 header or a Teredo indication are looked at closer.
+    shaped = udp & ~maybe & (payload_len >= teredo.SMALLEST) & teredo.may_start(c.payload_head[rows])
+    if shaped.any():
+        shaped[shaped] = teredo.looks_like_teredo(c, l4[shaped] + 8, payload_len[shaped], u16(c, l4[shaped] + 4) - 8)
+        if shaped.any():
+            c.spawn(rows[shaped], Layer.TEREDO, l4[shaped] + 8, "teredo")
 
 
 def _head(c: Cursor, at: np.ndarray, length: np.ndarray) -> np.ndarray:
