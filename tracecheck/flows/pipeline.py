@@ -64,12 +64,16 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
             records += stats.records
             skipped += stats.skipped
             notes += stats.notes
+            vantage = stats.context.vantage_point()
+            if vantage is not None and vantage.dropped:
+                stats.warnings.append(_drops_warning(vantage))
             warnings += [f"{path}: {w}" for w in stats.warnings]
             captures.append(CaptureInfo(
                 path=str(path), sha256=capture.sha256() if hash_files else "", format=capture.format,
                 linktypes=tuple(stats.linktypes), packets=stats.records,
                 first_ts=stats.first_ts_ns / 1e9 if stats.first_ts_ns is not None else None,
                 last_ts=stats.last_ts_ns / 1e9 if stats.last_ts_ns is not None else None,
+                vantage=vantage,
             ))
     notes += builder.notes
     flows = flow_table(builder, decoder.tunnels.names, names)
@@ -77,6 +81,15 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
                             notes=dict(sorted(notes.items())))
     assert accounting.records == accounting.decoded + sum(accounting.skipped.values()), accounting
     return FlowResult(flows=flows, accounting=accounting, captures=captures, warnings=warnings, builder=builder)
+
+
+def _drops_warning(vantage) -> str:
+    """Packets the capture itself lost are evidence nobody saw: a limit of whatever is judged."""
+    parts = [f"{label}: {count:,}" for label, count in (("by the kernel", vantage.dropped_by_os),
+                                                         ("by the interface", vantage.dropped_by_interface)) if count]
+    received = f" of {vantage.received:,} received" if vantage.received is not None else ""
+    return (f"the capture dropped {vantage.dropped:,} packet{'s' if vantage.dropped != 1 else ''}{received} "
+            f"({', '.join(parts)}): flows, names or calls may be missing from this evidence")
 
 
 @dataclass
