@@ -111,31 +111,49 @@ class AnalyzeRequest:
     """Write into a directory holding files tracecheck did not write (``report.writer``)."""
 
 
-def analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] | None = None) -> AnalysisResult:
-    """Run the whole pipeline over the request's captures and write the report into its ``out_dir``.
+@dataclass(frozen=True)
+class _Checked:
+    """A request's inputs, read and checked before any capture is."""
 
-    Every input a user can get wrong (policy, site, catalog, formats, signing key, the report
-    directory) is checked before the captures are read, so a mistake costs a second, not a long read."""
+    policy: Policy
+    default_policy: bool
+    policy_bytes: bytes
+    site: Site | None
+    catalog: Catalog
+    catalog_copies: dict
+    formats: set[str]
+    out: Path
+
+
+def check(request: AnalyzeRequest) -> _Checked:
+    """Every input a user can get wrong (policy, site, catalog, formats, signing key, the report
+    directory), checked before the captures are read -- or, for ``capture --analyze``, before
+    capturing: a mistake costs a second, not a long read or a second test call."""
     from tracecheck.report.manifest import load_signing_key
-    from tracecheck.report.writer import check_formats, check_out_dir, read_copies, write_report
+    from tracecheck.report.writer import check_formats, check_out_dir, read_copies
 
-    paths = request.captures
-    if not paths:
+    if not request.captures:
         raise UserError("analyze needs at least one capture file (pcap, pcapng, optionally .gz)")
-    wanted_formats = {f.strip().lower() for f in request.formats if f.strip()}
-    check_formats(wanted_formats)
-    sign_key = request.sign_key
-    if sign_key is not None:
-        load_signing_key(Path(sign_key))
+    formats = {f.strip().lower() for f in request.formats if f.strip()}
+    check_formats(formats)
+    if request.sign_key is not None:
+        load_signing_key(Path(request.sign_key))
     policy, default_policy, policy_bytes = _load_policy(request.policy)
-    given_site = parse_site(request.site) if request.site else None
-    catalog_files = request.catalogs
-    catalog = load_catalog(extra=[Path(p) for p in catalog_files])
-    catalog_copies = read_copies(catalog_files)
-    out = Path(request.out_dir) if request.out_dir is not None else default_out_dir(paths[0])
-    force = request.force
-    check_out_dir(out, force)
+    site = parse_site(request.site) if request.site else None
+    catalog = load_catalog(extra=[Path(p) for p in request.catalogs])
+    catalog_copies = read_copies(request.catalogs)
+    out = Path(request.out_dir) if request.out_dir is not None else default_out_dir(request.captures[0])
+    check_out_dir(out, request.force)
+    return _Checked(policy, default_policy, policy_bytes, site, catalog, catalog_copies, formats, out)
 
+
+def analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] | None = None) -> AnalysisResult:
+    """Run the whole pipeline over the request's captures and write the report into its ``out_dir``."""
+    from tracecheck.report.writer import write_report
+
+    checked = check(request)
+    paths, policy, catalog, out = request.captures, checked.policy, checked.catalog, checked.out
+    default_policy, given_site = checked.default_policy, checked.site
     named = build_named_flows([str(p) for p in paths], hash_files=True, progress=progress)
     reading = named.result
     site, site_source, site_notes = _choose_site(given_site, reading, policy)
@@ -181,9 +199,8 @@ def analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] |
         warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope) + site_notes,
         site=_site(site, site_source),
     )
-    files = write_report(report, out, reading.flows.columns, wanted_formats,
-                         Path(sign_key) if sign_key is not None else None, force=force,
-                         policy=policy_bytes, catalogs=catalog_copies)
+    files = write_report(report, out, reading.flows.columns, checked.formats, request.sign_key,
+                         force=request.force, policy=checked.policy_bytes, catalogs=checked.catalog_copies)
     code = exit_code(assessments)
     return AnalysisResult(report=report, exit_code=code, out_dir=out, files=tuple(files),
                           default_policy=default_policy, reading=reading, places=places)

@@ -1,0 +1,5 @@
+"""`python -m tracecheck`: the same as the `tracecheck` command."""
+
+from tracecheck.cli import main
+
+main()

@@ -1,0 +1,262 @@
+"""Record one test call: pick a backend, write the pcapng file(s), show the live line, stop cleanly.
+
+Whatever ends the capture -- Ctrl-C (SIGINT), SIGTERM, the duration, a full disk, the interface
+going away -- the same path runs: the backend is asked to stop, the packets it still holds are
+written, the interface statistics block (start and stop times, drops) closes the file, and the
+file ends on a whole block.  With ``--ring SIZE,N`` the capture moves to a new file when one
+reaches SIZE, each file complete with its own header and statistics, and only the newest N kept.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import queue
+import shutil
+import signal
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tracecheck import __version__
+from tracecheck.capture.interface import END, Backend, CaptureError, Drops
+from tracecheck.capture.live import LiveLine
+from tracecheck.capture.pcapng_writer import FileContext, OutOfSpace, PcapngWriter, Statistics
+from tracecheck.capture.privilege import advice, process_can_capture, program_can_capture
+
+BACKENDS = ("tcpdump", "dumpcap", "scapy")
+"""``--backend auto`` tries them in this order: the first that is installed and may capture."""
+BACKEND_ENV = "TRACECHECK_CAPTURE_BACKEND"
+
+
+@dataclass(frozen=True)
+class Ring:
+    """``--ring SIZE,N``: files of at most ``size_bytes``, the newest ``files`` of them kept."""
+
+    size_bytes: int
+    files: int
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    """Everything ``record`` needs, resolved and checked by the CLI."""
+
+    interface: str
+    out: Path
+    capture_filter: str = ""
+    duration_s: float | None = None
+    ring: Ring | None = None
+    site: str = ""
+    note: str = ""
+    test_call_id: str = ""
+    backend: str = "auto"
+    snaplen: int = 262144
+
+
+@dataclass
+class CaptureResult:
+    files: list[Path]
+    """The files kept, oldest first."""
+    backend: str
+    """What captured, as the file's ``shb_userappl`` names it."""
+    packets: int = 0
+    """Packets written to the files."""
+    bytes: int = 0
+    seen: int = 0
+    """Packets the backend handed over (more than ``packets`` when the disk filled up)."""
+    elapsed_s: float = 0.0
+    drops: Drops = field(default_factory=Drops)
+    stopped_by: str = ""
+    """Why it stopped, in words: ``Ctrl-C``, ``the duration (60 s) ended``, ``the disk is full ...``."""
+    failed: bool = False
+    """It stopped on its own (disk full, interface gone): the file is valid but may not hold the whole call."""
+
+
+def new_test_call_id() -> str:
+    return f"tc-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def choose_backend(request: CaptureRequest) -> Backend:
+    """The backend asked for, or the first of ``BACKENDS`` that is installed and may capture;
+    ``CaptureError`` saying what to do when none may."""
+    from tracecheck.capture import dumpcap, sniffer, tcpdump
+
+    wanted = (os.environ.get(BACKEND_ENV, "").strip() or request.backend).lower()
+    if wanted not in ("auto", *BACKENDS):
+        raise CaptureError(f"unknown capture backend '{wanted}': use auto, {', '.join(BACKENDS)}")
+    programs = {"tcpdump": tcpdump.BACKEND, "dumpcap": dumpcap.BACKEND}
+    arguments = (request.interface, request.capture_filter, request.snaplen)
+    if wanted == "scapy":
+        return sniffer.BACKEND(*arguments)
+    if wanted in programs:
+        path = shutil.which(wanted)
+        if path is None:
+            raise CaptureError(f"{wanted} is not installed (or not on PATH); use --backend auto")
+        return programs[wanted](*arguments, path=path)
+    installed = [(name, path) for name in programs if (path := shutil.which(name))]
+    for name, path in installed:
+        if program_can_capture(path):
+            return programs[name](*arguments, path=path)
+    if process_can_capture() or not installed:
+        return sniffer.BACKEND(*arguments)
+    raise CaptureError(advice(request.interface))
+
+
+def _context(request: CaptureRequest, backend: Backend) -> FileContext:
+    uname = platform.uname()
+    return FileContext(site=request.site, note=request.note, test_call_id=request.test_call_id,
+                       host=socket.gethostname(), os=f"{uname.system} {uname.release}".strip(),
+                       hardware=uname.machine, application=f"tracecheck {__version__} ({backend.describe()})",
+                       interface=request.interface, linktype=backend.linktype, snaplen=backend.snaplen,
+                       filter=request.capture_filter)
+
+
+def ring_path(out: Path, number: int) -> Path:
+    """``captures/call.pcapng`` -> ``captures/call-00001.pcapng``."""
+    return out.with_name(f"{out.stem}-{number:05d}{out.suffix}")
+
+
+class _Stop:
+    """The first reason to stop wins; signals only set it (the loop does the work)."""
+
+    def __init__(self) -> None:
+        self.reason = ""
+        self.failed = False
+
+    def set(self, reason: str, failed: bool = False) -> None:
+        if not self.reason:
+            self.reason, self.failed = reason, failed
+
+    def __bool__(self) -> bool:
+        return bool(self.reason)
+
+
+def record(request: CaptureRequest, live: LiveLine) -> CaptureResult:
+    backend = choose_backend(request)
+    stop = _Stop()
+    names = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
+    previous = {sig: signal.signal(sig, lambda number, _frame: stop.set(names[number])) for sig in names}
+    # A file size limit (ulimit -f) must fail the write (EFBIG), not kill the process mid-block.
+    previous_xfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN) if hasattr(signal, "SIGXFSZ") else None
+    try:
+        return _record(request, backend, stop, live)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if previous_xfsz is not None:
+            signal.signal(signal.SIGXFSZ, previous_xfsz)
+
+
+def _record(request: CaptureRequest, backend: Backend, stop: _Stop, live: LiveLine) -> CaptureResult:
+    backend.start()
+    start_ns = time.time_ns()
+    context = _context(request, backend)
+    result = CaptureResult(files=[], backend=context.application)
+    number = 1
+    path = ring_path(request.out, number) if request.ring else request.out
+    writer = PcapngWriter(path, context)
+    result.files.append(path)
+    file_start_ns, file_counters = start_ns, Drops(received=0, dropped_by_os=0, dropped_by_interface=0)
+    live.begin(request.interface, backend.name, path)
+    last_tick = last_refresh = time.monotonic()
+    began = last_tick
+    stopping = False
+    packets = wire_bytes = 0
+    written = _Written()
+    try:
+        while True:
+            if stop and not stopping:
+                backend.stop()
+                stopping = True
+            try:
+                item = backend.packets.get(timeout=0.2)
+            except queue.Empty:
+                item = ()
+            if item is END:
+                break
+            if item and writer is not None:
+                try:
+                    ts_ns, data, wirelen = item
+                    writer.packet(ts_ns, data, wirelen)
+                    packets += 1
+                    wire_bytes += max(wirelen, len(data))
+                    if request.ring and writer.length >= request.ring.size_bytes:
+                        counters = backend.drops()
+                        writer.close(_statistics(file_start_ns, time.time_ns(), counters, file_counters,
+                                                 comment=f"file {number} of a ring; the capture went on in the next"))
+                        written += (writer.packets, writer.bytes)
+                        file_start_ns, file_counters = time.time_ns(), counters
+                        number += 1
+                        path = ring_path(request.out, number)
+                        writer = PcapngWriter(path, context)
+                        result.files.append(path)
+                        while len(result.files) > request.ring.files:
+                            result.files.pop(0).unlink(missing_ok=True)
+                except OutOfSpace as err:
+                    writer.close(None)
+                    written += (writer.packets, writer.bytes)
+                    writer = None
+                    stop.set(f"the disk is full ({err}); the file ends with the last packet that fit", failed=True)
+            now = time.monotonic()
+            if now - last_tick >= 0.25:
+                last_tick = now
+                if writer is not None:
+                    try:
+                        writer.flush()
+                    except OutOfSpace as err:
+                        writer.close(None)
+                        written += (writer.packets, writer.bytes)
+                        writer = None
+                        stop.set(f"the disk is full ({err}); the file ends with the last packet that fit", failed=True)
+                if now - last_refresh >= 1.0:
+                    last_refresh = now
+                    backend.refresh()
+                live.update(packets, wire_bytes, now - began, backend.drops())
+            if request.duration_s is not None and now - began >= request.duration_s:
+                stop.set(f"the duration ({request.duration_s:g} s) ended")
+    finally:
+        if not stopping:
+            backend.stop()
+        backend.finish()
+    if backend.ended_by_itself:
+        stop.set(backend.ended_by_itself, failed=True)
+    end_ns = time.time_ns()
+    counters = backend.drops()
+    if writer is not None:
+        kept = writer.close(_statistics(file_start_ns, end_ns, counters, file_counters,
+                                        comment=f"stopped: {stop.reason or 'the capture ended'}"))
+        written += (writer.packets, writer.bytes)
+        if not kept:
+            stop.set("the disk is full; the file ends with the last packet that fit", failed=True)
+    result.packets, result.bytes, result.drops = written.packets, written.bytes, counters
+    result.seen = packets
+    result.elapsed_s = (end_ns - start_ns) / 1e9
+    result.stopped_by, result.failed = stop.reason or "the capture ended", stop.failed
+    live.end(result)
+    return result
+
+
+class _Written:
+    """Packets and bytes on disk, over every file of the capture (a ring's deleted ones too)."""
+
+    def __init__(self) -> None:
+        self.packets = self.bytes = 0
+
+    def __iadd__(self, counts: tuple[int, int]) -> "_Written":
+        self.packets += counts[0]
+        self.bytes += counts[1]
+        return self
+
+
+def _statistics(start_ns: int, end_ns: int, now: Drops, before: Drops, comment: str = "") -> Statistics:
+    """One file's interface statistics: the counters' growth while it was written."""
+    def grown(key: str) -> int | None:
+        value, earlier = getattr(now, key), getattr(before, key)
+        return None if value is None else max(0, value - (earlier or 0))
+
+    return Statistics(start_ns=start_ns, end_ns=end_ns, received=grown("received"),
+                      dropped_by_os=grown("dropped_by_os"), dropped_by_interface=grown("dropped_by_interface"),
+                      comment=comment)
