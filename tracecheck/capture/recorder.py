@@ -151,8 +151,8 @@ def record(request: CaptureRequest, live: LiveLine) -> CaptureResult:
 
 
 def _record(request: CaptureRequest, backend: Backend, stop: _Stop, live: LiveLine) -> CaptureResult:
+    start_ns = time.time_ns()  # before the backend starts: no packet is older than the start
     backend.start()
-    start_ns = time.time_ns()
     context = _context(request, backend)
     result = CaptureResult(files=[], backend=context.application)
     number = 1
@@ -185,10 +185,11 @@ def _record(request: CaptureRequest, backend: Backend, stop: _Stop, live: LiveLi
                     wire_bytes += max(wirelen, len(data))
                     if request.ring and writer.length >= request.ring.size_bytes:
                         counters = backend.drops()
-                        writer.close(_statistics(file_start_ns, time.time_ns(), counters, file_counters,
+                        writer.close(_statistics(file_start_ns, max(ts_ns, time.time_ns()), counters, file_counters,
                                                  comment=f"file {number} of a ring; the capture went on in the next"))
                         written += (writer.packets, writer.bytes)
-                        file_start_ns, file_counters = time.time_ns(), counters
+                        # The next file starts at this packet: the ones queued behind it are no older.
+                        file_start_ns, file_counters = ts_ns, counters
                         number += 1
                         path = ring_path(request.out, number)
                         writer = PcapngWriter(path, context)
