@@ -61,7 +61,9 @@ class CaptureResult:
     files: list[Path]
     """The files kept, oldest first."""
     backend: str
-    """What captured, as the file's ``shb_userappl`` names it."""
+    """``tcpdump``, ``dumpcap`` or ``scapy``."""
+    application: str
+    """What captured, as the file's ``shb_userappl`` names it, with versions."""
     packets: int = 0
     """Packets written to the files."""
     bytes: int = 0
@@ -154,10 +156,15 @@ def _record(request: CaptureRequest, backend: Backend, stop: _Stop, live: LiveLi
     start_ns = time.time_ns()  # before the backend starts: no packet is older than the start
     backend.start()
     context = _context(request, backend)
-    result = CaptureResult(files=[], backend=context.application)
+    result = CaptureResult(files=[], backend=backend.name, application=context.application)
     number = 1
     path = ring_path(request.out, number) if request.ring else request.out
-    writer = PcapngWriter(path, context)
+    try:
+        writer = PcapngWriter(path, context)
+    except OSError as err:
+        backend.stop()
+        backend.finish()
+        raise CaptureError(f"cannot write {path}: {err.strerror or err}") from None
     result.files.append(path)
     file_start_ns, file_counters = start_ns, Drops(received=0, dropped_by_os=0, dropped_by_interface=0)
     live.begin(request.interface, backend.name, path)

@@ -111,12 +111,12 @@ def _check_out(path: Path, ring: bool) -> None:
     if path.suffix != ".pcapng":
         raise UserError(f"--out {path}: the file is pcapng; name it .pcapng (for example captures/call.pcapng)")
     first = ring_path(path, 1) if ring else path
-    if first.exists() or first.is_symlink():
-        raise UserError(f"{first} exists; a capture never overwrites one: choose another --out")
     try:
+        if first.exists() or first.is_symlink():
+            raise UserError(f"{first} exists; a capture never overwrites one: choose another --out")
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise UserError(f"cannot create {path.parent}: {err.strerror or err}") from None
+        raise UserError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def _print_interfaces() -> None:
