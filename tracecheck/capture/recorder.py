@@ -155,96 +155,140 @@ def record(request: CaptureRequest, live: LiveLine) -> CaptureResult:
 def _record(request: CaptureRequest, backend: Backend, stop: _Stop, live: LiveLine) -> CaptureResult:
     start_ns = time.time_ns()  # before the backend starts: no packet is older than the start
     backend.start()
-    context = _context(request, backend)
-    result = CaptureResult(files=[], backend=backend.name, application=context.application)
-    number = 1
-    path = ring_path(request.out, number) if request.ring else request.out
-    try:
-        writer = PcapngWriter(path, context)
-    except OSError as err:
-        backend.stop()
-        backend.finish()
-        raise CaptureError(f"cannot write {path}: {err.strerror or err}") from None
-    result.files.append(path)
-    file_start_ns, file_counters = start_ns, Drops(received=0, dropped_by_os=0, dropped_by_interface=0)
-    live.begin(request.interface, backend.name, path)
-    last_tick = last_refresh = time.monotonic()
-    began = last_tick
-    stopping = False
-    packets = wire_bytes = 0
-    written = _Written()
+    recording = _Recording(request, backend, stop, start_ns)
+    live.begin(request.interface, backend.name, recording.path)
+    began = last_tick = last_refresh = time.monotonic()
+    asked_at: float | None = None
     try:
         while True:
-            if stop and not stopping:
+            if stop and asked_at is None:
                 backend.stop()
-                stopping = True
+                asked_at = time.monotonic()
             try:
-                item = backend.packets.get(timeout=0.2)
+                batch = [backend.packets.get(timeout=0.2)]
+                while batch[-1] is not END and len(batch) < DRAIN:
+                    batch.append(backend.packets.get_nowait())
             except queue.Empty:
-                item = ()
-            if item is END:
+                pass
+            if recording.take(batch):
                 break
-            if item and writer is not None:
-                try:
-                    ts_ns, data, wirelen = item
-                    writer.packet(ts_ns, data, wirelen)
-                    packets += 1
-                    wire_bytes += max(wirelen, len(data))
-                    if request.ring and writer.length >= request.ring.size_bytes:
-                        counters = backend.drops()
-                        writer.close(_statistics(file_start_ns, max(ts_ns, time.time_ns()), counters, file_counters,
-                                                 comment=f"file {number} of a ring; the capture went on in the next"))
-                        written += (writer.packets, writer.bytes)
-                        # The next file starts at this packet: the ones queued behind it are no older.
-                        file_start_ns, file_counters = ts_ns, counters
-                        number += 1
-                        path = ring_path(request.out, number)
-                        writer = PcapngWriter(path, context)
-                        result.files.append(path)
-                        while len(result.files) > request.ring.files:
-                            result.files.pop(0).unlink(missing_ok=True)
-                except OutOfSpace as err:
-                    writer.close(None)
-                    written += (writer.packets, writer.bytes)
-                    writer = None
-                    stop.set(f"the disk is full ({err}); the file ends with the last packet that fit", failed=True)
             now = time.monotonic()
             if now - last_tick >= 0.25:
                 last_tick = now
-                if writer is not None:
-                    try:
-                        writer.flush()
-                    except OutOfSpace as err:
-                        writer.close(None)
-                        written += (writer.packets, writer.bytes)
-                        writer = None
-                        stop.set(f"the disk is full ({err}); the file ends with the last packet that fit", failed=True)
+                recording.flush()
                 if now - last_refresh >= 1.0:
                     last_refresh = now
                     backend.refresh()
-                live.update(packets, wire_bytes, now - began, backend.drops())
+                live.update(recording.seen, recording.wire_bytes, now - began, backend.drops())
             if request.duration_s is not None and now - began >= request.duration_s:
                 stop.set(f"the duration ({request.duration_s:g} s) ended")
+            if asked_at is not None and now - asked_at > STOP_PATIENCE:
+                stop.set(f"{backend.name} did not stop when asked; it was ended", failed=True)
+                break
     finally:
-        if not stopping:
+        if asked_at is None:
             backend.stop()
         backend.finish()
     if backend.ended_by_itself:
         stop.set(backend.ended_by_itself, failed=True)
-    end_ns = time.time_ns()
-    counters = backend.drops()
-    if writer is not None:
-        kept = writer.close(_statistics(file_start_ns, end_ns, counters, file_counters,
-                                        comment=f"stopped: {stop.reason or 'the capture ended'}"))
-        written += (writer.packets, writer.bytes)
-        if not kept:
-            stop.set("the disk is full; the file ends with the last packet that fit", failed=True)
-    result.packets, result.bytes, result.drops = written.packets, written.bytes, counters
-    result.seen = packets
-    result.elapsed_s = (end_ns - start_ns) / 1e9
-    result.stopped_by, result.failed = stop.reason or "the capture ended", stop.failed
+    result = recording.close(backend.drops())
     live.end(result)
     return result
+
+
+DRAIN = 4096
+"""Packets taken off the queue at once: one wait per batch, not per packet."""
+STOP_PATIENCE = 15.0
+"""Seconds to wait for the backend's last packet once asked to stop (it escalates to SIGKILL meanwhile)."""
+
+
+class _Recording:
+    """The files being written: the current one, a ring's rotation, and what a full disk does."""
+
+    def __init__(self, request: CaptureRequest, backend: Backend, stop: _Stop, start_ns: int) -> None:
+        self.request, self.backend, self.stop = request, backend, stop
+        self.context = _context(request, backend)
+        self.result = CaptureResult(files=[], backend=backend.name, application=self.context.application)
+        self.start_ns = self.file_start_ns = start_ns
+        self.file_counters = Drops(received=0, dropped_by_os=0, dropped_by_interface=0)
+        self.number = 1
+        self.seen = self.wire_bytes = 0
+        self.written = _Written()
+        self.writer: PcapngWriter | None = None
+        try:
+            self._open()
+        except OSError as err:
+            backend.stop()
+            backend.finish()
+            raise CaptureError(f"cannot write {self.path}: {err.strerror or err}") from None
+
+    @property
+    def path(self) -> Path:
+        return ring_path(self.request.out, self.number) if self.request.ring else self.request.out
+
+    def _open(self) -> None:
+        self.writer = PcapngWriter(self.path, self.context)
+        self.result.files.append(self.path)
+        while self.request.ring and len(self.result.files) > self.request.ring.files:
+            self.result.files.pop(0).unlink(missing_ok=True)
+
+    def take(self, batch: list) -> bool:
+        """Write a batch of packets; True when the backend's ``END`` was in it."""
+        for item in batch:
+            if item is END:
+                return True
+            ts_ns, data, wirelen = item
+            self.seen += 1
+            self.wire_bytes += max(wirelen, len(data))
+            if self.writer is None:
+                continue  # the disk is full: the rest is counted, not kept
+            try:
+                self.writer.packet(ts_ns, data, wirelen)
+                ring = self.request.ring
+                if ring and self.writer.length >= ring.size_bytes:
+                    self._rotate(ts_ns)
+            except OutOfSpace as err:
+                self._disk_full(err)
+        return False
+
+    def _rotate(self, ts_ns: int) -> None:
+        counters = self.backend.drops()
+        self._close_writer(_statistics(self.file_start_ns, max(ts_ns, time.time_ns()), counters, self.file_counters,
+                                       comment=f"file {self.number} of a ring; the capture went on in the next"))
+        # The next file starts at this packet: the ones queued behind it are no older.
+        self.file_start_ns, self.file_counters = ts_ns, counters
+        self.number += 1
+        self._open()
+
+    def flush(self) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.flush()
+            except OutOfSpace as err:
+                self._disk_full(err)
+
+    def _disk_full(self, err: OutOfSpace) -> None:
+        self._close_writer(None)
+        self.stop.set(f"the disk is full ({err}); the file ends with the last packet that fit", failed=True)
+
+    def _close_writer(self, stats: Statistics | None) -> bool:
+        kept = self.writer.close(stats)
+        self.written += (self.writer.packets, self.writer.bytes)
+        self.writer = None
+        return kept
+
+    def close(self, counters: Drops) -> CaptureResult:
+        end_ns = time.time_ns()
+        if self.writer is not None:
+            stats = _statistics(self.file_start_ns, end_ns, counters, self.file_counters,
+                                comment=f"stopped: {self.stop.reason or 'the capture ended'}")
+            if not self._close_writer(stats):
+                self.stop.set("the disk is full; the file ends with the last packet that fit", failed=True)
+        result = self.result
+        result.packets, result.bytes, result.seen = self.written.packets, self.written.bytes, self.seen
+        result.drops, result.elapsed_s = counters, (end_ns - self.start_ns) / 1e9
+        result.stopped_by, result.failed = self.stop.reason or "the capture ended", self.stop.failed
+        return result
 
 
 class _Written:
