@@ -256,3 +256,31 @@ def test_backend_choice(monkeypatch):
     monkeypatch.setenv(recorder.BACKEND_ENV, "pcapy")
     with pytest.raises(CaptureError, match="unknown capture backend"):
         recorder.choose_backend(request)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_live_line_on_a_terminal_and_only_the_final_line_elsewhere(tmp_path, monkeypatch):
+    monkeypatch.setattr(recorder, "choose_backend", lambda request: FakeBackend())
+    terminal = Terminal()
+    request = CaptureRequest(interface="veth-test", out=tmp_path / "a.pcapng", duration_s=1.2)
+    result = record(request, LiveLine(stream=terminal))
+    shown = terminal.getvalue()
+    assert shown.startswith("\r\x1b[Kcapturing on veth-test with fake into")
+    updates = [part for part in shown.split("\r\x1b[K") if " packets  " in part]
+    assert len(updates) >= 3 and all("3 dropped" in u and ":00:0" in u for u in updates)
+    assert shown.endswith(f"stopped: the duration (1.2 s) ended; wrote {tmp_path / 'a.pcapng'}\n")
+    assert f"captured {result.packets:,} packets" in shown
+
+    monkeypatch.setattr(recorder, "choose_backend", lambda request: FakeBackend())
+    piped = io.StringIO()
+    record(CaptureRequest(interface="veth-test", out=tmp_path / "b.pcapng", duration_s=0.5), LiveLine(stream=piped))
+    assert piped.getvalue().count("\n") == 1 and piped.getvalue().startswith("tracecheck: captured ")
+    quiet = Terminal()
+    monkeypatch.setattr(recorder, "choose_backend", lambda request: FakeBackend())
+    record(CaptureRequest(interface="veth-test", out=tmp_path / "c.pcapng", duration_s=0.3),
+           LiveLine(stream=quiet, quiet=True))
+    assert quiet.getvalue() == ""
