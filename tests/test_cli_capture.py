@@ -66,6 +66,9 @@ def test_capture_then_analyze_shows_the_vantage_point_everywhere(tc, tmp_path, m
     assert data["inputs"][0]["vantage_point"]["note"] == hostile
     assert data["site"]["source"] == "capture"
     assert any("dropped 3 packets" in w for w in data["warnings"])
+    assert any(c.startswith("capture incomplete: captures/c.pcapng: the capture dropped 3 packets")
+               for c in data["summary"]["caveats"])
+    assert "note: captures/c.pcapng: the capture dropped 3 packets" in err
     html = (tmp_path / "r" / "report.html").read_text()
     assert "agent &lt;b&gt;7&lt;/b&gt; &lt;U+001B&gt;[31mred" in html and "<b>7</b>" not in html
     markdown = (tmp_path / "r" / "report.md").read_text()

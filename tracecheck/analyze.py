@@ -487,6 +487,8 @@ def _caveats(reading: FlowResult, judged: list[Judged], outside_scope: int) -> l
     if reading.warnings:
         more = len(reading.warnings) - 1
         caveats.append(f"capture damaged: {reading.warnings[0]}" + (f" (and {more} more)" if more else ""))
+    for limit in reading.limits:
+        caveats.append(f"capture incomplete: {limit}")
     return caveats
 
 
@@ -499,7 +501,7 @@ def _warnings(reading: FlowResult, policy: Policy, default_policy: bool, catalog
               sources: list[SourceInfo], on: date, judged: list[Judged], outside_scope: int) -> list[str]:
     from tracecheck.geo.store import EXPECTED_KINDS
 
-    warnings = list(reading.warnings)
+    warnings = list(reading.warnings) + list(reading.limits)
     nothing = _nothing_judged(reading, judged, outside_scope)
     if nothing is not None:
         # "Compliant" over nothing proves nothing: said with the verdict too (summary.caveats).

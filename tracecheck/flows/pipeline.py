@@ -33,6 +33,9 @@ class FlowResult:
     accounting: Accounting
     captures: list[CaptureInfo]
     warnings: list[str] = field(default_factory=list)
+    """What went wrong reading the files (truncation, corruption), one line each."""
+    limits: list[str] = field(default_factory=list)
+    """What the files say their capture missed (kernel drops): the files are whole, the evidence is not."""
     builder: FlowBuilder | None = None
     """The raw per-flow columns, for stages that annotate flows by index (``flows.builder_index``)."""
 
@@ -47,6 +50,7 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
     skipped: Counter = Counter()
     notes: Counter = Counter()
     warnings: list[str] = []
+    limits: list[str] = []
     records = decoded = 0
     for index, path in enumerate(paths):
         names.append(str(path))
@@ -66,7 +70,7 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
             notes += stats.notes
             vantage = stats.context.vantage_point()
             if vantage is not None and vantage.dropped:
-                stats.warnings.append(_drops_warning(vantage))
+                limits.append(f"{path}: {_drops_warning(vantage)}")
             warnings += [f"{path}: {w}" for w in stats.warnings]
             captures.append(CaptureInfo(
                 path=str(path), sha256=capture.sha256() if hash_files else "", format=capture.format,
@@ -80,7 +84,8 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
     accounting = Accounting(records=records, decoded=decoded, skipped=dict(sorted(skipped.items())),
                             notes=dict(sorted(notes.items())))
     assert accounting.records == accounting.decoded + sum(accounting.skipped.values()), accounting
-    return FlowResult(flows=flows, accounting=accounting, captures=captures, warnings=warnings, builder=builder)
+    return FlowResult(flows=flows, accounting=accounting, captures=captures, warnings=warnings, limits=limits,
+                      builder=builder)
 
 
 def _drops_warning(vantage) -> str:
