@@ -101,6 +101,12 @@ def test_duration_stops_with_a_closed_file_carrying_its_context(tmp_path, monkey
                                 "(by the kernel: 3): flows, names or calls may be missing from this evidence"]
 
 
+def test_a_quiet_interface_is_waited_for(tmp_path, monkeypatch):
+    result = _run(tmp_path, FakeBackend(interval=0.35), monkeypatch, duration_s=0.9)
+    assert not result.failed and 2 <= result.packets <= 4
+    assert _read(result.files[0])[0].accounting.records == result.packets
+
+
 def test_sigterm_stops_cleanly(tmp_path, monkeypatch):
     threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
     result = _run(tmp_path, FakeBackend(), monkeypatch)

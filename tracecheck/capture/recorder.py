@@ -164,8 +164,9 @@ def _record(request: CaptureRequest, backend: Backend, stop: _Stop, live: LiveLi
             if stop and asked_at is None:
                 backend.stop()
                 asked_at = time.monotonic()
+            batch: list = []
             try:
-                batch = [backend.packets.get(timeout=0.2)]
+                batch.append(backend.packets.get(timeout=0.2))
                 while batch[-1] is not END and len(batch) < DRAIN:
                     batch.append(backend.packets.get_nowait())
             except queue.Empty:
