@@ -210,3 +210,15 @@ def test_capture_records_the_call_and_analyze_finds_it(network, backend, tmp_pat
     assert f"{API},443" in flows and f"{MEDIA},40000" in flows and f"{RESOLVER},53" in flows
     html = (report / "report.html").read_text()
     assert "Vantage point" in html and "&lt;b&gt;&amp;amp; &#39;quoted&#39;&lt;/b&gt;" in html and "<b>&amp;" not in html
+
+
+@pytest.mark.parametrize("backend", _backends())
+@pytest.mark.parametrize("args, said", [
+    (["-i", "lo", "--filter", "port nope"], "the capture filter 'port nope'"),
+    (["-i", "nosuch0"], "no interface named nosuch0"),
+])
+def test_real_backends_refuse_bad_input_in_one_line(backend, args, said, tmp_path):
+    done = _tracecheck("capture", *args, "--out", str(tmp_path / "c.pcapng"), env={"TRACECHECK_CAPTURE_BACKEND": backend})
+    _out, err = done.communicate(timeout=60)
+    assert done.returncode == 2 and len(err.strip().splitlines()) == 1 and said in err, err
+    assert not (tmp_path / "c.pcapng").exists()

@@ -18,6 +18,8 @@ from tracecheck.capture.interface import END, Backend, CaptureError, Drops
 from tracecheck.capture.pcap_stream import PcapStream, StreamError
 from tracecheck.capture.privilege import advice, looks_like_privilege_error
 
+FILTER_SIGNS = ("filter", "expression", "unknown port", "unknown host", "unknown network", "unknown protocol")
+"""What tcpdump and dumpcap say about a filter they cannot compile."""
 STOP_TIMEOUT = 5.0
 """Seconds a program gets to stop after SIGINT before SIGTERM, and as long again before SIGKILL."""
 
@@ -71,7 +73,7 @@ class ProgramBackend(Backend):
             return advice(self.interface)
         if "no such device" in said.lower() or "doesn't exist" in said.lower() or "no such interface" in said.lower():
             return f"no interface named {self.interface} on this machine (list them with `tracecheck capture --list-interfaces`)"
-        if "filter" in said.lower() and ("syntax" in said.lower() or "invalid" in said.lower() or "parse" in said.lower()):
+        if self.capture_filter and any(sign in said.lower() for sign in FILTER_SIGNS):
             return f"the capture filter '{self.capture_filter}' is not valid BPF: {self.program} says: {said.strip()[:300]}"
         return f"{self.program} could not start capturing on {self.interface}: {said.strip()[:300] or what}"
 
