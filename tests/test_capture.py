@@ -125,28 +125,26 @@ def test_vanished_interface_leaves_a_valid_file_and_says_so(tmp_path, monkeypatc
     assert any("went away" in c for c in vantage.comments)
 
 
-def test_full_disk_cuts_the_file_back_to_its_last_whole_block(tmp_path, monkeypatch):
-    real_write = os.write
-    room = {"left": 40_000}
+@pytest.mark.parametrize("flush_bytes", [4096, 1 << 18])
+def test_full_disk_cuts_the_file_back_to_its_last_whole_block(tmp_path, monkeypatch, flush_bytes):
+    real_write, capacity = os.write, 40_000
 
-    def write(fd, data):
-        if room["left"] <= 0:
+    def write(fd, data):  # a disk with room for 40 kB: partial writes, then ENOSPC
+        room = capacity - os.lseek(fd, 0, os.SEEK_CUR)
+        if room <= 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        if len(data) > room["left"]:  # a partial write, then the disk is full
-            done = real_write(fd, bytes(data[: room["left"] // 2]))
-            room["left"] = 0
-            return done
-        room["left"] -= len(data)
-        return real_write(fd, data)
+        return real_write(fd, bytes(data[:room]))
 
     monkeypatch.setattr(pcapng_writer.os, "write", write)
-    monkeypatch.setattr(pcapng_writer, "FLUSH_BYTES", 4096)
+    monkeypatch.setattr(pcapng_writer, "FLUSH_BYTES", flush_bytes)
     result = _run(tmp_path, FakeBackend(size=400), monkeypatch)
     assert result.failed and "disk is full" in result.stopped_by
-    assert 0 < result.packets < result.seen
+    assert 60 < result.packets < result.seen  # a batch that did not fit kept what fitted of it
     monkeypatch.setattr(pcapng_writer.os, "write", real_write)
+    assert result.files[0].stat().st_size <= capacity
     reading, _vantage = _read(result.files[0])
     assert reading.warnings == [] and reading.accounting.records == result.packets
+    assert reading.accounting.skipped == {}
 
 
 def test_ring_keeps_the_newest_files_each_complete(tmp_path, monkeypatch):

@@ -222,3 +222,71 @@ def test_real_backends_refuse_bad_input_in_one_line(backend, args, said, tmp_pat
     _out, err = done.communicate(timeout=60)
     assert done.returncode == 2 and len(err.strip().splitlines()) == 1 and said in err, err
     assert not (tmp_path / "c.pcapng").exists()
+
+
+FLOOD = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for n in range(int(sys.argv[2])):
+    s.sendto(n.to_bytes(4, "big") + bytes(400), (sys.argv[1], 40000))
+"""
+
+
+def _wait_for(path: Path, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 15
+    while not path.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.exists(), process.communicate(timeout=5)
+    time.sleep(0.3)
+
+
+@pytest.mark.parametrize("backend", _backends())
+def test_a_full_disk_ends_the_capture_with_a_valid_file(network, backend, tmp_path):
+    import resource
+
+    capture = tmp_path / "full.pcapng"
+    limit = 150_000  # a file size limit stands in for a full disk: the write fails the same way (EFBIG)
+    recorder = _tracecheck("capture", "-i", network["interface"], "--out", str(capture), namespace=network["agent"],
+                           env={"TRACECHECK_CAPTURE_BACKEND": backend},
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    try:
+        _wait_for(capture, recorder)
+        subprocess.run(["ip", "netns", "exec", network["agent"], sys.executable, "-c", FLOOD, MEDIA, "2000"],
+                       check=True, timeout=30)
+        out, err = recorder.communicate(timeout=30)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+    assert recorder.returncode == 2 and "the disk is full" in err and "a valid file" in err, err
+    assert capture.stat().st_size <= limit
+    from tracecheck.flows.pipeline import build_flows
+
+    reading = build_flows([str(capture)])
+    assert reading.warnings == [] and reading.accounting.records > 100
+
+
+@pytest.mark.parametrize("backend", _backends())
+def test_a_vanished_interface_ends_the_capture_with_a_valid_file(network, backend, tmp_path):
+    dummy = f"tcd{uuid.uuid4().hex[:8]}"
+    _ip("-n", network["agent"], "link", "add", dummy, "type", "dummy")
+    _ip("-n", network["agent"], "addr", "add", "198.51.100.1/24", "dev", dummy)
+    _ip("-n", network["agent"], "link", "set", dummy, "up")
+    capture = tmp_path / "gone.pcapng"
+    recorder = _tracecheck("capture", "-i", dummy, "--out", str(capture), namespace=network["agent"],
+                           env={"TRACECHECK_CAPTURE_BACKEND": backend})
+    try:
+        _wait_for(capture, recorder)
+        subprocess.run(["ip", "netns", "exec", network["agent"], sys.executable, "-c", FLOOD, "198.51.100.7", "20"],
+                       check=True, timeout=30)
+        time.sleep(0.3)
+        _ip("-n", network["agent"], "link", "del", dummy)
+        out, err = recorder.communicate(timeout=30)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+        subprocess.run(["ip", "-n", network["agent"], "link", "del", dummy], capture_output=True)
+    assert recorder.returncode == 2 and "stopped on its own" in err, err
+    from tracecheck.flows.pipeline import build_flows
+
+    reading = build_flows([str(capture)])
+    assert reading.warnings == [] and reading.accounting.records >= 20

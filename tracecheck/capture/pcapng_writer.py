@@ -119,6 +119,11 @@ def interface_statistics(stats: Statistics) -> bytes:
     return _block(INTERFACE_STATISTICS, struct.pack("<I", 0) + _timestamp(stats.end_ns) + options)
 
 
+def _wire_length(block: bytes) -> int:
+    """An enhanced packet block's original length field."""
+    return struct.unpack_from("<I", block, 24)[0]
+
+
 FLUSH_BYTES = 1 << 18
 """Packets are written in batches of about this many bytes (and whenever the recorder flushes)."""
 
@@ -150,6 +155,7 @@ class PcapngWriter:
         except OSError as err:
             # Cut back to the last whole block: the file must end where a block ends.
             os.ftruncate(self._fd, self.size)
+            os.lseek(self._fd, self.size, os.SEEK_SET)  # else the next block would land past a hole
             if err.errno in OUT_OF_SPACE:
                 raise OutOfSpace(os.strerror(err.errno)) from None
             raise
@@ -173,10 +179,17 @@ class PcapngWriter:
         """Write the packets held back; on ``OutOfSpace`` they are lost and the file ends before them."""
         if not self._pending:
             return
-        data = b"".join(self._pending)
-        packets, wire = self._pending_packets, self._pending_bytes
+        blocks, packets, wire = self._pending, self._pending_packets, self._pending_bytes
         self._pending, self._pending_size, self._pending_packets, self._pending_bytes = [], 0, 0, 0
-        self._write(data)
+        try:
+            self._write(b"".join(blocks))
+        except OutOfSpace:
+            # The batch did not fit: keep as many of its packets as do, one block at a time.
+            for block in blocks:
+                self._write(block)
+                self.packets += 1
+                self.bytes += _wire_length(block)
+            raise
         self.packets += packets
         self.bytes += wire
 
