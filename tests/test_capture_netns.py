@@ -253,7 +253,12 @@ def test_a_full_disk_ends_the_capture_with_a_valid_file(network, backend, tmp_pa
         _wait_for(capture, recorder)
         subprocess.run(["ip", "netns", "exec", network["agent"], sys.executable, "-c", FLOOD, MEDIA, "2000"],
                        check=True, timeout=30)
-        out, err = recorder.communicate(timeout=30)
+        try:
+            out, err = recorder.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            recorder.send_signal(signal.SIGINT)
+            out, err = recorder.communicate(timeout=30)
+            raise AssertionError(err)
     finally:
         if recorder.poll() is None:
             recorder.kill()
@@ -267,10 +272,12 @@ def test_a_full_disk_ends_the_capture_with_a_valid_file(network, backend, tmp_pa
 
 @pytest.mark.parametrize("backend", _backends())
 def test_a_vanished_interface_ends_the_capture_with_a_valid_file(network, backend, tmp_path):
-    dummy = f"tcd{uuid.uuid4().hex[:8]}"
-    _ip("-n", network["agent"], "link", "add", dummy, "type", "dummy")
+    dummy = f"tcd{uuid.uuid4().hex[:8]}"  # a second veth pair, both ends in the agent's namespace
+    _ip("-n", network["agent"], "link", "add", dummy, "type", "veth", "peer", "name", f"{dummy}p")
     _ip("-n", network["agent"], "addr", "add", "198.51.100.1/24", "dev", dummy)
-    _ip("-n", network["agent"], "link", "set", dummy, "up")
+    for interface in (dummy, f"{dummy}p"):
+        _ip("-n", network["agent"], "link", "set", interface, "up")
+    _ip("-n", network["agent"], "neigh", "add", "198.51.100.7", "lladdr", "02:00:00:00:00:07", "dev", dummy)
     capture = tmp_path / "gone.pcapng"
     recorder = _tracecheck("capture", "-i", dummy, "--out", str(capture), namespace=network["agent"],
                            env={"TRACECHECK_CAPTURE_BACKEND": backend})
@@ -278,7 +285,7 @@ def test_a_vanished_interface_ends_the_capture_with_a_valid_file(network, backen
         _wait_for(capture, recorder)
         subprocess.run(["ip", "netns", "exec", network["agent"], sys.executable, "-c", FLOOD, "198.51.100.7", "20"],
                        check=True, timeout=30)
-        time.sleep(0.3)
+        time.sleep(1.5)  # tcpdump hands over a buffer block a second: what it still holds when the interface goes is lost
         _ip("-n", network["agent"], "link", "del", dummy)
         out, err = recorder.communicate(timeout=30)
     finally:

@@ -25,6 +25,8 @@ SOL_PACKET = 263
 PACKET_STATISTICS = 6
 PACKET_OUTGOING = 4
 SO_TIMESTAMPNS = 35
+SO_RCVBUFFORCE = 33
+RECEIVE_BUFFER = 16 << 20
 ARPHRD_LINKTYPE = {1: 1, 772: 1, 65534: 101, 803: 127}
 """The interface's ARPHRD type (/sys/class/net/IF/type) -> the link type of the frames read:
 Ethernet and loopback give Ethernet frames, a tun device raw IP, a monitor interface radiotap."""
@@ -70,6 +72,7 @@ class ScapySniffer(Backend):
             raise CaptureError(f"scapy could not open {self.interface}: {err}") from None
         raw = self._socket.ins
         raw.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        _grow_buffer(raw)
         self._read_drops()  # the counters reset on read: start from zero here
         with self._lock:
             self._received = self._dropped = 0
@@ -135,6 +138,17 @@ class ScapySniffer(Backend):
         except (ImportError, AttributeError):
             version = "?"
         return f"scapy {version} L2ListenSocket (AF_PACKET)"
+
+
+def _grow_buffer(raw: socket.socket) -> None:
+    """A receive buffer that absorbs a burst (the default ~200 kB drops one): forced past
+    net.core.rmem_max where the process may (CAP_NET_ADMIN), else as large as allowed."""
+    for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        try:
+            raw.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
+            return
+        except OSError:
+            continue
 
 
 def _arphrd(interface: str) -> int | None:

@@ -20,7 +20,8 @@ class Tcpdump(ProgramBackend):
     program = "tcpdump"
 
     def command(self) -> list[str]:
-        argv = [self.path, "-i", self.interface, "-w", "-", "-U", "-n", "--immediate-mode", "-s", str(self.snaplen)]
+        # Not --immediate-mode: its small ring drops most of a burst (measured: 3,175 of 4,000).
+        argv = [self.path, "-i", self.interface, "-w", "-", "-U", "-n", "-s", str(self.snaplen)]
         # "--": a filter is never read as an option, whatever it starts with.
         return argv + (["--", self.capture_filter] if self.capture_filter else [])
 
