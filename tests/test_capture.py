@@ -289,3 +289,29 @@ def test_live_line_on_a_terminal_and_only_the_final_line_elsewhere(tmp_path, mon
     record(CaptureRequest(interface="veth-test", out=tmp_path / "c.pcapng", duration_s=0.3),
            LiveLine(stream=quiet, quiet=True))
     assert quiet.getvalue() == ""
+
+
+@given(shb=st.binary(max_size=300), idb=st.binary(max_size=300),
+       isb=st.binary(max_size=300) | st.builds(lambda t, r: struct.pack("<HHII", 2, 8, t, t) + struct.pack("<HHII", 3, 8, t, r),
+                                              st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)))
+@settings(max_examples=200, deadline=None)
+def test_any_option_bytes_read_as_a_bounded_context_or_nothing(tmp_path_factory, shb, idb, isb):
+    """Hostile option areas in the section header, interface description and statistics blocks:
+    the file still reads (its packet counted), the context stays bounded, nothing raises."""
+    pad = lambda raw: raw + bytes(-len(raw) % 4)  # noqa: E731 -- block bodies are 32-bit aligned
+    blocks = (pcapng_writer._block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + pad(shb))
+              + pcapng_writer._block(1, struct.pack("<HHI", 1, 0, 0) + pad(idb))
+              + pcapng_writer.enhanced_packet(10**18, FRAME, len(FRAME))
+              + pcapng_writer._block(5, struct.pack("<III", 0, 0, 0) + pad(isb)))
+    path = tmp_path_factory.mktemp("f") / "x.pcapng"
+    path.write_bytes(blocks)
+    reading, vantage = _read(path)
+    assert reading.accounting.records == 1
+    if vantage is not None:
+        from tracecheck.report.model import VantagePoint as Shown
+        from tracecheck.report.vantage import vantage_rows
+
+        assert all("\n" not in value for _label, value in vantage_rows(Shown.of(vantage).model_dump(mode="json")))
+        texts = [vantage.site, vantage.note, vantage.os, vantage.application, *vantage.comments,
+                 *(i.name for i in vantage.interfaces), *(i.filter for i in vantage.interfaces)]
+        assert all(len(t) <= 1000 and "\x00" not in t for t in texts) and len(vantage.comments) <= 32

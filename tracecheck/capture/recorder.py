@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tracecheck import __version__
-from tracecheck.capture.interface import END, Backend, CaptureError, Drops
+from tracecheck.capture.interface import DEFAULT_SNAPLEN, END, Backend, CaptureError, Drops
 from tracecheck.capture.live import LiveLine
 from tracecheck.capture.pcapng_writer import FileContext, OutOfSpace, PcapngWriter, Statistics
 from tracecheck.capture.privilege import advice, process_can_capture, program_can_capture
@@ -53,7 +53,7 @@ class CaptureRequest:
     note: str = ""
     test_call_id: str = ""
     backend: str = "auto"
-    snaplen: int = 262144
+    snaplen: int = DEFAULT_SNAPLEN
 
 
 @dataclass

@@ -25,7 +25,10 @@ def _one_line(value: Any) -> str:
 def _utc(ts: float | None) -> str:
     if ts is None:
         return ""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):  # a file's times are its own to get wrong
+        return f"{ts:g} (not a date)"
 
 
 def link_type(number: int) -> str:
