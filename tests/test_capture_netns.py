@@ -97,6 +97,10 @@ def network():
     except subprocess.CalledProcessError as err:
         pytest.skip(f"cannot create a network namespace here: {err.stderr.decode().strip()}")
     try:
+        probe = subprocess.run(["ip", "netns", "exec", agent, sys.executable, "-c", "pass"], capture_output=True,
+                               text=True, timeout=30)
+        if probe.returncode:
+            pytest.skip(f"cannot run a program in a network namespace here: {probe.stderr.strip()[-200:]}")
         _ip("netns", "add", server)
         _ip("link", "add", agent_if, "type", "veth", "peer", "name", server_if)
         _ip("link", "set", agent_if, "netns", agent)
