@@ -140,6 +140,8 @@ def record(request: CaptureRequest, live: LiveLine) -> CaptureResult:
     backend = choose_backend(request)
     stop = _Stop()
     names = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
+    if hasattr(signal, "SIGHUP"):
+        names[signal.SIGHUP] = "SIGHUP (the terminal closed)"
     previous = {sig: signal.signal(sig, lambda number, _frame: stop.set(names[number])) for sig in names}
     # A file size limit (ulimit -f) must fail the write (EFBIG), not kill the process mid-block.
     previous_xfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN) if hasattr(signal, "SIGXFSZ") else None
