@@ -90,11 +90,7 @@ class ScapySniffer(Backend):
                 data, ancillary, _flags, address = raw.recvmsg(max(self.snaplen, 65535), space)
                 if self._loopback and address[2] == PACKET_OUTGOING:
                     continue
-                ts_ns = next((struct.unpack("qq", body[:16])[0] * 1_000_000_000 + struct.unpack("qq", body[:16])[1]
-                              for level, kind, body in ancillary
-                              if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(body) >= 16),
-                             time.time_ns())
-                self.packets.put((ts_ns, data[: self.snaplen], len(data)))
+                self.packets.put((_kernel_time(ancillary), data[: self.snaplen], len(data)))
         except OSError as err:
             if err.errno in VANISHED:
                 self.ended_by_itself = f"the interface {self.interface} went away ({err.strerror})"
@@ -138,6 +134,15 @@ class ScapySniffer(Backend):
         except (ImportError, AttributeError):
             version = "?"
         return f"scapy {version} L2ListenSocket (AF_PACKET)"
+
+
+def _kernel_time(ancillary: list) -> int:
+    """The frame's arrival time from SO_TIMESTAMPNS (a struct timespec), else now."""
+    for level, kind, body in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(body) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", body[:16])
+            return seconds * 1_000_000_000 + nanoseconds
+    return time.time_ns()
 
 
 def _grow_buffer(raw: socket.socket) -> None:
