@@ -315,3 +315,17 @@ def test_any_option_bytes_read_as_a_bounded_context_or_nothing(tmp_path_factory,
         texts = [vantage.site, vantage.note, vantage.os, vantage.application, *vantage.comments,
                  *(i.name for i in vantage.interfaces), *(i.filter for i in vantage.interfaces)]
         assert all(len(t) <= 1000 and "\x00" not in t for t in texts) and len(vantage.comments) <= 32
+
+
+@pytest.mark.skipif(__import__("shutil").which("capinfos") is None, reason="Wireshark's capinfos is not installed")
+def test_wireshark_reads_the_file_and_its_context(tmp_path, monkeypatch):
+    import subprocess
+
+    result = _run(tmp_path, FakeBackend(limit=5), monkeypatch)
+    done = subprocess.run(["capinfos", str(result.files[0])], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for line in ("Number of packets:   5", "Capture comment:     tracecheck site: Dublin",
+                 "Capture comment:     tracecheck note: agent 7", "Capture application: tracecheck 0.1.0 (fake 1.0)",
+                 "Name = veth-test", "Capture length = 262144", "Time precision = nanoseconds (9)",
+                 "Filter string = udp or tcp", "Number of stat entries = 1"):
+        assert line in done.stdout, done.stdout
