@@ -96,6 +96,30 @@ def test_changed_sources_and_policy_are_said():
     assert [c.field for c in result.policy] == ["sha256", "authorized", "exception EX-1"]
 
 
+def test_a_rule_that_was_widened_is_said_with_before_and_after():
+    rule = {"entry": "categories.transcription", "action": "allow", "authorized": ["EU"], "indeterminate": "warn"}
+    old = _report(policy={"name": "p", "sha256": "aa", "authorized": ["EU"], "rules": [rule]})
+    new = _report(policy={"name": "p", "sha256": "bb", "authorized": ["EU"], "indeterminate": "fail",
+                          "rules": [rule | {"authorized": ["US", "EU"]},
+                                    {"entry": "categories.telemetry", "action": "ignore"}]})
+    changes = {c.field: c for c in diff_reports(old, new).policy}
+    assert list(changes) == ["sha256", "indeterminate", "rule categories.telemetry", "rule categories.transcription"]
+    widened = changes["rule categories.transcription"]
+    assert widened.old["authorized"] == ["EU"] and widened.new["authorized"] == ["EU", "US"]
+    assert changes["rule categories.telemetry"].old is None
+
+
+def test_a_huge_file_is_refused_before_it_is_read(monkeypatch, tmp_path):
+    from tracecheck.errors import UserError
+    from tracecheck.report import diff
+
+    big = tmp_path / "report.json"
+    big.write_text('{"schema_version": "1", "destinations": []}' + " " * 2048)
+    monkeypatch.setattr(diff, "MAX_REPORT_BYTES", 1024)
+    with pytest.raises(UserError, match="larger than"):
+        diff.load_report(tmp_path)
+
+
 def test_hostile_names_are_printed_as_text(monkeypatch, capsys, tmp_path):
     old, new = tmp_path / "old.json", tmp_path / "new.json"
     old.write_text(json.dumps(_report()))

@@ -63,7 +63,8 @@ def packets(batch: dict) -> Packets:
     n = len(batch["flow"])
     cols = {k: v for k, v in batch.items() if k != "flow"}
     cols.update(src_hi=np.zeros(n, np.uint64), src_lo=np.zeros(n, np.uint64), dst_hi=np.zeros(n, np.uint64),
-                dst_lo=np.zeros(n, np.uint64), seq=np.zeros(n, np.int64), payload=np.zeros(n, np.int64))
+                dst_lo=np.zeros(n, np.uint64), seq=np.zeros(n, np.int64), payload=np.zeros(n, np.int64),
+                ip_len=batch["payload_len"] + 28)
     # Every payload lies inside the batch's bytes, as the decoder guarantees.
     data = np.zeros(int(batch["payload_len"].max(initial=0)) + 1, np.uint8)
     return Packets(data=data, record=np.arange(n), ts_ns=np.arange(n), cols=cols)

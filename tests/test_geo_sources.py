@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from geo_samples import AZURE_SAMPLE, city_database, write_json, write_sample_files
@@ -264,3 +265,76 @@ def test_embedded_prefixes_in_bulk_match_one_at_a_time():
     ranges = default._country
     rows = [0, 1, ranges.v4_count - 1, ranges.v4_count, len(ranges.lengths) - 1, -1, 12345]
     assert ranges.networks(rows) == [ranges.network(row) if row >= 0 else "" for row in rows]
+
+
+# --------------------------------------------------------------------------- the embedded default's cache
+
+
+def _answers(default, addresses):
+    from tracecheck.geo.ranges import AddressKeys
+
+    rows = default.find(AddressKeys.parse(addresses))
+    return [default.answer(tuple(int(r[i]) for r in rows)) for i in range(len(addresses))]
+
+
+SAMPLE = ["8.8.8.8", "1.1.1.1", "81.2.69.160", "3.248.0.1", "2a00:1450:4001::1", "2001:218::1", "10.1.2.3",
+          "255.255.255.255", "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "200.160.2.3"]
+
+
+def test_the_cache_is_written_once_then_mapped_with_the_same_answers(tmp_path, monkeypatch):
+    path = embedded.data_file()
+    built = embedded.EmbeddedGeoIP(path, tmp_path)
+    (folder,) = tmp_path.iterdir()
+    assert folder.name == f"geoip2fast-{built.info.sha256}-v{embedded.CACHE_FORMAT}"
+    monkeypatch.setattr(embedded.pickle, "loads", lambda data: pytest.fail("a cached run must not unpickle"))
+    mapped = embedded.EmbeddedGeoIP(path, tmp_path)
+    assert isinstance(mapped._country.ids, np.memmap)
+    assert _answers(mapped, SAMPLE) == _answers(built, SAMPLE)
+    assert mapped.info == built.info and mapped.label == built.label
+    assert mapped.row_claims[0].tolist()[:1000] == built.row_claims[0].tolist()[:1000]
+
+
+def test_a_damaged_or_foreign_cache_is_rebuilt_never_believed(tmp_path):
+    path = embedded.data_file()
+    reference = _answers(embedded.EmbeddedGeoIP(path, None), SAMPLE)
+    embedded.EmbeddedGeoIP(path, tmp_path)
+    (folder,) = tmp_path.iterdir()
+    ids = folder / "country.ids.npy"
+    ids.write_bytes(ids.read_bytes()[:200])  # cut short
+    assert _answers(embedded.EmbeddedGeoIP(path, tmp_path), SAMPLE) == reference
+    rows = folder / "country.v4_rows.npy"  # rows past the end of the table: inconsistent, not used
+    np.save(rows, np.full(len(np.load(rows)), 10**9, dtype=np.int32))
+    again = embedded.EmbeddedGeoIP(path, tmp_path)
+    assert not isinstance(again._country.table.v4_rows, np.memmap)
+    assert _answers(again, SAMPLE) == reference
+
+
+def test_a_changed_data_file_gets_a_cache_of_its_own(tmp_path):
+    import gzip
+    import pickle
+
+    original = embedded.data_file()
+    version, info, total, lists = pickle.loads(gzip.decompress(original.read_bytes()))
+    changed = tmp_path / "data" / original.name
+    changed.parent.mkdir()
+    changed.write_bytes(gzip.compress(pickle.dumps((version, dict(info, info="MAXMIND:edited-20250101"), total, lists))))
+    cache = tmp_path / "cache"
+    first, second = embedded.EmbeddedGeoIP(original, cache), embedded.EmbeddedGeoIP(changed, cache)
+    assert len(list(cache.iterdir())) == 2
+    assert embedded.EmbeddedGeoIP(changed, cache).info.date == "2025-01-01" != first.info.date
+    assert second.info.sha256 != first.info.sha256
+
+
+def test_an_unwritable_cache_folder_costs_speed_not_answers(tmp_path):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("x")
+    default = embedded.EmbeddedGeoIP(embedded.data_file(), blocked / "cache")
+    assert _answers(default, SAMPLE) == _answers(embedded.load(), SAMPLE)
+
+
+def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("TRACECHECK_CACHE", str(tmp_path / "tc"))
+    assert embedded.cache_dir() == tmp_path / "tc"
+    monkeypatch.delenv("TRACECHECK_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert embedded.cache_dir() == tmp_path / "xdg" / "tracecheck"

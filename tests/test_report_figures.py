@@ -49,6 +49,27 @@ def test_map_lists_anycast_and_unknown_never_draws_them():
     assert "nan" not in svg.lower().replace("not on", "")
 
 
+def test_a_country_alone_is_a_ring_at_its_centre_never_a_city_dot():
+    data = _data()
+    data["destinations"] += [
+        {"ip": "6.6.6.1", "names": [], "verdict": "violation", "country": "US"},
+        {"ip": "6.6.6.2", "names": [], "verdict": "compliant", "country": "sg"},
+        {"ip": "6.6.6.3", "names": [], "verdict": "indeterminate", "country": "XX"},  # no such country
+        {"ip": "6.6.6.4", "names": [], "verdict": "indeterminate", "country": "US", "anycast": True},
+    ]
+    svg = world_map_svg(data)
+    rings = re.findall(r'<circle class="place (\w+) country" cx="([\d.]+)" cy="([\d.]+)"[^>]* fill="#fff" '
+                       r'stroke="(#\w+)"', svg)
+    assert sorted((verdict, stroke) for verdict, _, _, stroke in rings) == [
+        ("compliant", VERDICT_COLOUR["compliant"]), ("violation", VERDICT_COLOUR["violation"])]
+    us = next((float(x), float(y)) for verdict, x, y, _ in rings if verdict == "violation")
+    sg = next((float(x), float(y)) for verdict, x, y, _ in rings if verdict == "compliant")
+    assert us[0] < 500 < sg[0] and us[1] < sg[1]  # the US west of Greenwich, Singapore east and south of it
+    assert "somewhere in US" in svg
+    assert "6.6.6.3 — XX, not on the outline" in svg and "6.6.6.4 — anycast" in svg
+    assert svg.count('stroke-dasharray="4 3"') == 2  # dashed lines to the country-only places
+
+
 def test_map_escapes_hostile_names_and_is_deterministic():
     first, second = world_map_svg(_data()), world_map_svg(_data())
     assert first == second
@@ -94,6 +115,11 @@ def test_timeline_marks_calls_in_utc_and_escapes():
     assert "22:13:20" in svg  # 1_700_000_000 is 2023-11-14 22:13:20 UTC
     assert "<script>" not in svg and "c&lt;1&gt;" in svg
     assert "No bytes sent" in timeline_svg({"destinations": []}, {"ts": []})
+
+
+def test_timeline_legend_names_then_addresses_once():
+    svg = timeline_svg(_data(), _flows())
+    assert "3.5.0.2 (3.5.0.2)" not in svg and ">3.5.0.2<" in svg  # an unnamed destination is its address alone
 
 
 def test_grouping_puts_local_and_not_assessed_apart():

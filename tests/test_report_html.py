@@ -123,3 +123,12 @@ def test_same_report_same_page(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764230400")
     page = render_html(report_samples.report())
     assert page == render_html(report_samples.report()) and "generated 2025-11-27T08:00:00Z" in page
+
+
+def test_host_names_wrap_after_dots_and_stay_escaped():
+    from tracecheck.report.formats.html import host_name
+
+    shown = str(host_name('<b>x</b>.evil\u202e-moc.example'))
+    assert "<b>" not in shown and "&lt;b&gt;x&lt;/b&gt;.<wbr>" in shown
+    assert "<U+202E>" not in shown and "&lt;U+202E&gt;-<wbr>moc.<wbr>example" in shown
+    assert str(host_name("api.mypurecloud.ie")) == "api.<wbr>mypurecloud.<wbr>ie"

@@ -139,3 +139,20 @@ def test_date_like_scalars_make_a_policy_or_a_user_error(value, place):
         assert str(err).startswith("p.yaml:") and "\n" not in str(err)
     else:
         assert isinstance(parsed, Policy)
+
+
+def test_libyaml_reads_the_shipped_files_exactly_as_pure_python_does():
+    import yaml
+
+    from tracecheck.resources import geo_db_dir
+    from tracecheck.yamlfile import SAFE_LOADER
+
+    assert SAFE_LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the fast one wherever it exists
+    shipped = sorted(geo_db_dir().glob("*.yaml")) + sorted(
+        (Path(__file__).resolve().parents[1] / "tracecheck" / "policy" / "templates").glob("*.yaml"))
+    assert len(shipped) >= 6
+    for path in shipped:
+        text = path.read_text(encoding="utf-8")
+        fast = parse_yaml(text, path.name)
+        assert fast.data == yaml.load(text, Loader=yaml.SafeLoader), path.name  # noqa: S506
+        assert len(fast.lines) > 1  # every value kept its line

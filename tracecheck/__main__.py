@@ -1,5 +1,6 @@
-"""`python -m tracecheck`: the same as the `tracecheck` command."""
+"""`python -m tracecheck` runs the command line, as the `tracecheck` script does."""
 
 from tracecheck.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

@@ -161,8 +161,9 @@ def analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] |
     spans = [(call.first_ts, call.last_ts) for call in named.calls]
     in_scope = [flow for flow in reading.flows if flow_in_scope(flow, policy, spans)]
     outside_scope = len(reading.flows) - len(in_scope)
-    traffic = gather(in_scope, named.names, named.calls)
-    local = local_addresses(ip for flow in in_scope for ip in (flow.orig_h, flow.resp_h))
+    traffic = gather(in_scope, named.names, named.calls, named.relayed)
+    local = local_addresses([ip for flow in in_scope for ip in (flow.orig_h, flow.resp_h)]
+                            + [peer.ip for peer in named.relayed])
 
     from tracecheck.geo.lookup import Resolver
 
@@ -194,8 +195,8 @@ def analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] |
                                indeterminate=policy.indeterminate),
         summary=_summary([j.destination for j in judged], assessments, _caveats(reading, judged, outside_scope)),
         destinations=[j.destination for j in judged],
-        calls=[_call(call, uid_to_ip) for call in named.calls],
-        observability=observability_notes(traffic, local, outside_scope),
+        calls=[_call(call, uid_to_ip, traffic) for call in named.calls],
+        observability=observability_notes(traffic, local, outside_scope) + _hidden_relay_peers(named, in_scope),
         warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope) + site_notes,
         site=_site(site, site_source),
     )
@@ -288,6 +289,9 @@ def _service_of(traffic: DestinationTraffic, own: Service | None, call_category:
         return None, Category.TELEPHONY_CARRIER, [Evidence(
             "sip", "a SIP call's signalling peer", "the catalog does not name it; a call's signalling peer is judged "
             "as its telephony carrier", SourceKind.NAME)]
+    if (traffic.relayed or traffic.relays) and (own is None or own.category in _GENERIC_CATEGORIES):
+        # A TURN relay and the peers behind it carry the call's audio: judged as media (RFC 8656).
+        return own, Category.MEDIA, []
     if own is None and traffic.media_only:
         # RTP, STUN/TURN or DTLS with no SIP call to tie it to (WebRTC): call media all the same.
         apps = ", ".join(sorted({flow.app for flow in traffic.flows}))
@@ -302,7 +306,7 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
                                category=category, handshake_rtt_ms=traffic.smallest_rtt_ms)
     assessment = assess(wanted, place, service, policy, on, site)
     category = category or (service.category if service else None)
-    evidence = _name_evidence(traffic) + _service_evidence(service) + call_evidence
+    evidence = _name_evidence(traffic) + _relay_evidence(traffic) + _service_evidence(service) + call_evidence
     evidence += list(place.evidence) + list(assessment.evidence)
     destination = model.Destination(
         ip=traffic.ip,
@@ -310,18 +314,42 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
         provider=place.provider, service=place.service, region=place.region or _known_region(service),
         country=place.country, jurisdictions=list(place.jurisdictions),
         vendor=service.vendor if service else "", category=category.value if category else "",
-        flows=len(traffic.flows), orig_bytes=traffic.sent_bytes, resp_bytes=traffic.received_bytes,
+        flows=traffic.flow_count, orig_bytes=traffic.sent_bytes, resp_bytes=traffic.received_bytes,
         first_ts=traffic.first_ts, last_ts=traffic.last_ts,
-        verdict=assessment.verdict, reasons=list(assessment.reasons),
+        verdict=assessment.verdict, reasons=_relayed_reasons(traffic, assessment) + list(assessment.reasons),
         evidence=[model.EvidenceItem(source=e.source, claim=e.claim, detail=e.detail, kind=e.kind.value)
                   for e in dict.fromkeys(evidence)],
         fails=assessment.fails, basis=assessment.basis, exception=assessment.exception,
         flags=list(assessment.flags), rule=assessment.rule,
         latitude=place.latitude if place.country else None, longitude=place.longitude if place.country else None,
-        anycast=bool(place.anycast),
+        anycast=bool(place.anycast), via=traffic.via,
     )
     covered = tuple(e.id for e in policy.exceptions if exception_matches(e, wanted, place, service))
     return Judged(destination, assessment, covered)
+
+
+def _hidden_relay_peers(named, in_scope) -> list[str]:
+    """TURN relays that show no peer: the media's next hop is not in the capture."""
+    judged = {flow.uid for flow in in_scope}
+    with_peers = {peer.uid for peer in named.relayed if peer.ip != named.turn_flows.get(peer.uid)}
+    hidden = sorted({(relay, uid) for uid, relay in named.turn_flows.items() if uid in judged and uid not in with_peers},
+                    key=lambda item: (model.ip_sort_key(item[0]), item[1]))
+    if not hidden:
+        return []
+    listed = ", ".join(f"{relay} (flow {uid})" for relay, uid in hidden[:8]) + (f" and {len(hidden) - 8} more"
+                                                                               if len(hidden) > 8 else "")
+    return [f"TURN relays with no peer in view: {listed} spoke TURN but named no peer beyond the relay itself "
+            f"(no permission, channel binding or Send indication seen -- a proprietary relay, or the exchange fell "
+            f"outside the capture -- or only another client's allocation on the same relay), so where the media "
+            f"went after the relay is not known; the relay is judged alone."]
+
+
+def _relayed_reasons(traffic: DestinationTraffic, assessment: Assessment) -> list[str]:
+    """A private peer behind a relay is not on this site's network: said before the policy's reason."""
+    if not traffic.relayed or assessment.basis != "local":
+        return []
+    return [f"a private address reached through TURN relay {', '.join(traffic.via)}: it is on the relay's side, "
+            f"not this site's, and no place beyond the relay's can be established; the relay is judged on its own."]
 
 
 def _known_region(service: Service | None) -> str:
@@ -348,6 +376,29 @@ def _name_evidence(traffic: DestinationTraffic) -> list[Evidence]:
         evidence.append(Evidence("tracecheck", "names disagree",
                                  f"the client asked for {', '.join(sorted(asked))}; DNS gave this address "
                                  f"for {', '.join(sorted(answered))}"))
+    return evidence
+
+
+def _relay_evidence(traffic: DestinationTraffic) -> list[Evidence]:
+    """What the TURN messages said: the relays this address was reached through, with the bytes
+    relayed to it, or -- for a relay -- the peers it relayed to."""
+    evidence = []
+    private = bool(traffic.relayed) and bool(local_addresses([traffic.ip]))
+    for peer in traffic.relayed:
+        detail = (f"peer port {peer.port}; learned from {', '.join(peer.learned_from)}; {peer.sent_packets} packets "
+                  f"({peer.sent_bytes} IP bytes) to the peer, {peer.received_packets} ({peer.received_bytes}) back")
+        if private:
+            detail += ("; a private address: the relay's other side is a local network (or the far client's own "
+                       "host address)")
+        evidence.append(Evidence("turn", f"media relayed through {peer.relay} to {peer.ip} on flow {peer.uid}, "
+                                         f"{peer.sent_bytes} bytes", detail, SourceKind.NAME))
+    for uid in sorted({peer.uid for peer in traffic.relays}):
+        peers = sorted({peer.ip if peer.ip != traffic.ip else f"{peer.ip} (itself: another client's allocation)"
+                        for peer in traffic.relays if peer.uid == uid}, key=model.ip_sort_key)
+        shown = ", ".join(peers[:8]) + (f" and {len(peers) - 8} more" if len(peers) > 8 else "")
+        evidence.append(Evidence("turn", f"TURN relay on flow {uid}",
+                                 f"relays media to {len(peers)} peer{'s' if len(peers) != 1 else ''}: {shown}",
+                                 SourceKind.NAME))
     return evidence
 
 
@@ -444,11 +495,13 @@ def _site(site: Site | None, source: str) -> model.SiteRef | None:
                          radius_km=site.radius_km, source=source)
 
 
-def _call(call: Call, uid_to_ip: dict[str, str]) -> model.Call:
+def _call(call: Call, uid_to_ip: dict[str, str], traffic: dict[str, DestinationTraffic]) -> model.Call:
+    media = set(call.media)
+    relayed_to = [ip for ip, t in traffic.items() if any(peer.uid in media for peer in t.relayed)]  # through TURN
     return model.Call(call_id=call.call_id, first_ts=call.first_ts, last_ts=call.last_ts,
                       signalling=list(call.signalling), media=list(call.media),
                       signalling_to=[uid_to_ip[uid] for uid in call.signalling if uid in uid_to_ip],
-                      media_to=[uid_to_ip[uid] for uid in call.media if uid in uid_to_ip])
+                      media_to=[uid_to_ip[uid] for uid in call.media if uid in uid_to_ip] + relayed_to)
 
 
 def _nothing_judged(reading: FlowResult, judged: list[Judged], outside_scope: int) -> tuple[str, str] | None:

@@ -5,6 +5,10 @@ and the originator is not.  That happens when the remote side spoke first (a car
 reaching the agent before the agent's own, an inbound SIP INVITE): the data still goes to the
 remote side, and judging only the local responder would hide it.
 
+A TURN relay is only the first hop: each peer behind it (``RelayedPeer``) is a destination of
+its own, reached through the relay on the relay's flow, with the bytes relayed to it.  Its
+bytes are counted for the peer as well as for the relay: both are where that data went.
+
 Names come from the dissectors' observations for the address, strongest source first (SNI,
 QUIC SNI, HTTP Host, SIP, DNS answer, CNAME chain), every distinct (name, source) kept -- an SNI
 that disagrees with the DNS answer for the same address is evidence, not noise.
@@ -18,7 +22,7 @@ from dataclasses import dataclass, field
 
 from tracecheck.geo.ranges import AddressKeys
 from tracecheck.geo.special import local_table
-from tracecheck.vocabulary import Call, Flow, NameObservation
+from tracecheck.vocabulary import Call, Flow, NameObservation, RelayedPeer
 
 NAME_SOURCE_ORDER = ("sni", "quic_sni", "http_host", "sip", "dns", "dns_cname")
 """Strongest first: what the client itself asked for beats what a resolver said about the address."""
@@ -52,14 +56,29 @@ class DestinationTraffic:
     """IP bytes the capture's side sent to the destination (the data that left)."""
     received_bytes: int = 0
     """IP bytes the destination sent back."""
+    relayed: list[RelayedPeer] = field(default_factory=list)
+    """How this address was reached through TURN relays (its own flows are in ``flows``)."""
+    relays: list[RelayedPeer] = field(default_factory=list)
+    """The peers this address relayed media to: it is a TURN relay."""
 
     @property
     def first_ts(self) -> float:
-        return min(flow.ts for flow in self.flows)
+        return min([flow.ts for flow in self.flows] + [peer.first_ts for peer in self.relayed])
 
     @property
     def last_ts(self) -> float:
-        return max(flow.ts + max(flow.duration, 0.0) for flow in self.flows)
+        return max([flow.ts + max(flow.duration, 0.0) for flow in self.flows] + [peer.last_ts for peer in self.relayed])
+
+    @property
+    def flow_count(self) -> int:
+        """Its own flows, and the relays' flows that reached it."""
+        uids = {flow.uid for flow in self.flows}
+        return len(self.flows) + len({peer.uid for peer in self.relayed} - uids)
+
+    @property
+    def via(self) -> list[str]:
+        """The TURN relays it was reached through."""
+        return sorted({peer.relay for peer in self.relayed})
 
     @property
     def smallest_rtt_ms(self) -> float | None:
@@ -82,8 +101,8 @@ class DestinationTraffic:
 
     @property
     def media_only(self) -> bool:
-        """Every flow looks like call media (RTP, STUN/TURN, DTLS-SRTP)."""
-        return bool(self.flows) and all(flow.app in MEDIA_APPS for flow in self.flows)
+        """Every flow looks like call media (RTP, STUN/TURN, DTLS-SRTP); a relay's peer is media too."""
+        return bool(self.flows or self.relayed) and all(flow.app in MEDIA_APPS for flow in self.flows)
 
 
 def local_addresses(addresses: Iterable[str]) -> set[str]:
@@ -102,8 +121,12 @@ def remote_side(flow: Flow, local: set[str]) -> tuple[str, bool]:
     return flow.resp_h, False
 
 
-def gather(flows: Iterable[Flow], names: Iterable[NameObservation], calls: Iterable[Call]) -> dict[str, DestinationTraffic]:
-    """Group ``flows`` by destination address and attach the names seen and the calls whose media went there."""
+def gather(flows: Iterable[Flow], names: Iterable[NameObservation], calls: Iterable[Call],
+           relayed: Iterable[RelayedPeer] = ()) -> dict[str, DestinationTraffic]:
+    """Group ``flows`` by destination address and attach the names seen and the calls whose media went there.
+
+    ``relayed``: the peers behind TURN relays; those reached on one of ``flows`` become
+    destinations too (or join the destination of their address)."""
     flows = list(flows)
     local = local_addresses([ip for flow in flows for ip in (flow.orig_h, flow.resp_h)])
     media_call = {uid: call.call_id for call in calls for uid in call.media}
@@ -123,6 +146,7 @@ def gather(flows: Iterable[Flow], names: Iterable[NameObservation], calls: Itera
         call_id = media_call.get(flow.uid)
         if call_id and call_id not in traffic.calls:
             traffic.calls.append(call_id)
+    _add_relayed(destinations, flows, local, relayed, media_call)
 
     seen: dict[str, dict[tuple[str, str], SeenName]] = {ip: {} for ip in destinations}
     for observation in names:
@@ -134,6 +158,28 @@ def gather(flows: Iterable[Flow], names: Iterable[NameObservation], calls: Itera
                 _keep(seen[traffic.ip], SeenName(flow.server_name, flow.name_source or "dns", flow.ts, flow.uid))
         traffic.names = sorted(seen[traffic.ip].values(), key=_name_order)
     return destinations
+
+
+def _add_relayed(destinations: dict[str, DestinationTraffic], flows: list[Flow], local: set[str],
+                 relayed: Iterable[RelayedPeer], media_call: dict[str, str]) -> None:
+    """Each peer behind a relay as a destination, its bytes, and its call (the relay flow's)."""
+    relay_of = {flow.uid: remote_side(flow, local)[0] for flow in flows}
+    for peer in relayed:
+        relay = relay_of.get(peer.uid)
+        if relay is None:
+            continue  # its relay flow is not judged (outside the policy's scope)
+        destinations[relay].relays.append(peer)
+        if peer.ip == relay:
+            continue  # another client's allocation on the same relay: that client is not in view
+        traffic = destinations.get(peer.ip)
+        if traffic is None:
+            traffic = destinations[peer.ip] = DestinationTraffic(ip=peer.ip)
+        traffic.relayed.append(peer)
+        traffic.sent_bytes += peer.sent_bytes
+        traffic.received_bytes += peer.received_bytes
+        call_id = media_call.get(peer.uid)
+        if call_id and call_id not in traffic.calls:
+            traffic.calls.append(call_id)
 
 
 def _keep(found: dict[tuple[str, str], SeenName] | None, name: SeenName) -> None:

@@ -209,6 +209,34 @@ class Call:
     """Flow uids of the RTP/RTCP streams the SDP announced."""
 
 
+@dataclass(frozen=True)
+class RelayedPeer:
+    """A peer a client reached through a TURN relay (RFC 8656), on one flow to the relay.
+
+    The relay is only the first hop: the peer in its permissions, channel bindings and Send/Data
+    indications is where the media goes next."""
+
+    ip: str
+    """The peer's address (XOR-PEER-ADDRESS)."""
+    port: int
+    relay: str
+    """The TURN server's address: the flow's far end."""
+    uid: str
+    """The flow to the relay that carried the TURN messages."""
+    sent_packets: int
+    """Client-to-relay packets bound for this peer: ChannelData on its channels, Send indications."""
+    sent_bytes: int
+    """IP bytes of those packets, as on the wire between client and relay."""
+    received_packets: int
+    """Relay-to-client packets from this peer: ChannelData on its channels, Data indications."""
+    received_bytes: int
+    first_ts: float
+    last_ts: float
+    learned_from: tuple[str, ...]
+    """What named the peer: ``permission`` (CreatePermission), ``channel 0x4001`` (ChannelBind),
+    ``send`` (Send indication), ``data`` (Data indication)."""
+
+
 # --------------------------------------------------------------------------- geo
 
 

@@ -36,7 +36,12 @@ class _Unbuildable(yaml.YAMLError):
         self.cause = cause
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (the wheels are): the same nodes, marks and
+# errors as the pure-Python one, ten times faster on the catalogs read at every run.
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(SAFE_LOADER):
     """SafeLoader with YAML 1.2 booleans: only true/false.  YAML 1.1 also reads yes/no/on/off, so
     ``countries: [NO]`` would authorize ``False`` instead of Norway.  A value that cannot be built
     is an ``_Unbuildable`` naming its node."""
@@ -113,6 +118,8 @@ def _parse(text: str, raw_bytes: bytes, label: str) -> YamlDocument:
     except _Unbuildable as err:
         raise UserError(_unbuildable_message(err, node, label)) from None
     except yaml.MarkedYAMLError as err:
+        if "nesting depth" in str(err.problem):  # libyaml's own bound on what recursion would hit
+            raise RecursionError from None
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 1
         raise UserError(f"{label}:{line}: YAML syntax: {err.problem or err.context}") from None

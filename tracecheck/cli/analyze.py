@@ -112,7 +112,8 @@ def _print_table(report, places) -> None:
         shown = verdict.replace("_", " ") + (f" (exception {destination.exception})" if destination.exception else "")
         evidence = "-" if verdict == "not_assessed" else BASIS_LABEL.get(destination.basis, destination.basis)
         # Text, never str: names come from the capture and rich would read "[/]" or "[red]" as markup.
-        table.add_row(Text(destination.ip), Text(name), Text(category), Text(_place(destination, place)),
+        where = destination.ip + (f" via {', '.join(destination.via)}" if destination.via else "")  # a TURN relay's peer
+        table.add_row(Text(where), Text(name), Text(category), Text(_place(destination, place)),
                       Text(evidence), Text(shown, style=_VERDICT_STYLE[verdict]))
     if local:
         table.add_row(Text(f"+ {local} local"), "-", "-", "local network", Text(BASIS_LABEL["local"]),

@@ -58,6 +58,8 @@ class Picks:
     """DNS, SIP and STUN packets: looked at even in a flow already recognised."""
     dns: np.ndarray
     """Packets on a DNS port (53, 5353, 5355): whole flows, DNS and nothing else."""
+    ip_len: np.ndarray
+    """IP bytes of each packet as on the wire (TURN counts what it relays to each peer)."""
     blob: bytes | memoryview
     """The payloads one after another (a worker process reads them into a buffer it reuses)."""
     syn_flow: np.ndarray
@@ -73,7 +75,7 @@ class Picks:
         return cls(flow=flow_of[pick], offset=offset, ts=p.ts_ns[pick] / 1e9,
                    src_hi=p.src_hi[pick], src_lo=p.src_lo[pick], dst_hi=p.dst_hi[pick], dst_lo=p.dst_lo[pick],
                    sport=p.sport[pick], dport=p.dport[pick], proto=p.proto[pick], seq=p.seq[pick],
-                   flags=p.tcp_flags[pick], must=must, dns=dns, blob=blob,
+                   flags=p.tcp_flags[pick], must=must, dns=dns, ip_len=p.ip_len[pick], blob=blob,
                    syn_flow=flow_of[syns], syn_start=(p.seq[syns].astype(np.int64) + 1) & 0xFFFFFFFF,
                    syn_port=p.sport[syns].astype(np.int64))
 
@@ -99,7 +101,7 @@ class Picks:
 
 
 _PER_PACKET = ("flow", "ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "seq", "flags",
-               "must", "dns")
+               "must", "dns", "ip_len")
 
 
 def _joined(data: memoryview, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, bytes]:

@@ -20,9 +20,10 @@ import numpy as np
 from tracecheck.dissect._wire import canonical_ip
 from tracecheck.dissect.choice import DNS_PORTS, SIP_STARTS, TCP, UDP, Picks, choose
 from tracecheck.dissect.tcp_stream import DEFAULT_LIMIT, StreamReassembler, seq_diff
+from tracecheck.dissect.turn import TurnLog
 from tracecheck.flows.table import FlowTable, address
 from tracecheck.ingest.decode import Packets
-from tracecheck.vocabulary import Call, NameObservation
+from tracecheck.vocabulary import Call, NameObservation, RelayedPeer
 
 if TYPE_CHECKING:
     from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
@@ -35,6 +36,7 @@ def load_protocols() -> None:
     from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
 
 ECH_DETAIL = "ECH offered: may be only the public (outer) name"
+_STUN_COOKIE = (0x2112A442).to_bytes(4, "big")
 NAME_RANK = {"sni": 0, "quic_sni": 0, "http_host": 1, "sip": 2, "dns": 3}
 
 
@@ -49,6 +51,7 @@ class _Packet(NamedTuple):
     tcp: bool
     seq: int
     flags: int
+    ip_len: int
 
 
 @dataclass
@@ -89,6 +92,8 @@ class Dissection:
         self.dns_answers: list[tuple] = []  # (ts, ip, name, source, flow, ttl, client, detail)
         self.calls: dict[str, _CallState] = {}
         self.stun_addresses: list[tuple] = []  # (flow, kind, ip, port)
+        self.turn = TurnLog()
+        self._ip_len = 0  # of the packet being examined
         self.examined = 0
 
     # ------------------------------------------------------------------ selection, in bulk
@@ -104,6 +109,9 @@ class Dissection:
         if not len(p):
             return None
         self._grow(int(flow_of.max()) + 1)
+        # Every ChannelData packet counts toward its peer's bytes, not only the picked ones:
+        # counted here, in the process that sees every packet.
+        self.turn.count_channel_data(p, flow_of)
         pick, must, dns, syns = choose(p, flow_of, self.seen, self.finished)
         if not len(pick) and not len(syns):
             return None
@@ -135,13 +143,15 @@ class Dissection:
     def _examine_rows(self, picks: "Picks", rows: np.ndarray) -> None:
         """The packets at ``rows`` one by one, through ``_examine``, in the order given."""
         finished, blob = self.finished, picks.blob
-        for start, end, flow, ts, src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, seq, flags, must in picks.rows(
+        for start, end, flow, ts, src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, seq, flags, must, ip_len in picks.rows(
                 rows, "flow", "ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "seq", "flags",
-                "must"):
+                "must", "ip_len"):
             if not must and finished[flow]:  # recognised by an earlier packet of this batch
                 continue
             self.examined += 1
-            packet = _Packet(bytes(blob[start:end]), ts, (src_hi, src_lo), (dst_hi, dst_lo), sport, dport, proto == TCP, seq, flags)
+            packet = _Packet(bytes(blob[start:end]), ts, (src_hi, src_lo), (dst_hi, dst_lo), sport, dport, proto == TCP, seq, flags,
+                             ip_len)
+            self._ip_len = ip_len  # the packet's IP bytes: TURN counts what it relays (turn.py)
             self._examine(packet, flow)
             finished = self.finished  # _examine may have grown the arrays
 
@@ -202,6 +212,7 @@ class Dissection:
         return {
             "flows": self.findings(),
             "dns_answers": self.dns_answers, "stun_addresses": self.stun_addresses, "examined": self.examined,
+            "turn": self.turn.summary(),
             "calls": {call_id: (c.first_ts, c.last_ts, sorted(c.signalling), sorted(c.media_endpoints), c.srtp)
                       for call_id, c in self.calls.items()},
         }
@@ -211,6 +222,7 @@ class Dissection:
         self.absorbed.update(summary["flows"])  # kept as sent: a _FlowState per flow would cost more than finish
         self.dns_answers += summary["dns_answers"]
         self.stun_addresses += summary["stun_addresses"]
+        self.turn.absorb(summary["turn"])
         self.examined += summary["examined"]
         for call_id, (first, last, signalling, media, srtp) in summary["calls"].items():
             self.calls[call_id] = _CallState(first, last, set(signalling), set(media), srtp)
@@ -280,6 +292,9 @@ class Dissection:
             for message in self._tcp_messages(state, sender, pk, _sip_messages):
                 self._sip(message, ts, flow, dst)
             return
+        if state.app in ("", "stun") and (payload[4:8] == _STUN_COOKIE or state.app == "stun"):
+            self._stun_segment(state, pk, flow)
+            return
         if not state.app and len(state.streams) == 0:
             start = int(self.client_start[flow])
             if start >= 0 and sender[1] == self.client_port[flow] and 0 < seq_diff(pk.seq, start) < 65536:
@@ -290,6 +305,25 @@ class Dissection:
                 stream.add(pk.seq, payload)
                 return
             self.finished[flow] = True  # neither TLS, HTTP nor SIP from its first payload
+
+    def _stun_segment(self, state, pk, flow) -> None:
+        """STUN over TCP (TURN's TCP transport, RFC 8656 section 3.1): the messages a segment
+        starts with, one after another.  Not reassembled: a TURN client's requests and
+        indications each fit a segment, and a message split across two is skipped."""
+        payload, offset = pk.payload, 0
+        while offset < len(payload):
+            size = stun.stun_message_length(payload[offset:])
+            if size is None or offset + size > len(payload):
+                return
+            if payload[offset] & 0xC0 == 0:
+                message = stun.parse_stun(payload[offset:offset + size])
+                if message is None:
+                    return
+                state.app = "stun"
+                for found in message.addresses:
+                    self.stun_addresses.append((flow, found.kind, found.ip, found.port))
+                self.turn.on_message(flow, pk.ts, pk.src, pk.sport, pk.dst, pk.dport, message, pk.ip_len)
+            offset += size
 
     def _state(self, flow: int) -> _FlowState:
         """The flow's state, made when first needed (as its hello left it, if the bulk lane named it)."""
@@ -336,6 +370,7 @@ class Dissection:
             state.app = state.app if state.app in ("rtp", "srtp", "dtls") else "stun"
             for found in message.addresses:
                 self.stun_addresses.append((flow, found.kind, found.ip, found.port))
+            self.turn.on_message(flow, ts, src, sport, dst, dport, message, self._ip_len)
             return
         if dtls.looks_like_dtls(payload):
             datagram = dtls.parse_dtls(payload)
@@ -409,6 +444,7 @@ class Dissection:
                 by_ip[ip].append((ts, name, client))
         endpoint_call = {ep: call_id for call_id, call in self.calls.items() for ep in call.media_endpoints}
         media: dict[str, set] = defaultdict(set)
+        allocations = self.turn.allocations
         found = self.findings()
         server_names, name_sources, apps = [], [], []
         for index, uid, ts, proto, orig_h, orig_p, resp_h, resp_p in zip(
@@ -422,8 +458,11 @@ class Dissection:
                 answers = by_ip.get(resp_h)
                 server_name = _dns_name(answers, ts, orig_h)[0] if answers else ""
                 source = "dns" if server_name else ""
-            call_id = (endpoint_call.get((resp_h, resp_p)) or endpoint_call.get((orig_h, orig_p))
-                       if endpoint_call and proto == "udp" else None)
+            call_id = None
+            if endpoint_call and (proto == "udp" or index in allocations):
+                # A client behind a TURN relay announces the relay's allocation, not its flow's ends.
+                call_id = (endpoint_call.get((resp_h, resp_p)) or endpoint_call.get((orig_h, orig_p))
+                           or endpoint_call.get(allocations.get(index)))
             if call_id and app not in ("sip", "dns"):
                 media[call_id].add(uid)
                 if not app:
@@ -441,6 +480,12 @@ class Dissection:
             for call_id, call in sorted(self.calls.items(), key=lambda kv: (kv[1].first_ts, kv[0]))
         ]
         return table.with_names(server_names, name_sources, apps), calls
+
+    def relayed_peers(self, table: FlowTable) -> tuple[list[RelayedPeer], dict[str, str]]:
+        """The peers clients reached through TURN relays, one per (flow, peer address), sorted;
+        and every flow that spoke TURN, uid -> relay address (some show no peer)."""
+        uid_of = dict(zip(table.builder_index, table.columns["uid"]))
+        return self.turn.peers(uid_of, address), self.turn.relays(uid_of, address)
 
     def names(self, table: FlowTable) -> list[NameObservation]:
         """Every name seen for an address (DNS answers, then each flow's own names), sorted.

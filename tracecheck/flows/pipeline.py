@@ -17,7 +17,7 @@ from tracecheck.flows.builder import FlowBuilder
 from tracecheck.flows.table import FlowTable, flow_table
 from tracecheck.ingest.capture import open_capture
 from tracecheck.ingest.decode import Decoder, Packets
-from tracecheck.vocabulary import Accounting, CaptureInfo, NameObservation
+from tracecheck.vocabulary import Accounting, CaptureInfo, NameObservation, RelayedPeer
 
 if TYPE_CHECKING:
     from tracecheck.dissect.session import Dissection
@@ -112,6 +112,20 @@ class NamedFlows:
     def names(self) -> list[NameObservation]:
         """Every name seen for an address: made on first use (``tracecheck flows`` never asks)."""
         return self.dissection.names(self.result.flows)
+
+    @cached_property
+    def _turn(self) -> tuple[list[RelayedPeer], dict[str, str]]:
+        return self.dissection.relayed_peers(self.result.flows)
+
+    @property
+    def relayed(self) -> list[RelayedPeer]:
+        """The peers clients reached through TURN relays (``dissect.turn``)."""
+        return self._turn[0]
+
+    @property
+    def turn_flows(self) -> dict[str, str]:
+        """Every flow that spoke TURN to a relay, uid -> the relay's address, peers seen or not."""
+        return self._turn[1]
 
 
 def build_named_flows(paths: Iterable[str], hash_files: bool = False,

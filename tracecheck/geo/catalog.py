@@ -23,6 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from tracecheck.errors import UserError
 from tracecheck.resources import geo_db_dir
+from tracecheck.yamlfile import SAFE_LOADER
 
 PROVIDERS = ("aws", "azure", "gcp", "oracle")
 
@@ -401,7 +402,7 @@ def load_jurisdictions(path: Path | None = None) -> Jurisdictions:
 # --------------------------------------------------------------------------- YAML with line numbers
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(SAFE_LOADER):
     """SafeLoader that remembers each mapping's line and refuses duplicate keys."""
 
 

@@ -251,6 +251,20 @@ class RangeTable:
         v6 = _v6_ranges(v6_text, np.asarray(v6_rows, dtype=np.int32))
         return cls(v4, v6)
 
+    @classmethod
+    def from_bounds(cls, v4_bounds: np.ndarray, v4_rows: np.ndarray, v6_bounds: np.ndarray, v6_rows: np.ndarray,
+                    ranges: int) -> "RangeTable":
+        """A table from the bounds another one computed (``arrays()``), e.g. read back from a cache."""
+        table = cls.__new__(cls)
+        table.v4_bounds, table.v4_rows, table.v6_bounds, table.v6_rows = v4_bounds, v4_rows, v6_bounds, v6_rows
+        table._ranges = ranges
+        return table
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What ``from_bounds`` needs, by name."""
+        return {"v4_bounds": self.v4_bounds, "v4_rows": self.v4_rows, "v6_bounds": self.v6_bounds,
+                "v6_rows": self.v6_rows, "ranges": np.asarray(self._ranges, dtype=np.int64)}
+
     def find(self, keys: AddressKeys) -> np.ndarray:
         """The row of each address, in the caller's order."""
         rows = np.empty(keys.count, dtype=np.int32)

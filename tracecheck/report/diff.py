@@ -13,6 +13,7 @@ import json
 from tracecheck.errors import UserError
 
 SUPPORTED_SCHEMAS = ("1",)
+MAX_REPORT_BYTES = 1 << 30  # a report of a million destinations is far below this
 # The fields of a destination whose change is worth saying, in the order they are said.
 COMPARED = ("provider", "region", "country", "jurisdictions", "vendor", "category", "service", "verdict")
 
@@ -55,6 +56,8 @@ def load_report(path: Path) -> dict:
     file = path / "report.json" if path.is_dir() else path
     if not file.is_file():
         raise UserError(f"{path}: no report.json there (give a directory written by `tracecheck analyze --out` or its report.json)")
+    if file.stat().st_size > MAX_REPORT_BYTES:
+        raise UserError(f"{file}: larger than {MAX_REPORT_BYTES >> 20} MiB; not a report.json this tool wrote")
     try:
         data = json.loads(file.read_bytes())
     except (OSError, ValueError) as err:
@@ -137,13 +140,17 @@ def _source_changes(old: dict, new: dict) -> tuple[Change, ...]:
 
 def _policy_changes(old: dict, new: dict) -> tuple[Change, ...]:
     op, np_ = old.get("policy") or {}, new.get("policy") or {}
-    changes = [Change(f, _value(op.get(f)), _value(np_.get(f))) for f in ("name", "path", "sha256", "authorized")
+    changes = [Change(f, _value(op.get(f)), _value(np_.get(f)))
+               for f in ("name", "path", "sha256", "authorized", "indeterminate")
                if _value(op.get(f)) != _value(np_.get(f))]
-
-    def exceptions(policy: dict) -> dict:
-        return {str(e.get("id")): {k: e.get(k) for k in ("expires", "active", "matched")}
-                for e in policy.get("exceptions") or [] if isinstance(e, dict)}
-    oe, ne = exceptions(op), exceptions(np_)
-    changes += [Change(f"exception {i}", oe.get(i), ne.get(i)) for i in sorted(oe.keys() | ne.keys())
-                if oe.get(i) != ne.get(i)]
+    # Rules by their entry (categories.transcription, vendors.Genesys), exceptions by their id.
+    for label, key, section, fields in (
+            ("rule", "entry", "rules", ("action", "authorized", "indeterminate")),
+            ("exception", "id", "exceptions", ("selector", "places", "expires", "active", "matched"))):
+        def by_key(policy: dict) -> dict:
+            return {str(item.get(key)): {f: _value(item.get(f)) for f in fields}
+                    for item in policy.get(section) or [] if isinstance(item, dict)}
+        olds, news = by_key(op), by_key(np_)
+        changes += [Change(f"{label} {k}", olds.get(k), news.get(k)) for k in sorted(olds.keys() | news.keys())
+                    if olds.get(k) != news.get(k)]
     return tuple(changes)

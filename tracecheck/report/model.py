@@ -34,6 +34,7 @@ VERDICT_SEVERITY = {Verdict.VIOLATION: 0, Verdict.INDETERMINATE: 1, Verdict.COMP
 judge comes last."""
 
 _OMIT_WHEN_UNSET = {"generated", "fails", "site", "vantage_point"}
+_OMIT_WHEN_EMPTY = {"via"}
 
 
 class _Model(BaseModel):
@@ -272,11 +273,20 @@ class Destination(_Model):
     longitude: float | None = None
     anycast: bool = False
     """Extension: a source says the address is anycast (or global): it has no one place."""
+    via: list[str] = []
+    """Extension: the TURN relays (RFC 8656) this destination was reached through: a peer in a
+    relay's permissions, channel bindings or Send/Data indications (evidence source ``turn``).
+    Left out when empty: the destination was reached directly."""
 
     @field_validator("jurisdictions")
     @classmethod
     def _sorted_jurisdictions(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
+
+    @field_validator("via")
+    @classmethod
+    def _sorted_relays(cls, value: list[str]) -> list[str]:
+        return sorted(set(value), key=ip_sort_key)
 
     def severity_key(self) -> tuple:
         return (VERDICT_SEVERITY[Verdict(self.verdict)], *ip_sort_key(self.ip))
@@ -291,7 +301,8 @@ class Call(_Model):
     signalling_to: list[str] = []
     """Extension: the destination addresses its signalling flows went to."""
     media_to: list[str] = []
-    """Extension: the destination addresses its media flows went to."""
+    """Extension: the destination addresses its media flows went to, and the peers behind a TURN
+    relay that one of them reached."""
 
     @field_validator("signalling", "media")
     @classmethod
@@ -399,6 +410,9 @@ def _none_first(value: float | None) -> float:
 def _drop_unset(mapping: dict[str, Any]) -> None:
     for key in _OMIT_WHEN_UNSET:
         if key in mapping and mapping[key] is None:
+            del mapping[key]
+    for key in _OMIT_WHEN_EMPTY:
+        if key in mapping and not mapping[key]:
             del mapping[key]
 
 

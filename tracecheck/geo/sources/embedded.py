@@ -9,6 +9,14 @@ that layout we fall back to its public ``lookup``: slower, same answers.
 
 Its ``source_info['info']`` names the build (``MAXMIND:GeoLite2-CountryASN-IPv4IPv6-en-20240618``);
 that date is the data's date and goes into every report as this source's age.
+
+Unpickling millions of Python ints and turning them into arrays costs about half a second and
+a few hundred MB at every run, for data that never changes.  So the arrays are written once, at
+first use, to the user's cache folder (``$TRACECHECK_CACHE``, else ``$XDG_CACHE_HOME/tracecheck``,
+else ``~/.cache/tracecheck``), in a folder named by the data file's SHA-256 and ``CACHE_FORMAT``,
+and later runs memory-map them.  The file's hash is computed at every run (it goes into the
+evidence anyway), so a changed file can never be served from an old cache; a cache that cannot
+be written or read is rebuilt in memory, as before.
 """
 
 from __future__ import annotations
@@ -16,10 +24,14 @@ from __future__ import annotations
 import bisect
 import gzip
 import itertools
+import json
 import operator
+import os
 import pickle
 import re
+import shutil
 import socket
+import tempfile
 from functools import cache, cached_property
 from pathlib import Path
 
@@ -45,6 +57,8 @@ AS396982, GOOGLE-CLOUD-PLATFORM, and keep their country), Quad9 AS19281, OpenDNS
 GeoIP gives them the registrant's country, which is not where traffic lands: without the
 providers' own lists imported, the AS name is the only offline sign of anycast."""
 ANYCAST = Located(anycast=True)
+CACHE_FORMAT = 1
+"""Bump when what the cache holds, or how it is built from the file, changes."""
 
 
 def data_file() -> Path | None:
@@ -62,15 +76,20 @@ class EmbeddedGeoIP:
 
     kind = SourceKind.EMBEDDED
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, cache_dir: Path | None = None):
         self.path = path
         raw = path.read_bytes()
         self._sha256 = sha256_hex(raw)
+        self._fallback = None
+        cache = cache_dir / f"{NAME}-{self._sha256}-v{CACHE_FORMAT}" if cache_dir else None
+        if cache is not None and self._read_cache(cache):
+            return
         version, source_info, _total, lists = pickle.loads(gzip.decompress(raw))
         self.build = str(source_info.get("info", ""))
-        self._fallback = None
         if version in (120, 121) and source_info.get("country") and isinstance(lists, (list, tuple)):
             self._load_country_lists(lists, bool(source_info.get("asn")))
+            if cache is not None:
+                self._write_cache(cache)
         else:  # a layout we do not know: use the package's own look-up
             from geoip2fast import GeoIP2Fast
 
@@ -84,11 +103,50 @@ class EmbeddedGeoIP:
         else:
             _, country_names, firsts, country_ids, lengths = lists
             asn_names = asn_firsts = asn_ids = asn_lengths = None
-        self.country_codes = [entry.split(":")[0] for entry in country_names]
-        self.asn_names = asn_names or []
-        self._country = _Ranges(firsts, lengths, country_ids, skip_below=_PRIVATE_IDS)
-        self._asn = _Ranges(asn_firsts, asn_lengths, asn_ids, skip_below=1) if with_asn else None
-        self.tables = [self._country.table] + ([self._asn.table] if self._asn else [])
+        self._use(country_codes=[entry.split(":")[0] for entry in country_names], asn_names=asn_names or [],
+                  country=_Ranges(firsts, lengths, country_ids, skip_below=_PRIVATE_IDS),
+                  asn=_Ranges(asn_firsts, asn_lengths, asn_ids, skip_below=1) if with_asn else None)
+
+    def _use(self, country_codes: list[str], asn_names: list[str], country: _Ranges, asn: _Ranges | None) -> None:
+        self.country_codes, self.asn_names = country_codes, asn_names
+        self._country, self._asn = country, asn
+        self.tables = [country.table] + ([asn.table] if asn else [])
+
+    def _write_cache(self, folder: Path) -> None:
+        """The arrays as .npy files and the names as JSON, in a folder renamed into place whole,
+        so that a reader never sees half of it.  A cache that cannot be written is no error."""
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+            for part, ranges in (("country", self._country), ("asn", self._asn)):
+                for name, array in (ranges.arrays() if ranges else {}).items():
+                    np.save(work / f"{part}.{name}.npy", array, allow_pickle=False)
+            meta = {"sha256": self._sha256, "format": CACHE_FORMAT, "build": self.build,
+                    "country_codes": self.country_codes, "asn_names": self.asn_names, "asn": self._asn is not None}
+            (work / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+            os.replace(work, folder)
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True) if "work" in locals() else None
+
+    def _read_cache(self, folder: Path) -> bool:
+        """Map the cached arrays; False (and nothing changed) if they are missing or damaged."""
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            if meta.get("sha256") != self._sha256 or meta.get("format") != CACHE_FORMAT:
+                return False
+
+            def ranges(part: str) -> _Ranges:
+                return _Ranges.from_arrays({name: np.load(folder / f"{part}.{name}.npy", mmap_mode="r", allow_pickle=False)
+                                            for name in _Ranges.ARRAYS})
+            country, asn = ranges("country"), ranges("asn") if meta["asn"] else None
+            codes, names = list(meta["country_codes"]), list(meta["asn_names"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        if not (country.consistent(len(codes)) and (asn is None or asn.consistent(len(names)))):
+            return False
+        self.build = str(meta.get("build", ""))
+        self._use(codes, names, country, asn)
+        return True
 
     @cached_property
     def info(self) -> SourceInfo:
@@ -244,6 +302,34 @@ class _Ranges:
         v6 = (v6_keys(hi, lo), v6_keys(*v6_last(hi, lo, lengths)), rows[v4_count:][k6])
         self.table = RangeTable(v4, v6)
 
+    ARRAYS = ("lengths", "ids", "v4_count", "v4_first", "v6_hi", "v6_lo",
+              "v4_bounds", "v4_rows", "v6_bounds", "v6_rows", "ranges")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything a look-up reads, as arrays by name (``ARRAYS``): what the cache holds."""
+        return {"lengths": self.lengths, "ids": self.ids, "v4_count": np.asarray(self.v4_count, dtype=np.int64),
+                "v4_first": self.v4_first, "v6_hi": self.v6_hi, "v6_lo": self.v6_lo, **self.table.arrays()}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "_Ranges":
+        ranges = cls.__new__(cls)
+        ranges.lengths, ranges.ids = arrays["lengths"], arrays["ids"]
+        ranges.v4_count = int(arrays["v4_count"])
+        ranges.v4_first, ranges.v6_hi, ranges.v6_lo = arrays["v4_first"], arrays["v6_hi"], arrays["v6_lo"]
+        ranges.table = RangeTable.from_bounds(arrays["v4_bounds"], arrays["v4_rows"], arrays["v6_bounds"],
+                                              arrays["v6_rows"], int(arrays["ranges"]))
+        return ranges
+
+    def consistent(self, names: int) -> bool:
+        """Whether arrays read back fit together: a damaged cache must not answer wrongly."""
+        rows = len(self.lengths)
+        t = self.table
+        return (len(self.ids) == rows and len(self.v4_first) == self.v4_count <= rows
+                and len(self.v6_hi) == len(self.v6_lo) == rows - self.v4_count
+                and len(t.v4_bounds) == len(t.v4_rows) and len(t.v6_bounds) == len(t.v6_rows)
+                and (rows == 0 or (0 <= int(self.ids.min()) and int(self.ids.max()) < names))
+                and all(len(r) == 0 or int(r.max()) < rows for r in (t.v4_rows, t.v6_rows)))
+
     def networks(self, rows: list[int]) -> list[str]:
         """``network`` of each row (``""`` for -1), in C loops: IPv4 ones joined from per-octet
         strings (numpy object arrays add elementwise), IPv6 ones through ``inet_ntop``."""
@@ -270,8 +356,18 @@ class _Ranges:
         return network_text(128, (self.v6_hi.item(i) << 64) | self.v6_lo.item(i), self.lengths.item(row))
 
 
+def cache_dir() -> Path | None:
+    """Where the arrays are kept between runs (see the module's docstring); None: nowhere."""
+    if os.environ.get("TRACECHECK_CACHE"):
+        return Path(os.environ["TRACECHECK_CACHE"])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "tracecheck"
+    home = Path.home() if "HOME" in os.environ else None
+    return home / ".cache" / "tracecheck" if home else None
+
+
 @cache
 def load() -> EmbeddedGeoIP | None:
-    """The embedded default, read once per process (it is ~1 s of work and never changes)."""
+    """The embedded default, read once per process (from the cache after the first run)."""
     path = data_file()
-    return EmbeddedGeoIP(path) if path else None
+    return EmbeddedGeoIP(path, cache_dir()) if path else None

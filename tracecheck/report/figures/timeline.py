@@ -77,7 +77,7 @@ def timeline_svg(data: Mapping[str, Any], flows: Mapping[str, Sequence]) -> str:
         return "\n".join(out)
     names = {d["ip"]: (d["names"][0]["name"] if d.get("names") else d["ip"]) for d in data.get("destinations", [])}
     ranked = sorted(series, key=lambda ip: (-sum(series[ip]), ip))
-    stacks = [(f"{names.get(ip, ip)} ({ip})", series[ip]) for ip in ranked[:TOP_N]]
+    stacks = [(ip if names.get(ip, ip) == ip else f"{names[ip]} ({ip})", series[ip]) for ip in ranked[:TOP_N]]
     if len(ranked) > TOP_N:
         rest = [sum(series[ip][i] for ip in ranked[TOP_N:]) for i in range(BUCKETS)]
         stacks.append((f"{OTHERS} ({len(ranked) - TOP_N} destinations)", rest))

@@ -1,7 +1,8 @@
 """The map: the capture site, each judged destination's place coloured by its verdict, a line
-from the site to each.  Places no source pins down (anycast, a country alone, unknown) are
-listed beside the map, never drawn at a made-up spot.  Equirectangular; the outline is Natural
-Earth 110m land (geo_db/world-110m.json, see geo_db/make_world.py)."""
+from the site to each.  A destination whose sources name only its country is drawn as a ring at
+the country's centre, so it reads as "somewhere in this country", not as a city.  Anycast and
+unknown places are listed beside the map, never drawn at a made-up spot.  Equirectangular; the
+outline is Natural Earth 110m land (geo_db/world-110m.json, see geo_db/make_world.py)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,14 @@ MAX_LISTED = 18
 
 
 @cache
-def _land_path() -> str:
+def _world() -> dict[str, Any]:
     with open(geo_db_dir() / "world-110m.json", encoding="utf-8") as handle:
-        rings = json.load(handle)["rings"]
+        return json.load(handle)
+
+
+@cache
+def _land_path() -> str:
+    rings = _world()["rings"]
     parts = []
     for ring in rings:
         if max(lat for _, lat in ring) < BOTTOM_LAT:
@@ -57,11 +63,21 @@ def _label(destination: dict[str, Any]) -> str:
     return names[0]["name"] if names else destination["ip"]
 
 
+def _anycast(destination: dict[str, Any]) -> bool:
+    return bool(destination.get("anycast")) or "anycast" in destination.get("flags", [])
+
+
+def _country_centre(destination: dict[str, Any]) -> tuple[float, float] | None:
+    """(lat, lon) of the country a destination's sources name, when that is all they name."""
+    point = _world().get("countries", {}).get(str(destination.get("country") or "").upper())
+    return (point[1], point[0]) if point else None
+
+
 def _why_unplaced(destination: dict[str, Any]) -> str:
-    if "anycast" in destination.get("flags", []) or destination.get("anycast"):
+    if _anycast(destination):
         return "anycast"
     if destination.get("country"):
-        return f"{destination['country']}, no city"
+        return f"{destination['country']}, not on the outline"
     return "place unknown"
 
 
@@ -69,12 +85,16 @@ def world_map_svg(data: dict[str, Any]) -> str:
     """The map as one inline ``<svg>`` string (``data`` is report.json's dict)."""
     judged = [d for d in data.get("destinations", [])
               if d.get("verdict") != "not_assessed" and d.get("basis") != "local"]
-    places: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    places: dict[tuple[str, str, bool], list[dict[str, Any]]] = {}  # (x, y, country only)
     unplaced = []
     for destination in judged:
-        if _placed(destination) and not destination.get("anycast"):
+        centre = None if _anycast(destination) or _placed(destination) else _country_centre(destination)
+        if _placed(destination) and not _anycast(destination):
             x, y = _project(destination["latitude"], destination["longitude"])
-            places.setdefault((num(x), num(y)), []).append(destination)
+            places.setdefault((num(x), num(y), False), []).append(destination)
+        elif centre:
+            x, y = _project(*centre)
+            places.setdefault((num(x), num(y), True), []).append(destination)
         else:
             unplaced.append(destination)
 
@@ -88,21 +108,27 @@ def world_map_svg(data: dict[str, Any]) -> str:
     # Lines first, markers over them; the worst verdict drawn last so it stays visible.
     ordered = sorted(places.items(), key=lambda kv: (-VERDICT_ORDER.index(worst([d["verdict"] for d in kv[1]])), kv[0]))
     if site_xy:
-        for (x, y), group in ordered:
+        for (x, y, country_only), group in ordered:
             colour = VERDICT_COLOUR[worst([d["verdict"] for d in group])]
+            dashed = ' stroke-dasharray="4 3"' if country_only else ""
             out.append(f'<line x1="{num(site_xy[0])}" y1="{num(site_xy[1])}" x2="{x}" y2="{y}" '
-                       f'stroke="{colour}" stroke-width="1" stroke-opacity="0.6"/>')
-    for (x, y), group in ordered:
+                       f'stroke="{colour}" stroke-width="1" stroke-opacity="0.6"{dashed}/>')
+    for (x, y, country_only), group in ordered:
         verdict = worst([d["verdict"] for d in group])
-        title = "; ".join(f"{_label(d)} ({d['ip']}): {d['verdict']}" for d in group[:10])
+        where = f"somewhere in {group[0].get('country')}: " if country_only else ""
+        title = where + "; ".join(f"{_label(d)} ({d['ip']}): {d['verdict']}" for d in group[:10])
         if len(group) > 10:
             title += f"; and {len(group) - 10} more"
         radius = 4 + min(len(group), 6)
-        out.append(f'<circle class="place {verdict}" cx="{x}" cy="{y}" r="{radius}" fill="{VERDICT_COLOUR[verdict]}" '
-                   f'stroke="#fff" stroke-width="1.5"><title>{text(title, 600)}</title></circle>')
+        colour = VERDICT_COLOUR[verdict]
+        # A ring for "this country", a filled dot for a city: the two never read alike.
+        fill, stroke, width, label = ("#fff", colour, 2.5, colour) if country_only else (colour, "#fff", 1.5, "#fff")
+        kind = " country" if country_only else ""
+        out.append(f'<circle class="place {verdict}{kind}" cx="{x}" cy="{y}" r="{radius}" fill="{fill}" '
+                   f'stroke="{stroke}" stroke-width="{width}"><title>{text(title, 600)}</title></circle>')
         if len(group) > 1:
-            out.append(f'<text x="{x}" y="{num(float(y) + 3.5)}" text-anchor="middle" font-size="10" '
-                       f'fill="#fff" font-weight="bold">{len(group)}</text>')
+            out.append(f'<text x="{x}" y="{num(float(y) + 3.5)}" text-anchor="middle" font-size="10" font-family="system-ui, sans-serif" '
+                       f'fill="{label}" font-weight="bold">{len(group)}</text>')
     if site_xy:
         x, y = num(site_xy[0]), num(site_xy[1])
         out.append(f'<rect class="site" x="{num(site_xy[0] - 6)}" y="{num(site_xy[1] - 6)}" width="12" height="12" '
@@ -119,6 +145,7 @@ def _panel(site: dict[str, Any] | None, places: dict, unplaced: list[dict[str, A
     lines.append(("#0969da", "■ capture site: " + (site["label"] if site else "not given (--site)")))
     for verdict in VERDICT_ORDER[:3]:
         lines.append((VERDICT_COLOUR[verdict], f"● {verdict}"))
+    lines.append(("#1f2328", "○ country only (drawn at its centre)"))
     lines.append(("#1f2328", f"{sum(len(g) for g in places.values())} placed on the map"))
     lines.append(("#1f2328", ""))
     if unplaced:

@@ -56,6 +56,15 @@ def visible(value: Any) -> Any:
                    for ch in value)
 
 
+def host_name(value: str) -> Any:
+    """A host name that wraps after its dots and dashes, not mid-label: escaped (and its invisible
+    characters shown) first, then ``<wbr>`` put in."""
+    import markupsafe
+
+    escaped = str(markupsafe.escape(visible(value)))
+    return markupsafe.Markup(re.sub(r"([.\-])", r"\1<wbr>", escaped))
+
+
 def utc(ts: float | None) -> str:
     """Seconds since the epoch as ``2026-11-27 08:00:00.123456 UTC``; computed, not the clock."""
     if ts is None:
@@ -93,6 +102,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["utc"] = utc
     env.filters["bytes"] = thousands
+    env.filters["host_name"] = host_name
     return env
 
 

@@ -57,7 +57,10 @@ def _row(destination: dict) -> str:
     basis = destination.get("basis") or ""
     evidence = "—" if destination["verdict"] == "not_assessed" else BASIS_LABEL.get(basis, basis) or "—"
     reason = code(destination["reasons"][0], 200) if destination["reasons"] else "—"
-    return " | ".join(["", verdict, code(destination["ip"]), name, code(place(destination)),
+    where = code(destination["ip"])
+    if destination.get("via"):
+        where += " via " + ", ".join(code(relay) for relay in destination["via"])
+    return " | ".join(["", verdict, where, name, code(place(destination)),
                        code(evidence), reason, ""]).strip()
 
 

@@ -58,6 +58,7 @@ def _destination(d: dict) -> dict:
     verdict = d["verdict"]
     return {
         "ip": _breakable(d["ip"]),
+        "via": _breakable(", ".join(d.get("via", []))),
         "names": [_breakable(n) for n in names[:5]] + ([f"+{len(names) - 5} more"] if len(names) > 5 else []),
         "category": d.get("category") or "—",
         "place": place(d),
@@ -69,7 +70,8 @@ def _destination(d: dict) -> dict:
         "evidence": [{"source": e["source"], "claim": e["claim"], "detail": e.get("detail", "")} for e in d["evidence"]],
         "flags": d.get("flags", []),
         "traffic": f"{d['flows']} flow{'s' if d['flows'] != 1 else ''}, {thousands(d['orig_bytes'])} B out, "
-                   f"{thousands(d['resp_bytes'])} B in, {utc(d.get('first_ts'))} to {utc(d.get('last_ts'))}",
+                   f"{thousands(d['resp_bytes'])} B in, {utc(d.get('first_ts'))} to {utc(d.get('last_ts'))}"
+                   + (f"; through TURN relay {', '.join(d['via'])}" if d.get("via") else ""),
     }
 
 

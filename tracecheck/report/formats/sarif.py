@@ -79,6 +79,8 @@ def _result(destination: dict, policy_name: str, artifacts: list[dict]) -> dict:
         rule_index, level = _WEAK_VIOLATION
     names = ", ".join(dict.fromkeys(n["name"] for n in destination["names"]))
     subject = f"{destination['ip']}" + (f" ({names})" if names else "")
+    if destination.get("via"):
+        subject += f" via TURN relay {', '.join(destination['via'])}"
     reasons = " ".join(destination["reasons"]) or destination["verdict"]
     return {
         "ruleId": RULES[rule_index]["id"],
@@ -89,7 +91,8 @@ def _result(destination: dict, policy_name: str, artifacts: list[dict]) -> dict:
         "partialFingerprints": {"destination/v1": _fingerprint(destination)},
         "properties": {key: destination[key] for key in (
             "ip", "vendor", "category", "provider", "region", "country", "jurisdictions", "flows",
-            "orig_bytes", "resp_bytes", "evidence")} | {"basis": destination.get("basis", "")},
+            "orig_bytes", "resp_bytes", "evidence")} | {"basis": destination.get("basis", "")}
+        | ({"via": destination["via"]} if destination.get("via") else {}),
     }
 
 
