@@ -39,6 +39,9 @@ class Drops:
         return (self.dropped_by_os or 0) + (self.dropped_by_interface or 0)
 
 
+QUEUE_PACKETS = 10_000
+"""Packets held between the backend and the writer (a tenth of a second at 100,000 packets/s)."""
+
 END = None
 """Put on the packet queue when the backend has nothing more to give."""
 
@@ -55,7 +58,9 @@ class Backend(ABC):
         self.interface = interface
         self.capture_filter = capture_filter
         self.snaplen = snaplen
-        self.packets: queue.Queue = queue.Queue(maxsize=100_000)
+        # Bounded: when the disk is slower than the network, the backend waits, the kernel's buffer
+        # fills and its drops are counted -- memory does not grow with the backlog.
+        self.packets: queue.Queue = queue.Queue(maxsize=QUEUE_PACKETS)
         self.linktype = 1
         self.ended_by_itself: str | None = None
         """Why the capture ended without being asked (the interface vanished ...), in one line."""
