@@ -92,6 +92,7 @@ class ProgramBackend(Backend):
                 self.packets.put(record)
         except StreamError as err:
             self.ended_by_itself = str(err)
+            self._signal(signal.SIGTERM)  # its output cannot be read any more: it must not run on
         finally:
             code = self._process.wait()
             if not self._stopping and self.ended_by_itself is None:
