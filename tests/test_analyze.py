@@ -23,7 +23,8 @@ from call_scenarios import (
     write_range_files,
 )
 
-from tracecheck.analyze import analyze, default_out_dir
+from tracecheck.analyze import default_out_dir
+from analyze_request import analyze
 from tracecheck.errors import UserError
 from tracecheck.geo import store
 

@@ -218,7 +218,7 @@ def test_pcapng_other_blocks_are_skipped_and_counted(tmp_path):
         "pcapng_sections": 1,
         "pcapng_block_skipped:name_resolution": 1,
         "pcapng_block_skipped:custom": 2,
-        "pcapng_block_skipped:interface_statistics": 2,
+        "pcapng_interface_statistics": 2,
         "pcapng_block_skipped:decryption_secrets": 1,
         "pcapng_block_skipped:0x1234": 1,
     }

@@ -36,7 +36,7 @@ from turn_scenarios import (
     xor_address,
 )
 
-from tracecheck.analyze import analyze
+from analyze_request import analyze
 from tracecheck.dissect.stun import parse_stun
 from tracecheck.dissect.turn import MAX_PEERS_PER_FLOW, TurnLog
 from tracecheck.flows.pipeline import build_named_flows

@@ -23,7 +23,7 @@ from call_scenarios import (
 from capture_builders import write_pcap
 
 from cli_runner import run as run_cli
-from tracecheck.analyze import analyze
+from analyze_request import analyze
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ give the same report.json, byte for byte, on any day.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -42,7 +42,7 @@ from tracecheck.policy import (
 from tracecheck.policy import Destination as PolicyDestination
 from tracecheck.policy import judged as judged_count
 from tracecheck.policy.evaluate import RTT_IMPLAUSIBLE, exception_matches, policy_site, today_utc
-from tracecheck.policy.physics import Site, parse_site
+from tracecheck.policy.physics import Site, SiteError, parse_site
 from tracecheck.report import model
 from tracecheck.vocabulary import (
     Call, Category, Evidence, Place, Service, SourceInfo, SourceKind, Verdict, date_label,
@@ -84,37 +84,79 @@ class AnalysisResult:
     """Every destination's place, by address (the report keeps only its contract fields)."""
 
 
-def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, out_dir: str | Path | None = None,
-            formats: Iterable[str] = (), site: str | None = None, catalog_files: Sequence[str | Path] = (),
-            rdap: bool = False, sign_key: str | Path | None = None, *, db_dir: str | Path | None = None,
-            progress: Callable[[str, int, int], None] | None = None, force: bool = False) -> AnalysisResult:
-    """Run the whole pipeline over ``paths`` and write the report into ``out_dir``.
+@dataclass(frozen=True)
+class AnalyzeRequest:
+    """Everything ``analyze`` needs, resolved by the caller (the CLI's ``analyze`` and
+    ``capture --analyze``): no stage reads the command line's settings."""
 
-    Every input a user can get wrong (policy, site, catalog, formats, signing key, the report
-    directory) is checked before the captures are read, so a mistake costs a second, not a long read.
-    ``force`` writes into a directory holding files tracecheck did not write (``report.writer``)."""
+    captures: tuple[Path, ...]
+    """pcap or pcapng files (optionally gzip-compressed), read in order."""
+    db_dir: Path
+    """The data directory of imported sources (the CLI resolves ``--db`` and TRACECHECK_DB)."""
+    policy: Path | None = None
+    """The residency policy; None: the ``gdpr-eu`` template."""
+    out_dir: Path | None = None
+    """The report directory; None: ``reports/<first capture's name>``."""
+    formats: tuple[str, ...] = ()
+    """Report formats beyond the ones always written (``sarif``, ``pdf`` ...)."""
+    site: str | None = None
+    """Where the capture was taken; None: the capture file's own site, else the policy's."""
+    catalogs: tuple[Path, ...] = ()
+    """Extra service catalogs."""
+    rdap: bool = False
+    """Also ask RDAP registries (uses the network)."""
+    sign_key: Path | None = None
+    """Ed25519 private key to sign the manifest with."""
+    force: bool = False
+    """Write into a directory holding files tracecheck did not write (``report.writer``)."""
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A request's inputs, read and checked before any capture is."""
+
+    policy: Policy
+    default_policy: bool
+    policy_bytes: bytes
+    site: Site | None
+    catalog: Catalog
+    catalog_copies: dict
+    formats: set[str]
+    out: Path
+
+
+def check(request: AnalyzeRequest) -> _Checked:
+    """Every input a user can get wrong (policy, site, catalog, formats, signing key, the report
+    directory), checked before the captures are read -- or, for ``capture --analyze``, before
+    capturing: a mistake costs a second, not a long read or a second test call."""
     from tracecheck.report.manifest import load_signing_key
-    from tracecheck.report.writer import check_formats, check_out_dir, read_copies, write_report
+    from tracecheck.report.writer import check_formats, check_out_dir, read_copies
 
-    if not paths:
+    if not request.captures:
         raise UserError("analyze needs at least one capture file (pcap, pcapng, optionally .gz)")
-    wanted_formats = {f.strip().lower() for f in formats if f.strip()}
-    check_formats(wanted_formats)
-    if sign_key is not None:
-        load_signing_key(Path(sign_key))
-    policy, default_policy, policy_bytes = _load_policy(policy_path)
-    cli_site = parse_site(site) if site else None
-    catalog = load_catalog(extra=[Path(p) for p in catalog_files])
-    catalog_copies = read_copies(catalog_files)
-    out = Path(out_dir) if out_dir is not None else default_out_dir(paths[0])
-    check_out_dir(out, force)
-    if db_dir is None:  # the CLI's default (--db, TRACECHECK_DB), so that both find the same sources
-        from tracecheck.cli.app import settings
+    formats = {f.strip().lower() for f in request.formats if f.strip()}
+    check_formats(formats)
+    if request.sign_key is not None:
+        load_signing_key(Path(request.sign_key))
+    policy, default_policy, policy_bytes = _load_policy(request.policy)
+    site = parse_site(request.site) if request.site else None
+    catalog = load_catalog(extra=[Path(p) for p in request.catalogs])
+    catalog_copies = read_copies(request.catalogs)
+    out = Path(request.out_dir) if request.out_dir is not None else default_out_dir(request.captures[0])
+    check_out_dir(out, request.force)
+    return _Checked(policy, default_policy, policy_bytes, site, catalog, catalog_copies, formats, out)
 
-        db_dir = settings.db
 
+def analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] | None = None) -> AnalysisResult:
+    """Run the whole pipeline over the request's captures and write the report into its ``out_dir``."""
+    from tracecheck.report.writer import write_report
+
+    checked = check(request)
+    paths, policy, catalog, out = request.captures, checked.policy, checked.catalog, checked.out
+    default_policy, given_site = checked.default_policy, checked.site
     named = build_named_flows([str(p) for p in paths], hash_files=True, progress=progress)
     reading = named.result
+    site, site_source, site_notes = _choose_site(given_site, reading, policy)
     on = reference_date(reading)
     spans = [(call.first_ts, call.last_ts) for call in named.calls]
     in_scope = [flow for flow in reading.flows if flow_in_scope(flow, policy, spans)]
@@ -125,7 +167,7 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
 
     from tracecheck.geo.lookup import Resolver
 
-    resolver = Resolver.from_settings(Path(db_dir), rdap=rdap, today=on)
+    resolver = Resolver.from_settings(Path(request.db_dir), rdap=request.rdap, today=on)
     services = {ip: classify(t.name_list, catalog) for ip, t in traffic.items()}
     places = resolver.resolve(sorted(traffic), names={ip: t.name_list for ip, t in traffic.items() if t.names},
                               vendor_hints=_vendor_hints(services, resolver))
@@ -134,14 +176,16 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
     signalling = {ip for ip, t in traffic.items() for flow in t.flows if flow.uid in signalling_uids}
 
     uid_to_ip = {flow.uid: ip for ip, t in traffic.items() for flow in t.flows}
-    judged = [_judge(traffic[ip], places[ip], services[ip], call_category, ip in signalling, policy, on, cli_site)
+    judged = [_judge(traffic[ip], places[ip], services[ip], call_category, ip in signalling, policy, on, site)
               for ip in sorted(traffic)]
     assessments = [j.assessment for j in judged]
     sources = resolver.sources()
     report = model.Report(
         tool=model.Tool(version=__version__),
         inputs=[model.Input(path=c.path, sha256=c.sha256, format=c.format, linktypes=list(c.linktypes),
-                            packets=c.packets, first_ts=c.first_ts, last_ts=c.last_ts) for c in reading.captures],
+                            packets=c.packets, first_ts=c.first_ts, last_ts=c.last_ts,
+                            vantage_point=model.VantagePoint.of(c.vantage) if c.vantage else None)
+                for c in reading.captures],
         accounting=model.Accounting(records=reading.accounting.records, decoded=reading.accounting.decoded,
                                     skipped=dict(reading.accounting.skipped), notes=dict(reading.accounting.notes)),
         sources=[_source(info) for info in sources] + _catalog_sources(catalog),
@@ -153,12 +197,11 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
         destinations=[j.destination for j in judged],
         calls=[_call(call, uid_to_ip, traffic) for call in named.calls],
         observability=observability_notes(traffic, local, outside_scope) + _hidden_relay_peers(named, in_scope),
-        warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope),
-        site=_site(cli_site, policy),
+        warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope) + site_notes,
+        site=_site(site, site_source),
     )
-    files = write_report(report, out, reading.flows.columns, wanted_formats,
-                         Path(sign_key) if sign_key is not None else None, force=force,
-                         policy=policy_bytes, catalogs=catalog_copies)
+    files = write_report(report, out, reading.flows.columns, checked.formats, request.sign_key,
+                         force=request.force, policy=checked.policy_bytes, catalogs=checked.catalog_copies)
     code = exit_code(assessments)
     return AnalysisResult(report=report, exit_code=code, out_dir=out, files=tuple(files),
                           default_policy=default_policy, reading=reading, places=places)
@@ -426,8 +469,26 @@ def _catalog_sources(catalog: Catalog) -> list[model.Source]:
                          sha256=source.sha256) for source in catalog.sources]
 
 
-def _site(cli_site: Site | None, policy: Policy) -> model.SiteRef | None:
-    site, source = (cli_site, "--site") if cli_site is not None else (policy_site(policy), "policy")
+def _choose_site(given: Site | None, reading: FlowResult, policy: Policy) -> tuple[Site | None, str, list[str]]:
+    """The capture site and where it came from: ``--site``, else the first capture file that
+    records one (``tracecheck capture --site``), else the policy's ``site``.  A file's site that
+    names no known place is said, not fatal: the file is not the user's typing."""
+    if given is not None:
+        return given, "--site", []
+    notes = []
+    for capture in reading.captures:
+        label = capture.vantage.site if capture.vantage is not None else ""
+        if not label:
+            continue
+        try:
+            return parse_site(label), "capture", notes
+        except SiteError:
+            notes.append(f"{capture.path}: the capture's site '{label}' is not a region code, a city in the region "
+                         "catalog, an ISO country or 'lat,lon'; no RTT bound from it (give --site)")
+    return policy_site(policy), "policy", notes
+
+
+def _site(site: Site | None, source: str) -> model.SiteRef | None:
     if site is None:
         return None
     return model.SiteRef(label=site.label, latitude=site.latitude, longitude=site.longitude,
@@ -479,6 +540,8 @@ def _caveats(reading: FlowResult, judged: list[Judged], outside_scope: int) -> l
     if reading.warnings:
         more = len(reading.warnings) - 1
         caveats.append(f"capture damaged: {reading.warnings[0]}" + (f" (and {more} more)" if more else ""))
+    for limit in reading.limits:
+        caveats.append(f"capture incomplete: {limit}")
     return caveats
 
 
@@ -491,7 +554,7 @@ def _warnings(reading: FlowResult, policy: Policy, default_policy: bool, catalog
               sources: list[SourceInfo], on: date, judged: list[Judged], outside_scope: int) -> list[str]:
     from tracecheck.geo.store import EXPECTED_KINDS
 
-    warnings = list(reading.warnings)
+    warnings = list(reading.warnings) + list(reading.limits)
     nothing = _nothing_judged(reading, judged, outside_scope)
     if nothing is not None:
         # "Compliant" over nothing proves nothing: said with the verdict too (summary.caveats).

@@ -21,6 +21,63 @@ from types import MappingProxyType
 
 
 @dataclass(frozen=True)
+class CaptureInterface:
+    """One interface a pcapng file describes (its interface description block)."""
+
+    name: str = ""
+    """``if_name``: ``eth0``, ``\\Device\\NPF_{...}``."""
+    description: str = ""
+    linktype: int = -1
+    """LINKTYPE number (1 Ethernet, 113 Linux cooked, 101 raw IP ...)."""
+    snaplen: int = 0
+    """Largest number of bytes kept of each packet (0: no limit)."""
+    filter: str = ""
+    """The capture filter (BPF) in force: what the capture never saw by design."""
+    os: str = ""
+    ts_resolution: int = 6
+    """``if_tsresol``: 6 microseconds, 9 nanoseconds (high bit: a power of two)."""
+
+
+@dataclass(frozen=True)
+class VantagePoint:
+    """Where and how a capture was taken, as the pcapng file itself records it.
+
+    ``tracecheck capture`` writes all of it; other tools write some (Wireshark: the OS, the
+    application, the interface and its filter, the statistics).  Everything here came from the
+    file: it is shown, never trusted to decide anything but the default ``--site``."""
+
+    site: str = ""
+    """Where the capture was taken, as the operator said (``Dublin``, ``eu-west-1``, ``53.35,-6.26``)."""
+    note: str = ""
+    """The operator's note: which test call, which agent, what was done."""
+    test_call_id: str = ""
+    """An id for the test call, to match the report to the ticket."""
+    host: str = ""
+    """The capturing machine's name."""
+    os: str = ""
+    hardware: str = ""
+    application: str = ""
+    """The program that wrote the file (``tracecheck 0.1.0 (tcpdump 4.99.3, libpcap 1.10.3)``)."""
+    interfaces: tuple[CaptureInterface, ...] = ()
+    start_ts: float | None = None
+    """When capturing started (the interface statistics' start time), seconds since the epoch."""
+    stop_ts: float | None = None
+    received: int | None = None
+    """Packets the interface received while capturing (``isb_ifrecv``)."""
+    dropped_by_interface: int | None = None
+    """Packets lost for lack of resources at the interface (``isb_ifdrop``)."""
+    dropped_by_os: int | None = None
+    """Packets the kernel dropped before the capture program read them (``isb_osdrop``)."""
+    comments: tuple[str, ...] = ()
+    """Other comments of the file, as written."""
+
+    @property
+    def dropped(self) -> int:
+        """Every packet the capture is known to have lost: each one is evidence that was not seen."""
+        return (self.dropped_by_interface or 0) + (self.dropped_by_os or 0)
+
+
+@dataclass(frozen=True)
 class CaptureInfo:
     """One capture file as read: what it is and what it held."""
 
@@ -38,6 +95,8 @@ class CaptureInfo:
     """Timestamp of the earliest record, seconds since the epoch."""
     last_ts: float | None
     """Timestamp of the latest record."""
+    vantage: VantagePoint | None = None
+    """What the file says of how it was captured (pcapng only); None when it says nothing."""
 
 
 @dataclass(frozen=True)

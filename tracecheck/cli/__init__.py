@@ -14,6 +14,7 @@ from tracecheck.cli import db, lookup  # noqa
 from tracecheck.cli import verify  # noqa
 from tracecheck.cli import analyze  # noqa
 from tracecheck.cli import diff, keygen  # noqa
+from tracecheck.cli import capture  # noqa
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ def analyze(
     policy: Path | None = typer.Option(None, "--policy", "-p", help="Residency policy YAML (default: the gdpr-eu template)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Report directory (default: reports/<capture name>). A re-run replaces the report in it whole; a non-empty directory that holds no tracecheck report, or files tracecheck did not write, is refused (see --force)."),
     format: list[str] = typer.Option([], "--format", "-f", help=formats.help_text()),
-    site: str | None = typer.Option(None, "--site", help="Where the capture was taken, for the RTT bound: region code, city, country or lat,lon."),
+    site: str | None = typer.Option(None, "--site", help="Where the capture was taken, for the RTT bound: region code, city, country or lat,lon (default: the site the capture file records, from `tracecheck capture --site`, else the policy's)."),
     catalog: list[Path] = typer.Option([], "--catalog", help="Extra service catalog YAML (repeatable)."),
     rdap: bool = typer.Option(False, "--rdap", help="Also ask RDAP registries (uses the network; cached)."),
     sign_key: Path | None = typer.Option(None, "--sign-key", help="Ed25519 private key (PEM) to sign manifest.json; make one with `tracecheck keygen -o KEY`."),
@@ -31,23 +31,41 @@ def analyze(
     """Judge every destination of a test call against a residency policy and write the evidence.
 
     Exit 0 when nothing violates the policy, 1 when something does (or an unknown destination fails under `indeterminate: fail`, or nothing at all was judged), 2 for bad input."""
+    from tracecheck.analyze import AnalyzeRequest
+
+    request = AnalyzeRequest(captures=tuple(captures), db_dir=settings.db, policy=policy, out_dir=out,
+                             formats=tuple(part for item in format for part in item.split(",")), site=site,
+                             catalogs=tuple(catalog), rdap=rdap, sign_key=sign_key, force=force)
+    return run_and_report(request)
+
+
+def run_and_report(request) -> int:
+    """Analyze, print what the user must read (capture warnings, notes, the vantage point, the
+    destination table) and the summary line; the exit code is analyze's (CONTRACT.md)."""
     from tracecheck.analyze import analyze as run
 
-    formats = [part for item in format for part in item.split(",")]
     with reading_progress() as progress:
-        result = run([str(p) for p in captures], policy, out, formats, site, catalog, rdap, sign_key,
-                     db_dir=settings.db, progress=progress, force=force)
+        result = run(request, progress)
     report_reading(result.reading)
-    if force and not settings.quiet:
+    if request.force and not settings.quiet:
         _note_kept(result)
     if not settings.quiet:
         # The capture's own warnings were just printed; the rest weaken the evidence and are said once here.
         for warning in result.report.warnings[len(result.reading.warnings):]:
             print(f"tracecheck: note: {warning}", file=sys.stderr)
+        _print_vantage_points(result.report)
         _print_table(result.report, result.places)
     typer.echo(summary_line(result))
     # Returned, not raised: main() exits with the command's return value (standalone_mode=False).
     return result.exit_code
+
+
+def _print_vantage_points(report) -> None:
+    """How each capture was taken, as its file says: one line each (text from the file, shown as text)."""
+    from tracecheck.report.vantage import vantage_lines
+
+    for line in vantage_lines(report):
+        typer.echo(line)
 
 
 def _note_kept(result) -> None:

@@ -33,6 +33,9 @@ class FlowResult:
     accounting: Accounting
     captures: list[CaptureInfo]
     warnings: list[str] = field(default_factory=list)
+    """What went wrong reading the files (truncation, corruption), one line each."""
+    limits: list[str] = field(default_factory=list)
+    """What the files say their capture missed (kernel drops): the files are whole, the evidence is not."""
     builder: FlowBuilder | None = None
     """The raw per-flow columns, for stages that annotate flows by index (``flows.builder_index``)."""
 
@@ -47,6 +50,7 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
     skipped: Counter = Counter()
     notes: Counter = Counter()
     warnings: list[str] = []
+    limits: list[str] = []
     records = decoded = 0
     for index, path in enumerate(paths):
         names.append(str(path))
@@ -64,19 +68,33 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
             records += stats.records
             skipped += stats.skipped
             notes += stats.notes
+            vantage = stats.context.vantage_point()
+            if vantage is not None and vantage.dropped:
+                limits.append(f"{path}: {_drops_warning(vantage)}")
             warnings += [f"{path}: {w}" for w in stats.warnings]
             captures.append(CaptureInfo(
                 path=str(path), sha256=capture.sha256() if hash_files else "", format=capture.format,
                 linktypes=tuple(stats.linktypes), packets=stats.records,
                 first_ts=stats.first_ts_ns / 1e9 if stats.first_ts_ns is not None else None,
                 last_ts=stats.last_ts_ns / 1e9 if stats.last_ts_ns is not None else None,
+                vantage=vantage,
             ))
     notes += builder.notes
     flows = flow_table(builder, decoder.tunnels.names, names)
     accounting = Accounting(records=records, decoded=decoded, skipped=dict(sorted(skipped.items())),
                             notes=dict(sorted(notes.items())))
     assert accounting.records == accounting.decoded + sum(accounting.skipped.values()), accounting
-    return FlowResult(flows=flows, accounting=accounting, captures=captures, warnings=warnings, builder=builder)
+    return FlowResult(flows=flows, accounting=accounting, captures=captures, warnings=warnings, limits=limits,
+                      builder=builder)
+
+
+def _drops_warning(vantage) -> str:
+    """Packets the capture itself lost are evidence nobody saw: a limit of whatever is judged."""
+    parts = [f"{label}: {count:,}" for label, count in (("by the kernel", vantage.dropped_by_os),
+                                                         ("by the interface", vantage.dropped_by_interface)) if count]
+    received = f" of {vantage.received:,} received" if vantage.received is not None else ""
+    return (f"the capture dropped {vantage.dropped:,} packet{'s' if vantage.dropped != 1 else ''}{received} "
+            f"({', '.join(parts)}): flows, names or calls may be missing from this evidence")
 
 
 @dataclass

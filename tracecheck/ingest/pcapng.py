@@ -14,22 +14,21 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from tracecheck.ingest import walk
+from tracecheck.ingest.pcapng_options import IF_TSOFFSET, IF_TSRESOL, walk_options
 from tracecheck.ingest.records import BLOCK_SIZE, MAX_FRAME, ReadStats, RecordBatch, make_batch, read_block
 
 SECTION_HEADER = 0x0A0D0D0A
 INTERFACE_DESCRIPTION = 1
 OBSOLETE_PACKET = 2
 SIMPLE_PACKET = 3
+INTERFACE_STATISTICS = 5
 ENHANCED_PACKET = 6
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 # Smallest valid length of blocks whose fixed fields we read: shorter ones are malformed.
 MIN_LENGTH = {INTERFACE_DESCRIPTION: 20, ENHANCED_PACKET: 32, OBSOLETE_PACKET: 32, SIMPLE_PACKET: 16}
 MAX_BLOCK = MAX_FRAME + 4096
-BLOCK_NAMES = {4: "name_resolution", 5: "interface_statistics", 9: "systemd_journal", 10: "decryption_secrets",
+BLOCK_NAMES = {4: "name_resolution", 9: "systemd_journal", 10: "decryption_secrets",
                0xBAD: "custom", 0x40000BAD: "custom"}
-
-OPT_TSRESOL = 9
-OPT_TSOFFSET = 14
 
 
 def is_pcapng(head: bytes) -> bool:
@@ -127,8 +126,11 @@ def read_pcapng(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> It
                     stats.records += 1
                     stats.skipped["malformed_packet_block"] += 1
             elif btype == INTERFACE_DESCRIPTION:
-                section.interfaces.append(_interface(block, pos, blen, section.endian))
+                section.interfaces.append(_interface(block, pos, blen, section.endian, stats))
                 stats.saw_linktype(section.interfaces[-1].linktype)
+            elif btype == INTERFACE_STATISTICS:
+                stats.context.interface_statistics(block, pos, blen, section.endian)
+                stats.notes["pcapng_interface_statistics"] += 1
             elif btype in (SIMPLE_PACKET, OBSOLETE_PACKET):
                 odd[found.used] = (btype, blen)
                 found.add_odd(pos, blen)
@@ -171,26 +173,23 @@ def _start_section(block: bytes, pos: int, length: int, section: _Section, stats
             section.little = little
             section.interfaces = []
             stats.notes["pcapng_sections"] += 1
+            stats.context.section(block, pos + 24, pos + blen - 4, endian)
             return True
     return False
 
 
-def _interface(block: bytes, pos: int, blen: int, endian: str) -> Interface:
+def _interface(block: bytes, pos: int, blen: int, endian: str, stats: ReadStats) -> Interface:
     linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", block, pos + 8)
     iface = Interface(linktype=linktype, snaplen=snaplen)
-    opt, end = pos + 16, pos + blen - 4
-    while opt + 4 <= end:  # options: code, length, value padded to 32 bits
-        code, olen = struct.unpack_from(endian + "HH", block, opt)
-        value = block[opt + 4: opt + 4 + olen]
-        if code == 0:
-            break
-        if code == OPT_TSRESOL and olen >= 1:
+    options = walk_options(block, pos + 16, pos + blen - 4, endian)
+    for code, value in options:
+        if code == IF_TSRESOL and len(value) >= 1:
             iface.ts_resolution = value[0]
-        elif code == OPT_TSOFFSET and olen >= 8:
+        elif code == IF_TSOFFSET and len(value) >= 8:
             offset = struct.unpack(endian + "q", value[:8])[0]
             if abs(offset) < (1 << 63) // 1_000_000_000:  # else not representable in ns: ignored
                 iface.ts_offset_s = offset
-        opt += 4 + ((olen + 3) & ~3)
+    stats.context.interface(options, linktype, snaplen, endian)
     return iface
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tracecheck.ingest.pcapng_options import ContextReader
+
 # Largest frame we accept from a record header.  Real snap lengths top out at 256 KiB
 # (TSO/GRO super-frames reach 64 KiB); anything beyond is a corrupt header, and trusting it
 # would make us allocate whatever a hostile file claims.
@@ -91,6 +93,8 @@ class ReadStats:
     """Link types in order of first appearance."""
     first_ts_ns: int | None = None
     last_ts_ns: int | None = None
+    context: ContextReader = field(default_factory=lambda: ContextReader())
+    """What a pcapng file says of how it was captured (its SHB, IDB and ISB options)."""
 
     def saw_linktype(self, linktype: int) -> None:
         if linktype not in self.linktypes:

@@ -33,7 +33,7 @@ VERDICT_SEVERITY = {Verdict.VIOLATION: 0, Verdict.INDETERMINATE: 1, Verdict.COMP
 """Most severe first: a reviewer reads violations before anything else; what the policy did not
 judge comes last."""
 
-_OMIT_WHEN_UNSET = {"generated", "fails", "site"}
+_OMIT_WHEN_UNSET = {"generated", "fails", "site", "vantage_point"}
 _OMIT_WHEN_EMPTY = {"via"}
 
 
@@ -47,6 +47,56 @@ class Tool(_Model):
     version: str
 
 
+class CaptureInterface(_Model):
+    """Extension: one interface the capture file describes (vocabulary.CaptureInterface)."""
+
+    name: str = ""
+    description: str = ""
+    linktype: int
+    snaplen: int = 0
+    filter: str = ""
+    """The capture filter in force: traffic it excluded was never seen."""
+    os: str = ""
+
+
+class VantagePoint(_Model):
+    """Extension: where and how the capture was taken, as the pcapng file records it
+    (vocabulary.VantagePoint; ``tracecheck capture`` writes all of it).  Text from the file: shown,
+    never trusted."""
+
+    site: str = ""
+    note: str = ""
+    test_call_id: str = ""
+    host: str = ""
+    os: str = ""
+    hardware: str = ""
+    application: str = ""
+    """The program that wrote the file."""
+    interfaces: list[CaptureInterface] = []
+    start_ts: float | None = None
+    stop_ts: float | None = None
+    received: int | None = None
+    dropped_by_interface: int | None = None
+    dropped_by_os: int | None = None
+    """Packets lost before the capture program read them: a limit of the evidence (``warnings``)."""
+    comments: list[str] = []
+
+    @classmethod
+    def of(cls, seen) -> VantagePoint:
+        """From ``vocabulary.VantagePoint``."""
+        return cls(site=seen.site, note=seen.note, test_call_id=seen.test_call_id, host=seen.host, os=seen.os,
+                   hardware=seen.hardware, application=seen.application,
+                   interfaces=[CaptureInterface(name=i.name, description=i.description, linktype=i.linktype,
+                                                snaplen=i.snaplen, filter=i.filter, os=i.os) for i in seen.interfaces],
+                   start_ts=seen.start_ts, stop_ts=seen.stop_ts, received=seen.received,
+                   dropped_by_interface=seen.dropped_by_interface, dropped_by_os=seen.dropped_by_os,
+                   comments=list(seen.comments))
+
+    @property
+    def dropped(self) -> int:
+        return (self.dropped_by_interface or 0) + (self.dropped_by_os or 0)
+
+
 class Input(_Model):
     """One capture file as read (vocabulary.CaptureInfo)."""
 
@@ -57,6 +107,8 @@ class Input(_Model):
     packets: int
     first_ts: float | None
     last_ts: float | None
+    vantage_point: VantagePoint | None = None
+    """Extension: how it was captured, when the file says (pcapng); left out otherwise."""
 
 
 class Accounting(_Model):
@@ -163,7 +215,8 @@ class SiteRef(_Model):
     longitude: float
     radius_km: float = 0.0
     """How uncertain the position is (a country given as the site: its radius)."""
-    source: Literal["--site", "policy"] = "--site"
+    source: Literal["--site", "capture", "policy"] = "--site"
+    """``capture``: the capture file's own site (``tracecheck capture --site``)."""
 
 
 class Name(_Model):
@@ -344,6 +397,8 @@ def canonical_dict(report: Report) -> dict[str, Any]:
                      for c in sorted(report.calls, key=lambda c: (_none_first(c.first_ts), c.call_id))]
     for destination in data["destinations"]:
         _drop_unset(destination)
+    for capture in data["inputs"]:
+        _drop_unset(capture)
     _drop_unset(data)
     return _plain(data)
 

@@ -130,6 +130,7 @@ def render_html(report: Report, flows: Columns | None = None) -> str:
     from tracecheck.report.grouping import grouped, short_reason
     from tracecheck.report.model import canonical_dict
     from tracecheck.report.policy_in_force import policy_in_force
+    from tracecheck.report.vantage import vantage_points
 
     data = canonical_dict(report.with_generated_from_environment())
     template = _environment().get_template(TEMPLATE)
@@ -137,6 +138,7 @@ def render_html(report: Report, flows: Columns | None = None) -> str:
     return _with_csp_hashes(template.render(
         csp=CSP_PLACEHOLDER,
         pif=policy_in_force(data),
+        vantage=vantage_points(data),
         place_of={d["ip"]: f"({place(d)}; {d['verdict'].replace('_', ' ')})" for d in data["destinations"]},
         groups=grouped(data["destinations"]),
         short_reason=short_reason,

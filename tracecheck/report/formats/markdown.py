@@ -66,6 +66,7 @@ def _row(destination: dict) -> str:
 
 def render_markdown(report: Report) -> str:
     from tracecheck.report.model import canonical_dict
+    from tracecheck.report.vantage import vantage_points
     from tracecheck.report.verdict_line import verdict_sentence
 
     data = canonical_dict(report)
@@ -75,6 +76,10 @@ def render_markdown(report: Report) -> str:
                        for i in data["inputs"])
     if inputs:
         lines += [f"Capture: {inputs}", ""]
+    for path, rows in vantage_points(data):
+        lines += [f"### Vantage point of {code(path)}", "", "| | |", "| --- | --- |"]
+        lines += [f"| {label} | {code(value, 300)} |" for label, value in rows]
+        lines.append("")
     groups = [
         ("Judged", [d for d in data["destinations"] if d["verdict"] != "not_assessed" and d.get("basis") != "local"]),
         ("Not assessed (the policy ignores them)", [d for d in data["destinations"] if d["verdict"] == "not_assessed"]),

@@ -93,6 +93,7 @@ def pdf_data(report: Report, flows: Columns | None = None) -> dict:
     cleaned first (then made breakable: the cleaning would show the zero-width spaces)."""
     from tracecheck.report.model import canonical_dict
     from tracecheck.report.policy_in_force import policy_in_force
+    from tracecheck.report.vantage import vantage_points
     from tracecheck.report.verdict_line import verdict_sentence
 
     data = _clean(canonical_dict(report.with_generated_from_environment()))
@@ -126,6 +127,8 @@ def pdf_data(report: Report, flows: Columns | None = None) -> dict:
         "sources": [{"name": x["name"], "kind": x["kind"], "version": _breakable(x["version"]), "sha256": _digest(x["sha256"]),
                      "date": date_label(x["date"], x.get("date_basis", "content")), "stale": x.get("stale", False)}
                     for x in data["sources"]],
+        "vantage": [{"path": _breakable(path), "rows": [[label, value] for label, value in rows]}
+                    for path, rows in vantage_points(data)],
         "observability": data.get("observability", []),
         "warnings": data.get("warnings", []),
         "caveats": s.get("caveats", []),
