@@ -57,7 +57,8 @@ class _FlowState:
     names: list = field(default_factory=list)  # (source, name, detail) in the order found
     streams: dict = field(default_factory=dict)  # sender -> StreamReassembler
     consumed: dict = field(default_factory=dict)  # sender -> stream bytes already parsed (DNS/SIP over TCP)
-    tls_done: set = field(default_factory=set)
+    tls_done: set = field(default_factory=set)  # senders whose first bytes (hello, request head) were read
+    head_wait: bool = False  # an HTTP request head is being reassembled: not finished yet
     quic: quic.QuicInitialAssembler | None = None
     rtp: rtp.RtpStreamDetector | None = None
     first_sender: tuple | None = None
@@ -235,7 +236,7 @@ class Dissection:
             self._tcp(state, sender, pk, ts, flow, dst)
         else:
             self._udp(state, payload, ts, flow, src, dst, sport, dport)
-        if state.app in ("tls", "http", "websocket", "quic", "rtp", "srtp") and (state.app != "rtp" or state.rtp is None or state.rtp.verdict != "unknown"):
+        if not state.head_wait and state.app in ("tls", "http", "websocket", "quic", "rtp", "srtp") and (state.app != "rtp" or state.rtp is None or state.rtp.verdict != "unknown"):
             self.finished[flow] = True  # named and recognised: later payloads add nothing
 
     def _tcp_messages(self, state, sender, pk, splitter) -> list[bytes]:
@@ -251,30 +252,31 @@ class Dissection:
         payload = pk.payload
         if sender in state.tls_done:
             return
-        if state.app in ("", "tls") and (payload[:1] == b"\x16" or sender in state.streams):
-            stream = state.streams.get(sender)
-            if stream is None and len(payload) <= DEFAULT_LIMIT:
+        stream = state.streams.get(sender)
+        if stream is not None and (state.app in ("", "tls") or state.head_wait):
+            # The client's first bytes, in pieces: a ClientHello or HTTP request head split over
+            # segments, or a segment held until the stream's start turns up.
+            stream.add(pk.seq, payload)
+            self._first_bytes(state, sender, stream.contiguous())
+            return
+        if state.app in ("", "tls") and payload[:1] == b"\x16":
+            if len(payload) <= DEFAULT_LIMIT:
                 # Most hellos come in one segment: parse it as it is, and reassemble only when
                 # it is not a whole hello (what the reassembler would hand back is this payload).
                 hello = tls.parse_client_hello(payload, details=False)
-                if not isinstance(hello, tls.ClientHello):
-                    stream = state.streams[sender] = StreamReassembler()
-                    stream.add(pk.seq, payload)
-            else:
-                stream = state.streams.setdefault(sender, StreamReassembler())
-                stream.add(pk.seq, payload)
-                hello = tls.parse_client_hello(stream.contiguous(), details=False)
-            if hello is not tls.NEED_MORE:
-                self._hello_seen(state, sender, hello)
+                if isinstance(hello, tls.ClientHello):
+                    self._hello_seen(state, sender, hello)
+                    return
+            stream = state.streams[sender] = StreamReassembler()
+            stream.add(pk.seq, payload)
+            self._first_bytes(state, sender, stream.contiguous())
             return
-        if http.looks_like_http_request(payload):
-            request = http.parse_http_request(payload)
-            if request is not None:
-                state.app = state.app or ("websocket" if request.websocket else "http")
-                if request.connect_host:
-                    state.names.append(("http_host", request.connect_host, f"CONNECT {request.connect_host}:{request.connect_port} through a proxy"))
-                elif request.host:
-                    state.names.append(("http_host", request.host, ""))
+        if not state.app and http.starts_like_http_request(payload):
+            if not self._http_head(state, sender, payload):  # the head goes on in later segments
+                start = int(self.client_start[flow])
+                stream = state.streams[sender] = StreamReassembler(
+                    limit=http.MAX_HEAD, isn=start if start >= 0 and sender[1] == self.client_port[flow] else None)
+                stream.add(pk.seq, payload)
             return
         if payload[:3] in SIP_STARTS or state.app == "sip":
             for message in self._tcp_messages(state, sender, pk, _sip_messages):
@@ -301,6 +303,42 @@ class Dissection:
                 state.first_sender = named[0]
                 self._hello_seen(state, *named)
         return state
+
+    def _first_bytes(self, state: _FlowState, sender: tuple, data: bytes) -> None:
+        """The in-order start of a sender's stream so far: a ClientHello, an HTTP request head,
+        or neither (then the sender is done with); nothing happens while either needs more."""
+        if not data:
+            return  # the stream's first segment has not turned up yet
+        if data[:1] == b"\x16":
+            hello = tls.parse_client_hello(data, details=False)
+            if hello is not tls.NEED_MORE:
+                self._hello_seen(state, sender, hello)
+        elif state.head_wait or http.starts_like_http_request(data):
+            self._http_head(state, sender, data)
+        else:
+            self._hello_seen(state, sender, None)
+
+    @staticmethod
+    def _http_head(state: _FlowState, sender: tuple, data: bytes) -> bool:
+        """Name the flow from a client's request head; False while the head may still bring a
+        host (neither a host nor the blank line yet, and under ``http.MAX_HEAD``)."""
+        request = http.parse_http_request(data)
+        whole = request is not None and bool(request.host or request.complete)
+        if not whole and len(data) < http.MAX_HEAD and http.starts_like_http_request(data):
+            state.app, state.head_wait = state.app or "http", True
+            return False
+        state.head_wait = False
+        state.tls_done.add(sender)  # the first request is all that is read
+        state.streams.pop(sender, None)
+        if request is None:  # what started like a request line was not one
+            state.app = "" if state.app == "http" else state.app
+            return True
+        state.app = state.app if state.app not in ("", "http") else ("websocket" if request.websocket else "http")
+        if request.connect_host:
+            state.names.append(("http_host", request.connect_host, f"CONNECT {request.connect_host}:{request.connect_port} through a proxy"))
+        elif request.host:
+            state.names.append(("http_host", request.host, ""))
+        return True
 
     @staticmethod
     def _hello_seen(state: _FlowState, sender: tuple, hello: tls.ClientHello | None) -> None:
