@@ -25,14 +25,14 @@ from tracecheck.ingest.decode import Packets
 from tracecheck.vocabulary import Call, NameObservation
 
 if TYPE_CHECKING:
-    from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
+    from tracecheck.dissect import dns, dtls, gquic, http, quic, rtp, sip, stun, tls
 
 
 def load_protocols() -> None:
     """Import the protocol dissectors, on the first packet examined: a process that only picks
     packets for a worker (worker.py) never examines one and is spared ~45 ms of imports."""
-    global dns, dtls, http, quic, rtp, sip, stun, tls
-    from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
+    global dns, dtls, gquic, http, quic, rtp, sip, stun, tls
+    from tracecheck.dissect import dns, dtls, gquic, http, quic, rtp, sip, stun, tls
 
 ECH_DETAIL = "ECH offered: may be only the public (outer) name"
 NAME_RANK = {"sni": 0, "quic_sni": 0, "http_host": 1, "sip": 2, "dns": 3}
@@ -351,6 +351,12 @@ class Dissection:
     def _udp(self, state, payload, ts, flow, src, dst, sport, dport) -> None:
         first = None
         if state.quic is None and not state.app:
+            old = gquic.parse_client_packet(payload)
+            if old is not None:  # Google QUIC: a CHLO (or a T05x ClientHello), on any port
+                state.app = "quic"
+                if old.sni:
+                    state.names.append(("quic_sni", old.sni, f"gQUIC {old.version}"))
+                return
             first = quic.first_initial(payload)  # cut out once: feed takes it as it is
             if first is not None:
                 state.quic = quic.QuicInitialAssembler(details=False)
