@@ -25,14 +25,14 @@ from tracecheck.ingest.decode import Packets
 from tracecheck.vocabulary import Call, NameObservation
 
 if TYPE_CHECKING:
-    from tracecheck.dissect import dns, dtls, gquic, http, quic, rtp, sip, stun, tls
+    from tracecheck.dissect import agora, dns, dtls, gquic, http, quic, rtp, sip, stun, tls
 
 
 def load_protocols() -> None:
     """Import the protocol dissectors, on the first packet examined: a process that only picks
     packets for a worker (worker.py) never examines one and is spared ~45 ms of imports."""
-    global dns, dtls, gquic, http, quic, rtp, sip, stun, tls
-    from tracecheck.dissect import dns, dtls, gquic, http, quic, rtp, sip, stun, tls
+    global agora, dns, dtls, gquic, http, quic, rtp, sip, stun, tls
+    from tracecheck.dissect import agora, dns, dtls, gquic, http, quic, rtp, sip, stun, tls
 
 ECH_DETAIL = "ECH offered: may be only the public (outer) name"
 NAME_RANK = {"sni": 0, "quic_sni": 0, "http_host": 1, "sip": 2, "dns": 3}
@@ -236,7 +236,7 @@ class Dissection:
             self._tcp(state, sender, pk, ts, flow, dst)
         else:
             self._udp(state, payload, ts, flow, src, dst, sport, dport)
-        if not state.head_wait and state.app in ("tls", "http", "websocket", "quic", "rtp", "srtp") and (state.app != "rtp" or state.rtp is None or state.rtp.verdict != "unknown"):
+        if not state.head_wait and state.app in ("tls", "http", "websocket", "quic", "sd-rtn", "rtp", "srtp") and (state.app != "rtp" or state.rtp is None or state.rtp.verdict != "unknown"):
             self.finished[flow] = True  # named and recognised: later payloads add nothing
 
     def _tcp_messages(self, state, sender, pk, splitter) -> list[bytes]:
@@ -356,6 +356,11 @@ class Dissection:
                 state.app = "quic"
                 if old.sni:
                     state.names.append(("quic_sni", old.sni, f"gQUIC {old.version}"))
+                return
+            edge = agora.hello_server_name(payload)
+            if edge is not None:  # the client names the media edge it wants, as an SNI does
+                state.app = "sd-rtn"
+                state.names.append(("sni", edge, "Agora SD-RTN hello"))
                 return
             first = quic.first_initial(payload)  # cut out once: feed takes it as it is
             if first is not None:
