@@ -114,3 +114,13 @@ def test_hostile_segments_never_raise(tmp_path, segments, start):
     result = capture(tmp_path, parts, range(len(parts)), reply=False)
     for flow in result.result.flows:
         assert len(flow.server_name) <= 253
+
+
+def test_zero_bytes_sent_with_an_ack_before_the_first_segment(tmp_path):
+    """Some stacks send an ACK carrying two zero bytes, then the real first segment at the same
+    sequence number (nDPI's heuristic_tcp_ack_payload.pcap): the zeros are not the stream's start."""
+    from test_dissect_session import HELLO
+
+    for port, first, name in ((80, REQUEST, "media.example.net"), (443, HELLO, "split.example.com")):
+        flow = flow_to(capture(tmp_path, [(0, b"\x00\x00"), (0, first)], [0, 1], port=port, reply=False), SERVER, port)
+        assert flow.server_name == name

@@ -252,6 +252,9 @@ class Dissection:
         payload = pk.payload
         if sender in state.tls_done:
             return
+        if len(payload) <= _ZERO_FILL and sender not in state.streams and not payload.strip(b"\0"):
+            return  # a keep-alive byte or zeros some stacks send with an ACK: nothing to read, and
+            # the segment that follows at the same sequence number is the real start
         stream = state.streams.get(sender)
         if stream is not None and (state.app in ("", "tls") or state.head_wait):
             # The client's first bytes, in pieces: a ClientHello or HTTP request head split over
@@ -512,6 +515,8 @@ class Dissection:
 
 
 _NOTHING_FOUND = ("", ())
+_ZERO_FILL = 6
+"""TCP payloads of at most this many zero bytes are ignored (see ``_tcp``)."""
 # A DNS client's address as text, for every answer it receives: a capture has few clients.
 _client_text = lru_cache(maxsize=4096)(address)
 
