@@ -124,3 +124,34 @@ def test_zero_bytes_sent_with_an_ack_before_the_first_segment(tmp_path):
     for port, first, name in ((80, REQUEST, "media.example.net"), (443, HELLO, "split.example.com")):
         flow = flow_to(capture(tmp_path, [(0, b"\x00\x00"), (0, first)], [0, 1], port=port, reply=False), SERVER, port)
         assert flow.server_name == name
+
+
+def test_a_hello_or_request_after_a_preamble(tmp_path):
+    """The first payloads are not always the hello: FTP's AUTH TLS (after the server's banner),
+    RDP's X.224 negotiation, or a capture begun mid-connection with a response in flight."""
+    from test_dissect_session import HELLO
+
+    cases = {
+        21: [("s", b"220 ftp ready\r\n"), ("c", b"AUTH TLS\r\n"), ("s", b"234 go ahead\r\n"), ("c", HELLO)],
+        3389: [("c", b"\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00\x01\x00\x08\x00\x01\x00\x00\x00"),
+               ("s", b"\x03\x00\x00\x13\x0e\xd0\x00\x00\x12\x34\x00\x02\x00\x08\x00\x01\x00\x00\x00"), ("c", HELLO)],
+        80: [("s", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"), ("s", bytes(10)), ("c", REQUEST)],
+    }
+    for port, talk in cases.items():
+        cap = Capture()
+        seq, ack = cap.handshake(T0, CLIENT, SERVER, 50200, port, isn=700)
+        for i, (side, data) in enumerate(talk):
+            if side == "c":
+                cap.segment(T0 + (20 + i) * MS, CLIENT, SERVER, 50200, port, seq, data, ack)
+                seq += len(data)
+            else:
+                cap.segment(T0 + (20 + i) * MS, SERVER, CLIENT, port, 50200, ack, data, seq)
+                ack += len(data)
+        flow = flow_to(named(cap.write(tmp_path)), SERVER, port)
+        assert flow.server_name == ("media.example.net" if port == 80 else "split.example.com"), port
+
+
+def test_runs_of_spaces_in_the_request_line(tmp_path):
+    request = b"GET          /very_long_uri HTTP/1.1\r\nHost: www.lan\r\n\r\n"
+    flow = flow_to(capture(tmp_path, [(0, request)], [0], port=8080, reply=False), SERVER, 8080)
+    assert flow.server_name == "www.lan"

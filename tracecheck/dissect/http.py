@@ -154,7 +154,7 @@ def parse_http_request(payload: bytes) -> HttpRequest | None:
     complete = blank >= 0
     text = head[: blank if complete else len(head)].decode("latin-1")
     lines = text.split("\n", MAX_HEADERS + 1)
-    parts = lines[0].rstrip("\r").split(" ")
+    parts = lines[0].split()  # runs of spaces between the three parts are allowed (RFC 9112 3)
     if len(parts) != 3 or not parts[2].startswith("HTTP/") or not parts[1]:
         return None
     method, target, version = parts

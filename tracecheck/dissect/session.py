@@ -59,6 +59,7 @@ class _FlowState:
     consumed: dict = field(default_factory=dict)  # sender -> stream bytes already parsed (DNS/SIP over TCP)
     tls_done: set = field(default_factory=set)  # senders whose first bytes (hello, request head) were read
     head_wait: bool = False  # an HTTP request head is being reassembled: not finished yet
+    preamble: bool = False  # a payload came that was neither hello nor request: not at a stream's start
     quic: quic.QuicInitialAssembler | None = None
     rtp: rtp.RtpStreamDetector | None = None
     first_sender: tuple | None = None
@@ -277,8 +278,8 @@ class Dissection:
         if not state.app and http.starts_like_http_request(payload):
             if not self._http_head(state, sender, payload):  # the head goes on in later segments
                 start = int(self.client_start[flow])
-                stream = state.streams[sender] = StreamReassembler(
-                    limit=http.MAX_HEAD, isn=start if start >= 0 and sender[1] == self.client_port[flow] else None)
+                at_start = start >= 0 and sender[1] == self.client_port[flow] and not state.preamble
+                stream = state.streams[sender] = StreamReassembler(limit=http.MAX_HEAD, isn=start if at_start else None)
                 stream.add(pk.seq, payload)
             return
         if payload[:3] in SIP_STARTS or state.app == "sip":
@@ -287,14 +288,18 @@ class Dissection:
             return
         if not state.app and len(state.streams) == 0:
             start = int(self.client_start[flow])
-            if start >= 0 and sender[1] == self.client_port[flow] and 0 < seq_diff(pk.seq, start) < 65536:
+            if (not state.preamble and start >= 0 and sender[1] == self.client_port[flow]
+                    and 0 < seq_diff(pk.seq, start) < 65536):
                 # Not the client's first bytes: its first segment (a ClientHello's start) comes
                 # later, reordered or retransmitted.  Hold this one until it does (the payload
                 # packet limit bounds the wait).
                 stream = state.streams[sender] = StreamReassembler(isn=start)
                 stream.add(pk.seq, payload)
                 return
-            self.finished[flow] = True  # neither TLS, HTTP nor SIP from its first payload
+            # Neither TLS, HTTP nor SIP.  A hello or request may still follow a preamble: FTP's
+            # AUTH TLS, RDP's negotiation, a response first in a capture begun mid-connection.
+            # The flow's next few payloads are looked at too (choice.FIRST_PAYLOADS_TCP bounds it).
+            state.preamble = True
 
     def _state(self, flow: int) -> _FlowState:
         """The flow's state, made when first needed (as its hello left it, if the bulk lane named it)."""
