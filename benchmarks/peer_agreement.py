@@ -35,6 +35,7 @@ import re
 import sys
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -274,8 +275,9 @@ def main(argv=None) -> int:
         return 2
 
     tally, errors = Tally(), []
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for trace, seen in zip(traces, pool.map(look, [str(t) for t in traces], chunksize=4)):
+    with ProcessPoolExecutor(max_workers=args.jobs) if args.jobs > 1 else nullcontext() as pool:
+        results = pool.map(look, [str(t) for t in traces], chunksize=4) if pool else map(look, map(str, traces))
+        for trace, seen in zip(traces, results):
             if seen.error:
                 errors.append(f"{trace}: {seen.error}")
             if trace in zeek:
