@@ -8,6 +8,10 @@ from tracecheck.ingest.cursor import Cursor, Layer, u16
 
 HEADER = 14
 VLAN_TAG = 4
+FABRICPATH = 0x8903
+"""Cisco FabricPath: the outer header's EtherType, then 2 bytes (forwarding tag, TTL), then the
+whole inner Ethernet frame.  Zeek decodes it; a switch's SPAN port shows it."""
+FABRICPATH_TAG = 2
 
 ETHERTYPES = {
     0x0800: Layer.IPV4,
@@ -59,7 +63,12 @@ def decode(c: Cursor, rows: np.ndarray) -> None:
     if not ok.all():
         c.skip(rows[~ok], "truncated_frame")
         rows, pos = rows[ok], pos[ok]
-    dispatch(c, rows, u16(c, pos + 12), pos + HEADER)
+    ethertype = u16(c, pos + 12)
+    fabricpath = ethertype == FABRICPATH
+    if fabricpath.any():
+        c.move(rows[fabricpath], Layer.ETHERNET, pos[fabricpath] + HEADER + FABRICPATH_TAG)
+        rows, pos, ethertype = rows[~fabricpath], pos[~fabricpath], ethertype[~fabricpath]
+    dispatch(c, rows, ethertype, pos + HEADER)
 
 
 def decode_vlan(c: Cursor, rows: np.ndarray) -> None:
