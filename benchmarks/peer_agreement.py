@@ -225,6 +225,22 @@ def pick(row: dict, ours: list):
     return close[0] if close else None
 
 
+def is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def loose_match(seen: Seen, proto: str, a: str, ap: int, b: str, bp: int) -> list:
+    """nDPI prints some IPv6 addresses wrongly (``2600:1901::7a0b::``): match such a flow on its
+    ports and its other, well-printed address."""
+    good = {(canonical(h), p) for h, p in ((a, ap), (b, bp)) if is_address(h)}
+    return [row for (kind, ends), rows in seen.flows.items() if kind == proto.lower() and good <= ends
+            and {p for _, p in ends} == {ap, bp} for row in rows]
+
+
 def compare_ndpi(trace: Path, out: Path, seen: Seen, tally: Tally) -> None:
     for line in out.read_text(errors="replace").splitlines():
         m = NDPI_FLOW.match(line)
@@ -235,6 +251,8 @@ def compare_ndpi(trace: Path, out: Path, seen: Seen, tally: Tally) -> None:
             continue
         name = name.strip().lower()
         flows = seen.flows.get(endpoints(proto, a, ap, b, bp), [])
+        if not flows and not (is_address(a) and is_address(b)):
+            flows = loose_match(seen, proto, a, int(ap), b, int(bp))
         hit = any(name in names for _, _, names in flows)
         tally.count("ndpi_names", hit, f"{trace.name} {proto} {a}:{ap} <-> {b}:{bp} [{app}] {name}"
                     + ("" if flows else " (no flow)"))
