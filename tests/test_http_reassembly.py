@@ -155,3 +155,11 @@ def test_runs_of_spaces_in_the_request_line(tmp_path):
     request = b"GET          /very_long_uri HTTP/1.1\r\nHost: www.lan\r\n\r\n"
     flow = flow_to(capture(tmp_path, [(0, request)], [0], port=8080, reply=False), SERVER, 8080)
     assert flow.server_name == "www.lan"
+
+
+def test_a_sip_invite_over_tcp_split_in_two_segments(tmp_path):
+    invite = (b"INVITE sip:agent@pbx.example.com SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.5:50100\r\n"
+              b"From: <sip:a@example.com>;tag=1\r\nTo: <sip:agent@pbx.example.com>\r\nCall-ID: abc@10.0.0.5\r\n"
+              b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+    flow = flow_to(capture(tmp_path, pieces(invite, [60]), [0, 1], port=5060, reply=False), SERVER, 5060)
+    assert (flow.server_name, flow.name_source, flow.app) == ("pbx.example.com", "sip", "sip")

@@ -257,7 +257,7 @@ class Dissection:
             return  # a keep-alive byte or zeros some stacks send with an ACK: nothing to read, and
             # the segment that follows at the same sequence number is the real start
         stream = state.streams.get(sender)
-        if stream is not None and (state.app in ("", "tls") or state.head_wait):
+        if stream is not None and sender not in state.consumed and (state.app in ("", "tls") or state.head_wait):
             # The client's first bytes, in pieces: a ClientHello or HTTP request head split over
             # segments, or a segment held until the stream's start turns up.
             stream.add(pk.seq, payload)
@@ -282,7 +282,7 @@ class Dissection:
                 stream = state.streams[sender] = StreamReassembler(limit=http.MAX_HEAD, isn=start if at_start else None)
                 stream.add(pk.seq, payload)
             return
-        if payload[:3] in SIP_STARTS or state.app == "sip":
+        if payload[:3] in SIP_STARTS or state.app == "sip" or sender in state.consumed:  # consumed: SIP begun
             for message in self._tcp_messages(state, sender, pk, _sip_messages):
                 self._sip(message, ts, flow, dst)
             return
