@@ -18,7 +18,8 @@ Printed figures (tracecheck's flow table and names, on each trace):
     (or a name of its CNAME chain).
   - Zeek TLS server names found: ssl.log server_name given to a flow on the same 5-tuple.
   - nDPI host names found: each ``[Hostname/SNI: x]`` of a non-DNS flow in the .out file is a
-    name tracecheck saw on that flow (its server_name or a name observed in it).
+    name tracecheck saw on that flow (its server_name or a name observed in it); and how many
+    are the flow's server_name itself (the name the flow is judged by).
 
 A Zeek trace is used when a btest script reads it and only it (``-r $TRACES/...``) without a BPF
 filter and the script's baseline has a conn.log (or dns.log, ssl.log); of several such
@@ -124,7 +125,7 @@ class Seen:
     """What tracecheck made of one trace."""
 
     flows: dict = field(default_factory=lambda: defaultdict(list))
-    """(proto, {endpoints}) -> [(ts, {host: pkts sent}, names)] sorted by ts."""
+    """(proto, {endpoints}) -> [(ts, {host: pkts sent}, names, server_name)] sorted by ts."""
     dns: set = field(default_factory=set)
     """(address, name) pairs from DNS answers."""
     error: str = ""
@@ -143,7 +144,7 @@ def look(trace: str) -> Seen:
         for f in named.result.flows:
             sent = {(canonical(f.orig_h), f.orig_p): f.orig_pkts, (canonical(f.resp_h), f.resp_p): f.resp_pkts}
             names = names_of[f.uid] | ({f.server_name} if f.server_name else set())
-            seen.flows[endpoints(f.proto, f.orig_h, f.orig_p, f.resp_h, f.resp_p)].append((f.ts, sent, names))
+            seen.flows[endpoints(f.proto, f.orig_h, f.orig_p, f.resp_h, f.resp_p)].append((f.ts, sent, names, f.server_name))
     except Exception as err:  # a trace tracecheck refuses is a trace it misses: counted, not fatal
         seen.error = f"{type(err).__name__}: {err}"[:200]
     for rows in seen.flows.values():
@@ -209,7 +210,7 @@ def compare_zeek(trace: Path, logs: dict[str, Path], seen: Seen, tally: Tally) -
                 continue
             key = endpoints("tcp", row["id.orig_h"], row["id.orig_p"], row["id.resp_h"], row["id.resp_p"])
             flows = seen.flows.get(key, []) + seen.flows.get(("udp", key[1]), [])
-            tally.count("zeek_ssl", any(name in names for _, _, names in flows), f"{tag} {name} {sorted(key[1])}")
+            tally.count("zeek_ssl", any(name in row[2] for row in flows), f"{tag} {name} {sorted(key[1])}")
 
 
 def pick(row: dict, ours: list):
@@ -253,9 +254,9 @@ def compare_ndpi(trace: Path, out: Path, seen: Seen, tally: Tally) -> None:
         flows = seen.flows.get(endpoints(proto, a, ap, b, bp), [])
         if not flows and not (is_address(a) and is_address(b)):
             flows = loose_match(seen, proto, a, int(ap), b, int(bp))
-        hit = any(name in names for _, _, names in flows)
-        tally.count("ndpi_names", hit, f"{trace.name} {proto} {a}:{ap} <-> {b}:{bp} [{app}] {name}"
-                    + ("" if flows else " (no flow)"))
+        where = f"{trace.name} {proto} {a}:{ap} <-> {b}:{bp} [{app}] {name}" + ("" if flows else " (no flow)")
+        tally.count("ndpi_names", any(name in row[2] for row in flows), where)
+        tally.count("ndpi_server_names", any(name == row[3] for row in flows), where)
 
 
 # --------------------------------------------------------------------------- main
@@ -266,6 +267,7 @@ LABELS = {
     "zeek_dns": "Zeek DNS answers seen",
     "zeek_ssl": "Zeek TLS server names found",
     "ndpi_names": "nDPI host names found",
+    "ndpi_server_names": "  ... as the flow's server_name",
 }
 
 
