@@ -1,11 +1,12 @@
-"""Google QUIC (gQUIC): the server name in a client's first packet, Q039 to Q050 and T050/T051.
+"""Google QUIC (gQUIC): the server name in a client's first packet, Q024 to Q050 and T050/T051.
 
 Old Chrome, Android apps and embedded clients still speak it.  The client's first packet
 carries its crypto handshake in the clear or under keys anyone can derive:
 
-- Q039-Q043: the *public header* (flags, 8-byte connection id, version, packet number), a
-  12-byte message authentication hash, then frames; the handshake is STREAM frame 1 holding a
-  ``CHLO`` message whose ``SNI`` tag is the name.
+- Q024-Q043: the *public header* (flags, 8-byte connection id, version, packet number), a
+  12-byte message authentication hash, then frames (before Q034 after a private flags byte;
+  before Q039 little-endian); the handshake is STREAM frame 1 holding a ``CHLO`` message whose
+  ``SNI`` tag is the name.
 - Q046: an IETF-style long header (type byte, version, one byte of both connection id lengths,
   connection id, packet number), then the same hash and frames as Q043.
 - Q050: an IETF long header whose Initial is protected as RFC 9001 does, with Q050's salt
