@@ -6,6 +6,8 @@ scapy's Dot11 layers; tshark 4.0 reads the same IP/UDP in each.)"""
 from __future__ import annotations
 
 from capture_builders import T0, check_accounting, flows_of, udp, write_pcap
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scapy.layers.dot11 import Dot11, Dot11Beacon, Dot11QoS, RadioTap
 from scapy.layers.l2 import LLC, SNAP
 
@@ -45,3 +47,12 @@ def test_radiotap_header_is_stepped_over(tmp_path):
     check_accounting(result)
     assert [f.orig_p for f in result.flows] == [2000]
     assert result.accounting.skipped == {"truncated_frame": 1}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frames=st.lists(st.binary(max_size=80), min_size=1, max_size=8), linktype=st.sampled_from([WLAN, RADIOTAP]),
+       seed=st.binary(min_size=2, max_size=2))
+def test_any_bytes_are_counted_never_raised_on(tmp_path, frames, linktype, seed):
+    frames = [seed + f if i % 2 else data(udp())[: len(f) + 20] + f for i, f in enumerate(frames)]
+    result = flows_of(write_pcap(tmp_path / "fuzz.pcap", [(T0 + i, f) for i, f in enumerate(frames)], linktype=linktype))
+    check_accounting(result)
