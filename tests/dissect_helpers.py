@@ -133,7 +133,8 @@ def protect_initial(
     client does once the server has chosen its connection ID.
     """
     keys = quic.initial_keys(key_dcid if key_dcid is not None else dcid, version, server=server)
-    type_bits = quic.VERSIONS[version].packet_types.index("initial")
+    rules = quic.VERSIONS.get(version) or quic.GOOGLE_INITIAL_VERSIONS[version.to_bytes(4, "big")]
+    type_bits = rules.packet_types.index("initial")
     first = 0xC0 | (type_bits << 4) | (pn_len - 1)
     head = (
         struct.pack(">BI", first, version)

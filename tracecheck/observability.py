@@ -26,15 +26,24 @@ DOH_NAMES = frozenset({
 })
 """Public DNS-over-HTTPS resolvers, by the names browsers and operating systems use for them."""
 
-DOH_ADDRESSES = frozenset({
-    "1.1.1.1", "1.0.0.1", "1.1.1.2", "1.0.0.2", "1.1.1.3", "1.0.0.3", "8.8.8.8", "8.8.4.4",
-    "9.9.9.9", "149.112.112.112", "9.9.9.10", "149.112.112.10", "9.9.9.11", "149.112.112.11",
-    "208.67.222.222", "208.67.220.220", "94.140.14.14", "94.140.15.15", "185.228.168.9", "185.228.169.9",
-    "2606:4700:4700::1111", "2606:4700:4700::1001", "2001:4860:4860::8888", "2001:4860:4860::8844",
-    "2620:fe::fe", "2620:fe::9", "2620:fe::10", "2620:fe::11", "2620:119:35::35", "2620:119:53::53",
-    "2a10:50c0::ad1:ff", "2a10:50c0::ad2:ff",
-})
-"""The same resolvers' published anycast addresses: DoH needs no name when the address is known."""
+# The same resolvers' published anycast addresses, with the name each is known by: DoH needs no
+# name when the address is known, and the report names the resolver either way.  A short list on
+# purpose (the public resolvers browsers and operating systems offer), kept by hand.
+DOH_RESOLVERS: dict[str, str] = {
+    **dict.fromkeys(("1.1.1.1", "1.0.0.1", "2606:4700:4700::1111", "2606:4700:4700::1001"), "cloudflare-dns.com"),
+    **dict.fromkeys(("1.1.1.2", "1.0.0.2"), "security.cloudflare-dns.com"),
+    **dict.fromkeys(("1.1.1.3", "1.0.0.3"), "family.cloudflare-dns.com"),
+    **dict.fromkeys(("8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844"), "dns.google"),
+    **dict.fromkeys(("9.9.9.9", "149.112.112.112", "2620:fe::fe", "2620:fe::9"), "dns.quad9.net"),
+    **dict.fromkeys(("9.9.9.10", "149.112.112.10", "2620:fe::10"), "dns10.quad9.net"),
+    **dict.fromkeys(("9.9.9.11", "149.112.112.11", "2620:fe::11"), "dns11.quad9.net"),
+    **dict.fromkeys(("208.67.222.222", "208.67.220.220", "2620:119:35::35", "2620:119:53::53"), "doh.opendns.com"),
+    **dict.fromkeys(("94.140.14.14", "94.140.15.15", "2a10:50c0::ad1:ff", "2a10:50c0::ad2:ff"), "dns.adguard-dns.com"),
+    **dict.fromkeys(("185.228.168.9", "185.228.169.9"), "doh.cleanbrowsing.org"),
+}
+DOH_ADDRESSES = frozenset(DOH_RESOLVERS)
+DOT_ALPN = "dot"
+"""The ALPN of DNS over TLS (RFC 7858); DNS over QUIC offers ``doq`` (RFC 9250)."""
 
 VANTAGE_LIMITS = (
     "What no capture at this point can show: processing the platform does server-side, from its own "
@@ -83,22 +92,43 @@ def _ech(remote: list[DestinationTraffic]) -> str:
             f"name is not visible.")
 
 
+def encrypted_dns_kinds(traffic: DestinationTraffic) -> list[tuple[str, int]]:
+    """How a destination carried DNS out of sight, with its flows: ``DoT`` (TLS to port 853, or
+    a resolver name on it), ``DoQ`` (QUIC to 853), ``DoH`` (TLS or QUIC to a known resolver's name
+    or address on 443)."""
+    names = set(traffic.name_list)
+    known = traffic.ip in DOH_RESOLVERS or bool(names & DOH_NAMES)
+    counts = {"DoT": 0, "DoQ": 0, "DoH": 0}
+    for flow in traffic.flows:
+        if flow.resp_p == DOT_PORT and flow.proto == "udp" and flow.app in ("quic", ""):
+            counts["DoQ"] += 1
+        elif flow.resp_p == DOT_PORT and flow.proto == "tcp":
+            counts["DoT"] += 1
+        elif flow.resp_p == 443 and known and flow.app in ("tls", "quic", "http", ""):
+            counts["DoH"] += 1
+    return [(kind, count) for kind, count in counts.items() if count]
+
+
+def resolver_name(traffic: DestinationTraffic) -> str:
+    """The name a resolver is known by: a DoH name it was reached by, else its published address's
+    name, else any name seen for it (a private DoT resolver's SNI)."""
+    return (next((name for name in traffic.name_list if name in DOH_NAMES), "")
+            or DOH_RESOLVERS.get(traffic.ip, "") or next(iter(traffic.name_list), ""))
+
+
 def _encrypted_dns(remote: list[DestinationTraffic]) -> str:
     found = []
     for traffic in remote:
-        names = set(traffic.name_list)
-        dot = [flow for flow in traffic.flows if flow.resp_p == DOT_PORT and flow.proto in ("tcp", "udp")]
-        doh = [flow for flow in traffic.flows if flow.app in ("tls", "quic", "http", "")
-               and flow.resp_p == 443 and (traffic.ip in DOH_ADDRESSES or names & DOH_NAMES)]
-        if dot or doh:
-            label = next((name for name in traffic.name_list if name in DOH_NAMES), "")
-            kinds = "/".join(kind for kind, present in (("DoT", dot), ("DoH", doh)) if present)
-            count = len(dot) + len(doh)
-            found.append(f"{traffic.ip}{f' ({label})' if label else ''} {kinds}, {count} flow{_s(count)}")
+        kinds = encrypted_dns_kinds(traffic)
+        if kinds:
+            name = resolver_name(traffic)
+            used = ", ".join(f"{kind} ({count} flow{_s(count)})" for kind, count in kinds)
+            found.append(f"{name + ' at ' if name else ''}{traffic.ip} by {used}")
     if not found:
         return ""
-    return (f"Names hidden by encrypted DNS: {'; '.join(found[:_LISTED])}{_more(found)}. Names resolved "
-            f"through it are not in the capture, so destinations it resolved are named by SNI alone, or not at all.")
+    return (f"Names hidden by encrypted DNS: the client resolved names through {'; '.join(found[:_LISTED])}"
+            f"{_more(found)}. Those answers are not in the capture, so DNS cannot name the destinations it "
+            f"resolved: they are named by SNI or HTTP Host alone, or not at all.")
 
 
 def _unnamed(remote: list[DestinationTraffic]) -> str:

@@ -111,6 +111,25 @@ def _without_private_parts(target: str) -> str:
     return target
 
 
+# Methods a request may start with before its request line is whole (a long URL cut by the
+# segment boundary): a known method is needed there, since " HTTP/" cannot be checked yet.
+KNOWN_METHODS = frozenset(b"GET POST PUT HEAD DELETE OPTIONS PATCH CONNECT TRACE PROPFIND PROPPATCH MKCOL "
+                          b"COPY MOVE LOCK UNLOCK SEARCH REPORT SUBSCRIBE NOTIFY".split())
+
+
+def starts_like_http_request(payload: bytes) -> bool:
+    """A whole request line (``looks_like_http_request``), or the start of one: a known method,
+    a space, and no line end yet (the first segment of a request whose URL fills it), or a
+    piece of a known method (a first segment cut very short)."""
+    if looks_like_http_request(payload):
+        return True
+    head = bytes(payload[:MAX_HEAD])
+    space = head.find(b" ", 0, _MAX_METHOD + 1)
+    if space < 0:
+        return 0 < len(head) < _MAX_METHOD and any(method.startswith(head) for method in KNOWN_METHODS)
+    return space > 0 and head[:space] in KNOWN_METHODS and b"\n" not in head
+
+
 def looks_like_http_request(payload: bytes) -> bool:
     """Cheap first test: an upper-case token, a space, and ``HTTP/`` on the first line."""
     head = bytes(payload[:MAX_HEAD])
@@ -135,7 +154,7 @@ def parse_http_request(payload: bytes) -> HttpRequest | None:
     complete = blank >= 0
     text = head[: blank if complete else len(head)].decode("latin-1")
     lines = text.split("\n", MAX_HEADERS + 1)
-    parts = lines[0].rstrip("\r").split(" ")
+    parts = lines[0].split()  # runs of spaces between the three parts are allowed (RFC 9112 3)
     if len(parts) != 3 or not parts[2].startswith("HTTP/") or not parts[1]:
         return None
     method, target, version = parts

@@ -23,6 +23,9 @@ from tracecheck.dissect.tcp_stream import StreamReassembler
 QUIC_V1: Final = 0x00000001
 QUIC_V2: Final = 0x6B3343CF
 QUIC_DRAFT_29: Final = 0xFF00001D
+MVFST_DRAFT_22: Final = 0xFACEB001
+MVFST_DRAFT_27: Final = 0xFACEB002
+MVFST_EXPERIMENTAL: Final = 0xFACEB00E
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ _V1_RULES = _VersionRules(
 _DRAFT_RULES = _VersionRules(
     bytes.fromhex("afbfec289993d24c9e9786f19c6111e04390a899"), b"quic ", _V1_TYPES
 )
+_DRAFT_23_RULES = _VersionRules(bytes.fromhex("c3eef712c72ebb5a11a7d2432bb46365bef9f502"), b"quic ", _V1_TYPES)
 VERSIONS: Final[dict[int, _VersionRules]] = {
     QUIC_V1: _V1_RULES,
     # RFC 9369 3.2: every long-header type moved, Initial is 0b01.
@@ -49,7 +53,23 @@ VERSIONS: Final[dict[int, _VersionRules]] = {
     ),
     # Drafts 29-32 share one salt; older captures from 2020-2021 still carry them.
     **{QUIC_DRAFT_29 + i: _DRAFT_RULES for i in range(4)},
+    # Drafts 23-28 (and Facebook's mvfst builds of 27) had the salt before; mvfst's build of
+    # draft 22 the one before that (salts from the drafts' section 5.2).
+    **{QUIC_DRAFT_29 - 6 + i: _DRAFT_23_RULES for i in range(6)},
+    MVFST_DRAFT_27: _DRAFT_23_RULES,
+    MVFST_EXPERIMENTAL: _DRAFT_23_RULES,
+    MVFST_DRAFT_22: _VersionRules(bytes.fromhex("7fbcdb0e7c66bbe9193a96cd21519ebd7a02644a"), b"quic ", _V1_TYPES),
 }
+
+# Google QUIC's last versions protect their Initial packets as RFC 9001 does, with salts of their
+# own (Chromium's quic_crypto_stream / nDPI's quic.c list them).  Their frames are not IETF QUIC's:
+# gquic.py reads them, so they stay out of VERSIONS, which the IETF parser above accepts.
+GOOGLE_INITIAL_VERSIONS: Final[dict[bytes, _VersionRules]] = {
+    b"Q050": _VersionRules(bytes.fromhex("504574efd066fe2f9d945cfcdbd3a7f0d3b56b45"), b"quic ", _V1_TYPES),
+    b"T050": _VersionRules(bytes.fromhex("7ff579e5acd072915580304c43a2367c60488310"), b"quic ", _V1_TYPES),
+    b"T051": _VersionRules(bytes.fromhex("7a4edef4e7ccee5fa4506c19124fc8ccda6e033d"), b"quic ", _V1_TYPES),
+}
+_ALL_RULES: Final = {**VERSIONS, **{int.from_bytes(v, "big"): r for v, r in GOOGLE_INITIAL_VERSIONS.items()}}
 
 # What _quic.c needs of the table: each version's long-header type bits → packet kind.
 _PACKET_TYPES: Final = {version: rules.packet_types for version, rules in VERSIONS.items()}
@@ -218,7 +238,7 @@ def _expand_info(label: bytes, length: int) -> bytes:
 
 
 def initial_secret(dcid: bytes, version: int = QUIC_V1) -> bytes:
-    return hmac.digest(VERSIONS[version].salt, dcid, "sha256")
+    return hmac.digest(_ALL_RULES[version].salt, dcid, "sha256")
 
 
 def initial_keys(dcid: bytes, version: int = QUIC_V1, *, server: bool = False) -> InitialKeys:
@@ -226,7 +246,7 @@ def initial_keys(dcid: bytes, version: int = QUIC_V1, *, server: bool = False) -
     side = _hkdf_expand_label(
         initial_secret(bytes(dcid), version), b"server in" if server else b"client in", 32
     )
-    prefix = VERSIONS[version].label_prefix
+    prefix = _ALL_RULES[version].label_prefix
     return InitialKeys(
         key=_hkdf_expand_label(side, prefix + b"key", 16),
         iv=_hkdf_expand_label(side, prefix + b"iv", 12),
@@ -273,12 +293,12 @@ def decrypt_initial(
     packet: LongHeaderPacket, key_dcid: bytes, *, server: bool = False, largest_pn: int = -1
 ) -> DecryptedInitial | None:
     """Remove header and packet protection from an Initial; None when it does not decrypt."""
-    if packet.kind != "initial" or packet.version not in VERSIONS:
+    if packet.kind != "initial" or packet.version not in _ALL_RULES:
         return None
     if len(packet.data) < packet.pn_offset + 4 + SAMPLE_LEN:
         return None
     if COMPILED:
-        rules = VERSIONS[packet.version]
+        rules = _ALL_RULES[packet.version]
         opened = _unprotect(packet.data, packet.pn_offset, bytes(key_dcid), rules.salt, rules.label_prefix,
                             server, largest_pn)
     else:

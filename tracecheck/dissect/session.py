@@ -26,14 +26,14 @@ from tracecheck.ingest.decode import Packets
 from tracecheck.vocabulary import Call, NameObservation, RelayedPeer
 
 if TYPE_CHECKING:
-    from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
+    from tracecheck.dissect import agora, dns, dtls, gquic, http, quic, rtp, sip, stun, tls
 
 
 def load_protocols() -> None:
     """Import the protocol dissectors, on the first packet examined: a process that only picks
     packets for a worker (worker.py) never examines one and is spared ~45 ms of imports."""
-    global dns, dtls, http, quic, rtp, sip, stun, tls
-    from tracecheck.dissect import dns, dtls, http, quic, rtp, sip, stun, tls
+    global agora, dns, dtls, gquic, http, quic, rtp, sip, stun, tls
+    from tracecheck.dissect import agora, dns, dtls, gquic, http, quic, rtp, sip, stun, tls
 
 ECH_DETAIL = "ECH offered: may be only the public (outer) name"
 _STUN_COOKIE = (0x2112A442).to_bytes(4, "big")
@@ -60,7 +60,9 @@ class _FlowState:
     names: list = field(default_factory=list)  # (source, name, detail) in the order found
     streams: dict = field(default_factory=dict)  # sender -> StreamReassembler
     consumed: dict = field(default_factory=dict)  # sender -> stream bytes already parsed (DNS/SIP over TCP)
-    tls_done: set = field(default_factory=set)
+    tls_done: set = field(default_factory=set)  # senders whose first bytes (hello, request head) were read
+    head_wait: bool = False  # an HTTP request head is being reassembled: not finished yet
+    preamble: bool = False  # a payload came that was neither hello nor request: not at a stream's start
     quic: quic.QuicInitialAssembler | None = None
     rtp: rtp.RtpStreamDetector | None = None
     first_sender: tuple | None = None
@@ -247,7 +249,7 @@ class Dissection:
             self._tcp(state, sender, pk, ts, flow, dst)
         else:
             self._udp(state, payload, ts, flow, src, dst, sport, dport)
-        if state.app in ("tls", "http", "websocket", "quic", "rtp", "srtp") and (state.app != "rtp" or state.rtp is None or state.rtp.verdict != "unknown"):
+        if not state.head_wait and state.app in ("tls", "http", "websocket", "quic", "sd-rtn", "rtp", "srtp") and (state.app != "rtp" or state.rtp is None or state.rtp.verdict != "unknown"):
             self.finished[flow] = True  # named and recognised: later payloads add nothing
 
     def _tcp_messages(self, state, sender, pk, splitter) -> list[bytes]:
@@ -263,32 +265,36 @@ class Dissection:
         payload = pk.payload
         if sender in state.tls_done:
             return
-        if state.app in ("", "tls") and (payload[:1] == b"\x16" or sender in state.streams):
-            stream = state.streams.get(sender)
-            if stream is None and len(payload) <= DEFAULT_LIMIT:
+        if len(payload) <= _ZERO_FILL and sender not in state.streams and not payload.strip(b"\0"):
+            return  # a keep-alive byte or zeros some stacks send with an ACK: nothing to read, and
+            # the segment that follows at the same sequence number is the real start
+        stream = state.streams.get(sender)
+        if stream is not None and sender not in state.consumed and (state.app in ("", "tls") or state.head_wait):
+            # The client's first bytes, in pieces: a ClientHello or HTTP request head split over
+            # segments, or a segment held until the stream's start turns up.
+            stream.add(pk.seq, payload)
+            self._first_bytes(state, sender, stream.contiguous())
+            return
+        if state.app in ("", "tls") and payload[:1] == b"\x16":
+            if len(payload) <= DEFAULT_LIMIT:
                 # Most hellos come in one segment: parse it as it is, and reassemble only when
                 # it is not a whole hello (what the reassembler would hand back is this payload).
                 hello = tls.parse_client_hello(payload, details=False)
-                if not isinstance(hello, tls.ClientHello):
-                    stream = state.streams[sender] = StreamReassembler()
-                    stream.add(pk.seq, payload)
-            else:
-                stream = state.streams.setdefault(sender, StreamReassembler())
+                if isinstance(hello, tls.ClientHello):
+                    self._hello_seen(state, sender, hello)
+                    return
+            stream = state.streams[sender] = StreamReassembler()
+            stream.add(pk.seq, payload)
+            self._first_bytes(state, sender, stream.contiguous())
+            return
+        if not state.app and http.starts_like_http_request(payload):
+            if not self._http_head(state, sender, payload):  # the head goes on in later segments
+                start = int(self.client_start[flow])
+                at_start = start >= 0 and sender[1] == self.client_port[flow] and not state.preamble
+                stream = state.streams[sender] = StreamReassembler(limit=http.MAX_HEAD, isn=start if at_start else None)
                 stream.add(pk.seq, payload)
-                hello = tls.parse_client_hello(stream.contiguous(), details=False)
-            if hello is not tls.NEED_MORE:
-                self._hello_seen(state, sender, hello)
             return
-        if http.looks_like_http_request(payload):
-            request = http.parse_http_request(payload)
-            if request is not None:
-                state.app = state.app or ("websocket" if request.websocket else "http")
-                if request.connect_host:
-                    state.names.append(("http_host", request.connect_host, f"CONNECT {request.connect_host}:{request.connect_port} through a proxy"))
-                elif request.host:
-                    state.names.append(("http_host", request.host, ""))
-            return
-        if payload[:3] in SIP_STARTS or state.app == "sip":
+        if payload[:3] in SIP_STARTS or state.app == "sip" or sender in state.consumed:  # consumed: SIP begun
             for message in self._tcp_messages(state, sender, pk, _sip_messages):
                 self._sip(message, ts, flow, dst)
             return
@@ -297,14 +303,18 @@ class Dissection:
             return
         if not state.app and len(state.streams) == 0:
             start = int(self.client_start[flow])
-            if start >= 0 and sender[1] == self.client_port[flow] and 0 < seq_diff(pk.seq, start) < 65536:
+            if (not state.preamble and start >= 0 and sender[1] == self.client_port[flow]
+                    and 0 < seq_diff(pk.seq, start) < 65536):
                 # Not the client's first bytes: its first segment (a ClientHello's start) comes
                 # later, reordered or retransmitted.  Hold this one until it does (the payload
                 # packet limit bounds the wait).
                 stream = state.streams[sender] = StreamReassembler(isn=start)
                 stream.add(pk.seq, payload)
                 return
-            self.finished[flow] = True  # neither TLS, HTTP nor SIP from its first payload
+            # Neither TLS, HTTP nor SIP.  A hello or request may still follow a preamble: FTP's
+            # AUTH TLS, RDP's negotiation, a response first in a capture begun mid-connection.
+            # The flow's next few payloads are looked at too (choice.FIRST_PAYLOADS_TCP bounds it).
+            state.preamble = True
 
     def _stun_segment(self, state, pk, flow) -> None:
         """STUN over TCP (TURN's TCP transport, RFC 8656 section 3.1): the messages a segment
@@ -336,6 +346,42 @@ class Dissection:
                 self._hello_seen(state, *named)
         return state
 
+    def _first_bytes(self, state: _FlowState, sender: tuple, data: bytes) -> None:
+        """The in-order start of a sender's stream so far: a ClientHello, an HTTP request head,
+        or neither (then the sender is done with); nothing happens while either needs more."""
+        if not data:
+            return  # the stream's first segment has not turned up yet
+        if data[:1] == b"\x16":
+            hello = tls.parse_client_hello(data, details=False)
+            if hello is not tls.NEED_MORE:
+                self._hello_seen(state, sender, hello)
+        elif state.head_wait or http.starts_like_http_request(data):
+            self._http_head(state, sender, data)
+        else:
+            self._hello_seen(state, sender, None)
+
+    @staticmethod
+    def _http_head(state: _FlowState, sender: tuple, data: bytes) -> bool:
+        """Name the flow from a client's request head; False while the head may still bring a
+        host (neither a host nor the blank line yet, and under ``http.MAX_HEAD``)."""
+        request = http.parse_http_request(data)
+        whole = request is not None and bool(request.host or request.complete)
+        if not whole and len(data) < http.MAX_HEAD and http.starts_like_http_request(data):
+            state.app, state.head_wait = state.app or "http", True
+            return False
+        state.head_wait = False
+        state.tls_done.add(sender)  # the first request is all that is read
+        state.streams.pop(sender, None)
+        if request is None:  # what started like a request line was not one
+            state.app = "" if state.app == "http" else state.app
+            return True
+        state.app = state.app if state.app not in ("", "http") else ("websocket" if request.websocket else "http")
+        if request.connect_host:
+            state.names.append(("http_host", request.connect_host, f"CONNECT {request.connect_host}:{request.connect_port} through a proxy"))
+        elif request.host:
+            state.names.append(("http_host", request.host, ""))
+        return True
+
     @staticmethod
     def _hello_seen(state: _FlowState, sender: tuple, hello: tls.ClientHello | None) -> None:
         """What a sender's first bytes said: a ClientHello (TLS, and maybe a name) or not TLS."""
@@ -347,6 +393,17 @@ class Dissection:
     def _udp(self, state, payload, ts, flow, src, dst, sport, dport) -> None:
         first = None
         if state.quic is None and not state.app:
+            old = gquic.parse_client_packet(payload)
+            if old is not None:  # Google QUIC: a CHLO (or a T05x ClientHello), on any port
+                state.app = "quic"
+                if old.sni:
+                    state.names.append(("quic_sni", old.sni, f"gQUIC {old.version}"))
+                return
+            edge = agora.hello_server_name(payload)
+            if edge is not None:  # the client names the media edge it wants, as an SNI does
+                state.app = "sd-rtn"
+                state.names.append(("sni", edge, "Agora SD-RTN hello"))
+                return
             first = quic.first_initial(payload)  # cut out once: feed takes it as it is
             if first is not None:
                 state.quic = quic.QuicInitialAssembler(details=False)
@@ -508,6 +565,8 @@ class Dissection:
 
 
 _NOTHING_FOUND = ("", ())
+_ZERO_FILL = 6
+"""TCP payloads of at most this many zero bytes are ignored (see ``_tcp``)."""
 # A DNS client's address as text, for every answer it receives: a capture has few clients.
 _client_text = lru_cache(maxsize=4096)(address)
 

@@ -38,6 +38,8 @@ class Layer(enum.IntEnum):
     GTPU = 18
     TEREDO = 19
     AYIYA = 20
+    IEEE80211 = 21    # Wi-Fi data frames
+    RADIOTAP = 22
     DONE = 100        # an observation for the flow table
     SKIPPED = 101     # retired with a reason
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from tracecheck.ingest import fastpath
 from tracecheck.ingest.cursor import COLUMNS, Cursor, Layer, Reasons, Tunnels
-from tracecheck.ingest.layers import ayiya, ethernet, geneve, gre, gtp, ipv4, ipv6, linux_sll, mpls, null, ppp, teredo, vxlan
+from tracecheck.ingest.layers import (ayiya, ethernet, geneve, gre, gtp, ieee80211, ipv4, ipv6, linux_sll, mpls, null, ppp,
+                                      teredo, vxlan)
 from tracecheck.ingest.records import RecordBatch
 
 # LINKTYPE_* number (https://www.tcpdump.org/linktypes.html) -> the layer a frame starts at.
@@ -29,8 +30,10 @@ LINK_TYPES = {
     50: Layer.PPP,     # PPP in HDLC-like framing
     51: Layer.PPPOE,   # PPPoE without an Ethernet header
     101: Layer.RAW,
+    105: Layer.IEEE80211,
     108: Layer.LOOP,
     113: Layer.SLL,
+    127: Layer.RADIOTAP,
     228: Layer.IPV4,
     229: Layer.IPV6,
     276: Layer.SLL2,
@@ -57,6 +60,8 @@ DECODERS = {
     Layer.GTPU: gtp.decode,
     Layer.TEREDO: teredo.decode,
     Layer.AYIYA: ayiya.decode,
+    Layer.IEEE80211: ieee80211.decode,
+    Layer.RADIOTAP: ieee80211.decode_radiotap,
 }
 
 # A frame needs at most a handful of layers; a packet still undecided after this many rounds

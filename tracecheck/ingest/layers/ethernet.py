@@ -8,6 +8,13 @@ from tracecheck.ingest.cursor import Cursor, Layer, u16
 
 HEADER = 14
 VLAN_TAG = 4
+# EtherTypes followed by a tag and then a whole inner Ethernet frame, by the tag's length: Cisco
+# FabricPath (forwarding tag, TTL) and 802.1ah provider backbone bridging (the I-TAG).  Zeek
+# decodes both; a switch's SPAN port shows them.
+INNER_FRAME_AFTER = {0x8903: 2, 0x88E7: 4}
+VN_TAG = 0x8926
+"""Cisco VN-Tag: 4 bytes of tag, then the next EtherType."""
+VN_TAG_LEN = 4
 
 ETHERTYPES = {
     0x0800: Layer.IPV4,
@@ -37,6 +44,18 @@ for _etype, _layer in ETHERTYPES.items():
 
 def dispatch(c: Cursor, rows: np.ndarray, ethertype: np.ndarray, pos: np.ndarray) -> None:
     """Send each row on by its EtherType (or retire it as a non-IP frame)."""
+    for etype, tag in INNER_FRAME_AFTER.items():
+        inner = ethertype == etype
+        if inner.any():
+            c.move(rows[inner], Layer.ETHERNET, pos[inner] + tag)
+            rows, ethertype, pos = rows[~inner], ethertype[~inner], pos[~inner]
+    vn_tag = ethertype == VN_TAG
+    if vn_tag.any():
+        tagged, at = rows[vn_tag], pos[vn_tag]
+        rows, ethertype, pos = rows[~vn_tag], ethertype[~vn_tag], pos[~vn_tag]
+        whole = at + VN_TAG_LEN + 2 <= c.end[tagged]
+        c.skip(tagged[~whole], "truncated_frame")
+        dispatch(c, tagged[whole], u16(c, at[whole] + VN_TAG_LEN), at[whole] + VN_TAG_LEN + 2)
     layer = _LOOKUP[ethertype]
     known = layer > 0
     if known.all():
