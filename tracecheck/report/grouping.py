@@ -1,9 +1,11 @@
 """How the report's pages group and summarise destinations: judged ones first (worst first),
-local addresses and not-assessed ones in groups of their own, one short reason per row.  Shared by
-the HTML, PDF and Markdown formats so they read alike."""
+local addresses and not-assessed ones in groups of their own, one short reason per row; past SUMMARISE_ABOVE destinations, counts by verdict, place and provider
+instead of a row for each, and the violations and indeterminates listed.  Shared by the HTML, PDF
+and Markdown formats and the terminal table so they read alike."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 SHORT_REASON = 110
@@ -45,3 +47,103 @@ def short_reason(destination: dict[str, Any], limit: int = SHORT_REASON) -> str:
     if len(reason) > limit:
         reason = reason[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
     return reason
+
+
+# --------------------------------------------------------------------------- many destinations
+
+SUMMARISE_ABOVE = 500
+"""Destinations above which report.html, report.pdf and the terminal table summarise instead of
+listing every one: a port scan or a peer-to-peer client in a capture of a few megabytes has a
+hundred thousand destinations, and a page listing each is neither readable nor cheap to write.
+report.json and flows.csv always list all."""
+LISTED_AT_MOST = 1000
+"""Violations and indeterminates a summarised page still lists one by one, with their evidence,
+worst first (report.json's order); any beyond are counted by place and provider, like the rest."""
+PLACES_SHOWN = 50
+"""Rows of the by-place table (most violations first); the rest are added up in one row."""
+SUMMARY_VERDICTS = ("violation", "indeterminate", "compliant", "not_assessed")
+LISTED_VERDICTS = ("violation", "indeterminate")
+
+
+@dataclass(frozen=True)
+class Digest:
+    """How a summarised page stands for the destinations it does not list."""
+
+    total: int
+    by_verdict: list[dict[str, Any]]
+    """``{verdict, count, listed}`` per verdict, in SUMMARY_VERDICTS order."""
+    by_place: list[dict[str, Any]]
+    """``{label, total, <verdict>: count ...}`` by place, most violations (then indeterminates, then
+    destinations) first, at most PLACES_SHOWN rows and one for the rest."""
+    by_provider: list[dict[str, Any]]
+    """The same by provider (``no provider named`` for GeoIP-only and unplaced addresses)."""
+    listed: int
+    note: str
+    """What is summarised and where it is listed: said on the page, beside the tables."""
+
+
+def summarised(destinations: list[dict[str, Any]], above: int = SUMMARISE_ABOVE,
+               at_most: int = LISTED_AT_MOST) -> tuple[list[tuple[str, str, list[dict[str, Any]]]], Digest | None]:
+    """(the groups a page lists, its digest): every destination in ``grouped`` groups and no
+    digest up to ``above`` destinations; past it, only violations and indeterminates (the first
+    ``at_most``, worst first) and a digest of all."""
+    if len(destinations) <= above:
+        return grouped(destinations), None
+    shown = [d for d in destinations if d.get("verdict") in LISTED_VERDICTS]
+    listed = shown[:at_most]
+    counts = {verdict: 0 for verdict in SUMMARY_VERDICTS}
+    listed_counts = dict.fromkeys(SUMMARY_VERDICTS, 0)
+    for d in destinations:
+        counts[d.get("verdict", "not_assessed")] = counts.get(d.get("verdict", "not_assessed"), 0) + 1
+    for d in listed:
+        listed_counts[d["verdict"]] += 1
+    title = "Violations and indeterminate destinations" + (
+        f" (the first {len(listed):,} of {len(shown):,}, worst first)" if len(listed) < len(shown) else "")
+    groups = [("judged", title, listed)] if listed else []
+    digest = Digest(
+        total=len(destinations),
+        by_verdict=[{"verdict": v, "count": counts[v], "listed": listed_counts[v]} for v in SUMMARY_VERDICTS],
+        by_place=_tally(destinations, place_of, PLACES_SHOWN),
+        by_provider=_tally(destinations, lambda d: d.get("provider") or "no provider named", PLACES_SHOWN),
+        listed=len(listed),
+        note=_summary_note(counts, listed_counts),
+    )
+    return groups, digest
+
+
+def place_of(destination: dict[str, Any]) -> str:
+    """Country and provider region (``US``, ``IE eu-west-1``), ``anycast`` or ``no country established``."""
+    if destination.get("basis") == "local":
+        return "local network"
+    country = destination.get("country")
+    if not country:
+        return "anycast" if destination.get("anycast") else "no country established"
+    return f"{country} {destination['region']}" if destination.get("region") else country
+
+
+def _tally(destinations: list[dict[str, Any]], key, shown: int) -> list[dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for d in destinations:
+        label = key(d)
+        row = rows.get(label)
+        if row is None:
+            row = rows[label] = {"label": label, "total": 0, **dict.fromkeys(SUMMARY_VERDICTS, 0)}
+        row["total"] += 1
+        row[d.get("verdict", "not_assessed")] += 1
+    ordered = sorted(rows.values(), key=lambda r: (-r["violation"], -r["indeterminate"], -r["total"], r["label"]))
+    if len(ordered) <= shown:
+        return ordered
+    rest = {"label": f"{len(ordered) - shown + 1} others", "total": 0, **dict.fromkeys(SUMMARY_VERDICTS, 0)}
+    for row in ordered[shown - 1:]:
+        for column in ("total", *SUMMARY_VERDICTS):
+            rest[column] += row[column]
+    return ordered[:shown - 1] + [rest]
+
+
+def _summary_note(counts: dict[str, int], listed: dict[str, int]) -> str:
+    left = [f"{counts[v] - listed[v]:,} {v.replace('_', ' ')}" for v in SUMMARY_VERDICTS if counts[v] > listed[v]]
+    if not left:
+        return "every destination is listed below; report.json and flows.csv list them too."
+    said = ", ".join(left[:-1]) + (" and " if len(left) > 1 else "") + left[-1]
+    return (f"{said} destination{'s' if sum(counts.values()) - sum(listed.values()) != 1 else ''} "
+            f"summarised here, not listed; report.json and flows.csv list all.")

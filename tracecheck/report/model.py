@@ -322,9 +322,28 @@ def ip_sort_key(ip: str) -> tuple:
     return (address.version, int(address), "")
 
 
+_CANONICAL: list[tuple[Report, dict[str, Any]]] = []
+"""The last few reports made plain, and their plain form: report.json, report.html and the other
+formats each ask for the same report's, and it costs as much as writing report.json itself."""
+_CANONICAL_KEPT = 2  # the report, and its copy with ``generated`` set from SOURCE_DATE_EPOCH
+
+
 def canonical_dict(report: Report) -> dict[str, Any]:
-    """The report as plain JSON values, the same for the same report every time."""
-    data = report.model_dump(mode="json")
+    """The report as plain JSON values, the same for the same report every time.
+
+    The result is shared between callers (it is cached): read it, never change it."""
+    for known, data in _CANONICAL:
+        # A copy made by model_copy shares its lists, so comparing it with the original is quick.
+        if known is report or known == report:
+            return data
+    data = _canonical_dict(report)
+    _CANONICAL.insert(0, (report, data))
+    del _CANONICAL[_CANONICAL_KEPT:]
+    return data
+
+
+def _canonical_dict(report: Report) -> dict[str, Any]:
+    data = report.model_dump(mode="json", exclude={"sources", "destinations", "calls"})
     data["accounting"]["skipped"] = dict(sorted(data["accounting"]["skipped"].items()))
     data["accounting"]["notes"] = dict(sorted(data["accounting"]["notes"].items()))
     data["sources"] = [s.model_dump(mode="json") for s in sorted(report.sources, key=lambda s: (s.kind, s.name))]
@@ -333,6 +352,7 @@ def canonical_dict(report: Report) -> dict[str, Any]:
                      for c in sorted(report.calls, key=lambda c: (_none_first(c.first_ts), c.call_id))]
     for destination in data["destinations"]:
         _drop_unset(destination)
+    data = {name: data[name] for name in type(report).model_fields if name in data}  # the fields' order
     _drop_unset(data)
     return _plain(data)
 

@@ -117,18 +117,22 @@ def render_html(report: Report, flows: Columns | None = None) -> str:
     from markupsafe import Markup
 
     from tracecheck.report.figures import timeline_svg, world_map_svg
-    from tracecheck.report.grouping import grouped, short_reason
+    from tracecheck.report.grouping import short_reason, summarised
     from tracecheck.report.model import canonical_dict
     from tracecheck.report.policy_in_force import policy_in_force
 
     data = canonical_dict(report.with_generated_from_environment())
     template = _environment().get_template(TEMPLATE)
     nothing_judged = data["summary"].get("judged") == 0
+    groups, digest = summarised(data["destinations"])
+    called = {ip for c in data["calls"] for ip in (*c.get("signalling_to", []), *c.get("media_to", []))}
     return _with_csp_hashes(template.render(
         csp=CSP_PLACEHOLDER,
         pif=policy_in_force(data),
-        place_of={d["ip"]: f"({place(d)}; {d['verdict'].replace('_', ' ')})" for d in data["destinations"]},
-        groups=grouped(data["destinations"]),
+        place_of={d["ip"]: f"({place(d)}; {d['verdict'].replace('_', ' ')})" for d in data["destinations"]
+                  if d["ip"] in called},
+        groups=groups,
+        digest=digest,
         short_reason=short_reason,
         map_svg=Markup(world_map_svg(data)),
         timeline=Markup(timeline_svg(data, flows)) if flows is not None else None,
