@@ -57,10 +57,11 @@ listing every one: a port scan or a peer-to-peer client in a capture of a few me
 hundred thousand destinations, and a page listing each is neither readable nor cheap to write.
 report.json and flows.csv always list all."""
 LISTED_AT_MOST = 1000
-"""Violations and indeterminates a summarised page still lists one by one, with their evidence,
-worst first (report.json's order); any beyond are counted by place and provider, like the rest."""
+"""Violations, and indeterminates, that a summarised page still lists one by one with their
+evidence (up to this many of each, in report.json's order); any beyond are counted by place and
+provider like the rest, and report.json lists them."""
 PLACES_SHOWN = 50
-"""Rows of the by-place table (most violations first); the rest are added up in one row."""
+"""Rows of the by-place and by-provider tables (most destinations first), the last adding up the rest."""
 SUMMARY_VERDICTS = ("violation", "indeterminate", "compliant", "not_assessed")
 LISTED_VERDICTS = ("violation", "indeterminate")
 
@@ -73,8 +74,8 @@ class Digest:
     by_verdict: list[dict[str, Any]]
     """``{verdict, count, listed}`` per verdict, in SUMMARY_VERDICTS order."""
     by_place: list[dict[str, Any]]
-    """``{label, total, <verdict>: count ...}`` by place, most violations (then indeterminates, then
-    destinations) first, at most PLACES_SHOWN rows and one for the rest."""
+    """``{label, total, <verdict>: count ...}`` by place, most destinations (then violations) first,
+    at most PLACES_SHOWN rows, the last adding up the rest."""
     by_provider: list[dict[str, Any]]
     """The same by provider (``no provider named`` for GeoIP-only and unplaced addresses)."""
     listed: int
@@ -86,20 +87,19 @@ def summarised(destinations: list[dict[str, Any]], above: int = SUMMARISE_ABOVE,
                at_most: int = LISTED_AT_MOST) -> tuple[list[tuple[str, str, list[dict[str, Any]]]], Digest | None]:
     """(the groups a page lists, its digest): every destination in ``grouped`` groups and no
     digest up to ``above`` destinations; past it, only violations and indeterminates (the first
-    ``at_most``, worst first) and a digest of all."""
+    ``at_most`` of each) and a digest of all."""
     if len(destinations) <= above:
         return grouped(destinations), None
-    shown = [d for d in destinations if d.get("verdict") in LISTED_VERDICTS]
-    listed = shown[:at_most]
-    counts = {verdict: 0 for verdict in SUMMARY_VERDICTS}
+    counts = dict.fromkeys(SUMMARY_VERDICTS, 0)
     listed_counts = dict.fromkeys(SUMMARY_VERDICTS, 0)
-    for d in destinations:
-        counts[d.get("verdict", "not_assessed")] = counts.get(d.get("verdict", "not_assessed"), 0) + 1
-    for d in listed:
-        listed_counts[d["verdict"]] += 1
-    title = "Violations and indeterminate destinations" + (
-        f" (the first {len(listed):,} of {len(shown):,}, worst first)" if len(listed) < len(shown) else "")
-    groups = [("judged", title, listed)] if listed else []
+    listed = []
+    for d in destinations:  # worst first already: violations, then indeterminates
+        verdict = d.get("verdict", "not_assessed")
+        counts[verdict] = counts.get(verdict, 0) + 1
+        if verdict in LISTED_VERDICTS and listed_counts[verdict] < at_most:
+            listed_counts[verdict] += 1
+            listed.append(d)
+    groups = [("judged", "Violations and indeterminate destinations, listed", listed)] if listed else []
     digest = Digest(
         total=len(destinations),
         by_verdict=[{"verdict": v, "count": counts[v], "listed": listed_counts[v]} for v in SUMMARY_VERDICTS],
@@ -130,7 +130,7 @@ def _tally(destinations: list[dict[str, Any]], key, shown: int) -> list[dict[str
             row = rows[label] = {"label": label, "total": 0, **dict.fromkeys(SUMMARY_VERDICTS, 0)}
         row["total"] += 1
         row[d.get("verdict", "not_assessed")] += 1
-    ordered = sorted(rows.values(), key=lambda r: (-r["violation"], -r["indeterminate"], -r["total"], r["label"]))
+    ordered = sorted(rows.values(), key=lambda r: (-r["total"], -r["violation"], -r["indeterminate"], r["label"]))
     if len(ordered) <= shown:
         return ordered
     rest = {"label": f"{len(ordered) - shown + 1} others", "total": 0, **dict.fromkeys(SUMMARY_VERDICTS, 0)}
