@@ -24,6 +24,7 @@ from pathlib import Path
 from tracecheck import __version__
 from tracecheck.classify import classify, classify_media, load_catalog
 from tracecheck.classify.catalog import Catalog
+from tracecheck.collector import collector_paused
 from tracecheck.destinations import DestinationTraffic, gather, local_addresses
 from tracecheck.errors import UserError
 from tracecheck.flows.pipeline import FlowResult, build_named_flows
@@ -92,7 +93,18 @@ def analyze(paths: Sequence[str | Path], policy_path: str | Path | None = None, 
 
     Every input a user can get wrong (policy, site, catalog, formats, signing key, the report
     directory) is checked before the captures are read, so a mistake costs a second, not a long read.
-    ``force`` writes into a directory holding files tracecheck did not write (``report.writer``)."""
+    ``force`` writes into a directory holding files tracecheck did not write (``report.writer``).
+
+    The cyclic collector is paused throughout: every stage makes a few lasting objects per
+    destination and no cycles, and with a hundred thousand destinations the collections it would
+    start cost a fifth of the run and free nothing (``tracecheck.collector``)."""
+    with collector_paused():
+        return _analyze(paths, policy_path, out_dir, formats, site, catalog_files, rdap, sign_key, db_dir=db_dir,
+                        progress=progress, force=force)
+
+
+def _analyze(paths, policy_path, out_dir, formats, site, catalog_files, rdap, sign_key, *, db_dir, progress,
+             force) -> AnalysisResult:
     from tracecheck.report.manifest import load_signing_key
     from tracecheck.report.writer import check_formats, check_out_dir, read_copies, write_report
 
