@@ -12,12 +12,12 @@ from tracecheck.cli.app import app, settings
 from tracecheck.cli.flows import report_reading
 from tracecheck.cli.progress import reading_progress
 from tracecheck.report import formats
-from tracecheck.report.grouping import LISTED_VERDICTS, SUMMARISE_ABOVE
+from tracecheck.report import grouping
 from tracecheck.vocabulary import BASIS_LABEL
 
 TERMINAL_ROWS = 100
-"""Violations, and indeterminates, the terminal table shows past report.grouping.SUMMARISE_ABOVE destinations (violations
-first): a CI log stays readable, and rich lays out each row at some cost."""
+"""Violations, and indeterminates, the terminal table shows past grouping.SUMMARISE_ABOVE
+destinations: a CI log stays readable, and rich lays out each row at some cost."""
 _VERDICT_STYLE = {"violation": "bold red", "indeterminate": "yellow", "compliant": "green", "not_assessed": "dim"}
 
 
@@ -86,10 +86,10 @@ def _print_table(report, places) -> None:
         table.add_column(column, overflow="fold")
     local = 0
     rows = sorted(report.destinations, key=Destination.severity_key)
-    summarised = len(rows) > SUMMARISE_ABOVE
+    summarised = len(rows) > grouping.SUMMARISE_ABOVE
     if summarised:  # as report.html: the violations and indeterminates (a few), then counts
         counts = Counter(d.verdict.value for d in rows)
-        listed = [d for verdict in LISTED_VERDICTS for d in [d for d in rows if d.verdict.value == verdict][:TERMINAL_ROWS]]
+        listed = [d for verdict in grouping.LISTED_VERDICTS for d in [d for d in rows if d.verdict.value == verdict][:TERMINAL_ROWS]]
         rows = listed
     for destination in rows:
         place = places.get(destination.ip)

@@ -83,11 +83,13 @@ class Digest:
     """What is summarised and where it is listed: said on the page, beside the tables."""
 
 
-def summarised(destinations: list[dict[str, Any]], above: int = SUMMARISE_ABOVE,
-               at_most: int = LISTED_AT_MOST) -> tuple[list[tuple[str, str, list[dict[str, Any]]]], Digest | None]:
+def summarised(destinations: list[dict[str, Any]], above: int | None = None, at_most: int | None = None
+               ) -> tuple[list[tuple[str, str, list[dict[str, Any]]]], Digest | None]:
     """(the groups a page lists, its digest): every destination in ``grouped`` groups and no
-    digest up to ``above`` destinations; past it, only violations and indeterminates (the first
-    ``at_most`` of each) and a digest of all."""
+    digest up to ``above`` (SUMMARISE_ABOVE) destinations; past it, only violations and
+    indeterminates (the first ``at_most``, LISTED_AT_MOST, of each) and a digest of all."""
+    above = SUMMARISE_ABOVE if above is None else above
+    at_most = LISTED_AT_MOST if at_most is None else at_most
     if len(destinations) <= above:
         return grouped(destinations), None
     counts = dict.fromkeys(SUMMARY_VERDICTS, 0)
