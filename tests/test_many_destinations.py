@@ -179,3 +179,35 @@ def test_timeline_stacks_are_the_per_destination_series_added_up(flows, top):
     else:
         assert others is None
     assert math.isclose(sum(map(sum, series.values())), sum(sent for *_, sent in flows))
+
+
+# --------------------------------------------------------------------------- report.json's plain form
+
+
+def _plain_one_by_one(destination):
+    from tracecheck.report import model
+
+    dumped = destination.model_dump(mode="json")
+    model._drop_unset(dumped)
+    return model._plain(dumped)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.floats() | st.none(), st.floats(-90, 90) | st.none(), st.text(max_size=6),
+                          st.booleans() | st.none()), min_size=1, max_size=4))
+def test_destinations_made_plain_at_once_as_one_by_one(values):
+    from tracecheck.report.model import Destination, EvidenceItem, Name, plain_destinations
+    from tracecheck.vocabulary import Verdict
+
+    destinations = [Destination(ip=f"192.0.2.{i}", names=[Name(name=text, source="dns")], first_ts=ts, last_ts=ts,
+                                latitude=lat, longitude=-0.0, verdict=Verdict.VIOLATION, fails=fails,
+                                evidence=[EvidenceItem(source="s", claim=text, detail=text)], reasons=[text])
+                    for i, (ts, lat, text, fails) in enumerate(values)]
+    assert plain_destinations(destinations) == [_plain_one_by_one(d) for d in destinations]
+
+
+def test_only_a_destinations_own_fields_hold_floats():
+    from tracecheck.report.model import EvidenceItem, Name
+
+    for nested in (Name, EvidenceItem):
+        assert not any("float" in str(field.annotation) for field in nested.model_fields.values())

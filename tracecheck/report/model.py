@@ -20,7 +20,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from tracecheck.vocabulary import Verdict
 
@@ -347,14 +347,42 @@ def _canonical_dict(report: Report) -> dict[str, Any]:
     data["accounting"]["skipped"] = dict(sorted(data["accounting"]["skipped"].items()))
     data["accounting"]["notes"] = dict(sorted(data["accounting"]["notes"].items()))
     data["sources"] = [s.model_dump(mode="json") for s in sorted(report.sources, key=lambda s: (s.kind, s.name))]
-    data["destinations"] = [d.model_dump(mode="json") for d in sorted(report.destinations, key=Destination.severity_key)]
     data["calls"] = [c.model_dump(mode="json")
                      for c in sorted(report.calls, key=lambda c: (_none_first(c.first_ts), c.call_id))]
-    for destination in data["destinations"]:
-        _drop_unset(destination)
+    destinations = sorted(report.destinations, key=Destination.severity_key)
+    data["destinations"] = []  # made plain below, apart: they are nearly all of a large report
     data = {name: data[name] for name in type(report).model_fields if name in data}  # the fields' order
     _drop_unset(data)
-    return _plain(data)
+    data = _plain(data)
+    data["destinations"] = plain_destinations(destinations)
+    return data
+
+
+def plain_destinations(destinations: list[Destination]) -> list[dict[str, Any]]:
+    """``_plain`` of each destination's ``model_dump(mode="json")``, unset extensions dropped.
+
+    pydantic writes the list as JSON text and orjson reads it back, both compiled, and only the
+    floats are then rounded: a hundred thousand destinations take a second, not ten.  Text that
+    cannot be UTF-8 (a lone surrogate from a capture's undecodable bytes) makes pydantic refuse;
+    those lists take the careful way, value by value."""
+    import orjson
+    from pydantic_core import PydanticSerializationError
+
+    try:
+        dumped = orjson.loads(_DESTINATION_LIST.dump_json(destinations))
+    except PydanticSerializationError:
+        dumped = [_plain(d.model_dump(mode="json")) for d in destinations]
+    for destination in dumped:
+        for key in _DESTINATION_FLOATS:
+            destination[key] = _plain(destination[key])
+        _drop_unset(destination)
+    return dumped
+
+
+_DESTINATION_LIST = TypeAdapter(list[Destination])
+_DESTINATION_FLOATS = tuple(name for name, field in Destination.model_fields.items() if "float" in str(field.annotation))
+"""The fields of a destination that hold floats (times, coordinates): its names and evidence hold
+text only (a test holds it to that)."""
 
 
 def _none_first(value: float | None) -> float:
