@@ -80,7 +80,28 @@ class Authorization:
 
 
 def authorize(claim: Claim, authorized: Authorized) -> Authorization:
-    """Match a claim against the authorized regions, countries and jurisdiction groups."""
+    """Match a claim against the authorized regions, countries and jurisdiction groups.
+
+    Asked once per destination, of a few hundred distinct places: each answer is remembered for
+    the place, the authorized set and the catalog it was worked out with."""
+    catalog = geo_facts.catalog_module()
+    key = (claim.where, tuple(claim.jurisdictions), tuple(authorized.regions), tuple(authorized.countries),
+           tuple(authorized.jurisdictions), id(catalog))
+    found = _ANSWERS.get(key)
+    if found is not None and found[0] is catalog:
+        return found[1]
+    answer = _authorize(claim, authorized)
+    if len(_ANSWERS) >= _ANSWERS_KEPT:
+        _ANSWERS.clear()
+    _ANSWERS[key] = (catalog, answer)
+    return answer
+
+
+_ANSWERS: dict[tuple, tuple[object, Authorization]] = {}
+_ANSWERS_KEPT = 4096
+
+
+def _authorize(claim: Claim, authorized: Authorized) -> Authorization:
     if claim.where.anycast or not claim.where.country:
         return Authorization(None, "no single country can be claimed")
     for entry in authorized.regions:
