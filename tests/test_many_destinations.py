@@ -211,3 +211,16 @@ def test_only_a_destinations_own_fields_hold_floats():
 
     for nested in (Name, EvidenceItem):
         assert not any("float" in str(field.annotation) for field in nested.model_fields.values())
+
+
+def test_report_json_written_a_slice_at_a_time_is_the_same_bytes(monkeypatch):
+    from report_samples import report
+
+    from tracecheck.report.formats import json_report
+    from tracecheck.report.model import canonical_dict
+
+    whole = report()
+    expected = json.dumps(canonical_dict(whole), indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
+    for size in (1, 2, 3, len(whole.destinations)):
+        monkeypatch.setattr(json_report, "SLICE", size)
+        assert json_report.render_report_json(whole) == expected

@@ -83,6 +83,32 @@ class Digest:
     """What is summarised and where it is listed: said on the page, beside the tables."""
 
 
+def page_data(report) -> dict[str, Any]:
+    """What report.html and report.pdf read: report.json's plain form (``model.canonical_dict``),
+    except past SUMMARISE_ABOVE destinations.  Then only those a page lists (the first
+    LISTED_AT_MOST violations and as many indeterminates, the ones ``summarised`` picks) are in
+    full; the others are light (``model.light_destination``): a page of a hundred thousand
+    destinations never holds them all in full."""
+    from tracecheck.report import model
+
+    if len(report.destinations) <= SUMMARISE_ABOVE:
+        return model.canonical_dict(report)
+    data = model.canonical_head(report)
+    ordered = model.sorted_destinations(report)
+    taken = dict.fromkeys(LISTED_VERDICTS, 0)
+    listed = []
+    for index, destination in enumerate(ordered):
+        verdict = destination.verdict.value
+        if verdict in taken and taken[verdict] < LISTED_AT_MOST:
+            taken[verdict] += 1
+            listed.append(index)
+    rows = [model.light_destination(d) for d in ordered]
+    for index, full in zip(listed, model.plain_destinations([ordered[i] for i in listed]), strict=True):
+        rows[index] = full
+    data["destinations"] = rows
+    return data
+
+
 def summarised(destinations: list[dict[str, Any]], above: int | None = None, at_most: int | None = None
                ) -> tuple[list[tuple[str, str, list[dict[str, Any]]]], Digest | None]:
     """(the groups a page lists, its digest): every destination in ``grouped`` groups and no

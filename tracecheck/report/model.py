@@ -361,19 +361,39 @@ def canonical_dict(report: Report) -> dict[str, Any]:
 
 
 def _canonical_dict(report: Report) -> dict[str, Any]:
+    data = canonical_head(report)
+    data["destinations"] = plain_destinations(sorted_destinations(report))  # the key keeps its place
+    return data
+
+
+def sorted_destinations(report: Report) -> list[Destination]:
+    """The destinations in report.json's order: worst verdict first, then by address."""
+    return sorted(report.destinations, key=Destination.severity_key)
+
+
+def canonical_head(report: Report) -> dict[str, Any]:
+    """``canonical_dict`` with ``destinations`` left empty: what a writer that makes the
+    destinations plain a slice at a time (report.json, the summarised pages) starts from."""
     data = report.model_dump(mode="json", exclude={"sources", "destinations", "calls"})
     data["accounting"]["skipped"] = dict(sorted(data["accounting"]["skipped"].items()))
     data["accounting"]["notes"] = dict(sorted(data["accounting"]["notes"].items()))
     data["sources"] = [s.model_dump(mode="json") for s in sorted(report.sources, key=lambda s: (s.kind, s.name))]
     data["calls"] = [c.model_dump(mode="json")
                      for c in sorted(report.calls, key=lambda c: (_none_first(c.first_ts), c.call_id))]
-    destinations = sorted(report.destinations, key=Destination.severity_key)
-    data["destinations"] = []  # made plain below, apart: they are nearly all of a large report
+    data["destinations"] = []  # made plain apart: they are nearly all of a large report
     data = {name: data[name] for name in type(report).model_fields if name in data}  # the fields' order
     _drop_unset(data)
-    data = _plain(data)
-    data["destinations"] = plain_destinations(destinations)
-    return data
+    return _plain(data)
+
+
+def light_destination(destination: Destination) -> dict[str, Any]:
+    """What a summarised page reads of a destination it counts but does not list (its place,
+    verdict, first name and coordinates for the map and the tables), without the rest."""
+    return _plain({"ip": destination.ip, "names": [{"name": n.name, "source": n.source} for n in destination.names[:1]],
+                   "provider": destination.provider, "service": destination.service, "region": destination.region,
+                   "country": destination.country, "verdict": destination.verdict.value, "basis": destination.basis,
+                   "flags": list(destination.flags), "latitude": destination.latitude,
+                   "longitude": destination.longitude, "anycast": destination.anycast})
 
 
 def plain_destinations(destinations: list[Destination]) -> list[dict[str, Any]]:

@@ -117,11 +117,10 @@ def render_html(report: Report, flows: Columns | None = None) -> str:
     from markupsafe import Markup
 
     from tracecheck.report.figures import timeline_svg, world_map_svg
-    from tracecheck.report.grouping import short_reason, summarised
-    from tracecheck.report.model import canonical_dict
+    from tracecheck.report.grouping import page_data, short_reason, summarised
     from tracecheck.report.policy_in_force import policy_in_force
 
-    data = canonical_dict(report.with_generated_from_environment())
+    data = page_data(report.with_generated_from_environment())
     template = _environment().get_template(TEMPLATE)
     nothing_judged = data["summary"].get("judged") == 0
     groups, digest = summarised(data["destinations"])

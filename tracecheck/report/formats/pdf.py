@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracecheck.report.formats.html import HEADLINES, NOTHING_JUDGED, place, thousands, utc, visible
-from tracecheck.report.grouping import SUMMARY_VERDICTS, summarised
+from tracecheck.report.grouping import SUMMARY_VERDICTS, page_data, summarised
 from tracecheck.report.interface import Columns, ReportFormat
 from tracecheck.vocabulary import BASIS_LABEL, date_label
 
@@ -90,11 +90,10 @@ def _figures(data: dict, flows: Columns) -> dict[str, str]:
 def pdf_data(report: Report, flows: Columns | None = None) -> dict:
     """What the template reads: the report's text, already worded, every string from the report
     cleaned first (then made breakable: the cleaning would show the zero-width spaces)."""
-    from tracecheck.report.model import canonical_dict
     from tracecheck.report.policy_in_force import policy_in_force
     from tracecheck.report.verdict_line import verdict_sentence
 
-    plain = canonical_dict(report.with_generated_from_environment())
+    plain = page_data(report.with_generated_from_environment())
     listing, digest = summarised(plain["destinations"])
     if digest is None:
         data = _clean(plain)
