@@ -95,13 +95,7 @@ def page_data(report) -> dict[str, Any]:
         return model.canonical_dict(report)
     data = model.canonical_head(report)
     ordered = model.sorted_destinations(report)
-    taken = dict.fromkeys(LISTED_VERDICTS, 0)
-    listed = []
-    for index, destination in enumerate(ordered):
-        verdict = destination.verdict.value
-        if verdict in taken and taken[verdict] < LISTED_AT_MOST:
-            taken[verdict] += 1
-            listed.append(index)
+    listed = _listed([d.verdict.value for d in ordered], LISTED_AT_MOST)
     rows = [model.light_destination(d) for d in ordered]
     for index, full in zip(listed, model.plain_destinations([ordered[i] for i in listed]), strict=True):
         rows[index] = full
@@ -118,15 +112,10 @@ def summarised(destinations: list[dict[str, Any]], above: int | None = None, at_
     at_most = LISTED_AT_MOST if at_most is None else at_most
     if len(destinations) <= above:
         return grouped(destinations), None
-    counts = dict.fromkeys(SUMMARY_VERDICTS, 0)
-    listed_counts = dict.fromkeys(SUMMARY_VERDICTS, 0)
-    listed = []
-    for d in destinations:  # worst first already: violations, then indeterminates
-        verdict = d.get("verdict", "not_assessed")
-        counts[verdict] = counts.get(verdict, 0) + 1
-        if verdict in LISTED_VERDICTS and listed_counts[verdict] < at_most:
-            listed_counts[verdict] += 1
-            listed.append(d)
+    verdicts = [d.get("verdict", "not_assessed") for d in destinations]
+    counts = {v: verdicts.count(v) for v in SUMMARY_VERDICTS}
+    listed = [destinations[i] for i in _listed(verdicts, at_most)]
+    listed_counts = {v: sum(1 for d in listed if d["verdict"] == v) for v in SUMMARY_VERDICTS}
     groups = [("judged", "Violations and indeterminate destinations, listed", listed)] if listed else []
     digest = Digest(
         total=len(destinations),
@@ -137,6 +126,17 @@ def summarised(destinations: list[dict[str, Any]], above: int | None = None, at_
         note=_summary_note(counts, listed_counts),
     )
     return groups, digest
+
+
+def _listed(verdicts: list[str], at_most: int) -> list[int]:
+    """Where the first ``at_most`` violations and the first ``at_most`` indeterminates are."""
+    taken = dict.fromkeys(LISTED_VERDICTS, 0)
+    chosen = []
+    for index, verdict in enumerate(verdicts):
+        if verdict in taken and taken[verdict] < at_most:
+            taken[verdict] += 1
+            chosen.append(index)
+    return chosen
 
 
 def place_of(destination: dict[str, Any]) -> str:
