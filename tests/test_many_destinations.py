@@ -224,3 +224,15 @@ def test_report_json_written_a_slice_at_a_time_is_the_same_bytes(monkeypatch):
     for size in (1, 2, 3, len(whole.destinations)):
         monkeypatch.setattr(json_report, "SLICE", size)
         assert json_report.render_report_json(whole) == expected
+
+
+def test_a_light_destination_is_its_plain_form_cut_down():
+    from tracecheck.report.model import Destination, Name, light_destination
+    from tracecheck.vocabulary import Verdict
+
+    destination = Destination(ip="192.0.2.7", names=[Name(name="a\udc80.example", source="sni"), Name(name="b", source="dns")],
+                              provider="aws", region="eu-west-1", country="IE", verdict=Verdict.COMPLIANT,
+                              latitude=53.3498123456789, longitude=-0.0, flags=["rtt_implausible"], basis="provider")
+    light = light_destination(destination)
+    full = _plain_one_by_one(destination)
+    assert light == {key: (full[key][:1] if key == "names" else full[key]) for key in light}

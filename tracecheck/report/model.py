@@ -389,11 +389,14 @@ def canonical_head(report: Report) -> dict[str, Any]:
 def light_destination(destination: Destination) -> dict[str, Any]:
     """What a summarised page reads of a destination it counts but does not list (its place,
     verdict, first name and coordinates for the map and the tables), without the rest."""
-    return _plain({"ip": destination.ip, "names": [{"name": n.name, "source": n.source} for n in destination.names[:1]],
-                   "provider": destination.provider, "service": destination.service, "region": destination.region,
-                   "country": destination.country, "verdict": destination.verdict.value, "basis": destination.basis,
-                   "flags": list(destination.flags), "latitude": destination.latitude,
-                   "longitude": destination.longitude, "anycast": destination.anycast})
+    # As _plain would make them, field by field: the text a capture gave (the address, the name)
+    # made encodable, the coordinates rounded; the rest is tracecheck's own words.
+    return {"ip": encodable(destination.ip),
+            "names": [{"name": encodable(n.name), "source": encodable(n.source)} for n in destination.names[:1]],
+            "provider": destination.provider, "service": destination.service, "region": destination.region,
+            "country": destination.country, "verdict": destination.verdict.value, "basis": destination.basis,
+            "flags": list(destination.flags), "latitude": _plain(destination.latitude),
+            "longitude": _plain(destination.longitude), "anycast": destination.anycast}
 
 
 def plain_destinations(destinations: list[Destination]) -> list[dict[str, Any]]:
