@@ -47,7 +47,7 @@ def summarised_run(tmp_path_factory):
     patch.setattr(grouping, "SUMMARISE_ABOVE", 20)
     patch.setattr(grouping, "LISTED_AT_MOST", 3)
     try:
-        result = analyze([str(capture)], out_dir=folder / "out", formats=["pdf"], db_dir=folder / "db")
+        result = analyze([str(capture)], out_dir=folder / "out", formats=["pdf", "md"], db_dir=folder / "db")
     finally:
         patch.undo()
     return result.out_dir
@@ -84,11 +84,20 @@ def test_pdf_lists_the_same_destinations_and_the_counts(summarised_run):
     report = json.loads((summarised_run / "report.json").read_text())
     reader = pypdf.PdfReader(summarised_run / "report.pdf")
     text = "\n".join(page.extract_text() for page in reader.pages).replace("\u200b", "")
-    listed = [d["ip"] for v in LISTED for d in report["destinations"] if d["verdict"] == v][:3]
+    listed = [ip for v in LISTED for ip in [d["ip"] for d in report["destinations"] if d["verdict"] == v][:3]]
     for ip in listed:
         assert ip in text
     assert "60 destinations" in text and "report.json and flows.csv list all" in " ".join(text.split())
     assert len(reader.pages) <= 6
+
+
+def test_markdown_summarises_too(summarised_run):
+    report = json.loads((summarised_run / "report.json").read_text())
+    text = (summarised_run / "report.md").read_text()
+    rows = re.findall(r"^\| (violation|indeterminate|compliant|not assessed) \| `([^`]+)` \|", text, re.MULTILINE)
+    listed = [ip for v in LISTED for ip in [d["ip"] for d in report["destinations"] if d["verdict"] == v][:3]]
+    assert [ip for _, ip in rows] == listed
+    assert "**60 destinations**" in text and "report.json and flows.csv list all" in text
 
 
 def test_below_the_threshold_every_destination_is_listed(tmp_path):
