@@ -245,3 +245,28 @@ def test_a_light_destination_is_its_plain_form_cut_down():
     light = light_destination(destination)
     full = _plain_one_by_one(destination)
     assert light == {key: (full[key][:1] if key == "names" else full[key]) for key in light}
+
+
+# --------------------------------------------------------------------------- a gzip that inflates a lot
+
+
+def test_progress_follows_a_gzip_stream_to_its_end(tmp_path, monkeypatch):
+    """Progress is the compressed bytes read (what the file's size measures), rising to the end,
+    reported with every block of records (1 MB here, 32 MB in use)."""
+    import gzip
+
+    monkeypatch.setattr("tracecheck.ingest.pcap.BLOCK_SIZE", 1 << 20)
+    from capture_builders import ether, pcap_bytes, udp
+
+    from tracecheck.flows.pipeline import build_flows
+
+    record = ether(udp(payload=b"q" * 40))  # built once: scapy per packet would take seconds
+    chunk = pcap_bytes((i * 1000, record) for i in range(20000))
+    member = gzip.compress(chunk[24:], compresslevel=9, mtime=0)
+    path = tmp_path / "inflating.pcap.gz"
+    path.write_bytes(gzip.compress(chunk[:24], mtime=0) + member * 5)  # 8 MB of records from 0.25 MB
+    seen: list[tuple[int, int]] = []
+    result = build_flows([str(path)], progress=lambda name, done, total: seen.append((done, total)))
+    assert result.accounting.records == 100_000
+    assert len(seen) > 3 and all(total == path.stat().st_size for _, total in seen)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen) and seen[-1][0] == path.stat().st_size
