@@ -126,12 +126,13 @@ def _analyze(paths, policy_path, out_dir, formats, site, catalog_files, rdap, si
         db_dir = settings.db
 
     named = build_named_flows([str(p) for p in paths], hash_files=True, progress=progress)
-    reading = named.result
+    reading, calls, names = named.result, named.calls, named.names
+    del named  # the dissectors' per-flow state goes with it: a few hundred bytes a destination
     on = reference_date(reading)
-    spans = [(call.first_ts, call.last_ts) for call in named.calls]
+    spans = [(call.first_ts, call.last_ts) for call in calls]
     in_scope = [flow for flow in reading.flows if flow_in_scope(flow, policy, spans)]
     outside_scope = len(reading.flows) - len(in_scope)
-    traffic = gather(in_scope, named.names, named.calls)
+    traffic = gather(in_scope, names, calls)
     local = local_addresses(ip for flow in in_scope for ip in (flow.orig_h, flow.resp_h))
 
     from tracecheck.geo.lookup import Resolver
@@ -140,8 +141,8 @@ def _analyze(paths, policy_path, out_dir, formats, site, catalog_files, rdap, si
     services = {ip: classify(t.name_list, catalog) for ip, t in traffic.items()}
     places = resolver.resolve(sorted(traffic), names={ip: t.name_list for ip, t in traffic.items() if t.names},
                               vendor_hints=_vendor_hints(services, resolver))
-    call_category = _call_categories(named.calls, traffic, services)
-    signalling_uids = {uid for call in named.calls for uid in call.signalling}
+    call_category = _call_categories(calls, traffic, services)
+    signalling_uids = {uid for call in calls for uid in call.signalling}
     signalling = {ip for ip, t in traffic.items() for flow in t.flows if flow.uid in signalling_uids}
 
     uid_to_ip = {flow.uid: ip for ip, t in traffic.items() for flow in t.flows}
@@ -162,15 +163,18 @@ def _analyze(paths, policy_path, out_dir, formats, site, catalog_files, rdap, si
                                indeterminate=policy.indeterminate),
         summary=_summary([j.destination for j in judged], assessments, _caveats(reading, judged, outside_scope)),
         destinations=[j.destination for j in judged],
-        calls=[_call(call, uid_to_ip) for call in named.calls],
+        calls=[_call(call, uid_to_ip) for call in calls],
         observability=observability_notes(traffic, local, outside_scope),
         warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope),
         site=_site(cli_site, policy),
     )
+    code = exit_code(assessments)
+    # What only judging needed goes before the report is written, the run's peak: the flows as
+    # objects, each destination's traffic, the assessments (a kilobyte or two a destination).
+    del in_scope, traffic, judged, assessments, services, signalling, uid_to_ip, names, resolver
     files = write_report(report, out, reading.flows.columns, wanted_formats,
                          Path(sign_key) if sign_key is not None else None, force=force,
                          policy=policy_bytes, catalogs=catalog_copies)
-    code = exit_code(assessments)
     return AnalysisResult(report=report, exit_code=code, out_dir=out, files=tuple(files),
                           default_policy=default_policy, reading=reading, places=places)
 
