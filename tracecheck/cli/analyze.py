@@ -11,8 +11,7 @@ import typer
 from tracecheck.cli.app import app, settings
 from tracecheck.cli.flows import report_reading
 from tracecheck.cli.progress import reading_progress
-from tracecheck.report import formats
-from tracecheck.report import grouping
+from tracecheck.report import formats, grouping
 from tracecheck.vocabulary import BASIS_LABEL
 
 TERMINAL_ROWS = 100
@@ -89,7 +88,8 @@ def _print_table(report, places) -> None:
     summarised = len(rows) > grouping.SUMMARISE_ABOVE
     if summarised:  # as report.html: the violations and indeterminates (a few), then counts
         counts = Counter(d.verdict.value for d in rows)
-        listed = [d for verdict in grouping.LISTED_VERDICTS for d in [d for d in rows if d.verdict.value == verdict][:TERMINAL_ROWS]]
+        listed = [d for verdict in grouping.LISTED_VERDICTS
+                  for d in [d for d in rows if d.verdict.value == verdict][:TERMINAL_ROWS]]
         rows = listed
     for destination in rows:
         place = places.get(destination.ip)

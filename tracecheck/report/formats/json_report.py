@@ -78,7 +78,9 @@ def dumps_indented(data) -> bytes:
 
     orjson writes the same layout a hundred times faster than json's pure-Python indenting
     encoder, which took most of report.json's time for a capture of many destinations.  Where
-    the two could differ (a number in exponent form, an integer beyond 64 bits) json writes it."""
+    the two could differ (a number in exponent form, an integer beyond 64 bits) json writes it.
+    ``data`` holds no NaN or infinity (report.json's plain form never does; orjson would write
+    null where json refuses)."""
     import orjson
 
     try:
