@@ -7,6 +7,10 @@ cannot pretend to be another.  The page's Content-Security-Policy forbids every 
 mistake in escaping still could not fetch anything.  The page's one inline script (sorting and
 filtering the table; the page reads the same without it) and its style are allowed by their
 SHA-256 in that policy, computed at render, so no injected script or style could run.
+
+Past grouping.SUMMARISE_ABOVE destinations the page counts them by verdict, place and provider
+and lists only the violations and indeterminates (``grouping.summarised``): it stays a few
+megabytes that a browser opens at once, whatever the capture holds.
 """
 
 from __future__ import annotations

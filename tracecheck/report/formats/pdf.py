@@ -7,6 +7,7 @@ that, every string shows its invisible characters as ``<U+XXXX>`` and is cut to 
 
 The same report gives the same bytes: the document date is SOURCE_DATE_EPOCH or the capture's
 first packet (never the clock), and only the fonts inside the wheel are used, not the machine's.
+Past grouping.SUMMARISE_ABOVE destinations it summarises as report.html does.
 """
 
 from __future__ import annotations
