@@ -25,11 +25,8 @@ from dataclasses import replace
 from tracecheck.dissect.choice import Picks
 from tracecheck.dissect.session import Dissection, load_protocols
 
-# Below this much capture, starting a process (about 10 ms) costs more than it saves.  What the
-# dissectors cost grows with flows more than with bytes: a 1 MB capture of 13,000 one-packet
-# flows is named in 0.17 s with the worker and 0.27 s without, a 9.6 MB one of 130,000 in 1.5 s
-# and 3.6 s (issue 14).
-WORTH_A_PROCESS = 1 << 20
+# Below this much capture, starting a process costs more than it saves.
+WORTH_A_PROCESS = 64 << 20
 
 
 def worth_a_process(total_bytes: int) -> bool:
