@@ -270,3 +270,26 @@ def test_progress_follows_a_gzip_stream_to_its_end(tmp_path, monkeypatch):
     assert result.accounting.records == 100_000
     assert len(seen) > 3 and all(total == path.stat().st_size for _, total in seen)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen) and seen[-1][0] == path.stat().st_size
+
+
+def test_flows_csv_written_some_rows_at_a_time_is_the_same_text(summarised_run, monkeypatch):
+    from tracecheck.flows.table import COLUMNS
+    from tracecheck.report import tables
+    from tracecheck.report.formats import flows_csv
+
+    text = (summarised_run / "flows.csv").read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    columns = {name: [_typed(row[name]) for row in rows] for name in COLUMNS}
+    whole = tables.columns_to_csv(columns).encode("utf-8")
+    for size in (1, 7, 59, 60):
+        monkeypatch.setattr(flows_csv, "ROWS_AT_A_TIME", size)
+        assert flows_csv.FORMAT.render(None, columns) == whole
+
+
+def _typed(cell: str):
+    for kind in (int, float):
+        try:
+            return kind(cell)
+        except ValueError:
+            pass
+    return cell or None
