@@ -367,8 +367,19 @@ def _canonical_dict(report: Report) -> dict[str, Any]:
 
 
 def sorted_destinations(report: Report) -> list[Destination]:
-    """The destinations in report.json's order: worst verdict first, then by address."""
-    return sorted(report.destinations, key=Destination.severity_key)
+    """The destinations in report.json's order: worst verdict first, then by address.
+
+    report.json and the pages each ask; the last order is kept for the same list of
+    destinations (a report's copy with ``generated`` set shares it)."""
+    given = report.destinations
+    if _SORTED and _SORTED[0] is given and len(_SORTED[1]) == len(given):
+        return _SORTED[1]
+    ordered = sorted(given, key=Destination.severity_key)
+    _SORTED[:] = [given, ordered]
+    return ordered
+
+
+_SORTED: list = []
 
 
 def canonical_head(report: Report) -> dict[str, Any]:
