@@ -207,3 +207,41 @@ def flow_summary(flow) -> tuple:
     """The fields most tests compare, as one tuple."""
     return (flow.proto, flow.orig_h, flow.orig_p, flow.resp_h, flow.resp_p,
             flow.orig_pkts, flow.orig_ip_bytes, flow.resp_pkts, flow.resp_ip_bytes, flow.vlan, flow.tunnel)
+
+
+# --------------------------------------------------------------------------- many destinations
+
+_ETHERNET_IPV4 = bytes.fromhex("020000000002" "020000000001" "0800")  # dst, src, IPv4
+_NOT_PUBLIC_FIRST_OCTETS = {0, 10, 100, 127, 169, 172, 192, 198, 203} | set(range(224, 256))
+
+
+def many_destinations_pcap(path: Path, count: int, seed: int = 14, payload: bytes = b"resource-case..") -> list[str]:
+    """A pcap of one UDP datagram from 192.168.1.10 to each of ``count`` distinct public IPv4
+    addresses (the resource capture of issue 14, small; benchmarks/make_many_destinations.py
+    writes the big one).  Built with struct, not scapy: thousands of packets in milliseconds.
+    The UDP checksum is 0 (none, as IPv4 allows).  Returns the addresses, in packet order."""
+    import random
+
+    rng = random.Random(seed)
+    chosen: dict[int, None] = {}
+    while len(chosen) < count:
+        first = rng.randrange(1, 224)
+        if first not in _NOT_PUBLIC_FIRST_OCTETS:
+            chosen[(first << 24) | rng.randrange(1 << 24)] = None
+    src = bytes([192, 168, 1, 10])
+    frames = []
+    for index, dst in enumerate(chosen):
+        udp = struct.pack(">HHHH", 40000 + index % 20000, 1024 + index % 60000, 8 + len(payload), 0) + payload
+        header = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), index & 0xFFFF, 0x4000, 64, 17, 0, src,
+                             dst.to_bytes(4, "big"))
+        header = header[:10] + struct.pack(">H", _ip_checksum(header)) + header[12:]
+        frames.append((T0 + index * 100_000, _ETHERNET_IPV4 + header + udp))
+    write_pcap(path, frames)
+    return [".".join(str(b) for b in dst.to_bytes(4, "big")) for dst in chosen]
+
+
+def _ip_checksum(header: bytes) -> int:
+    total = sum(struct.unpack(f">{len(header) // 2}H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF

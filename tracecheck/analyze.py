@@ -24,6 +24,7 @@ from pathlib import Path
 from tracecheck import __version__
 from tracecheck.classify import classify, classify_media, load_catalog
 from tracecheck.classify.catalog import Catalog
+from tracecheck.collector import collector_paused
 from tracecheck.destinations import DestinationTraffic, gather, local_addresses
 from tracecheck.errors import UserError
 from tracecheck.flows.pipeline import FlowResult, build_named_flows
@@ -148,22 +149,33 @@ def check(request: AnalyzeRequest) -> _Checked:
 
 
 def analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] | None = None) -> AnalysisResult:
-    """Run the whole pipeline over the request's captures and write the report into its ``out_dir``."""
+    """Run the whole pipeline over the request's captures and write the report into its ``out_dir``.
+
+    The cyclic collector is paused throughout: every stage makes a few lasting objects per
+    destination and no cycles, and with a hundred thousand destinations the collections it would
+    start cost a fifth of the run and free nothing (``tracecheck.collector``)."""
+    with collector_paused():
+        return _analyze(request, progress)
+
+
+def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] | None) -> AnalysisResult:
     from tracecheck.report.writer import write_report
 
     checked = check(request)
     paths, policy, catalog, out = request.captures, checked.policy, checked.catalog, checked.out
     default_policy, given_site = checked.default_policy, checked.site
     named = build_named_flows([str(p) for p in paths], hash_files=True, progress=progress)
-    reading = named.result
+    reading, calls, names, relayed, turn_flows = (named.result, named.calls, named.names, named.relayed,
+                                                  named.turn_flows)
+    del named  # the dissectors' per-flow state goes with it: a few hundred bytes a destination
     site, site_source, site_notes = _choose_site(given_site, reading, policy)
     on = reference_date(reading)
-    spans = [(call.first_ts, call.last_ts) for call in named.calls]
+    spans = [(call.first_ts, call.last_ts) for call in calls]
     in_scope = [flow for flow in reading.flows if flow_in_scope(flow, policy, spans)]
     outside_scope = len(reading.flows) - len(in_scope)
-    traffic = gather(in_scope, named.names, named.calls, named.relayed)
+    traffic = gather(in_scope, names, calls, relayed)
     local = local_addresses([ip for flow in in_scope for ip in (flow.orig_h, flow.resp_h)]
-                            + [peer.ip for peer in named.relayed])
+                            + [peer.ip for peer in relayed])
 
     from tracecheck.geo.lookup import Resolver
 
@@ -171,8 +183,8 @@ def analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] |
     services = {ip: classify(t.name_list, catalog) for ip, t in traffic.items()}
     places = resolver.resolve(sorted(traffic), names={ip: t.name_list for ip, t in traffic.items() if t.names},
                               vendor_hints=_vendor_hints(services, resolver))
-    call_category = _call_categories(named.calls, traffic, services)
-    signalling_uids = {uid for call in named.calls for uid in call.signalling}
+    call_category = _call_categories(calls, traffic, services)
+    signalling_uids = {uid for call in calls for uid in call.signalling}
     signalling = {ip for ip, t in traffic.items() for flow in t.flows if flow.uid in signalling_uids}
 
     uid_to_ip = {flow.uid: ip for ip, t in traffic.items() for flow in t.flows}
@@ -195,14 +207,18 @@ def analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] |
                                indeterminate=policy.indeterminate),
         summary=_summary([j.destination for j in judged], assessments, _caveats(reading, judged, outside_scope)),
         destinations=[j.destination for j in judged],
-        calls=[_call(call, uid_to_ip, traffic) for call in named.calls],
-        observability=observability_notes(traffic, local, outside_scope) + _hidden_relay_peers(named, in_scope),
+        calls=[_call(call, uid_to_ip, traffic) for call in calls],
+        observability=observability_notes(traffic, local, outside_scope) + _hidden_relay_peers(relayed, turn_flows,
+                                                                                                in_scope),
         warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope) + site_notes,
         site=_site(site, site_source),
     )
+    code = exit_code(assessments)
+    # What only judging needed goes before the report is written, the run's peak: the flows as
+    # objects, each destination's traffic, the assessments (a kilobyte or two a destination).
+    del in_scope, traffic, judged, assessments, services, signalling, uid_to_ip, names, resolver
     files = write_report(report, out, reading.flows.columns, checked.formats, request.sign_key,
                          force=request.force, policy=checked.policy_bytes, catalogs=checked.catalog_copies)
-    code = exit_code(assessments)
     return AnalysisResult(report=report, exit_code=code, out_dir=out, files=tuple(files),
                           default_policy=default_policy, reading=reading, places=places)
 
@@ -328,11 +344,11 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
     return Judged(destination, assessment, covered)
 
 
-def _hidden_relay_peers(named, in_scope) -> list[str]:
+def _hidden_relay_peers(relayed, turn_flows, in_scope) -> list[str]:
     """TURN relays that show no peer: the media's next hop is not in the capture."""
     judged = {flow.uid for flow in in_scope}
-    with_peers = {peer.uid for peer in named.relayed if peer.ip != named.turn_flows.get(peer.uid)}
-    hidden = sorted({(relay, uid) for uid, relay in named.turn_flows.items() if uid in judged and uid not in with_peers},
+    with_peers = {peer.uid for peer in relayed if peer.ip != turn_flows.get(peer.uid)}
+    hidden = sorted({(relay, uid) for uid, relay in turn_flows.items() if uid in judged and uid not in with_peers},
                     key=lambda item: (model.ip_sort_key(item[0]), item[1]))
     if not hidden:
         return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -10,9 +11,12 @@ import typer
 from tracecheck.cli.app import app, settings
 from tracecheck.cli.flows import report_reading
 from tracecheck.cli.progress import reading_progress
-from tracecheck.report import formats
+from tracecheck.report import formats, grouping
 from tracecheck.vocabulary import BASIS_LABEL
 
+TERMINAL_ROWS = 100
+"""Violations, and indeterminates, the terminal table shows past grouping.SUMMARISE_ABOVE
+destinations: a CI log stays readable, and rich lays out each row at some cost."""
 _VERDICT_STYLE = {"violation": "bold red", "indeterminate": "yellow", "compliant": "green", "not_assessed": "dim"}
 
 
@@ -98,7 +102,14 @@ def _print_table(report, places) -> None:
     for column in ("destination", "name", "category", "place", "evidence", "verdict"):
         table.add_column(column, overflow="fold")
     local = 0
-    for destination in sorted(report.destinations, key=Destination.severity_key):
+    rows = sorted(report.destinations, key=Destination.severity_key)
+    summarised = len(rows) > grouping.SUMMARISE_ABOVE
+    if summarised:  # as report.html: the violations and indeterminates (a few), then counts
+        counts = Counter(d.verdict.value for d in rows)
+        listed = [d for verdict in grouping.LISTED_VERDICTS
+                  for d in [d for d in rows if d.verdict.value == verdict][:TERMINAL_ROWS]]
+        rows = listed
+    for destination in rows:
         place = places.get(destination.ip)
         if place is not None and place.local:
             local += 1  # never a violation: one line for all of them keeps the table short
@@ -118,10 +129,20 @@ def _print_table(report, places) -> None:
     if local:
         table.add_row(Text(f"+ {local} local"), "-", "-", "local network", Text(BASIS_LABEL["local"]),
                       Text("compliant", style=_VERDICT_STYLE["compliant"]))
+    if summarised:
+        left = {verdict: counts[verdict] - sum(1 for d in listed if d.verdict.value == verdict)
+                for verdict in ("violation", "indeterminate", "compliant", "not_assessed")}
+        for verdict, count in left.items():
+            if count:
+                table.add_row(Text(f"+ {count:,} more"), "-", "-", "-", "-",
+                              Text(verdict.replace("_", " "), style=_VERDICT_STYLE[verdict]))
     if not table.row_count:
         return
     # Piped output is not folded at 80 columns: a CI log is read whole, one destination a line.
     Console(width=None if sys.stdout.isatty() else 240, highlight=False).print(table)
+    if summarised:
+        print(f"tracecheck: {len(report.destinations):,} destinations: {len(listed):,} listed above; report.html counts "
+              f"them by place and provider, report.json and flows.csv list all", file=sys.stderr)
 
 
 def _place(destination, place) -> str:

@@ -80,7 +80,28 @@ class Authorization:
 
 
 def authorize(claim: Claim, authorized: Authorized) -> Authorization:
-    """Match a claim against the authorized regions, countries and jurisdiction groups."""
+    """Match a claim against the authorized regions, countries and jurisdiction groups.
+
+    Asked once per destination, of a few hundred distinct places: each answer is remembered for
+    the place, the authorized set and the catalog it was worked out with."""
+    catalog = geo_facts.catalog_module()
+    key = (claim.where, tuple(claim.jurisdictions), tuple(authorized.regions), tuple(authorized.countries),
+           tuple(authorized.jurisdictions), id(catalog))
+    found = _ANSWERS.get(key)
+    if found is not None and found[0] is catalog:
+        return found[1]
+    answer = _authorize(claim, authorized)
+    if len(_ANSWERS) >= _ANSWERS_KEPT:
+        _ANSWERS.clear()
+    _ANSWERS[key] = (catalog, answer)
+    return answer
+
+
+_ANSWERS: dict[tuple, tuple[object, Authorization]] = {}
+_ANSWERS_KEPT = 4096
+
+
+def _authorize(claim: Claim, authorized: Authorized) -> Authorization:
     if claim.where.anycast or not claim.where.country:
         return Authorization(None, "no single country can be claimed")
     for entry in authorized.regions:
@@ -115,11 +136,29 @@ def in_places(claim: Claim | None, regions: list[str], countries: list[str], jur
 
 
 def _authorized_in_part(country: str, authorized: Authorized) -> bool:
-    prefix = f"{country}-"
-    if any(code.startswith(prefix) for code in authorized.countries):
-        return True
-    for group in authorized.jurisdictions:
-        members = geo_facts.group_members(group) or frozenset()
-        if group.startswith(prefix) or any(member.startswith(prefix) for member in members):
-            return True
-    return False
+    """Whether the authorized set names a subdivision of ``country`` (``US-CA`` for ``US``), itself
+    or through a group's members."""
+    return country in _partly_authorized(tuple(authorized.countries), tuple(authorized.jurisdictions),
+                                         geo_facts.catalog_module())
+
+
+_PARTLY_KEPT = 64  # distinct authorized sets remembered: a policy has a few (its own, its rules')
+
+
+def _partly_authorized(countries: tuple[str, ...], jurisdictions: tuple[str, ...], catalog) -> frozenset[str]:
+    """Every ``X`` such that an authorized code or group member starts with ``X-``: asked once per
+    destination, it is worked out once per authorized set (and catalog)."""
+    key = (countries, jurisdictions, id(catalog))
+    found = _PARTLY.get(key)
+    if found is None or found[0] is not catalog:
+        codes = list(countries)
+        for group in jurisdictions:
+            codes += [group, *(geo_facts.group_members(group) or ())]
+        prefixes = frozenset(code[:at] for code in codes for at, ch in enumerate(code) if ch == "-")
+        if len(_PARTLY) >= _PARTLY_KEPT:
+            _PARTLY.clear()
+        found = _PARTLY[key] = (catalog, prefixes)
+    return found[1]
+
+
+_PARTLY: dict[tuple, tuple[object, frozenset[str]]] = {}

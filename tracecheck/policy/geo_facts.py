@@ -39,10 +39,23 @@ def jurisdictions_for(country: str | None, subdivision: str = "") -> tuple[str, 
     table = _jurisdictions()
     if table is None or not country:
         return ()
+    # Asked once per destination, of a few hundred places at most: remembered per loaded table.
+    key = (id(table), country, subdivision or "")
+    found = _AREAS.get(key)
+    if found is not None and found[0] is table:
+        return found[1]
     try:
-        return tuple(table.jurisdictions_for(country, subdivision or ""))
+        areas = tuple(table.jurisdictions_for(country, subdivision or ""))
     except (KeyError, ValueError):
-        return ()
+        areas = ()
+    if len(_AREAS) >= _AREAS_KEPT:
+        _AREAS.clear()
+    _AREAS[key] = (table, areas)
+    return areas
+
+
+_AREAS: dict[tuple, tuple[Any, tuple[str, ...]]] = {}
+_AREAS_KEPT = 4096
 
 
 def group_members(group: str) -> frozenset[str] | None:

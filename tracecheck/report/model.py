@@ -17,10 +17,11 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import socket
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from tracecheck.vocabulary import Verdict
 
@@ -40,6 +41,17 @@ _OMIT_WHEN_EMPTY = {"via"}
 class _Model(BaseModel):
     # Unknown fields are errors: a misspelt field would silently vanish from the evidence.
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # pydantic keeps, per instance, the set of fields its caller gave: 2 KB for a destination,
+        # half of what it costs.  Instances given the same fields share one set (a copy made by
+        # model_copy gets a set of its own before it changes it).
+        given = self.__pydantic_fields_set__
+        shared = _FIELDS_SETS.setdefault((type(self), frozenset(given)), given)
+        object.__setattr__(self, "__pydantic_fields_set__", shared)
+
+
+_FIELDS_SETS: dict[tuple[type, frozenset[str]], set[str]] = {}
 
 
 class Tool(_Model):
@@ -379,6 +391,12 @@ def source_date_stamp() -> str | None:
 
 def ip_sort_key(ip: str) -> tuple:
     """IPv4 before IPv6, numerically; anything unparsable last, by text."""
+    try:  # the common case, a dotted quad as ipaddress writes it, without ipaddress's cost
+        packed = socket.inet_pton(socket.AF_INET, ip)
+        if socket.inet_ntop(socket.AF_INET, packed) == ip:
+            return (4, int.from_bytes(packed, "big"), "")
+    except (OSError, ValueError, TypeError):
+        pass
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
@@ -386,21 +404,103 @@ def ip_sort_key(ip: str) -> tuple:
     return (address.version, int(address), "")
 
 
+_CANONICAL: list[tuple[Report, dict[str, Any]]] = []
+"""The last few reports made plain, and their plain form: report.json, report.html and the other
+formats each ask for the same report's, and it costs as much as writing report.json itself."""
+_CANONICAL_KEPT = 2  # the report, and its copy with ``generated`` set from SOURCE_DATE_EPOCH
+
+
 def canonical_dict(report: Report) -> dict[str, Any]:
-    """The report as plain JSON values, the same for the same report every time."""
-    data = report.model_dump(mode="json")
+    """The report as plain JSON values, the same for the same report every time.
+
+    The result is shared between callers (it is cached): read it, never change it."""
+    for known, data in _CANONICAL:
+        # A copy made by model_copy shares its lists, so comparing it with the original is quick.
+        if known is report or known == report:
+            return data
+    data = _canonical_dict(report)
+    _CANONICAL.insert(0, (report, data))
+    del _CANONICAL[_CANONICAL_KEPT:]
+    return data
+
+
+def _canonical_dict(report: Report) -> dict[str, Any]:
+    data = canonical_head(report)
+    data["destinations"] = plain_destinations(sorted_destinations(report))  # the key keeps its place
+    return data
+
+
+def sorted_destinations(report: Report) -> list[Destination]:
+    """The destinations in report.json's order: worst verdict first, then by address.
+
+    report.json and the pages each ask; the last order is kept for the same list of
+    destinations (a report's copy with ``generated`` set shares it)."""
+    given = report.destinations
+    if _SORTED and _SORTED[0] is given and len(_SORTED[1]) == len(given):
+        return _SORTED[1]
+    ordered = sorted(given, key=Destination.severity_key)
+    _SORTED[:] = [given, ordered]
+    return ordered
+
+
+_SORTED: list = []
+
+
+def canonical_head(report: Report) -> dict[str, Any]:
+    """``canonical_dict`` with ``destinations`` left empty: what a writer that makes the
+    destinations plain a slice at a time (report.json, the summarised pages) starts from."""
+    data = report.model_dump(mode="json", exclude={"sources", "destinations", "calls"})
     data["accounting"]["skipped"] = dict(sorted(data["accounting"]["skipped"].items()))
     data["accounting"]["notes"] = dict(sorted(data["accounting"]["notes"].items()))
     data["sources"] = [s.model_dump(mode="json") for s in sorted(report.sources, key=lambda s: (s.kind, s.name))]
-    data["destinations"] = [d.model_dump(mode="json") for d in sorted(report.destinations, key=Destination.severity_key)]
     data["calls"] = [c.model_dump(mode="json")
                      for c in sorted(report.calls, key=lambda c: (_none_first(c.first_ts), c.call_id))]
-    for destination in data["destinations"]:
-        _drop_unset(destination)
+    data["destinations"] = []  # made plain apart: they are nearly all of a large report
     for capture in data["inputs"]:
         _drop_unset(capture)
+    data = {name: data[name] for name in type(report).model_fields if name in data}  # the fields' order
     _drop_unset(data)
     return _plain(data)
+
+
+def light_destination(destination: Destination) -> dict[str, Any]:
+    """What a summarised page reads of a destination it counts but does not list (its place,
+    verdict, first name and coordinates for the map and the tables), without the rest."""
+    # As _plain would make them, field by field: the text a capture gave (the address, the name)
+    # made encodable, the coordinates rounded; the rest is tracecheck's own words.
+    return {"ip": encodable(destination.ip),
+            "names": [{"name": encodable(n.name), "source": encodable(n.source)} for n in destination.names[:1]],
+            "provider": destination.provider, "service": destination.service, "region": destination.region,
+            "country": destination.country, "verdict": destination.verdict.value, "basis": destination.basis,
+            "flags": list(destination.flags), "latitude": _plain(destination.latitude),
+            "longitude": _plain(destination.longitude), "anycast": destination.anycast}
+
+
+def plain_destinations(destinations: list[Destination]) -> list[dict[str, Any]]:
+    """``_plain`` of each destination's ``model_dump(mode="json")``, unset extensions dropped.
+
+    pydantic writes the list as JSON text and orjson reads it back, both compiled, and only the
+    floats are then rounded: a hundred thousand destinations take a second, not ten.  Text that
+    cannot be UTF-8 (a lone surrogate from a capture's undecodable bytes) makes pydantic refuse;
+    those lists take the careful way, value by value."""
+    import orjson
+    from pydantic_core import PydanticSerializationError
+
+    try:
+        dumped = orjson.loads(_DESTINATION_LIST.dump_json(destinations))
+    except PydanticSerializationError:
+        dumped = [_plain(d.model_dump(mode="json")) for d in destinations]
+    for destination in dumped:
+        for key in _DESTINATION_FLOATS:
+            destination[key] = _plain(destination[key])
+        _drop_unset(destination)
+    return dumped
+
+
+_DESTINATION_LIST = TypeAdapter(list[Destination])
+_DESTINATION_FLOATS = tuple(name for name, field in Destination.model_fields.items() if "float" in str(field.annotation))
+"""The fields of a destination that hold floats (times, coordinates): its names and evidence hold
+text only (a test holds it to that)."""
 
 
 def _none_first(value: float | None) -> float:

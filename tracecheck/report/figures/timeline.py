@@ -18,38 +18,75 @@ PALETTE = ("#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#cf222e", "#8
 OTHERS = "others"
 
 
+def _flow_rows(data: Mapping[str, Any], flows: Mapping[str, Sequence]) -> list[tuple[float, float, str, int]]:
+    """(ts, duration, destination ip, bytes sent) of every flow to one of the report's destinations."""
+    wanted = {d["ip"] for d in data.get("destinations", [])}
+    return [(float(ts), max(float(duration or 0.0), 0.0), ip, int(sent or 0))
+            for ts, duration, ip, sent in zip(flows.get("ts", []), flows.get("duration", []),
+                                               flows.get("id.resp_h", []), flows.get("orig_ip_bytes", []))
+            if ip in wanted and ts is not None and math.isfinite(float(ts))]
+
+
+def _span(rows: list[tuple[float, float, str, int]], buckets: int) -> tuple[float, float, float]:
+    start = min(ts for ts, *_ in rows)
+    end = max(ts + duration for ts, duration, *_ in rows)
+    return start, end, max(end - start, 1e-6) / buckets
+
+
+def _spread(counts: list[int], ts: float, duration: float, sent: int, start: float, width: float) -> None:
+    """Add one flow's bytes to ``counts``, in proportion to the buckets its lifetime overlaps,
+    rounded so that they add up to exactly its bytes."""
+    buckets = len(counts)
+    first = min(int((ts - start) / width), buckets - 1)
+    last = min(int((ts + duration - start) / width), buckets - 1)
+    if duration <= 0 or first == last:
+        counts[first] += sent
+        return
+    given = 0
+    for index in range(first, last + 1):
+        overlap_end = min(ts + duration, start + (index + 1) * width) - ts
+        share = sent if index == last else int(sent * overlap_end / duration)
+        counts[index] += share - given
+        given = share
+
+
 def bucket_bytes(data: Mapping[str, Any], flows: Mapping[str, Sequence], buckets: int = BUCKETS
                  ) -> tuple[float, float, dict[str, list[int]]]:
     """(start, end, {destination ip: bytes sent in each bucket}) for the report's destinations.
 
     A flow's bytes are spread over the buckets its lifetime overlaps, in proportion, and rounded so
     each flow's buckets add up to exactly its bytes."""
-    wanted = {d["ip"] for d in data.get("destinations", [])}
-    rows = [(float(ts), max(float(duration or 0.0), 0.0), ip, int(sent or 0))
-            for ts, duration, ip, sent in zip(flows.get("ts", []), flows.get("duration", []),
-                                               flows.get("id.resp_h", []), flows.get("orig_ip_bytes", []))
-            if ip in wanted and ts is not None and math.isfinite(float(ts))]
+    rows = _flow_rows(data, flows)
     if not rows:
         return 0.0, 0.0, {}
-    start = min(ts for ts, *_ in rows)
-    end = max(ts + duration for ts, duration, *_ in rows)
-    span = max(end - start, 1e-6)
-    width = span / buckets
+    start, end, width = _span(rows, buckets)
     series: dict[str, list[int]] = {}
     for ts, duration, ip, sent in rows:
-        counts = series.setdefault(ip, [0] * buckets)
-        first = min(int((ts - start) / width), buckets - 1)
-        last = min(int((ts + duration - start) / width), buckets - 1)
-        if duration <= 0 or first == last:
-            counts[first] += sent
-            continue
-        given = 0
-        for index in range(first, last + 1):
-            overlap_end = min(ts + duration, start + (index + 1) * width) - ts
-            share = sent if index == last else int(sent * overlap_end / duration)
-            counts[index] += share - given
-            given = share
+        _spread(series.setdefault(ip, [0] * buckets), ts, duration, sent, start, width)
     return start, end, series
+
+
+def stacked_bytes(data: Mapping[str, Any], flows: Mapping[str, Sequence], top: int = TOP_N, buckets: int = BUCKETS
+                  ) -> tuple[float, float, list[str], dict[str, list[int]], tuple[int, list[int]] | None]:
+    """(start, end, the ``top`` destinations by bytes sent, their ``bucket_bytes`` series, and how
+    many others there are with their series added up, or None): what the figure stacks.  Only the few shown get a series of
+    their own, so a capture of a hundred thousand destinations costs one pass over its flows."""
+    rows = _flow_rows(data, flows)
+    if not rows:
+        return 0.0, 0.0, [], {}, None
+    start, end, width = _span(rows, buckets)
+    sent_to: dict[str, int] = {}
+    for _, _, ip, sent in rows:
+        sent_to[ip] = sent_to.get(ip, 0) + sent  # a flow's buckets add up to exactly its bytes
+    ranked = sorted(sent_to, key=lambda ip: (-sent_to[ip], ip))
+    shown = ranked[:top]
+    series = {ip: [0] * buckets for ip in shown}
+    others = [0] * buckets if len(ranked) > top else None
+    for ts, duration, ip, sent in rows:
+        counts = series.get(ip, others)
+        if counts is not None:
+            _spread(counts, ts, duration, sent, start, width)
+    return start, end, shown, series, (len(ranked) - top, others) if others is not None else None
 
 
 def _utc(ts: float, span: float) -> str:
@@ -61,7 +98,7 @@ def _utc(ts: float, span: float) -> str:
 
 def timeline_svg(data: Mapping[str, Any], flows: Mapping[str, Sequence]) -> str:
     """The timeline as one inline ``<svg>`` string."""
-    start, end, series = bucket_bytes(data, flows)
+    start, end, shown, series, others = stacked_bytes(data, flows)
     if not series:
         return ('<svg xmlns="http://www.w3.org/2000/svg" class="figure timeline" role="img" viewBox="0 0 1000 40" '
                 'width="100%" aria-label="Bytes sent over time, UTC"><text x="500" y="25" text-anchor="middle" '
@@ -75,12 +112,11 @@ def timeline_svg(data: Mapping[str, Any], flows: Mapping[str, Sequence]) -> str:
                    'fill="#57606a" font-family="system-ui, sans-serif">No bytes sent to any destination in this capture.</text>')
         out.append("</svg>")
         return "\n".join(out)
-    names = {d["ip"]: (d["names"][0]["name"] if d.get("names") else d["ip"]) for d in data.get("destinations", [])}
-    ranked = sorted(series, key=lambda ip: (-sum(series[ip]), ip))
-    stacks = [(ip if names.get(ip, ip) == ip else f"{names[ip]} ({ip})", series[ip]) for ip in ranked[:TOP_N]]
-    if len(ranked) > TOP_N:
-        rest = [sum(series[ip][i] for ip in ranked[TOP_N:]) for i in range(BUCKETS)]
-        stacks.append((f"{OTHERS} ({len(ranked) - TOP_N} destinations)", rest))
+    names = {d["ip"]: (d["names"][0]["name"] if d.get("names") else d["ip"]) for d in data.get("destinations", [])
+             if d["ip"] in series}
+    stacks = [(ip if names.get(ip, ip) == ip else f"{names[ip]} ({ip})", series[ip]) for ip in shown]
+    if others is not None:
+        stacks.append((f"{OTHERS} ({others[0]} destinations)", others[1]))
     totals = [sum(values[i] for _, values in stacks) for i in range(BUCKETS)]
     peak = max(max(totals), 1)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM

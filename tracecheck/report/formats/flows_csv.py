@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from tracecheck.report.interface import Columns, ReportFormat
 
+ROWS_AT_A_TIME = 20_000
+"""Rows turned into text at a time: the table is written column by column, a text per cell, and
+a hundred thousand flows at once would hold two million of them."""
+
 
 class FlowsCsv(ReportFormat):
     name = "csv"
@@ -15,7 +19,14 @@ class FlowsCsv(ReportFormat):
     def render(self, report, flows: Columns) -> bytes:
         from tracecheck.report import tables
 
-        return tables.columns_to_csv(flows).encode("utf-8")
+        rows = len(next(iter(flows.values()), ()))
+        if rows <= ROWS_AT_A_TIME:
+            return tables.columns_to_csv(flows).encode("utf-8")
+        parts = []
+        for start in range(0, rows, ROWS_AT_A_TIME):
+            text = tables.columns_to_csv({name: values[start:start + ROWS_AT_A_TIME] for name, values in flows.items()})
+            parts.append((text if start == 0 else text.split("\n", 1)[1]).encode("utf-8"))  # one header
+        return b"".join(parts)
 
 
 FORMAT = FlowsCsv()

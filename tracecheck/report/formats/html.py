@@ -7,6 +7,10 @@ cannot pretend to be another.  The page's Content-Security-Policy forbids every 
 mistake in escaping still could not fetch anything.  The page's one inline script (sorting and
 filtering the table; the page reads the same without it) and its style are allowed by their
 SHA-256 in that policy, computed at render, so no injected script or style could run.
+
+Past grouping.SUMMARISE_ABOVE destinations the page counts them by verdict, place and provider
+and lists only the violations and indeterminates (``grouping.summarised``): it stays a few
+megabytes that a browser opens at once, whatever the capture holds.
 """
 
 from __future__ import annotations
@@ -127,20 +131,23 @@ def render_html(report: Report, flows: Columns | None = None) -> str:
     from markupsafe import Markup
 
     from tracecheck.report.figures import timeline_svg, world_map_svg
-    from tracecheck.report.grouping import grouped, short_reason
-    from tracecheck.report.model import canonical_dict
+    from tracecheck.report.grouping import page_data, short_reason, summarised
     from tracecheck.report.policy_in_force import policy_in_force
     from tracecheck.report.vantage import vantage_points
 
-    data = canonical_dict(report.with_generated_from_environment())
+    data = page_data(report.with_generated_from_environment())
     template = _environment().get_template(TEMPLATE)
     nothing_judged = data["summary"].get("judged") == 0
+    groups, digest = summarised(data["destinations"])
+    called = {ip for c in data["calls"] for ip in (*c.get("signalling_to", []), *c.get("media_to", []))}
     return _with_csp_hashes(template.render(
         csp=CSP_PLACEHOLDER,
         pif=policy_in_force(data),
         vantage=vantage_points(data),
-        place_of={d["ip"]: f"({place(d)}; {d['verdict'].replace('_', ' ')})" for d in data["destinations"]},
-        groups=grouped(data["destinations"]),
+        place_of={d["ip"]: f"({place(d)}; {d['verdict'].replace('_', ' ')})" for d in data["destinations"]
+                  if d["ip"] in called},
+        groups=groups,
+        digest=digest,
         short_reason=short_reason,
         map_svg=Markup(world_map_svg(data)),
         timeline=Markup(timeline_svg(data, flows)) if flows is not None else None,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tracecheck.errors import UserError
+from tracecheck.report.atomic import fill_atomically
 from tracecheck.report.interface import Columns, ReportFormat
 
 if TYPE_CHECKING:
@@ -15,15 +18,78 @@ if TYPE_CHECKING:
 FILE_NAME = "report.json"
 
 
+SLICE = 2000
+"""Destinations made plain and written at a time: report.json of a hundred thousand destinations
+is 200 MB, and neither it nor its plain form is ever held whole."""
+
+
 def render_report_json(report: Report) -> bytes:
     """UTF-8 JSON, two-space indent, non-ASCII kept as is, one trailing newline.
 
     ``generated`` is filled from SOURCE_DATE_EPOCH when that is set; without it the bytes
     carry no time of writing at all, so two runs on the same inputs compare equal."""
-    from tracecheck.report.model import canonical_dict
+    return b"".join(report_json_parts(report))
 
-    data = canonical_dict(report.with_generated_from_environment())
-    return (json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+
+def report_json_parts(report: Report) -> Iterator[bytes]:
+    """``render_report_json``'s bytes, a slice of destinations at a time: the head of the document
+    up to its destinations, each SLICE of them as the indented writer lays them out at that depth
+    (every line two spaces further in: a string's newlines are escaped, so a line break is never
+    inside one), then the rest."""
+    from tracecheck.report import model
+
+    report = report.with_generated_from_environment()
+    if len(report.destinations) <= SLICE:
+        yield dumps_indented(model.canonical_dict(report)) + b"\n"
+        return
+    head = dumps_indented(model.canonical_head(report))
+    before, after = head.split(_EMPTY_DESTINATIONS, 1)  # the only key at that depth that is "destinations"
+    yield before + b'\n  "destinations": ['
+    ordered = model.sorted_destinations(report)
+    for start in range(0, len(ordered), SLICE):
+        part = dumps_indented(model.plain_destinations(ordered[start:start + SLICE]))
+        yield (b"," if start else b"") + part[1:-2].replace(b"\n", b"\n  ")  # without "[" and "\n]"
+    yield b"\n  ]" + after + b"\n"
+
+
+_EMPTY_DESTINATIONS = b'\n  "destinations": []'
+
+
+# Where orjson writes a number otherwise than Python's repr: in exponent form (orjson's 1e-7 for
+# repr's 1e-07, always with a sign), or in the decimal form of one that repr writes with an
+# exponent (0.00001 for 1e-05).  Searched for as literals first (fast over a large report; names
+# match too), then kept only when the line holds a number: a list item, or a key and a number
+# (the newlines of a string are escaped, so a line is never inside one).
+_NUMBER_SHAPES = (re.compile(rb"e[-+][0-9]"), re.compile(rb"0\.0000"))
+_NUMBER_LINE = re.compile(rb' *(?:"(?:[^"\\]|\\.)*": )?-?[0-9]')
+
+
+def _repr_differs(text: bytes) -> bool:
+    for shape in _NUMBER_SHAPES:
+        for found in shape.finditer(text):
+            line_start = text.rfind(b"\n", 0, found.start()) + 1
+            if _NUMBER_LINE.match(text, line_start):
+                return True
+    return False
+
+
+def dumps_indented(data) -> bytes:
+    """``json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)`` as UTF-8, byte for byte.
+
+    orjson writes the same layout a hundred times faster than json's pure-Python indenting
+    encoder, which took most of report.json's time for a capture of many destinations.  Where
+    the two could differ (a number in exponent form, an integer beyond 64 bits) json writes it.
+    ``data`` holds no NaN or infinity (report.json's plain form never does; orjson would write
+    null where json refuses)."""
+    import orjson
+
+    try:
+        text = orjson.dumps(data, option=orjson.OPT_INDENT_2)
+    except (TypeError, orjson.JSONEncodeError):
+        text = None
+    if text is None or _repr_differs(text):
+        return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return text
 
 
 class ReportJson(ReportFormat):
@@ -35,6 +101,15 @@ class ReportJson(ReportFormat):
 
     def render(self, report: Report, flows: Columns) -> bytes:
         return render_report_json(report)
+
+    def write(self, report: Report, flows: Columns, out_dir: Path) -> Path:
+        """Written a slice at a time (``report_json_parts``), atomically like the others."""
+        def fill(temporary: str) -> None:
+            with open(temporary, "wb") as out:
+                for part in report_json_parts(report):
+                    out.write(part)
+
+        return fill_atomically(Path(out_dir) / FILE_NAME, fill)
 
 
 FORMAT = ReportJson()

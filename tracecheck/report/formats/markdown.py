@@ -1,4 +1,6 @@
-"""report.md: the verdict sentence and the destination table, to paste into a ticket.
+"""report.md: the verdict sentence and the destination table, to paste into a ticket.  Past
+grouping.SUMMARISE_ABOVE destinations, counts by verdict, place and provider and the violations
+and indeterminates listed, as report.html.
 
 Whatever came from a capture is shown, never interpreted: names sit in code spans whose backtick
 fence is longer than any run of backticks inside them (so a name cannot close its span), a ``|``
@@ -65,11 +67,12 @@ def _row(destination: dict) -> str:
 
 
 def render_markdown(report: Report) -> str:
-    from tracecheck.report.model import canonical_dict
+    from tracecheck.report.grouping import page_data, summarised
     from tracecheck.report.vantage import vantage_points
     from tracecheck.report.verdict_line import verdict_sentence
 
-    data = canonical_dict(report)
+    data = page_data(report)
+    listing, digest = summarised(data["destinations"])
     verdict = data["summary"]["verdict"].upper()
     lines = [f"## tracecheck: {verdict}", "", code_block(verdict_sentence(report)), ""]
     inputs = ", ".join(code(i["path"].rsplit("/", 1)[-1]) + f" (sha256 `{i['sha256'][:16]}…`)"
@@ -80,8 +83,12 @@ def render_markdown(report: Report) -> str:
         lines += [f"### Vantage point of {code(path)}", "", "| | |", "| --- | --- |"]
         lines += [f"| {label} | {code(value, 300)} |" for label, value in rows]
         lines.append("")
+    if digest is not None:  # past grouping.SUMMARISE_ABOVE: counts, then the violations and indeterminates
+        lines += _digest_lines(digest)
+        data = {**data, "destinations": [d for _, _, rows in listing for d in rows]}
     groups = [
-        ("Judged", [d for d in data["destinations"] if d["verdict"] != "not_assessed" and d.get("basis") != "local"]),
+        ("Judged" if digest is None else "Violations and indeterminate destinations, listed",
+         [d for d in data["destinations"] if d["verdict"] != "not_assessed" and d.get("basis") != "local"]),
         ("Not assessed (the policy ignores them)", [d for d in data["destinations"] if d["verdict"] == "not_assessed"]),
         ("Local network", [d for d in data["destinations"] if d.get("basis") == "local"
                            and d["verdict"] != "not_assessed"]),
@@ -94,10 +101,23 @@ def render_markdown(report: Report) -> str:
                   "| --- | --- | --- | --- | --- | --- |"]
         lines += [_row(d) for d in rows]
         lines.append("")
-    if not data["destinations"]:
+    if not data["destinations"] and digest is None:
         lines += ["No destination was seen in the capture.", ""]
     lines.append("The full evidence is in report.html and report.json beside this file.")
     return "\n".join(lines) + "\n"
+
+
+def _digest_lines(digest) -> list[str]:
+    """The counts a summarised report.md stands on (grouping.Digest), as tables."""
+    lines = [f"**{digest.total:,} destinations**, too many to list one by one: {digest.note}", "",
+             "| verdict | destinations | listed below |", "| --- | ---: | ---: |"]
+    lines += [f"| {row['verdict'].replace('_', ' ')} | {row['count']:,} | {row['listed']:,} |" for row in digest.by_verdict]
+    for title, rows in (("place", digest.by_place), ("provider", digest.by_provider)):
+        lines += ["", f"| {title} | destinations | violations | indeterminate | compliant | not assessed |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {code(row['label'])} | {row['total']:,} | {row['violation']:,} | {row['indeterminate']:,} | "
+                  f"{row['compliant']:,} | {row['not_assessed']:,} |" for row in rows]
+    return lines + [""]
 
 
 class Markdown(ReportFormat):

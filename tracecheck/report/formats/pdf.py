@@ -7,6 +7,7 @@ that, every string shows its invisible characters as ``<U+XXXX>`` and is cut to 
 
 The same report gives the same bytes: the document date is SOURCE_DATE_EPOCH or the capture's
 first packet (never the clock), and only the fonts inside the wheel are used, not the machine's.
+Past grouping.SUMMARISE_ABOVE destinations it summarises as report.html does.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracecheck.report.formats.html import HEADLINES, NOTHING_JUDGED, place, thousands, utc, visible
+from tracecheck.report.grouping import SUMMARY_VERDICTS, page_data, summarised
 from tracecheck.report.interface import Columns, ReportFormat
 from tracecheck.vocabulary import BASIS_LABEL, date_label
 
@@ -91,15 +93,21 @@ def _figures(data: dict, flows: Columns) -> dict[str, str]:
 def pdf_data(report: Report, flows: Columns | None = None) -> dict:
     """What the template reads: the report's text, already worded, every string from the report
     cleaned first (then made breakable: the cleaning would show the zero-width spaces)."""
-    from tracecheck.report.model import canonical_dict
     from tracecheck.report.policy_in_force import policy_in_force
     from tracecheck.report.vantage import vantage_points
     from tracecheck.report.verdict_line import verdict_sentence
 
-    data = _clean(canonical_dict(report.with_generated_from_environment()))
+    plain = page_data(report.with_generated_from_environment())
+    listing, digest = summarised(plain["destinations"])
+    if digest is None:
+        data = _clean(plain)
+    else:  # only the destinations listed are cleaned and shown; the digest counts the rest
+        data = _clean({key: value for key, value in plain.items() if key != "destinations"})
+        data["destinations"] = [_clean(d) for _, _, rows in listing for d in rows]
     s = data["summary"]
     destinations = [_destination(d) for d in data["destinations"]]
-    place_of = {d["ip"]: d["place"] for d in destinations}
+    called = {ip for c in data["calls"] for ip in (*c.get("signalling_to", []), *c.get("media_to", []))}
+    place_of = {d["ip"]: place(_clean(d)) for d in plain["destinations"] if d["ip"] in called}
     local = [d for d, raw in zip(destinations, data["destinations"])
              if raw.get("basis") == "local" and raw["verdict"] != "not_assessed"]
     ignored = [d for d in destinations if d["verdict"] == "not_assessed"]
@@ -116,7 +124,7 @@ def pdf_data(report: Report, flows: Columns | None = None) -> dict:
                        "decoded": thousands(data["accounting"]["decoded"]),
                        "skipped": [f"{k}: {thousands(v)}" for k, v in data["accounting"]["skipped"].items()]},
         "groups": [{"title": t, "rows": rows} for t, rows in (
-            ("Judged", judged), ("Not assessed (the policy ignores them)", ignored), ("Local network", local))],
+            ("Judged" if digest is None else listing[0][1] if listing else "Judged", judged), ("Not assessed (the policy ignores them)", ignored), ("Local network", local))],
         "explained": [d for d in judged if d["reasons"] or d["evidence"]],
         "policy": {"name": data["policy"]["name"], "path": data["policy"]["path"], "sha256": data["policy"]["sha256"],
                    **policy_in_force(data)},
@@ -133,8 +141,23 @@ def pdf_data(report: Report, flows: Columns | None = None) -> dict:
         "warnings": data.get("warnings", []),
         "caveats": s.get("caveats", []),
     }
-    shown["figures"] = _figures(data, flows or {})
+    shown["digest"] = _digest_shown(digest)
+    shown["figures"] = _figures(data if digest is None else {**data, "destinations": plain["destinations"]}, flows or {})
     return shown
+
+
+def _digest_shown(digest) -> dict | None:
+    """The counts a summarised report stands on, as the template prints them (grouping.Digest)."""
+    if digest is None:
+        return None
+    def tally(rows: list[dict]) -> list[dict]:
+        return [{"label": _clean(row["label"]), **{k: thousands(row[k]) for k in ("total", *SUMMARY_VERDICTS)}}
+                for row in rows]
+    return {"total": thousands(digest.total), "note": digest.note,
+            "by_verdict": [{"verdict": row["verdict"], "label": row["verdict"].replace("_", " "),
+                            "count": thousands(row["count"]), "listed": thousands(row["listed"])}
+                           for row in digest.by_verdict],
+            "by_place": tally(digest.by_place), "by_provider": tally(digest.by_provider)}
 
 
 def _flows(count: int) -> str:
