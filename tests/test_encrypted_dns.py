@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analyze_request import analyze
 from call_scenarios import TestCall
 
-from tracecheck.analyze import analyze
 from tracecheck.destinations import DestinationTraffic, SeenName
 from tracecheck.observability import encrypted_dns_kinds, observability_notes, resolver_name
 from tracecheck.vocabulary import Flow

@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from analyze_request import analyze
 from capture_builders import many_destinations_pcap
 from cli_runner import run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracecheck.analyze import analyze
 from tracecheck.report import grouping
 from tracecheck.report.figures.timeline import BUCKETS, bucket_bytes, stacked_bytes
 from tracecheck.report.formats.json_report import dumps_indented
