@@ -188,8 +188,10 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
     signalling = {ip for ip, t in traffic.items() for flow in t.flows if flow.uid in signalling_uids}
 
     uid_to_ip = {flow.uid: ip for ip, t in traffic.items() for flow in t.flows}
-    judged = [_judge(traffic[ip], places[ip], services[ip], call_category, ip in signalling, policy, on, site)
-              for ip in sorted(traffic)]
+    evidence_items: dict[Evidence, model.EvidenceItem] = {}
+    judged = [_judge(traffic[ip], places[ip], services[ip], call_category, ip in signalling, policy, on, site,
+                     evidence_items) for ip in sorted(traffic)]
+    del evidence_items
     assessments = [j.assessment for j in judged]
     sources = resolver.sources()
     report = model.Report(
@@ -316,7 +318,8 @@ def _service_of(traffic: DestinationTraffic, own: Service | None, call_category:
 
 
 def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_category: dict[str, Category],
-           signals_a_call: bool, policy: Policy, on: date, site: Site | None) -> Judged:
+           signals_a_call: bool, policy: Policy, on: date, site: Site | None,
+           evidence_items: dict[Evidence, model.EvidenceItem]) -> Judged:
     service, category, call_evidence = _service_of(traffic, own, call_category, signals_a_call)
     wanted = PolicyDestination(ip=traffic.ip, names=tuple(traffic.name_list), name_sources=tuple(traffic.name_sources),
                                category=category, handshake_rtt_ms=traffic.smallest_rtt_ms)
@@ -324,24 +327,41 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
     category = category or (service.category if service else None)
     evidence = _name_evidence(traffic) + _relay_evidence(traffic) + _service_evidence(service) + call_evidence
     evidence += list(place.evidence) + list(assessment.evidence)
-    destination = model.Destination(
+    # Built unvalidated (model.Destination.of_checked): every value below is tracecheck's own and
+    # made the type the model declares here, so validating 130k destinations would only cost.
+    destination = model.Destination.of_checked(
         ip=traffic.ip,
-        names=[model.Name(name=seen.name, source=seen.source) for seen in traffic.names],
+        names=[model.Name.model_construct(name=seen.name, source=seen.source) for seen in traffic.names],
         provider=place.provider, service=place.service, region=place.region or _known_region(service),
         country=place.country, jurisdictions=list(place.jurisdictions),
         vendor=service.vendor if service else "", category=category.value if category else "",
-        flows=traffic.flow_count, orig_bytes=traffic.sent_bytes, resp_bytes=traffic.received_bytes,
-        first_ts=traffic.first_ts, last_ts=traffic.last_ts,
-        verdict=assessment.verdict, reasons=_relayed_reasons(traffic, assessment) + list(assessment.reasons),
-        evidence=[model.EvidenceItem(source=e.source, claim=e.claim, detail=e.detail, kind=e.kind.value)
-                  for e in dict.fromkeys(evidence)],
+        flows=int(traffic.flow_count), orig_bytes=int(traffic.sent_bytes), resp_bytes=int(traffic.received_bytes),
+        first_ts=_float(traffic.first_ts), last_ts=_float(traffic.last_ts),
+        verdict=Verdict(assessment.verdict), reasons=_relayed_reasons(traffic, assessment) + list(assessment.reasons),
+        evidence=[_evidence_item(e, evidence_items) for e in dict.fromkeys(evidence)],
         fails=assessment.fails, basis=assessment.basis, exception=assessment.exception,
         flags=list(assessment.flags), rule=assessment.rule,
-        latitude=place.latitude if place.country else None, longitude=place.longitude if place.country else None,
+        latitude=_float(place.latitude) if place.country else None,
+        longitude=_float(place.longitude) if place.country else None,
         anycast=bool(place.anycast), via=traffic.via,
     )
     covered = tuple(e.id for e in policy.exceptions if exception_matches(e, wanted, place, service))
     return Judged(destination, assessment, covered)
+
+
+def _evidence_item(evidence: Evidence, made: dict[Evidence, model.EvidenceItem]) -> model.EvidenceItem:
+    """One report item per distinct piece of evidence, shared by the destinations that cite it
+    (a GeoIP prefix's, a provider range's): frozen, so sharing is safe, and it saves most of the
+    memory a large report's evidence would take."""
+    item = made.get(evidence)
+    if item is None:
+        item = made[evidence] = model.EvidenceItem.model_construct(
+            source=evidence.source, claim=evidence.claim, detail=evidence.detail, kind=evidence.kind.value)
+    return item
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _hidden_relay_peers(relayed, turn_flows, in_scope) -> list[str]:
