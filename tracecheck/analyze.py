@@ -327,11 +327,11 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
     category = category or (service.category if service else None)
     evidence = _name_evidence(traffic) + _relay_evidence(traffic) + _service_evidence(service) + call_evidence
     evidence += list(place.evidence) + list(assessment.evidence)
-    # Built unvalidated (model.Destination.of_checked): every value below is tracecheck's own and
+    # Built unvalidated (model.trusted): every value below is tracecheck's own and
     # made the type the model declares here, so validating 130k destinations would only cost.
     destination = model.Destination.of_checked(
         ip=traffic.ip,
-        names=[model.Name.model_construct(name=seen.name, source=seen.source) for seen in traffic.names],
+        names=[model.trusted(model.Name, {"name": seen.name, "source": seen.source}) for seen in traffic.names],
         provider=place.provider, service=place.service, region=place.region or _known_region(service),
         country=place.country, jurisdictions=list(place.jurisdictions),
         vendor=service.vendor if service else "", category=category.value if category else "",
@@ -355,8 +355,8 @@ def _evidence_item(evidence: Evidence, made: dict[Evidence, model.EvidenceItem])
     memory a large report's evidence would take."""
     item = made.get(evidence)
     if item is None:
-        item = made[evidence] = model.EvidenceItem.model_construct(
-            source=evidence.source, claim=evidence.claim, detail=evidence.detail, kind=evidence.kind.value)
+        item = made[evidence] = model.trusted(model.EvidenceItem, {
+            "source": evidence.source, "claim": evidence.claim, "detail": evidence.detail, "kind": evidence.kind.value})
     return item
 
 
