@@ -517,7 +517,10 @@ def plain_destinations(destinations: list[Destination]) -> list[dict[str, Any]]:
         dumped = [_plain(d.model_dump(mode="json")) for d in destinations]
     for destination in dumped:
         for key in _DESTINATION_FLOATS:
-            destination[key] = _plain(destination[key])
+            value = destination[key]
+            if value.__class__ is float:  # as _plain: what JSON read back is finite, text already encodable
+                rounded = round(value, FLOAT_DIGITS)
+                destination[key] = 0.0 if rounded == 0 else rounded
         _drop_unset(destination)
     return dumped
 
