@@ -328,9 +328,22 @@ class Destination(_Model):
         """A destination from fields tracecheck made itself, each of the type the model declares
         (``analyze``), every field given: see ``trusted``. The validators' normalisation is applied
         all the same."""
-        fields["jurisdictions"] = sorted(set(fields["jurisdictions"]))
-        fields["via"] = sorted(set(fields["via"]), key=ip_sort_key)
+        fields["jurisdictions"] = _shared(sorted(set(fields["jurisdictions"])))
+        fields["via"] = _shared(sorted(set(fields["via"]), key=ip_sort_key))
+        fields["flags"] = _shared(fields["flags"])
+        if not fields["names"]:
+            fields["names"] = _shared([])
         return trusted(cls, fields)
+
+
+def _shared(texts: list[str]) -> list[str]:
+    """One list for every destination with the same short list of words (jurisdictions, flags,
+    no relays): a hundred thousand destinations name a few dozen.  Safe because a report is
+    frozen: nothing appends to its lists."""
+    return _SHARED_LISTS.setdefault(tuple(texts), texts)
+
+
+_SHARED_LISTS: dict[tuple[str, ...], list[str]] = {}
 
 
 class Call(_Model):
