@@ -168,6 +168,7 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
     reading, calls, names, relayed, turn_flows = (named.result, named.calls, named.names, named.relayed,
                                                   named.turn_flows)
     del named  # the dissectors' per-flow state goes with it: a few hundred bytes a destination
+    reading.builder = None  # the builder's raw columns and open-flow index: the table has what follows needs
     site, site_source, site_notes = _choose_site(given_site, reading, policy)
     on = reference_date(reading)
     spans = [(call.first_ts, call.last_ts) for call in calls]
@@ -188,7 +189,7 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
     signalling = {ip for ip, t in traffic.items() for flow in t.flows if flow.uid in signalling_uids}
 
     uid_to_ip = {flow.uid: ip for ip, t in traffic.items() for flow in t.flows}
-    evidence_items: dict[Evidence, model.EvidenceItem] = {}
+    evidence_items = _EvidenceItems()
     judged = [_judge(traffic[ip], places[ip], services[ip], call_category, ip in signalling, policy, on, site,
                      evidence_items) for ip in sorted(traffic)]
     del evidence_items
@@ -319,14 +320,17 @@ def _service_of(traffic: DestinationTraffic, own: Service | None, call_category:
 
 def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_category: dict[str, Category],
            signals_a_call: bool, policy: Policy, on: date, site: Site | None,
-           evidence_items: dict[Evidence, model.EvidenceItem]) -> Judged:
+           evidence_items: _EvidenceItems) -> Judged:
     service, category, call_evidence = _service_of(traffic, own, call_category, signals_a_call)
     wanted = PolicyDestination(ip=traffic.ip, names=tuple(traffic.name_list), name_sources=tuple(traffic.name_sources),
                                category=category, handshake_rtt_ms=traffic.smallest_rtt_ms)
     assessment = assess(wanted, place, service, policy, on, site)
     category = category or (service.category if service else None)
-    evidence = _name_evidence(traffic) + _relay_evidence(traffic) + _service_evidence(service) + call_evidence
-    evidence += list(place.evidence) + list(assessment.evidence)
+    own = _name_evidence(traffic) + _relay_evidence(traffic) + _service_evidence(service) + call_evidence
+    if own or assessment.evidence:
+        items = evidence_items.of(own + list(place.evidence) + list(assessment.evidence))
+    else:  # the place's evidence alone, as most destinations of a large capture: one list per place
+        items = evidence_items.of_place(place.evidence)
     # Built unvalidated (model.trusted): every value below is tracecheck's own and
     # made the type the model declares here, so validating 130k destinations would only cost.
     destination = model.Destination.of_checked(
@@ -338,7 +342,7 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
         flows=int(traffic.flow_count), orig_bytes=int(traffic.sent_bytes), resp_bytes=int(traffic.received_bytes),
         first_ts=_float(traffic.first_ts), last_ts=_float(traffic.last_ts),
         verdict=Verdict(assessment.verdict), reasons=_relayed_reasons(traffic, assessment) + list(assessment.reasons),
-        evidence=[_evidence_item(e, evidence_items) for e in dict.fromkeys(evidence)],
+        evidence=items,
         fails=assessment.fails, basis=assessment.basis, exception=assessment.exception,
         flags=list(assessment.flags), rule=assessment.rule,
         latitude=_float(place.latitude) if place.country else None,
@@ -349,15 +353,34 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
     return Judged(destination, assessment, covered)
 
 
-def _evidence_item(evidence: Evidence, made: dict[Evidence, model.EvidenceItem]) -> model.EvidenceItem:
-    """One report item per distinct piece of evidence, shared by the destinations that cite it
-    (a GeoIP prefix's, a provider range's): frozen, so sharing is safe, and it saves most of the
-    memory a large report's evidence would take."""
-    item = made.get(evidence)
-    if item is None:
-        item = made[evidence] = model.trusted(model.EvidenceItem, {
-            "source": evidence.source, "claim": evidence.claim, "detail": evidence.detail, "kind": evidence.kind.value})
-    return item
+class _EvidenceItems:
+    """The report's evidence items, one per distinct piece of evidence, shared by the destinations
+    that cite it (a GeoIP prefix's, a provider range's): report models are frozen, so sharing is
+    safe, and it saves most of the time and memory a large report's evidence would take."""
+
+    def __init__(self) -> None:
+        self._items: dict[Evidence, model.EvidenceItem] = {}
+        self._lists: dict[int, tuple[tuple[Evidence, ...], list[model.EvidenceItem]]] = {}
+
+    def of(self, evidence: list[Evidence]) -> list[model.EvidenceItem]:
+        """The items of ``evidence``, in order, repeats left out."""
+        return [self._item(e) for e in dict.fromkeys(evidence)]
+
+    def of_place(self, evidence: tuple[Evidence, ...]) -> list[model.EvidenceItem]:
+        """``of`` a place's evidence: one list for every place made with the same tuple (geo makes
+        one per combination of answers). Keyed by identity, the tuple kept so its id stays its own."""
+        found = self._lists.get(id(evidence))
+        if found is None or found[0] is not evidence:
+            found = self._lists[id(evidence)] = (evidence, self.of(list(evidence)))
+        return found[1]
+
+    def _item(self, evidence: Evidence) -> model.EvidenceItem:
+        item = self._items.get(evidence)
+        if item is None:
+            item = self._items[evidence] = model.trusted(model.EvidenceItem, {
+                "source": evidence.source, "claim": evidence.claim, "detail": evidence.detail,
+                "kind": evidence.kind.value})
+        return item
 
 
 def _float(value: float | None) -> float | None:
