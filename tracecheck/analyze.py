@@ -189,10 +189,17 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
     signalling = {ip for ip, t in traffic.items() for flow in t.flows if flow.uid in signalling_uids}
 
     uid_to_ip = {flow.uid: ip for ip, t in traffic.items() for flow in t.flows}
+    # What reads the traffic but not the verdicts comes first, so that each destination's traffic
+    # (and the flows as objects) can go once it is judged: the run's peak is the end of judging.
+    report_calls = [_call(call, uid_to_ip, traffic) for call in calls]
+    observability = observability_notes(traffic, local, outside_scope) + _hidden_relay_peers(relayed, turn_flows,
+                                                                                             in_scope)
+    del in_scope, uid_to_ip, names
+    reading.flows.forget_rows()
     evidence_items = _EvidenceItems()
-    judged = [_judge(traffic[ip], places[ip], services[ip], call_category, ip in signalling, policy, on, site,
+    judged = [_judge(traffic.pop(ip), places[ip], services[ip], call_category, ip in signalling, policy, on, site,
                      evidence_items) for ip in sorted(traffic)]
-    del evidence_items
+    del evidence_items, traffic
     assessments = [j.assessment for j in judged]
     sources = resolver.sources()
     report = model.Report(
@@ -210,16 +217,15 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
                                indeterminate=policy.indeterminate),
         summary=_summary([j.destination for j in judged], assessments, _caveats(reading, judged, outside_scope)),
         destinations=[j.destination for j in judged],
-        calls=[_call(call, uid_to_ip, traffic) for call in calls],
-        observability=observability_notes(traffic, local, outside_scope) + _hidden_relay_peers(relayed, turn_flows,
-                                                                                                in_scope),
+        calls=report_calls,
+        observability=observability,
         warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope) + site_notes,
         site=_site(site, site_source),
     )
     code = exit_code(assessments)
-    # What only judging needed goes before the report is written, the run's peak: the flows as
-    # objects, each destination's traffic, the assessments (a kilobyte or two a destination).
-    del in_scope, traffic, judged, assessments, services, signalling, uid_to_ip, names, resolver
+    # What only judging needed goes before the report is written: the assessments (a few hundred
+    # bytes a destination), the services and the resolver.
+    del judged, assessments, services, signalling, resolver
     files = write_report(report, out, reading.flows.columns, checked.formats, request.sign_key,
                          force=request.force, policy=checked.policy_bytes, catalogs=checked.catalog_copies)
     return AnalysisResult(report=report, exit_code=code, out_dir=out, files=tuple(files),
