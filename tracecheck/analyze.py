@@ -343,17 +343,17 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
         ip=traffic.ip,
         names=[model.trusted(model.Name, {"name": seen.name, "source": seen.source}) for seen in traffic.names],
         provider=place.provider, service=place.service, region=place.region or _known_region(service),
-        country=place.country, jurisdictions=list(place.jurisdictions),
+        country=place.country, jurisdictions=tuple(place.jurisdictions),
         vendor=service.vendor if service else "", category=category.value if category else "",
         flows=int(traffic.flow_count), orig_bytes=int(traffic.sent_bytes), resp_bytes=int(traffic.received_bytes),
         first_ts=_float(traffic.first_ts), last_ts=_float(traffic.last_ts),
         verdict=Verdict(assessment.verdict), reasons=_relayed_reasons(traffic, assessment) + list(assessment.reasons),
         evidence=items,
         fails=assessment.fails, basis=assessment.basis, exception=assessment.exception,
-        flags=list(assessment.flags), rule=assessment.rule,
+        flags=tuple(assessment.flags), rule=assessment.rule,
         latitude=_float(place.latitude) if place.country else None,
         longitude=_float(place.longitude) if place.country else None,
-        anycast=bool(place.anycast), via=traffic.via,
+        anycast=bool(place.anycast), via=tuple(traffic.via),
     )
     covered = tuple(e.id for e in policy.exceptions if exception_matches(e, wanted, place, service))
     return Judged(destination, assessment, covered)

@@ -18,6 +18,7 @@ import ipaddress
 import math
 import os
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -56,8 +57,8 @@ def trusted(cls: type[_Model], fields: dict[str, Any]) -> Any:
     declared type -- without validation: what ``model_construct`` does, without its loop over the
     fields' aliases and defaults, which costs more than judging a hundred thousand destinations.
     Only for values tracecheck made itself, never for text read back from a file."""
-    if list(fields) != list(cls.__pydantic_fields__):
-        raise TypeError(f"{cls.__name__} needs exactly its fields, in order; got {list(fields)}")
+    if fields.keys() != cls.__pydantic_fields__.keys():  # the order only saves memory: not checked
+        raise TypeError(f"{cls.__name__} needs exactly its fields; got {list(fields)}")
     made = cls.__new__(cls)
     # Filled key by key, in the fields' order, the instance's own __dict__ stays a key-sharing
     # dict (PEP 412): 300 bytes for a destination, where a dict of its own takes 800.
@@ -326,24 +327,31 @@ class Destination(_Model):
     @classmethod
     def of_checked(cls, **fields: Any) -> Destination:
         """A destination from fields tracecheck made itself, each of the type the model declares
-        (``analyze``), every field given: see ``trusted``. The validators' normalisation is applied
-        all the same."""
-        fields["jurisdictions"] = _shared(sorted(set(fields["jurisdictions"])))
-        fields["via"] = _shared(sorted(set(fields["via"]), key=ip_sort_key))
-        fields["flags"] = _shared(fields["flags"])
+        (``analyze``), every field given: see ``trusted``. ``jurisdictions``, ``via`` and ``flags``
+        come as tuples; the validators' normalisation is applied all the same."""
+        fields["jurisdictions"] = _shared(fields["jurisdictions"], sorted)
+        fields["via"] = _shared(fields["via"], _sorted_addresses)
+        fields["flags"] = _shared(fields["flags"], list)
         if not fields["names"]:
-            fields["names"] = _shared([])
+            fields["names"] = _shared((), list)
         return trusted(cls, fields)
 
 
-def _shared(texts: list[str]) -> list[str]:
-    """One list for every destination with the same short list of words (jurisdictions, flags,
-    no relays): a hundred thousand destinations name a few dozen.  Safe because a report is
-    frozen: nothing appends to its lists."""
-    return _SHARED_LISTS.setdefault(tuple(texts), texts)
+def _shared(texts: tuple[str, ...], made: Callable[[set[str] | tuple[str, ...]], list[str]]) -> list[str]:
+    """``made(set(texts))`` (``made(texts)`` for ``list``), one list for every destination with
+    the same short tuple of words (jurisdictions, flags, no relays): a hundred thousand
+    destinations name a few dozen.  Safe because a report is frozen: nothing appends to its lists."""
+    found = _SHARED_LISTS.get((made, texts))
+    if found is None:
+        found = _SHARED_LISTS[(made, texts)] = made(texts) if made is list else made(set(texts))
+    return found
 
 
-_SHARED_LISTS: dict[tuple[str, ...], list[str]] = {}
+def _sorted_addresses(addresses: set[str]) -> list[str]:
+    return sorted(addresses, key=ip_sort_key)
+
+
+_SHARED_LISTS: dict[tuple[Callable, tuple[str, ...]], list[str]] = {}
 
 
 class Call(_Model):
