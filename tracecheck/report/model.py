@@ -518,12 +518,20 @@ def light_destination(destination: Destination) -> dict[str, Any]:
     verdict, first name and coordinates for the map and the tables), without the rest."""
     # As _plain would make them, field by field: the text a capture gave (the address, the name)
     # made encodable, the coordinates rounded; the rest is tracecheck's own words.
-    return {"ip": encodable(destination.ip),
-            "names": [{"name": encodable(n.name), "source": encodable(n.source)} for n in destination.names[:1]],
-            "provider": destination.provider, "service": destination.service, "region": destination.region,
-            "country": destination.country, "verdict": destination.verdict.value, "basis": destination.basis,
-            "flags": list(destination.flags), "latitude": _plain(destination.latitude),
-            "longitude": _plain(destination.longitude), "anycast": destination.anycast}
+    row = _LightRow().__dict__  # a key-sharing dict (PEP 412), filled in one order: 190 bytes, not 470
+    row["ip"] = encodable(destination.ip)
+    row["names"] = [{"name": encodable(n.name), "source": encodable(n.source)} for n in destination.names[:1]]
+    row["provider"], row["service"], row["region"] = destination.provider, destination.service, destination.region
+    row["country"], row["verdict"], row["basis"] = destination.country, destination.verdict.value, destination.basis
+    row["flags"] = list(destination.flags)
+    row["latitude"], row["longitude"] = _plain(destination.latitude), _plain(destination.longitude)
+    row["anycast"] = destination.anycast
+    return row
+
+
+class _LightRow:
+    """Holds nothing: its instances' ``__dict__`` is what ``light_destination`` returns, a dict
+    whose keys all the rows share (a page of a hundred thousand destinations holds them all)."""
 
 
 def plain_destinations(destinations: list[Destination]) -> list[dict[str, Any]]:
