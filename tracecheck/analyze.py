@@ -58,7 +58,7 @@ DEFAULT_TEMPLATE = "gdpr-eu"
 _GENERIC_CATEGORIES = {None, Category.PLATFORM, Category.MEDIA, Category.OTHER, Category.CDN}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Judged:
     """One destination as the report shows it, its assessment, and the exceptions that cover it."""
 
