@@ -197,11 +197,29 @@ class Catalog:
 
     patterns: tuple[CatalogPattern, ...]
     sources: tuple[CatalogSource, ...] = field(default=())
+    _by_suffix: dict[str, list[int]] = field(init=False, repr=False, compare=False)
+    """Positions in ``patterns``, by each pattern's literal suffix."""
+
+    def __post_init__(self) -> None:
+        by_suffix: dict[str, list[int]] = {}
+        for position, pattern in enumerate(self.patterns):
+            by_suffix.setdefault(pattern.literal_suffix, []).append(position)
+        object.__setattr__(self, "_by_suffix", by_suffix)
 
     def match(self, host: str) -> tuple[CatalogPattern, str] | None:
-        """The most specific pattern matching ``host`` and the region it implies."""
+        """The most specific pattern matching ``host`` and the region it implies.
+
+        Only patterns whose literal suffix ``host`` ends with can match; they are found by
+        looking up each of the name's tails, not by trying the hundreds of patterns in turn,
+        and are then tried in the same order (most specific first)."""
         host = normalize_host(host)
-        for pattern in self.patterns:
+        candidates: list[int] = []
+        for start in range(len(host) + 1):
+            found = self._by_suffix.get(host[start:])
+            if found:
+                candidates.extend(found)
+        for position in sorted(candidates):
+            pattern = self.patterns[position]
             region = pattern.region_for(host)
             if region is not None:
                 return pattern, region
