@@ -49,28 +49,21 @@ REPORT_SIZES = (200, 2_000, 20_000)
 _WRITE_TIMER = """
 import sys, time, json
 import tracecheck.report.writer as writer
-spent = []
 inner = writer.write_report
 def write_report(*args, **kwargs):
     began = time.perf_counter()
     try:
         return inner(*args, **kwargs)
     finally:
-        spent.append(time.perf_counter() - began)
+        print(json.dumps({"write_seconds": time.perf_counter() - began}), file=sys.stderr, flush=True)
 writer.write_report = write_report
-from tracecheck.cli import main
-try:
-    main()
-except SystemExit as done:
-    code = done.code
-print(json.dumps({"write_seconds": sum(spent)}), file=sys.stderr)
-sys.exit(code)
+from tracecheck.cli import run
+run()
 """
-
 
 def tracecheck_command() -> list[str]:
     """This interpreter's tracecheck (a `tracecheck` on PATH may be another installation's)."""
-    return [sys.executable, "-c", "import sys; from tracecheck.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "from tracecheck.cli import run; run()"]
 
 
 def run(command: list[str], env: dict | None = None, ok_codes=(0,)) -> tuple[float, float, str]:
@@ -125,9 +118,9 @@ def versus_tshark(seed: int, repeat: int, scratch: Path) -> tuple[dict, bool]:
     ok = ratio >= RATIO_GOAL and tc_rss < RSS_GOAL_MB
     print(f"1M-packet corpus  {path.name}, {path.stat().st_size / 1e6:,.0f} MB, "
           f"{destinations_in(out):,} destinations")
-    print(f"{'':26}{'median of ' + str(repeat):>14}{'runs':>24}{'peak RSS':>12}")
-    print(f"{'tracecheck analyze':26}{statistics.median(tc):>12.2f} s{_runs(tc):>24}{tc_rss:>9,.0f} MB")
-    print(f"{'tshark SNI pass':26}{statistics.median(ts):>12.2f} s{_runs(ts):>24}{ts_rss:>9,.0f} MB")
+    print(f"{'':26}{'median of ' + str(repeat):>14}{'runs':>26}{'peak RSS':>12}")
+    print(f"{'tracecheck analyze':26}{statistics.median(tc):>12.2f} s{_runs(tc):>26}{tc_rss:>9,.0f} MB")
+    print(f"{'tshark SNI pass':26}{statistics.median(ts):>12.2f} s{_runs(ts):>26}{ts_rss:>9,.0f} MB")
     print(f"{'ratio':26}{ratio:>12.2f} x   (tshark / tracecheck; goal >= {RATIO_GOAL:g}x: "
           f"{verdict(ratio >= RATIO_GOAL)})")
     print(f"{'peak RSS at 1M':26}{tc_rss:>12,.0f} MB  (goal < {RSS_GOAL_MB:g} MB: {verdict(tc_rss < RSS_GOAL_MB)})")
@@ -160,10 +153,10 @@ def demo(repeat: int, scratch: Path) -> tuple[dict, bool]:
     wall = statistics.median(walls)
     ok = wall <= DEMO_SECONDS_GOAL and peak <= DEMO_RSS_GOAL_MB
     print(f"demo capture      {DEMO.name}, {destinations_in(out)} destinations")
-    print(f"{'tracecheck analyze':26}{wall:>12.2f} s{_runs(walls):>24}{peak:>9,.0f} MB  "
+    print(f"{'tracecheck analyze':26}{wall:>12.2f} s{_runs(walls):>26}{peak:>9,.0f} MB  "
           f"(goals <= {DEMO_SECONDS_GOAL:g} s: {verdict(wall <= DEMO_SECONDS_GOAL)}, "
           f"<= {DEMO_RSS_GOAL_MB:g} MB: {verdict(peak <= DEMO_RSS_GOAL_MB)})")
-    print(f"{'  first run, empty cache':26}{cold:>12.2f} s{'':>24}{cold_rss:>9,.0f} MB")
+    print(f"{'  first run, empty cache':26}{cold:>12.2f} s{'':>26}{cold_rss:>9,.0f} MB")
     print(f"{'tracecheck --version':26}{version:>12.2f} s")
     return {"seconds": walls, "peak_rss_mb": peak, "empty_cache_seconds": cold,
             "empty_cache_peak_rss_mb": cold_rss, "version_seconds": version}, ok
@@ -182,7 +175,10 @@ def report_writing(repeat: int, scratch: Path) -> dict:
         for _ in range(repeat):
             seconds, _, err = run(command, ok_codes=(0, 1))
             walls.append(seconds)
-            writes.append(json.loads(err.strip().splitlines()[-1])["write_seconds"])
+            timings = [json.loads(line) for line in err.splitlines() if line.startswith('{"write_seconds"')]
+            if len(timings) != 1:
+                raise BenchError(f"analyze of {path.name} did not report its writing time (stderr: {err[-300:]})")
+            writes.append(timings[0]["write_seconds"])
         sizes = {name: (out / name).stat().st_size for name in ("report.json", "report.html", "flows.csv")}
         rows.append({"destinations": destinations_in(out), "write_seconds": statistics.median(writes),
                      "analyze_seconds": statistics.median(walls), "bytes": sizes})
