@@ -15,6 +15,8 @@
    the time spent in ``report.writer.write_report`` (measured inside the analyze process) and the
    size of the reports, with the straight line through them (time and bytes per destination).
 
+The package's bytecode is written first (``compileall``), as ``pip install`` writes it: a source
+tree run under PYTHONDONTWRITEBYTECODE would otherwise compile every module at every run.
 Peak RSS is the child's own maximum resident set (``wait4``), as in bench_flows.py.
 Exit status: 0 every goal met; 1 a goal missed; 2 the benchmark could not run (tshark missing,
 tracecheck failing, bad arguments).
@@ -60,6 +62,19 @@ writer.write_report = write_report
 from tracecheck.cli import run
 run()
 """
+
+def compile_bytecode() -> str:
+    """Write the package's bytecode, as ``pip install`` does: a source checkout run with
+    PYTHONDONTWRITEBYTECODE (or from a read-only tree) would otherwise compile every module of
+    tracecheck at every run, a fixed cost an installed tracecheck does not have."""
+    probe = subprocess.run([sys.executable, "-c", "import tracecheck, pathlib; "
+                            "print(pathlib.Path(tracecheck.__file__).parent)"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise BenchError("tracecheck is not importable by this Python: pip install -e . first")
+    package = probe.stdout.strip()
+    done = subprocess.run([sys.executable, "-m", "compileall", "-q", package], capture_output=True, text=True)
+    return f"bytecode {'written' if done.returncode == 0 else 'NOT written (read-only?)'} for {package}"
+
 
 def tracecheck_command() -> list[str]:
     """This interpreter's tracecheck (a `tracecheck` on PATH may be another installation's)."""
@@ -193,10 +208,17 @@ def report_writing(repeat: int, scratch: Path) -> dict:
     size_line = _line(xs, [row["bytes"]["report.json"] + row["bytes"]["report.html"] for row in rows])
     worst = max(abs(row["write_seconds"] - (time_line[0] + time_line[1] * x)) / row["write_seconds"]
                 for row, x in zip(rows, xs))
+    steps = [(a["destinations"], b["destinations"],
+              (b["write_seconds"] - a["write_seconds"]) / (b["destinations"] - a["destinations"]))
+             for a, b in zip(rows, rows[1:])]
     print(f"{'the line':>14}  write = {time_line[0] * 1e3:.0f} ms + {time_line[1] * 1e6:.0f} us per destination "
-          f"(points within {worst:.0%} of it); report.json + report.html = "
-          f"{size_line[0] / 1e3:.0f} kB + {size_line[1] / 1e3:.2f} kB per destination")
-    return {"rows": rows, "write_line": time_line, "size_line": size_line, "largest_deviation": worst}
+          f"(least squares; points within {worst:.0%} of it)")
+    print(f"{'':>14}  per destination between sizes: "
+          + ", ".join(f"{a:,} -> {b:,}: {slope * 1e6:.0f} us" for a, b, slope in steps))
+    print(f"{'':>14}  report.json + report.html = {size_line[0] / 1e3:.0f} kB + {size_line[1] / 1e3:.2f} kB "
+          f"per destination")
+    return {"rows": rows, "write_line": time_line, "size_line": size_line, "largest_deviation": worst,
+            "per_destination_between_sizes": steps}
 
 
 def _line(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -228,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-analyze-") as tmp:
             scratch = Path(tmp)
             print(bench_flows.compiled_parts())
+            print(compile_bytecode())
             print()
             results["demo"], ok = demo(5, scratch)
             met.append(ok)

@@ -7,6 +7,7 @@ import datetime as dt
 import pickle
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -233,5 +234,22 @@ def test_reports_are_the_same_bytes_from_an_empty_and_a_filled_cache(tmp_path, m
             monkeypatch.setenv("TRACECHECK_CACHE", str(fresh))
             cold = _reports([capture], tmp_path / "cold", tmp_path / "db")
             assert _reports([capture], tmp_path / "warm", tmp_path / "db") == cold, name
+    finally:
+        _forget_loaded_catalogs()
+
+
+def test_a_small_corpus_reports_the_same_bytes_from_an_empty_and_a_filled_cache(tmp_path, monkeypatch):
+    """benchmarks/make_corpus.py's mix (TLS, QUIC, DNS, SIP and RTP; IPv6; VLANs), at 8,000 packets."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import make_corpus
+    finally:
+        sys.path.pop(0)
+    capture = tmp_path / "corpus.pcap"
+    make_corpus.generate(8_000, seed=3, path=capture)
+    monkeypatch.setenv("TRACECHECK_CACHE", str(tmp_path / "cache"))
+    try:
+        cold = _reports([capture], tmp_path / "cold", tmp_path / "db")
+        assert _reports([capture], tmp_path / "warm", tmp_path / "db") == cold
     finally:
         _forget_loaded_catalogs()
