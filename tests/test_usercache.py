@@ -50,6 +50,19 @@ def test_parsed_data_is_kept_and_served_for_the_same_bytes(cache):
     assert usercache.load_parsed(raw, "geo-catalog") is None  # another parser's entry is another file
 
 
+def test_a_changed_parser_does_not_read_what_another_parsed(cache, tmp_path):
+    parser = tmp_path / "parser.py"
+    parser.write_text("# reads YAML 1.1 booleans\n")
+    old = usercache.parser_kind("yaml", str(parser), "6.0")
+    usercache.store_parsed(b"x: no\n", old, {"x": False})
+    parser.write_text("# reads YAML 1.2 booleans\n")
+    usercache.parser_kind.cache_clear()  # a new process, with the new code
+    new = usercache.parser_kind("yaml", str(parser), "6.0")
+    assert new != old and new != usercache.parser_kind("yaml", str(parser), "6.1")
+    assert usercache.load_parsed(b"x: no\n", new) is None
+    assert usercache.load_parsed(b"x: no\n", old) == {"x": False}
+
+
 def test_an_edited_yaml_is_parsed_again_not_served_from_the_cache(cache, tmp_path):
     path = tmp_path / "services.yaml"
     path.write_text("version: 1\nservices: []\n")

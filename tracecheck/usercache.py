@@ -6,7 +6,8 @@ parsed data is stored once, named by the SHA-256 of the bytes it was parsed from
 load it instead of parsing.  The bytes are read and hashed at every run, so an edited file has
 another name and is parsed afresh: a cache can never serve a file's old content.
 
-The stored form is a pickle of plain data (dicts, lists, strings, numbers, dates) read back by an
+Entries are also named by a fingerprint of the parser (``parser_kind``): a changed parser parses
+afresh too.  The stored form is a pickle of plain data (dicts, lists, strings, numbers, dates) read back by an
 unpickler that refuses every other type, so a planted file cannot run code.  A cache that cannot
 be written or read is no error: the file is parsed, as without one.
 """
@@ -14,6 +15,7 @@ be written or read is no error: the file is parsed, as without one.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import os
@@ -37,6 +39,19 @@ def cache_dir() -> Path | None:
         return Path(os.environ["XDG_CACHE_HOME"]) / "tracecheck"
     home = Path.home() if "HOME" in os.environ else None
     return home / ".cache" / "tracecheck" if home else None
+
+
+@functools.cache
+def parser_kind(name: str, parser_source: str, *versions: str) -> str:
+    """The ``kind`` of a parser's entries: its name and a fingerprint of the code that turns YAML
+    into data (the parsing module's own source, PyYAML's version ...), so that a tracecheck whose
+    parser changed -- an upgrade, an edit in a checkout -- never reads what another one parsed."""
+    try:
+        code = Path(parser_source).read_bytes()
+    except OSError:
+        code = b"unknown"
+    fingerprint = hashlib.sha256(code + repr(versions).encode()).hexdigest()[:16]
+    return f"{name}-{fingerprint}"
 
 
 class _PlainUnpickler(pickle.Unpickler):

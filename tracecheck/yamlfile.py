@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from tracecheck.errors import UserError
-from tracecheck.usercache import load_parsed, store_parsed
+from tracecheck.usercache import load_parsed, parser_kind, store_parsed
 
 Path_ = tuple[Any, ...]
 
@@ -63,7 +63,6 @@ _Loader.yaml_implicit_resolvers = {
 }
 _Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_CACHE_KIND = "yaml"
 
 
 @dataclass(frozen=True)
@@ -107,11 +106,12 @@ def read_yaml_cached(path: str | Path, label: str | None = None) -> YamlDocument
         raw = Path(path).read_bytes()
     except OSError as err:
         raise UserError(f"{label}: cannot read: {err.strerror or err}") from None
-    data = load_parsed(raw, _CACHE_KIND)
+    kind = parser_kind("yaml", __file__, yaml.__version__, SAFE_LOADER.__name__)
+    data = load_parsed(raw, kind)
     if data is not None:
         return YamlDocument(data=data, lines={}, label=label, raw=raw)
     doc = parse_yaml(raw, label)
-    store_parsed(raw, _CACHE_KIND, doc.data)
+    store_parsed(raw, kind, doc.data)
     return doc
 
 

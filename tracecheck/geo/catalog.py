@@ -24,11 +24,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from tracecheck.errors import UserError
 from tracecheck.resources import geo_db_dir
-from tracecheck.usercache import load_parsed, store_parsed
+from tracecheck.usercache import load_parsed, parser_kind, store_parsed
 from tracecheck.yamlfile import SAFE_LOADER
 
 PROVIDERS = ("aws", "azure", "gcp", "oracle")
-_CACHE_KIND = "geo-catalog"
 T = TypeVar("T")
 
 # ISO 3166-1 alpha-2, officially assigned codes (249).
@@ -425,7 +424,8 @@ def _read_yaml(path: Path, fresh: bool = False) -> tuple[Any, dict[int, int]]:
         raw = path.read_bytes()
     except OSError as err:
         raise UserError(f"{path}: cannot read the catalog: {err.strerror or err}; reinstall tracecheck") from None
-    if not fresh and (data := load_parsed(raw, _CACHE_KIND)) is not None:
+    kind = parser_kind("geo-catalog", __file__, yaml.__version__, SAFE_LOADER.__name__)
+    if not fresh and (data := load_parsed(raw, kind)) is not None:
         return data, {}
     lines: dict[int, int] = {}
 
@@ -451,7 +451,7 @@ def _read_yaml(path: Path, fresh: bool = False) -> tuple[Any, dict[int, int]]:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         raise UserError(f"{path}:{mark.line + 1 if mark else 1}: YAML syntax: {err.problem or err.context}") from None
-    store_parsed(raw, _CACHE_KIND, data)
+    store_parsed(raw, kind, data)
     return data, lines
 
 
