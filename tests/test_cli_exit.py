@@ -64,3 +64,20 @@ def test_a_command_that_leaves_a_thread_running_still_waits_for_it(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                           env=dict(os.environ))
     assert done.returncode == 0 and marker.read_text() == "done"
+
+
+def _exit_handlers_run(tmp_path, traced: bool) -> bool:
+    marker = tmp_path / f"atexit-{traced}"
+    script = (f"import atexit, pathlib, sys\n"
+              f"atexit.register(lambda: pathlib.Path({str(marker)!r}).write_text('ran'))\n"
+              + ("sys.settrace(lambda *args: None)\n" if traced else "")
+              + "from tracecheck import cli\nsys.argv = ['tracecheck', '--version']\ncli.run()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("tracecheck ")
+    return marker.exists()
+
+
+def test_under_a_tracer_or_profiler_the_exit_is_the_ordinary_one(tmp_path):
+    """Coverage and cProfile write their data at exit: with one active, nothing is skipped."""
+    assert _exit_handlers_run(tmp_path, traced=True)
+    assert not _exit_handlers_run(tmp_path, traced=False)  # the teardown is skipped otherwise
