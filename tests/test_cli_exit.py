@@ -66,10 +66,12 @@ def test_a_command_that_leaves_a_thread_running_still_waits_for_it(tmp_path):
     assert done.returncode == 0 and marker.read_text() == "done"
 
 
-def _exit_handlers_run(tmp_path, traced: bool) -> bool:
-    marker = tmp_path / f"atexit-{traced}"
-    script = (f"import atexit, pathlib, sys\n"
-              f"atexit.register(lambda: pathlib.Path({str(marker)!r}).write_text('ran'))\n"
+def _torn_down(tmp_path, traced: bool) -> bool:
+    """Whether the interpreter was torn down: a module-level object's ``__del__`` runs only then."""
+    marker = tmp_path / f"teardown-{traced}"
+    script = (f"import sys\n"  # open bound early: module globals may be gone when __del__ runs
+              f"class Probe:\n    def __del__(self, open=open):\n        open({str(marker)!r}, 'w').write('ran')\n"
+              f"probe = Probe()\n"
               + ("sys.settrace(lambda *args: None)\n" if traced else "")
               + "from tracecheck import cli\nsys.argv = ['tracecheck', '--version']\ncli.run()\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
@@ -79,5 +81,18 @@ def _exit_handlers_run(tmp_path, traced: bool) -> bool:
 
 def test_under_a_tracer_or_profiler_the_exit_is_the_ordinary_one(tmp_path):
     """Coverage and cProfile write their data at exit: with one active, nothing is skipped."""
-    assert _exit_handlers_run(tmp_path, traced=True)
-    assert not _exit_handlers_run(tmp_path, traced=False)  # the teardown is skipped otherwise
+    assert _torn_down(tmp_path, traced=True)
+    assert not _torn_down(tmp_path, traced=False)  # the teardown is skipped otherwise
+
+
+def test_an_atexit_handler_keeps_the_normal_exit(tmp_path):
+    import subprocess
+    import sys
+
+    marker = tmp_path / "ran"
+    script = ("import atexit, sys; from pathlib import Path; "
+              f"atexit.register(lambda: Path({str(marker)!r}).write_text('yes')); "
+              "sys.argv = ['tracecheck', '--version']; from tracecheck.cli import run; run()")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("tracecheck ")
+    assert marker.read_text() == "yes"
