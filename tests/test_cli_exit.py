@@ -69,7 +69,10 @@ def test_a_command_that_leaves_a_thread_running_still_waits_for_it(tmp_path):
 def _torn_down(tmp_path, traced: bool) -> bool:
     """Whether the interpreter was torn down: a module-level object's ``__del__`` runs only then."""
     marker = tmp_path / f"teardown-{traced}"
-    script = (f"import sys\n"  # open bound early: module globals may be gone when __del__ runs
+    # atexit._clear(): a site hook of the machine (a .pth file) may have registered a handler,
+    # which rightly keeps the ordinary exit; the probe is about the tracer alone.
+    # `open` is bound early: module globals may be gone when __del__ runs.
+    script = (f"import atexit, sys\natexit._clear()\n"
               f"class Probe:\n    def __del__(self, open=open):\n        open({str(marker)!r}, 'w').write('ran')\n"
               f"probe = Probe()\n"
               + ("sys.settrace(lambda *args: None)\n" if traced else "")
