@@ -1,6 +1,6 @@
 """`python -m tracecheck` runs the command line, as the `tracecheck` script does."""
 
-from tracecheck.cli import main
+from tracecheck.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from tracecheck.errors import UserError
+from tracecheck.usercache import load_parsed, parser_kind, store_parsed
 
 Path_ = tuple[Any, ...]
 
@@ -93,6 +94,25 @@ def read_yaml(path: str | Path, label: str | None = None) -> YamlDocument:
     except OSError as err:
         raise UserError(f"{label}: cannot read: {err.strerror or err}") from None
     return parse_yaml(raw, label)
+
+
+def read_yaml_cached(path: str | Path, label: str | None = None) -> YamlDocument:
+    """``read_yaml`` for files read at every run (the shipped catalogs): data once parsed from the
+    same bytes comes from the user's cache (``tracecheck.usercache``), without ``lines``.  A
+    caller that finds a problem in such a document (``lines`` empty) reads it again with
+    ``read_yaml`` to name the line."""
+    label = label or str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise UserError(f"{label}: cannot read: {err.strerror or err}") from None
+    kind = parser_kind("yaml", __file__, yaml.__version__, SAFE_LOADER.__name__)
+    data = load_parsed(raw, kind)
+    if data is not None:
+        return YamlDocument(data=data, lines={}, label=label, raw=raw)
+    doc = parse_yaml(raw, label)
+    store_parsed(raw, kind, doc.data)
+    return doc
 
 
 def parse_yaml(raw: bytes | str, label: str) -> YamlDocument:

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from tracecheck.errors import UserError
 from tracecheck.resources import geo_db_dir
 from tracecheck.vocabulary import Category
-from tracecheck.yamlfile import YamlDocument, read_yaml, validate
+from tracecheck.yamlfile import YamlDocument, read_yaml, read_yaml_cached, validate
 
 _HOST_CHARS = re.compile(r"^[a-z0-9_.*{}-]+$")
 _LABEL = r"[a-z0-9_-]"
@@ -146,7 +146,8 @@ class CatalogPattern:
 
     text: str
     """The pattern as written (``host:transcribestreaming.{region}.amazonaws.com``): the evidence."""
-    regex: re.Pattern[str]
+    regex_text: str
+    """The regular expression it compiles to; compiled at its first use (``regex``)."""
     literal_suffix: str
     """Fixed text every match must end with: a cheap test before the regex."""
     specificity: int
@@ -160,6 +161,10 @@ class CatalogPattern:
     file_rank: int
     """0 for the built-in catalog, 1.. for user catalogs in the order given."""
     order: int
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        return _compiled(self.regex_text)
 
     @property
     def sort_key(self) -> tuple[int, int, int]:
@@ -192,11 +197,29 @@ class Catalog:
 
     patterns: tuple[CatalogPattern, ...]
     sources: tuple[CatalogSource, ...] = field(default=())
+    _by_suffix: dict[str, list[int]] = field(init=False, repr=False, compare=False)
+    """Positions in ``patterns``, by each pattern's literal suffix."""
+
+    def __post_init__(self) -> None:
+        by_suffix: dict[str, list[int]] = {}
+        for position, pattern in enumerate(self.patterns):
+            by_suffix.setdefault(pattern.literal_suffix, []).append(position)
+        object.__setattr__(self, "_by_suffix", by_suffix)
 
     def match(self, host: str) -> tuple[CatalogPattern, str] | None:
-        """The most specific pattern matching ``host`` and the region it implies."""
+        """The most specific pattern matching ``host`` and the region it implies.
+
+        Only patterns whose literal suffix ``host`` ends with can match; they are found by
+        looking up each of the name's tails, not by trying the hundreds of patterns in turn,
+        and are then tried in the same order (most specific first)."""
         host = normalize_host(host)
-        for pattern in self.patterns:
+        candidates: list[int] = []
+        for start in range(len(host) + 1):
+            found = self._by_suffix.get(host[start:])
+            if found:
+                candidates.extend(found)
+        for position in sorted(candidates):
+            pattern = self.patterns[position]
             region = pattern.region_for(host)
             if region is not None:
                 return pattern, region
@@ -205,6 +228,13 @@ class Catalog:
     @property
     def vendors(self) -> frozenset[str]:
         return frozenset(pattern.vendor for pattern in self.patterns)
+
+
+@cache
+def _compiled(regex: str) -> re.Pattern[str]:
+    """Compiled once per process, and only for patterns a name gets as far as: most of the
+    catalog's hundreds are passed over by their literal suffix and never need compiling."""
+    return re.compile(regex)
 
 
 def normalize_host(name: str) -> str:
@@ -257,7 +287,7 @@ def _compile(spec: PatternSpec, entry: ServiceEntry, origin: str, file_rank: int
         specificity = spec.specificity if spec.specificity is not None else _estimate_regex_specificity(spec.regex)
     return CatalogPattern(
         text=text,
-        regex=re.compile(regex),
+        regex_text=regex,
         literal_suffix=suffix,
         specificity=specificity,
         vendor=entry.vendor,
@@ -296,7 +326,14 @@ def _builtin() -> tuple[tuple[CatalogPattern, ...], CatalogSource]:
     path = builtin_catalog_path()
     if not path.is_file():
         raise UserError(f"{path}: the built-in service catalog is missing; reinstall tracecheck")
-    patterns, source = parse_catalog(read_yaml(path, label="geo_db/services.yaml"))
+    label = "geo_db/services.yaml"
+    doc = read_yaml_cached(path, label=label)
+    try:
+        patterns, source = parse_catalog(doc)
+    except UserError:
+        if doc.lines:
+            raise
+        patterns, source = parse_catalog(read_yaml(path, label=label))  # again, for the line
     return tuple(patterns), source
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
+import threading
+import weakref
 
 from tracecheck.cli.app import app
 from tracecheck.errors import UserError
@@ -41,6 +45,49 @@ def main() -> None:
     if result == 130:  # typer turns Ctrl-C inside a command into Exit(130), said nowhere
         _fail("interrupted", 130)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def run() -> None:
+    """The ``tracecheck`` program (the console script, ``python -m tracecheck``): ``main``, then
+    out of the process without tearing the interpreter down.
+
+    Freeing every object and module one by one at exit costs a tenth of a small run and 0.2 s
+    after a million packets, and saves nothing: the process ends.  Only when nothing could still
+    need the normal shutdown -- no tracer or profiler, one thread, no child process, no pending
+    ``weakref.finalize`` or atexit handler, both output streams flushed -- is it skipped; otherwise Python exits as
+    usual."""
+    try:
+        main()
+        code: object = 0
+    except SystemExit as done:
+        code = done.code
+    if code is None:
+        code = 0
+    if not isinstance(code, int) or not _nothing_left_to_shut_down():
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)  # a closed or broken pipe: let Python report it as it always does
+    os._exit(code)
+
+
+def _nothing_left_to_shut_down() -> bool:
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12's tool hooks (coverage uses them)
+    if (sys.gettrace() is not None or sys.getprofile() is not None
+            or (monitoring is not None and any(monitoring.get_tool(tool) for tool in range(6)))):
+        return False  # a profiler or coverage writes its data at exit
+    if threading.active_count() > 1:
+        return False
+    registered = getattr(atexit, "_ncallbacks", None)  # CPython's count of atexit handlers
+    if registered is None or registered() > 0:
+        return False  # a library asked to be called at exit: let it be
+    processes = sys.modules.get("multiprocessing")
+    if processes is not None and processes.active_children():
+        return False
+    pending = getattr(weakref.finalize, "_registry", None)
+    return pending is not None and not any(info.atexit for info in pending.values())
 
 
 def _fail(message: str, code: int) -> None:

@@ -16,16 +16,19 @@ import datetime as dt
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tracecheck.errors import UserError
 from tracecheck.resources import geo_db_dir
+from tracecheck.usercache import load_parsed, parser_kind, store_parsed
 from tracecheck.yamlfile import SAFE_LOADER
 
 PROVIDERS = ("aws", "azure", "gcp", "oracle")
+T = TypeVar("T")
 
 # ISO 3166-1 alpha-2, officially assigned codes (249).
 ISO_COUNTRIES = frozenset("""
@@ -151,7 +154,10 @@ def _default_jurisdictions_path() -> Path:
 
 @lru_cache(maxsize=8)
 def _region_index(path: Path) -> dict[tuple[str, str], Region]:
-    data, lines = _read_yaml(path)
+    return _with_lines(_build_region_index, path)
+
+
+def _build_region_index(path: Path, data: Any, lines: dict[int, int]) -> dict[tuple[str, str], Region]:
     label = str(path)
     if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("providers"), dict):
         raise UserError(f"{label}: not a tracecheck region catalog (expected 'schema: 1' and a 'providers' mapping)")
@@ -363,7 +369,10 @@ class Jurisdictions:
 
 @lru_cache(maxsize=8)
 def _jurisdictions(path: Path) -> Jurisdictions:
-    data, lines = _read_yaml(path)
+    return _with_lines(_build_jurisdictions, path)
+
+
+def _build_jurisdictions(path: Path, data: Any, lines: dict[int, int]) -> Jurisdictions:
     label = str(path)
     if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("groups"), dict):
         raise UserError(f"{label}: not a tracecheck jurisdiction catalog (expected 'schema: 1' and a 'groups' mapping)")
@@ -406,8 +415,18 @@ class _LineLoader(SAFE_LOADER):
     """SafeLoader that remembers each mapping's line and refuses duplicate keys."""
 
 
-def _read_yaml(path: Path) -> tuple[Any, dict[int, int]]:
-    """The file's data and, by ``id()`` of each mapping in it, the line it starts on."""
+def _read_yaml(path: Path, fresh: bool = False) -> tuple[Any, dict[int, int]]:
+    """The file's data and, by ``id()`` of each mapping in it, the line it starts on.
+
+    Data once parsed from the same bytes comes from the user's cache (``tracecheck.usercache``)
+    without lines; a caller that finds a problem in it asks again with ``fresh`` for the lines."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"{path}: cannot read the catalog: {err.strerror or err}; reinstall tracecheck") from None
+    kind = parser_kind("geo-catalog", __file__, yaml.__version__, SAFE_LOADER.__name__)
+    if not fresh and (data := load_parsed(raw, kind)) is not None:
+        return data, {}
     lines: dict[int, int] = {}
 
     def construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
@@ -424,14 +443,28 @@ def _read_yaml(path: Path) -> tuple[Any, dict[int, int]]:
     loader_class = type("_Loader", (_LineLoader,), {})
     loader_class.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise UserError(f"{path}: cannot read the catalog: {err.strerror or err}; reinstall tracecheck") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text; reinstall tracecheck") from None
     try:
-        return yaml.load(text, Loader=loader_class), lines  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=loader_class)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         raise UserError(f"{path}:{mark.line + 1 if mark else 1}: YAML syntax: {err.problem or err.context}") from None
+    store_parsed(raw, kind, data)
+    return data, lines
+
+
+def _with_lines(build: Callable[[Path, Any, dict[int, int]], T], path: Path) -> T:
+    """``build(path, data, lines)``; when cached data (no lines) has a problem, build again from
+    the parsed file so that the error names its line."""
+    data, lines = _read_yaml(path)
+    try:
+        return build(path, data, lines)
+    except UserError:
+        if lines:
+            raise
+        return build(path, *_read_yaml(path, fresh=True))
 
 
 def _first_error(err: ValidationError) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import gzip
+import importlib.util
 import itertools
 import json
 import operator
@@ -39,6 +40,7 @@ import numpy as np
 
 from tracecheck.geo.ranges import AddressKeys, RangeTable, network_text, v6_keys, v6_last
 from tracecheck.geo.sources.interface import Answer, evidence_detail, sha256_hex
+from tracecheck.usercache import cache_dir
 from tracecheck.vocabulary import Evidence, Located, SourceInfo, SourceKind
 
 KIND = "embedded"
@@ -63,11 +65,14 @@ CACHE_FORMAT = 1
 
 def data_file() -> Path | None:
     """The richest data file the installed geoip2fast ships (country + ASN + IPv6 first)."""
+    # Found, not imported: importing geoip2fast loads urllib and ssl, which a look-up never needs.
     try:
-        import geoip2fast
-    except ImportError:
+        spec = importlib.util.find_spec("geoip2fast")
+    except (ImportError, ValueError):
         return None
-    folder = Path(geoip2fast.__file__).resolve().parent
+    if spec is None or not spec.origin:
+        return None
+    folder = Path(spec.origin).resolve().parent
     return next((folder / name for name in DATA_FILES if (folder / name).is_file()), None)
 
 
@@ -354,16 +359,6 @@ class _Ranges:
             return network_text(32, self.v4_first.item(row), self.lengths.item(row))
         i = row - self.v4_count
         return network_text(128, (self.v6_hi.item(i) << 64) | self.v6_lo.item(i), self.lengths.item(row))
-
-
-def cache_dir() -> Path | None:
-    """Where the arrays are kept between runs (see the module's docstring); None: nowhere."""
-    if os.environ.get("TRACECHECK_CACHE"):
-        return Path(os.environ["TRACECHECK_CACHE"])
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]) / "tracecheck"
-    home = Path.home() if "HOME" in os.environ else None
-    return home / ".cache" / "tracecheck" if home else None
 
 
 @cache

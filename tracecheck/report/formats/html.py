@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import jinja2
 
     from tracecheck.report.model import Report
+from tracecheck.usercache import template_cache
 from tracecheck.vocabulary import BASIS_LABEL, date_label
 
 FILE_NAME = "report.html"
@@ -107,6 +108,7 @@ def _environment() -> jinja2.Environment:
     env.filters["utc"] = utc
     env.filters["bytes"] = thousands
     env.filters["host_name"] = host_name
+    env.bytecode_cache = template_cache(env)  # compiled once per template version, not per run
     return env
 
 

@@ -1,0 +1,101 @@
+"""`tracecheck` (cli.run) leaves without the interpreter's teardown, yet exits as main() does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from tracecheck import cli
+
+DEMO = Path(__file__).resolve().parents[1] / "captures" / "demo-call.pcapng"
+PROGRAM = [sys.executable, "-c", "from tracecheck.cli import run; run()"]
+
+
+def _run(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*PROGRAM, *args], capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def test_exit_codes_and_output_are_those_of_main(tmp_path):
+    version = _run("--version")
+    assert (version.returncode, version.stdout.strip()) == (0, f"tracecheck {__import__('tracecheck').__version__}")
+    bad = _run("flows", str(tmp_path / "missing.pcap"))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing.pcap" in bad.stderr
+    done = _run("--quiet", "analyze", str(DEMO), "--out", str(tmp_path / "report"))
+    assert done.returncode == 1  # the demo has a violation
+    assert done.stdout.startswith("VIOLATION:") and done.stdout.endswith("\n")
+    assert (tmp_path / "report" / "manifest.json").is_file()
+
+
+def test_everything_written_to_stdout_arrives(tmp_path):
+    piped = _run("flows", str(DEMO), "--format", "json")
+    written = tmp_path / "flows.json"
+    assert _run("flows", str(DEMO), "--format", "json", "-o", str(written)).returncode == 0
+    assert piped.returncode == 0 and piped.stdout == written.read_text()
+
+
+def test_a_live_thread_or_pending_finalizer_keeps_the_normal_shutdown():
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        assert not cli._nothing_left_to_shut_down()
+    finally:
+        release.set()
+        thread.join()
+    folder = tempfile.TemporaryDirectory()  # cleaned by a weakref.finalize at exit if not before
+    try:
+        assert not cli._nothing_left_to_shut_down()
+    finally:
+        folder.cleanup()
+
+
+def test_a_command_that_leaves_a_thread_running_still_waits_for_it(tmp_path):
+    marker = tmp_path / "finished"
+    script = (f"import threading, time, pathlib\n"
+              f"from tracecheck import cli\n"
+              f"def late():\n    time.sleep(0.3); pathlib.Path({str(marker)!r}).write_text('done')\n"
+              f"threading.Thread(target=late).start()\n"
+              f"import sys; sys.argv = ['tracecheck', '--version']\n"
+              f"cli.run()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ))
+    assert done.returncode == 0 and marker.read_text() == "done"
+
+
+def _torn_down(tmp_path, traced: bool) -> bool:
+    """Whether the interpreter was torn down: a module-level object's ``__del__`` runs only then."""
+    marker = tmp_path / f"teardown-{traced}"
+    # atexit._clear(): a site hook of the machine (a .pth file) may have registered a handler,
+    # which rightly keeps the ordinary exit; the probe is about the tracer alone.
+    # `open` is bound early: module globals may be gone when __del__ runs.
+    script = (f"import atexit, sys\natexit._clear()\n"
+              f"class Probe:\n    def __del__(self, open=open):\n        open({str(marker)!r}, 'w').write('ran')\n"
+              f"probe = Probe()\n"
+              + ("sys.settrace(lambda *args: None)\n" if traced else "")
+              + "from tracecheck import cli\nsys.argv = ['tracecheck', '--version']\ncli.run()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("tracecheck ")
+    return marker.exists()
+
+
+def test_under_a_tracer_or_profiler_the_exit_is_the_ordinary_one(tmp_path):
+    """Coverage and cProfile write their data at exit: with one active, nothing is skipped."""
+    assert _torn_down(tmp_path, traced=True)
+    assert not _torn_down(tmp_path, traced=False)  # the teardown is skipped otherwise
+
+
+def test_an_atexit_handler_keeps_the_normal_exit(tmp_path):
+    import subprocess
+    import sys
+
+    marker = tmp_path / "ran"
+    script = ("import atexit, sys; from pathlib import Path; "
+              f"atexit.register(lambda: Path({str(marker)!r}).write_text('yes')); "
+              "sys.argv = ['tracecheck', '--version']; from tracecheck.cli import run; run()")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("tracecheck ")
+    assert marker.read_text() == "yes"
