@@ -58,7 +58,7 @@ DEFAULT_TEMPLATE = "gdpr-eu"
 _GENERIC_CATEGORIES = {None, Category.PLATFORM, Category.MEDIA, Category.OTHER, Category.CDN}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Judged:
     """One destination as the report shows it, its assessment, and the exceptions that cover it."""
 
@@ -168,6 +168,7 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
     reading, calls, names, relayed, turn_flows = (named.result, named.calls, named.names, named.relayed,
                                                   named.turn_flows)
     del named  # the dissectors' per-flow state goes with it: a few hundred bytes a destination
+    reading.builder = None  # the builder's raw columns and open-flow index: the table has what follows needs
     site, site_source, site_notes = _choose_site(given_site, reading, policy)
     on = reference_date(reading)
     spans = [(call.first_ts, call.last_ts) for call in calls]
@@ -188,8 +189,17 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
     signalling = {ip for ip, t in traffic.items() for flow in t.flows if flow.uid in signalling_uids}
 
     uid_to_ip = {flow.uid: ip for ip, t in traffic.items() for flow in t.flows}
-    judged = [_judge(traffic[ip], places[ip], services[ip], call_category, ip in signalling, policy, on, site)
-              for ip in sorted(traffic)]
+    # What reads the traffic but not the verdicts comes first, so that each destination's traffic
+    # (and the flows as objects) can go once it is judged: the run's peak is the end of judging.
+    report_calls = [_call(call, uid_to_ip, traffic) for call in calls]
+    observability = observability_notes(traffic, local, outside_scope) + _hidden_relay_peers(relayed, turn_flows,
+                                                                                             in_scope)
+    del in_scope, uid_to_ip, names
+    reading.flows.forget_rows()
+    evidence_items = _EvidenceItems()
+    judged = [_judge(traffic.pop(ip), places[ip], services[ip], call_category, ip in signalling, policy, on, site,
+                     evidence_items) for ip in sorted(traffic)]
+    del evidence_items, traffic
     assessments = [j.assessment for j in judged]
     sources = resolver.sources()
     report = model.Report(
@@ -207,16 +217,15 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
                                indeterminate=policy.indeterminate),
         summary=_summary([j.destination for j in judged], assessments, _caveats(reading, judged, outside_scope)),
         destinations=[j.destination for j in judged],
-        calls=[_call(call, uid_to_ip, traffic) for call in calls],
-        observability=observability_notes(traffic, local, outside_scope) + _hidden_relay_peers(relayed, turn_flows,
-                                                                                                in_scope),
+        calls=report_calls,
+        observability=observability,
         warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope) + site_notes,
         site=_site(site, site_source),
     )
     code = exit_code(assessments)
-    # What only judging needed goes before the report is written, the run's peak: the flows as
-    # objects, each destination's traffic, the assessments (a kilobyte or two a destination).
-    del in_scope, traffic, judged, assessments, services, signalling, uid_to_ip, names, resolver
+    # What only judging needed goes before the report is written: the assessments (a few hundred
+    # bytes a destination), the services and the resolver.
+    del judged, assessments, services, signalling, resolver
     files = write_report(report, out, reading.flows.columns, checked.formats, request.sign_key,
                          force=request.force, policy=checked.policy_bytes, catalogs=checked.catalog_copies)
     return AnalysisResult(report=report, exit_code=code, out_dir=out, files=tuple(files),
@@ -316,32 +325,72 @@ def _service_of(traffic: DestinationTraffic, own: Service | None, call_category:
 
 
 def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_category: dict[str, Category],
-           signals_a_call: bool, policy: Policy, on: date, site: Site | None) -> Judged:
+           signals_a_call: bool, policy: Policy, on: date, site: Site | None,
+           evidence_items: _EvidenceItems) -> Judged:
     service, category, call_evidence = _service_of(traffic, own, call_category, signals_a_call)
     wanted = PolicyDestination(ip=traffic.ip, names=tuple(traffic.name_list), name_sources=tuple(traffic.name_sources),
                                category=category, handshake_rtt_ms=traffic.smallest_rtt_ms)
     assessment = assess(wanted, place, service, policy, on, site)
     category = category or (service.category if service else None)
-    evidence = _name_evidence(traffic) + _relay_evidence(traffic) + _service_evidence(service) + call_evidence
-    evidence += list(place.evidence) + list(assessment.evidence)
-    destination = model.Destination(
+    own = _name_evidence(traffic) + _relay_evidence(traffic) + _service_evidence(service) + call_evidence
+    if own or assessment.evidence:
+        items = evidence_items.of(own + list(place.evidence) + list(assessment.evidence))
+    else:  # the place's evidence alone, as most destinations of a large capture: one list per place
+        items = evidence_items.of_place(place.evidence)
+    # Built unvalidated (model.trusted): every value below is tracecheck's own and
+    # made the type the model declares here, so validating 130k destinations would only cost.
+    destination = model.Destination.of_checked(
         ip=traffic.ip,
-        names=[model.Name(name=seen.name, source=seen.source) for seen in traffic.names],
+        names=[model.trusted(model.Name, {"name": seen.name, "source": seen.source}) for seen in traffic.names],
         provider=place.provider, service=place.service, region=place.region or _known_region(service),
-        country=place.country, jurisdictions=list(place.jurisdictions),
+        country=place.country, jurisdictions=tuple(place.jurisdictions),
         vendor=service.vendor if service else "", category=category.value if category else "",
-        flows=traffic.flow_count, orig_bytes=traffic.sent_bytes, resp_bytes=traffic.received_bytes,
-        first_ts=traffic.first_ts, last_ts=traffic.last_ts,
-        verdict=assessment.verdict, reasons=_relayed_reasons(traffic, assessment) + list(assessment.reasons),
-        evidence=[model.EvidenceItem(source=e.source, claim=e.claim, detail=e.detail, kind=e.kind.value)
-                  for e in dict.fromkeys(evidence)],
+        flows=int(traffic.flow_count), orig_bytes=int(traffic.sent_bytes), resp_bytes=int(traffic.received_bytes),
+        first_ts=_float(traffic.first_ts), last_ts=_float(traffic.last_ts),
+        verdict=Verdict(assessment.verdict), reasons=_relayed_reasons(traffic, assessment) + list(assessment.reasons),
+        evidence=items,
         fails=assessment.fails, basis=assessment.basis, exception=assessment.exception,
-        flags=list(assessment.flags), rule=assessment.rule,
-        latitude=place.latitude if place.country else None, longitude=place.longitude if place.country else None,
-        anycast=bool(place.anycast), via=traffic.via,
+        flags=tuple(assessment.flags), rule=assessment.rule,
+        latitude=_float(place.latitude) if place.country else None,
+        longitude=_float(place.longitude) if place.country else None,
+        anycast=bool(place.anycast), via=tuple(traffic.via),
     )
     covered = tuple(e.id for e in policy.exceptions if exception_matches(e, wanted, place, service))
     return Judged(destination, assessment, covered)
+
+
+class _EvidenceItems:
+    """The report's evidence items, one per distinct piece of evidence, shared by the destinations
+    that cite it (a GeoIP prefix's, a provider range's): report models are frozen, so sharing is
+    safe, and it saves most of the time and memory a large report's evidence would take."""
+
+    def __init__(self) -> None:
+        self._items: dict[Evidence, model.EvidenceItem] = {}
+        self._lists: dict[int, tuple[tuple[Evidence, ...], list[model.EvidenceItem]]] = {}
+
+    def of(self, evidence: list[Evidence]) -> list[model.EvidenceItem]:
+        """The items of ``evidence``, in order, repeats left out."""
+        return [self._item(e) for e in dict.fromkeys(evidence)]
+
+    def of_place(self, evidence: tuple[Evidence, ...]) -> list[model.EvidenceItem]:
+        """``of`` a place's evidence: one list for every place made with the same tuple (geo makes
+        one per combination of answers). Keyed by identity, the tuple kept so its id stays its own."""
+        found = self._lists.get(id(evidence))
+        if found is None or found[0] is not evidence:
+            found = self._lists[id(evidence)] = (evidence, self.of(list(evidence)))
+        return found[1]
+
+    def _item(self, evidence: Evidence) -> model.EvidenceItem:
+        item = self._items.get(evidence)
+        if item is None:
+            item = self._items[evidence] = model.trusted(model.EvidenceItem, {
+                "source": evidence.source, "claim": evidence.claim, "detail": evidence.detail,
+                "kind": evidence.kind.value})
+        return item
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _hidden_relay_peers(relayed, turn_flows, in_scope) -> list[str]:

@@ -96,16 +96,17 @@ def encrypted_dns_kinds(traffic: DestinationTraffic) -> list[tuple[str, int]]:
     """How a destination carried DNS out of sight, with its flows: ``DoT`` (TLS to port 853, or
     a resolver name on it), ``DoQ`` (QUIC to 853), ``DoH`` (TLS or QUIC to a known resolver's name
     or address on 443)."""
-    names = set(traffic.name_list)
-    known = traffic.ip in DOH_RESOLVERS or bool(names & DOH_NAMES)
+    known = None  # whether it is a known resolver: asked only of destinations with flows to 443
     counts = {"DoT": 0, "DoQ": 0, "DoH": 0}
     for flow in traffic.flows:
         if flow.resp_p == DOT_PORT and flow.proto == "udp" and flow.app in ("quic", ""):
             counts["DoQ"] += 1
         elif flow.resp_p == DOT_PORT and flow.proto == "tcp":
             counts["DoT"] += 1
-        elif flow.resp_p == 443 and known and flow.app in ("tls", "quic", "http", ""):
-            counts["DoH"] += 1
+        elif flow.resp_p == 443 and flow.app in ("tls", "quic", "http", ""):
+            if known is None:
+                known = traffic.ip in DOH_RESOLVERS or bool(set(traffic.name_list) & DOH_NAMES)
+            counts["DoH"] += known
     return [(kind, count) for kind, count in counts.items() if count]
 
 

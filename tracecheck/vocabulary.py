@@ -476,7 +476,7 @@ class Destination:
     """The smallest handshake RTT over the destination's flows: the tightest distance bound."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per destination: a hundred thousand of them in a large run
 class Assessment:
     """A verdict with everything the report needs to explain it."""
 

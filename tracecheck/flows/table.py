@@ -96,6 +96,11 @@ class FlowTable(Sequence):
             self._rows = [Flow(*row) for row in zip(*(self.columns[column] for column in COLUMNS))]
         return self._rows
 
+    def forget_rows(self) -> None:
+        """Let the ``Flow`` objects go (a stage done with them, where the columns suffice): they
+        are made again on next use."""
+        self._rows = None
+
     def with_names(self, server_name: list[str], name_source: list[str], app: list[str]) -> FlowTable:
         """A new table sharing this one's columns but for the three the dissectors fill."""
         named = {**self.columns, "server_name": server_name, "name_source": name_source, "app": app}

@@ -81,22 +81,37 @@ def _why_unplaced(destination: dict[str, Any]) -> str:
     return "place unknown"
 
 
+def _mark(destination: dict[str, Any], country_only: bool) -> tuple[str, str, bool] | None:
+    """Where a placed destination's marker goes (x, y, whether it is a country's centre); None
+    when its country is not on the outline."""
+    centre = _country_centre(destination) if country_only else (destination["latitude"], destination["longitude"])
+    if centre is None:
+        return None
+    x, y = _project(*centre)
+    return num(x), num(y), country_only
+
+
 def world_map_svg(data: dict[str, Any]) -> str:
     """The map as one inline ``<svg>`` string (``data`` is report.json's dict)."""
     judged = [d for d in data.get("destinations", [])
               if d.get("verdict") != "not_assessed" and d.get("basis") != "local"]
     places: dict[tuple[str, str, bool], list[dict[str, Any]]] = {}  # (x, y, country only)
     unplaced = []
+    marks: dict[tuple, tuple[str, str, bool] | None] = {}  # a few hundred places for 100k destinations
     for destination in judged:
-        centre = None if _anycast(destination) or _placed(destination) else _country_centre(destination)
-        if _placed(destination) and not _anycast(destination):
-            x, y = _project(destination["latitude"], destination["longitude"])
-            places.setdefault((num(x), num(y), False), []).append(destination)
-        elif centre:
-            x, y = _project(*centre)
-            places.setdefault((num(x), num(y), True), []).append(destination)
-        else:
+        if _anycast(destination):
             unplaced.append(destination)
+            continue
+        if _placed(destination):
+            point = (destination["latitude"], destination["longitude"], False)
+        else:
+            point = (str(destination.get("country") or "").upper(), None, True)
+        if point not in marks:
+            marks[point] = _mark(destination, point[2])
+        if marks[point] is None:
+            unplaced.append(destination)
+        else:
+            places.setdefault(marks[point], []).append(destination)
 
     site = data.get("site")
     site_xy = _project(site["latitude"], site["longitude"]) if site and _placed(site) else None
