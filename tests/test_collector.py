@@ -25,3 +25,24 @@ def test_a_collector_already_off_stays_off():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_what_the_block_made_is_not_walked_at_once_after_it_yet_stays_collectable():
+    import weakref
+
+    class Node:
+        pass
+
+    with collector_paused():
+        lasting = [[index] for index in range(50_000)]
+        cycle = Node()
+        cycle.itself = cycle  # garbage only a full collection can free
+        gone = weakref.ref(cycle)
+        del cycle
+    # The young generation was emptied into the oldest, so the next allocations start no
+    # collection over the block's objects ...
+    assert gc.get_count()[0] < 100
+    # ... and a full collection still frees what was made in the block.
+    gc.collect()
+    assert gone() is None
+    assert len(lasting) == 50_000
