@@ -51,7 +51,7 @@ def verdicts(result) -> dict[str, str]:
 
 def remote_verdicts(result) -> dict[str, str]:
     """Verdicts of the destinations beyond the local network (the DNS resolver is always local)."""
-    return {ip: verdict for ip, verdict in verdicts(result).items() if not result.places[ip].local}
+    return {d.ip: d.verdict.value for d in result.report.destinations if d.basis != "local"}
 
 
 def destination(result, ip: str):
@@ -107,7 +107,7 @@ def test_anycast_cdn_is_indeterminate_never_compliant(tmp_path, db):
     cdn = destination(result, CDN[1])
     assert cdn.verdict.value == "indeterminate" and cdn.country is None
     assert "anycast" in cdn.reasons[0]
-    assert result.places[CDN[1]].anycast
+    assert cdn.anycast
     assert result.exit_code == 0  # the gdpr-eu template warns on unknowns
     assert result.report.summary.verdict.value == "compliant"
 

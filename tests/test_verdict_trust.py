@@ -364,7 +364,7 @@ def test_a_cname_chain_into_an_anycast_edge_is_no_country(tmp_path, name, chain,
     result = analyze([str(call.write(tmp_path / "c.pcapng"))], out_dir=tmp_path / "r", db_dir=tmp_path / "db")
     edge = next(d for d in result.report.destinations if d.ip == ip)
     assert edge.verdict.value == "indeterminate" and edge.country is None, edge.reasons
-    assert result.places[ip].anycast
+    assert edge.anycast
     assert any(e.claim == "country US" for e in edge.evidence)  # GeoIP's answer is shown, it does not decide
 
 

@@ -60,12 +60,15 @@ _GENERIC_CATEGORIES = {None, Category.PLATFORM, Category.MEDIA, Category.OTHER, 
 
 @dataclass(frozen=True, slots=True)
 class Judged:
-    """One destination as the report shows it, its assessment, and the exceptions that cover it."""
+    """One destination as the report shows it (its verdict, fails, basis, exception and flags are
+    the assessment's), and what the run's warnings need beyond it.  The assessment itself is not
+    kept: a hundred thousand of them cost 18 MB at the run's peak."""
 
     destination: model.Destination
-    assessment: Assessment
     covers: tuple[str, ...]
     """Ids of the policy's exceptions whose selector (and places) cover this destination."""
+    rtt_checked: bool
+    """The RTT bound was checked against its place (the policy's or --site's site, a handshake RTT)."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,6 @@ class AnalysisResult:
     """True when no policy was given and the ``gdpr-eu`` template was used."""
     reading: FlowResult
     """The flow stage's result (record accounting, capture warnings)."""
-    places: dict[str, Place]
-    """Every destination's place, by address (the report keeps only its contract fields)."""
 
 
 @dataclass(frozen=True)
@@ -197,10 +198,11 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
     del in_scope, uid_to_ip, names
     reading.flows.forget_rows()
     evidence_items = _EvidenceItems()
-    judged = [_judge(traffic.pop(ip), places[ip], services[ip], call_category, ip in signalling, policy, on, site,
+    # Each destination's traffic and place go as it is judged: the report has what follows needs.
+    judged = [_judge(traffic.pop(ip), places.pop(ip), services[ip], call_category, ip in signalling, policy, on, site,
                      evidence_items) for ip in sorted(traffic)]
-    del evidence_items, traffic
-    assessments = [j.assessment for j in judged]
+    del evidence_items, traffic, places
+    destinations = [j.destination for j in judged]
     sources = resolver.sources()
     report = model.Report(
         tool=model.Tool(version=__version__),
@@ -215,21 +217,20 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
                                authorized=policy.authorized_summary(),
                                exceptions=_exception_uses(policy, on, judged), rules=_policy_rules(policy),
                                indeterminate=policy.indeterminate),
-        summary=_summary([j.destination for j in judged], assessments, _caveats(reading, judged, outside_scope)),
-        destinations=[j.destination for j in judged],
+        summary=_summary(destinations, _caveats(reading, judged, outside_scope)),
+        destinations=destinations,
         calls=report_calls,
         observability=observability,
         warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope) + site_notes,
         site=_site(site, site_source),
     )
-    code = exit_code(assessments)
-    # What only judging needed goes before the report is written: the assessments (a few hundred
-    # bytes a destination), the services and the resolver.
-    del judged, assessments, services, signalling, resolver
+    code = exit_code(destinations)
+    # What only judging needed goes before the report is written: the services and the resolver.
+    del judged, destinations, services, signalling, resolver
     files = write_report(report, out, reading.flows.columns, checked.formats, request.sign_key,
                          force=request.force, policy=checked.policy_bytes, catalogs=checked.catalog_copies)
     return AnalysisResult(report=report, exit_code=code, out_dir=out, files=tuple(files),
-                          default_policy=default_policy, reading=reading, places=places)
+                          default_policy=default_policy, reading=reading)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -356,7 +357,7 @@ def _judge(traffic: DestinationTraffic, place: Place, own: Service | None, call_
         anycast=bool(place.anycast), via=tuple(traffic.via),
     )
     covered = tuple(e.id for e in policy.exceptions if exception_matches(e, wanted, place, service))
-    return Judged(destination, assessment, covered)
+    return Judged(destination, covered, any(e.kind is SourceKind.RTT_BOUND for e in assessment.evidence))
 
 
 class _EvidenceItems:
@@ -476,14 +477,14 @@ def _service_evidence(service: Service | None) -> list[Evidence]:
                      SourceKind.CATALOG)]
 
 
-def _summary(destinations: list[model.Destination], assessments: list[Assessment], caveats: list[str]) -> model.Summary:
+def _summary(destinations: list[model.Destination], caveats: list[str]) -> model.Summary:
     count = {verdict: sum(1 for d in destinations if d.verdict is verdict) for verdict in Verdict}
-    return model.Summary(verdict=overall_verdict(assessments), destinations=len(destinations),
+    return model.Summary(verdict=overall_verdict(destinations), destinations=len(destinations),
                          compliant=count[Verdict.COMPLIANT], violations=count[Verdict.VIOLATION],
                          indeterminate=count[Verdict.INDETERMINATE], not_assessed=count[Verdict.NOT_ASSESSED],
-                         judged=judged_count(assessments),
-                         violations_geoip_only=sum(1 for a in assessments
-                                                   if a.verdict is Verdict.VIOLATION and a.basis == "geoip"),
+                         judged=judged_count(destinations),
+                         violations_geoip_only=sum(1 for d in destinations
+                                                   if d.verdict is Verdict.VIOLATION and d.basis == "geoip"),
                          caveats=caveats)
 
 
@@ -493,7 +494,7 @@ def _exception_uses(policy: Policy, on: date, judged: list[Judged]) -> list[mode
     uses = []
     for exception in policy.exceptions:
         matched = sorted((j.destination.ip for j in judged if exception.id in j.covers), key=model.ip_sort_key)
-        applied = sorted((j.destination.ip for j in judged if j.assessment.exception == exception.id),
+        applied = sorted((j.destination.ip for j in judged if j.destination.exception == exception.id),
                          key=model.ip_sort_key)
         selector = {key: str(getattr(value, "value", value)) for key in ("vendor", "service", "host", "ip", "category")
                     if (value := getattr(exception, key)) is not None}
@@ -571,12 +572,12 @@ def _call(call: Call, uid_to_ip: dict[str, str], traffic: dict[str, DestinationT
 
 def _nothing_judged(reading: FlowResult, judged: list[Judged], outside_scope: int) -> tuple[str, str] | None:
     """When no destination beyond the site was judged: what there was instead, and what to check."""
-    assessments = [j.assessment for j in judged]
-    if judged_count(assessments):
+    destinations = [j.destination for j in judged]
+    if judged_count(destinations):
         return None
-    remote = sum(1 for a in assessments if a.basis != "local")
-    ignored = sum(1 for a in assessments if a.verdict is Verdict.NOT_ASSESSED)
-    unknown = sum(1 for a in assessments if a.verdict is Verdict.INDETERMINATE)
+    remote = sum(1 for d in destinations if d.basis != "local")
+    ignored = sum(1 for d in destinations if d.verdict is Verdict.NOT_ASSESSED)
+    unknown = sum(1 for d in destinations if d.verdict is Verdict.INDETERMINATE)
     parts = [f"{reading.accounting.records:,} records", f"{remote} remote destination{'s' if remote != 1 else ''}"]
     if ignored:
         parts.append(f"{'all ' if ignored == remote > 1 else ''}{ignored} not assessed (ignored by the policy)")
@@ -625,8 +626,8 @@ def _warnings(reading: FlowResult, policy: Policy, default_policy: bool, catalog
         # "Compliant" over nothing proves nothing: said with the verdict too (summary.caveats).
         warnings.append(f"No destination beyond the local network was judged ({nothing[0]}), so this run shows "
                         f"nothing about where the data went: {nothing[1]}")
-    checked = sum(1 for j in judged if any(e.kind is SourceKind.RTT_BOUND for e in j.assessment.evidence))
-    implausible = sum(1 for j in judged if RTT_IMPLAUSIBLE in j.assessment.flags)
+    checked = sum(1 for j in judged if j.rtt_checked)
+    implausible = sum(1 for j in judged if RTT_IMPLAUSIBLE in j.destination.flags)
     if implausible and implausible * 2 > checked:
         warnings.append(MIDDLEBOX.format(implausible=implausible, checked=checked))
     if default_policy:

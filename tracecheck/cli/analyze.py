@@ -58,7 +58,7 @@ def run_and_report(request) -> int:
         for warning in result.report.warnings[len(result.reading.warnings):]:
             print(f"tracecheck: note: {warning}", file=sys.stderr)
         _print_vantage_points(result.report)
-        _print_table(result.report, result.places)
+        _print_table(result.report)
     typer.echo(summary_line(result))
     # Returned, not raised: main() exits with the command's return value (standalone_mode=False).
     return result.exit_code
@@ -91,7 +91,7 @@ def summary_line(result) -> str:
     return f"{verdict_sentence(result.report, result.default_policy)}; report in {result.out_dir}"
 
 
-def _print_table(report, places) -> None:
+def _print_table(report) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -110,8 +110,7 @@ def _print_table(report, places) -> None:
                   for d in [d for d in rows if d.verdict.value == verdict][:TERMINAL_ROWS]]
         rows = listed
     for destination in rows:
-        place = places.get(destination.ip)
-        if place is not None and place.local:
+        if destination.basis == "local":
             local += 1  # never a violation: one line for all of them keeps the table short
             continue
         distinct = list(dict.fromkeys(n.name for n in destination.names))
@@ -124,7 +123,7 @@ def _print_table(report, places) -> None:
         evidence = "-" if verdict == "not_assessed" else BASIS_LABEL.get(destination.basis, destination.basis)
         # Text, never str: names come from the capture and rich would read "[/]" or "[red]" as markup.
         where = destination.ip + (f" via {', '.join(destination.via)}" if destination.via else "")  # a TURN relay's peer
-        table.add_row(Text(where), Text(name), Text(category), Text(_place(destination, place)),
+        table.add_row(Text(where), Text(name), Text(category), Text(_place(destination)),
                       Text(evidence), Text(shown, style=_VERDICT_STYLE[verdict]))
     if local:
         table.add_row(Text(f"+ {local} local"), "-", "-", "local network", Text(BASIS_LABEL["local"]),
@@ -145,7 +144,7 @@ def _print_table(report, places) -> None:
               f"them by place and provider, report.json and flows.csv list all", file=sys.stderr)
 
 
-def _place(destination, place) -> str:
+def _place(destination) -> str:
     """``aws eu-west-1 IE``, ``anycast``, or ``?`` when no source places the address."""
-    where = destination.country or ("anycast" if place is not None and place.anycast else "?")
+    where = destination.country or ("anycast" if destination.anycast else "?")
     return " ".join(part for part in (destination.provider, destination.region, where) if part)

@@ -281,6 +281,10 @@ def _evidence_text(destination: Destination, place: Place, service: Service | No
 # --------------------------------------------------------------------------- the run as a whole
 
 
+# judged, overall_verdict and exit_code read only ``verdict``, ``fails`` and ``basis``: they take
+# assessments or the report's destinations, which carry the same three.
+
+
 def judged(assessments: Iterable[Assessment]) -> int:
     """Destinations beyond the local network that got a verdict on evidence: compliant or a
     violation.  An indeterminate one could not be judged; a ``not_assessed`` one was not asked."""
