@@ -150,12 +150,15 @@ def _demux_class(first_byte: int) -> str:
     return "other"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Direction:
     ssrc: int = -1
     sequence: int = 0
     timestamp: int = 0
     run: int = 0
+
+
+_NONE: frozenset[int] = frozenset()
 
 
 class RtpStreamDetector:
@@ -169,6 +172,9 @@ class RtpStreamDetector:
     and do not break a run.
     """
 
+    __slots__ = ("min_packets", "max_packets", "max_sequence_gap", "verdict", "packets", "rtcp_packets",
+                 "payload_types", "ssrcs", "_directions")
+
     def __init__(
         self, min_packets: int = 4, max_packets: int = 64, max_sequence_gap: int = 100
     ):
@@ -179,11 +185,12 @@ class RtpStreamDetector:
         """``unknown`` (still watching), ``rtp`` or ``not_rtp``."""
         self.packets = 0
         self.rtcp_packets = 0
-        self.payload_types: set[int] = set()
+        # Made when first needed: a capture of many short UDP flows gives every one a detector.
+        self.payload_types: set[int] | frozenset[int] = _NONE
         """Payload types seen in packets that continued a run."""
-        self.ssrcs: set[int] = set()
+        self.ssrcs: set[int] | frozenset[int] = _NONE
         """SSRCs of the runs that reached ``min_packets``."""
-        self._directions = (_Direction(), _Direction())
+        self._directions: tuple[_Direction, _Direction] | None = None
 
     @property
     def is_rtp(self) -> bool:
@@ -200,12 +207,16 @@ class RtpStreamDetector:
             self.rtcp_packets += 1
             return self._give_up_if_long()
         header = parse_rtp_header(payload)
+        if self._directions is None:
+            self._directions = (_Direction(), _Direction())
         state = self._directions[1 if direction else 0]
         if header is None or header.payload_type not in _PLAUSIBLE_TYPES:
             state.run = 0
             return self._give_up_if_long()
         if state.run and self._continues(state, header):
             state.run += 1
+            if self.payload_types is _NONE:
+                self.payload_types = set()
             self.payload_types.add(header.payload_type)
         else:
             state.run = 1
@@ -215,6 +226,8 @@ class RtpStreamDetector:
             header.timestamp,
         )
         if state.run >= self.min_packets:
+            if self.ssrcs is _NONE:
+                self.ssrcs = set()
             self.ssrcs.add(header.ssrc)
             self.verdict = "rtp"
             return self.verdict

@@ -54,13 +54,13 @@ class _Packet(NamedTuple):
     ip_len: int
 
 
-@dataclass
+@dataclass(slots=True)
 class _FlowState:
     app: str = ""
     names: list = field(default_factory=list)  # (source, name, detail) in the order found
     streams: dict = field(default_factory=dict)  # sender -> StreamReassembler
     consumed: dict = field(default_factory=dict)  # sender -> stream bytes already parsed (DNS/SIP over TCP)
-    tls_done: set = field(default_factory=set)  # senders whose first bytes (hello, request head) were read
+    tls_done: frozenset = frozenset()  # senders whose first bytes (hello, request head) were read (few flows have any)
     head_wait: bool = False  # an HTTP request head is being reassembled: not finished yet
     preamble: bool = False  # a payload came that was neither hello nor request: not at a stream's start
     quic: quic.QuicInitialAssembler | None = None
@@ -370,7 +370,7 @@ class Dissection:
             state.app, state.head_wait = state.app or "http", True
             return False
         state.head_wait = False
-        state.tls_done.add(sender)  # the first request is all that is read
+        state.tls_done = state.tls_done | {sender}  # the first request is all that is read
         state.streams.pop(sender, None)
         if request is None:  # what started like a request line was not one
             state.app = "" if state.app == "http" else state.app
@@ -385,7 +385,7 @@ class Dissection:
     @staticmethod
     def _hello_seen(state: _FlowState, sender: tuple, hello: tls.ClientHello | None) -> None:
         """What a sender's first bytes said: a ClientHello (TLS, and maybe a name) or not TLS."""
-        state.tls_done.add(sender)
+        state.tls_done = state.tls_done | {sender}
         if hello is not None:
             state.app = "tls"
             state.names += _hello_names(hello)
