@@ -258,7 +258,7 @@ class Dissection:
             self._tcp(state, sender, pk, ts, flow, dst)
         else:
             self._udp(state, payload, ts, flow, src, dst, sport, dport)
-        if not state.head_wait and state.app in ("tls", "http", "websocket", "quic", "sd-rtn", "rtp", "srtp") and (state.app != "rtp" or state.rtp is None or state.rtp.verdict != "unknown"):
+        if not state.head_wait and state.app in ("tls", "dot", "http", "websocket", "quic", "sd-rtn", "rtp", "srtp") and (state.app != "rtp" or state.rtp is None or state.rtp.verdict != "unknown"):
             self.finished[flow] = True  # named and recognised: later payloads add nothing
 
     def _tcp_messages(self, state, sender, pk, splitter) -> list[bytes]:
@@ -404,7 +404,7 @@ class Dissection:
         """What a sender's first bytes said: a ClientHello (TLS, and maybe a name) or not TLS."""
         state.tls_done.add(sender)
         if hello is not None:
-            state.app = "tls"
+            state.app = _hello_app(hello)
             state.names += _hello_names(hello)
 
     def _udp(self, state, payload, ts, flow, src, dst, sport, dport) -> None:
@@ -520,7 +520,7 @@ class Dissection:
     def findings(self) -> dict[int, tuple[str, list]]:
         """Each flow's app and names ((source, name, detail) in the order found), by flow index."""
         found = {index: (app, []) for index, app in self.dns_datagram_flows.items()}
-        found.update((index, ("tls", _hello_names(hello))) for index, (_, hello) in self.named_by_hello.items())
+        found.update((index, (_hello_app(hello), _hello_names(hello))) for index, (_, hello) in self.named_by_hello.items())
         found.update((index, (state.app, state.names)) for index, state in self.flows.items())
         found.update(self.absorbed)
         return found
@@ -611,6 +611,11 @@ _client_text = lru_cache(maxsize=4096)(address)
 def _hello_names(hello: tls.ClientHello) -> list[tuple[str, str, str]]:
     """The name a ClientHello gives its flow, if any: (source, name, detail)."""
     return [("sni", hello.sni, ECH_DETAIL if hello.ech else "")] if hello.sni else []
+
+
+def _hello_app(hello: tls.ClientHello) -> str:
+    """``dot`` for a hello that offers DNS over TLS (ALPN ``dot``, on any port), else ``tls``."""
+    return "dot" if hello.alpn and tls.DOT_ALPN in hello.alpn else "tls"
 
 
 def _sip_messages(stream: bytes) -> tuple[list, int]:
