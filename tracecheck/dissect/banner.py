@@ -20,6 +20,8 @@ from tracecheck.dissect._wire import host_name
 
 MAX_GREETING = 512
 """Bytes of a greeting read: RFC 5321 bounds a reply line at 512."""
+LABELS = {"smtp": "SMTP", "ftp": "FTP", "pop3": "POP3", "imap": "IMAP", "munin": "Munin"}
+"""How a report writes each ``Greeting.protocol``."""
 _SMTP_WORDS = frozenset({"SMTP", "ESMTP"})
 _NOT_A_NAME = frozenset({"localhost", "localhost.localdomain"})
 

@@ -5,7 +5,8 @@
 packets of every flow, every DNS packet, anything that starts like SIP or carries the STUN
 cookie — and only those are handed to the per-protocol parsers.  ``finish`` then names every flow (SNI > HTTP Host >
 SIP > DNS) and links RTP streams to the SIP calls that announced them; ``names`` lists every
-name seen, for the stages that want the list.
+name seen, for the stages that want the list -- with the names servers claim for themselves (a
+STUN REALM, a greeting), which say who runs a server, never name a flow and never place it.
 """
 
 from __future__ import annotations
@@ -316,8 +317,8 @@ class Dissection:
                 # The server speaks first: a greeting may name it (SMTP, FTP, POP3, IMAP, Munin).
                 greeting = banner.greeting_name(payload)
                 if greeting is not None:
-                    detail = BANNER_DETAIL.format(protocol=greeting.protocol.upper() if greeting.protocol != "munin" else "Munin")
-                    self._claim((flow, _client_text(*pk.src), greeting.name, "banner"), ts, detail)
+                    detail = BANNER_DETAIL.format(protocol=banner.LABELS[greeting.protocol])
+                    self._claim((flow, _address_text(*pk.src), greeting.name, "banner"), ts, detail)
             if (not state.preamble and start >= 0 and sender[1] == self.client_port[flow]
                     and 0 < seq_diff(pk.seq, start) < 65536):
                 # Not the client's first bytes: its first segment (a ClientHello's start) comes
@@ -476,7 +477,7 @@ class Dissection:
         name = _wire_host_name(message.realm.strip('"'))
         if name is not None:
             server = dst if message.message_class == "request" else src
-            self._claim((flow, _client_text(*server), name, "stun_realm"), ts, REALM_DETAIL)
+            self._claim((flow, _address_text(*server), name, "stun_realm"), ts, REALM_DETAIL)
 
     def _claim(self, key: tuple, ts: float, detail: str) -> None:
         """Keep a claimed name's first sighting in its flow (a realm comes in every request)."""
@@ -606,6 +607,7 @@ _ZERO_FILL = 6
 """TCP payloads of at most this many zero bytes are ignored (see ``_tcp``)."""
 # A DNS client's address as text, for every answer it receives: a capture has few clients.
 _client_text = lru_cache(maxsize=4096)(address)
+_address_text = _client_text  # the same cache for servers that claim a name: few too
 
 
 def _hello_names(hello: tls.ClientHello) -> list[tuple[str, str, str]]:
