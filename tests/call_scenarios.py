@@ -109,7 +109,7 @@ class TestCall:
         return self
 
     def tls(self, server: str, sni: str | None, rtt_ms: float = 10.0, port: int = 443, ech: bool = False,
-            client: str | None = None, exchanges: int = 2) -> TestCall:
+            client: str | None = None, exchanges: int = 2, alpn: tuple[str, ...] = ("h2",)) -> TestCall:
         """A TCP connection with a ClientHello (``sni=None``: no SNI at all) and some records."""
         client = client or (AGENT6 if ":" in server else self.agent)
         sport, seq, ack = self._next_port(), 1000, 90000
@@ -118,7 +118,7 @@ class TestCall:
         self._at(out(flags="S", seq=seq))
         self._at(back(flags="SA", seq=ack, ack=seq + 1), rtt_ms)
         self._at(out(flags="A", seq=seq + 1, ack=ack + 1))
-        hello = tls_records(build_client_hello(sni=sni, alpn=("h2",), ech=ech))
+        hello = tls_records(build_client_hello(sni=sni, alpn=alpn, ech=ech))
         self._at(out(flags="PA", seq=seq + 1, ack=ack + 1) / Raw(hello))
         seq, ack = seq + 1 + len(hello), ack + 1
         for _ in range(exchanges):

@@ -186,3 +186,13 @@ def test_diff_of_any_two_reports_is_consistent(old_destinations, new_destination
                  "moved": (False, True)}[row.status]
         assert (row.ip in olds, row.ip in new_ips) == where
         assert row.status != "moved" or (row.old_ip in olds and row.old_ip not in new_ips)
+
+
+def test_relays_that_share_only_a_stun_realm_are_not_one_destination_moved():
+    # Every relay of an operator gives the same REALM: a new relay is a new destination.
+    realm = {"name": "turn.l.google.com", "source": "stun_realm"}
+    old = _report(_dest("74.125.247.128") | {"names": [realm]})
+    new = _report(_dest("142.250.82.249", verdict="violation", country="US") | {"names": [realm]})
+    result = diff_reports(old, new)
+    assert sorted(row.status for row in result.destinations) == ["appeared", "vanished"]
+    assert result.new_violations == ("142.250.82.249",)

@@ -179,3 +179,18 @@ def test_slices_whose_total_passes_any_size_are_refused_not_copied():
             choice._join_slices(data, np.zeros(n, np.int64), np.full(n, size, np.int64))
     finally:
         data.close()
+
+
+@pytest.mark.parametrize("use_compiled", [pytest.param(True, marks=compiled), False], ids=["compiled", "numpy"])
+def test_a_hello_after_the_first_payloads_is_chosen_while_its_flow_is_open(use_compiled):
+    # STARTTLS: a mail or FTP exchange of any length, then a ClientHello; it is not counted, so
+    # a flow's first payloads stay its first.  A recognised flow's later hellos are left alone.
+    text, hello = b"250-PIPE", b"\x16\x03\x01\x02\x00\x01\x00\x01"
+    heads = [text] * 6 + [hello] + [text] * 6 + [hello]
+    flow = [0] * 7 + [1] * 7
+    n = len(flow)
+    batch = dict(flow=np.array(flow, np.int64), proto=np.full(n, 6, np.int16), tcp_flags=np.full(n, 0x18, np.int16),
+                 payload_len=np.full(n, 300, np.int64), payload_head=np.array([int.from_bytes(h, "big") for h in heads], np.uint64),
+                 sport=np.full(n, 40000, np.int32), dport=np.full(n, 25, np.int32))
+    made, _ = choices(2, [False, True], [batch], use_compiled)
+    assert made[0][0] == [0, 0, 0, 0, 0]  # flow 0's first four payloads and its hello; nothing of flow 1

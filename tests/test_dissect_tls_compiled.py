@@ -200,3 +200,28 @@ def test_every_tls_payload_of_the_shared_captures():
                 assert_same(segment.payload)
                 checked += 1
     assert checked > 100
+
+
+def alpn_extension(*names: bytes, cut: int = 0) -> bytes:
+    listed = b"".join(bytes([len(n)]) + n for n in names)
+    body = len(listed).to_bytes(2, "big") + listed
+    return extension(0x0010, body[:len(body) - cut] if cut else body)
+
+
+@pytest.mark.parametrize("extensions, dot", [
+    ((alpn_extension(b"h2", b"dot"),), True),
+    ((alpn_extension(b"dot"),), True),
+    ((alpn_extension(b"h2", b"http/1.1"),), False),
+    ((alpn_extension(b"DOT", b"dott", b"do"),), False),
+    ((alpn_extension(b"h2"), alpn_extension(b"dot")), True),    # a repeated extension (illegal) is read until one offers dot
+    ((alpn_extension(b"dot"), alpn_extension(b"h2")), True),
+    ((alpn_extension(*[b"x"] * 64, b"dot"),), False),           # at most 64 names are read
+    ((alpn_extension(b"dot", b"h2", cut=1),), False),           # a name running past the list spoils the list
+])
+def test_naming_says_whether_alpn_offers_dns_over_tls(extensions, dot):
+    data = tls_records(hello_with(extensions))
+    hello = tls.parse_client_hello(data, details=False)
+    assert hello.alpn == (("dot",) if dot else ())
+    if tls.COMPILED:
+        assert_same(data)
+        assert tls.name_client_hellos(data, np.array([0]), np.array([len(data)]))[0] == hello

@@ -58,3 +58,30 @@ def test_report_says_dot_and_doh(tmp_path: Path):
     assert "dns.google at 8.8.8.8 by DoT (1 flow)" in notes
     assert "dns.quad9.net at 9.9.9.9 by DoH (1 flow)" in notes
     assert "3.121.0.5" not in notes.split("No name at all")[0]
+
+
+def test_dot_is_recognised_by_its_alpn_on_any_port(tmp_path: Path):
+    # A private resolver on 443 (to pass firewalls): not a known DoH resolver, but its hello says DoT.
+    call = TestCall().tls("45.90.28.9", "resolver.corp.example", alpn=("dot",)).tls(
+        "3.121.0.6", "www.example.com", alpn=("h2", "http/1.1"))
+    capture = call.write(tmp_path / "call.pcap")
+    result = analyze([str(capture)], out_dir=tmp_path / "out", db_dir=tmp_path / "db")
+    apps = {f.resp_h: f.app for f in result.reading.flows}
+    assert apps == {"45.90.28.9": "dot", "3.121.0.6": "tls"}
+    notes = "\n".join(result.report.observability)
+    assert "resolver.corp.example at 45.90.28.9 by DoT (1 flow)" in notes
+    assert "3.121.0.6" not in notes.split("No name at all")[0]
+
+
+def test_a_dot_hello_split_over_segments_is_dot_too(tmp_path: Path):
+    # Through the per-packet path (the hello reassembled), not the bulk lane of whole hellos.
+    from dissect_helpers import build_client_hello, tls_records
+    from test_dissect_session import MS, T0, Capture, flow_to, named
+
+    hello = tls_records(build_client_hello(sni="resolver.corp.example", alpn=("dot",)))
+    cap = Capture()
+    seq, ack = cap.handshake(T0, "10.0.0.5", "45.90.28.9", 50040, 8443)
+    cap.segment(T0 + 20 * MS, "10.0.0.5", "45.90.28.9", 50040, 8443, seq, hello[:60], ack)
+    cap.segment(T0 + 21 * MS, "10.0.0.5", "45.90.28.9", 50040, 8443, seq + 60, hello[60:], ack)
+    flow = flow_to(named(cap.write(tmp_path)), "45.90.28.9", 8443)
+    assert (flow.server_name, flow.app) == ("resolver.corp.example", "dot")

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from tracecheck import __version__
 from tracecheck.classify import classify, classify_media, load_catalog
-from tracecheck.classify.catalog import Catalog
+from tracecheck.classify.catalog import Catalog, normalize_host
 from tracecheck.collector import collector_paused
 from tracecheck.destinations import DestinationTraffic, gather, local_addresses
 from tracecheck.errors import UserError
@@ -182,8 +182,10 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
     from tracecheck.geo.lookup import Resolver
 
     resolver = Resolver.from_settings(Path(request.db_dir), rdap=request.rdap, today=on)
-    services = {ip: classify(t.name_list, catalog) for ip, t in traffic.items()}
-    places = resolver.resolve(sorted(traffic), names={ip: t.name_list for ip, t in traffic.items() if t.names},
+    services = {ip: _classify(t, catalog) for ip, t in traffic.items()}
+    # Names place an address only if the client asked for them or a resolver gave them: a STUN
+    # REALM or a server's greeting says who runs it, never where (CLASSIFY_ONLY_SOURCES).
+    places = resolver.resolve(sorted(traffic), names={ip: placing for ip, t in traffic.items() if (placing := t.placing_names)},
                               vendor_hints=_vendor_hints(services, resolver))
     call_category = _call_categories(calls, traffic, services)
     signalling_uids = {uid for call in calls for uid in call.signalling}
@@ -268,6 +270,19 @@ def reference_date(reading: FlowResult) -> date:
 
 
 # --------------------------------------------------------------------------- services and verdicts
+
+
+def _classify(traffic: DestinationTraffic, catalog: Catalog) -> Service | None:
+    """The catalog's service for a destination's names; a region the catalog reads from a name
+    that cannot place the address (a STUN REALM, a greeting) is dropped, so that neither geo
+    (``_vendor_hints``) nor the report (``_known_region``) places the address by it."""
+    service = classify(traffic.name_list, catalog)
+    if service is None or not service.region:
+        return service
+    matched_host = service.matched.partition(" <- ")[2]
+    if matched_host in {normalize_host(name) for name in traffic.placing_names}:
+        return service
+    return replace(service, region="")
 
 
 def _vendor_hints(services: dict[str, Service | None], resolver) -> dict[str, list[HostnameHint]]:

@@ -10,8 +10,9 @@ its own, reached through the relay on the relay's flow, with the bytes relayed t
 bytes are counted for the peer as well as for the relay: both are where that data went.
 
 Names come from the dissectors' observations for the address, strongest source first (SNI,
-QUIC SNI, HTTP Host, SIP, DNS answer, CNAME chain), every distinct (name, source) kept -- an SNI
-that disagrees with the DNS answer for the same address is evidence, not noise.
+QUIC SNI, HTTP Host, SIP, DNS answer, CNAME chain; then what a server claims for itself, a STUN
+REALM or a greeting, which only classification reads), every distinct (name, source) kept -- an
+SNI that disagrees with the DNS answer for the same address is evidence, not noise.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from dataclasses import dataclass, field
 
 from tracecheck.geo.ranges import AddressKeys
 from tracecheck.geo.special import local_table
-from tracecheck.vocabulary import Call, Flow, NameObservation, RelayedPeer
+from tracecheck.vocabulary import CLASSIFY_ONLY_SOURCES, Call, Flow, NameObservation, RelayedPeer
 
-NAME_SOURCE_ORDER = ("sni", "quic_sni", "http_host", "sip", "dns", "dns_cname")
-"""Strongest first: what the client itself asked for beats what a resolver said about the address."""
+NAME_SOURCE_ORDER = ("sni", "quic_sni", "http_host", "sip", "dns", "dns_cname", "stun_realm", "banner")
+"""Strongest first: what the client itself asked for beats what a resolver said about the address,
+and both beat what a server says of itself (classification only)."""
 
 MEDIA_APPS = frozenset({"rtp", "srtp", "rtcp", "stun", "dtls"})
 """Apps that carry (or set up) a call's audio and video."""
@@ -90,6 +92,12 @@ class DestinationTraffic:
     def name_list(self) -> list[str]:
         """Distinct names, strongest first (what geo and classify are given)."""
         return list(dict.fromkeys(seen.name for seen in self.names))
+
+    @property
+    def placing_names(self) -> list[str]:
+        """Distinct names, strongest first, that geo may place the address by: all but those
+        seen only as a server's claim about itself (``CLASSIFY_ONLY_SOURCES``)."""
+        return list(dict.fromkeys(seen.name for seen in self.names if seen.source not in CLASSIFY_ONLY_SOURCES))
 
     @property
     def name_sources(self) -> list[str]:

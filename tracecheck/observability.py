@@ -43,7 +43,8 @@ DOH_RESOLVERS: dict[str, str] = {
 }
 DOH_ADDRESSES = frozenset(DOH_RESOLVERS)
 DOT_ALPN = "dot"
-"""The ALPN of DNS over TLS (RFC 7858); DNS over QUIC offers ``doq`` (RFC 9250)."""
+"""The ALPN of DNS over TLS (RFC 7858), and the app of a flow whose ClientHello offers it (on any
+port); DNS over QUIC offers ``doq`` (RFC 9250)."""
 
 VANTAGE_LIMITS = (
     "What no capture at this point can show: processing the platform does server-side, from its own "
@@ -93,15 +94,15 @@ def _ech(remote: list[DestinationTraffic]) -> str:
 
 
 def encrypted_dns_kinds(traffic: DestinationTraffic) -> list[tuple[str, int]]:
-    """How a destination carried DNS out of sight, with its flows: ``DoT`` (TLS to port 853, or
-    a resolver name on it), ``DoQ`` (QUIC to 853), ``DoH`` (TLS or QUIC to a known resolver's name
-    or address on 443)."""
+    """How a destination carried DNS out of sight, with its flows: ``DoT`` (TLS to port 853, or a
+    ClientHello offering ALPN ``dot`` on any port), ``DoQ`` (QUIC to 853), ``DoH`` (TLS or QUIC to
+    a known resolver's name or address on 443)."""
     known = None  # whether it is a known resolver: asked only of destinations with flows to 443
     counts = {"DoT": 0, "DoQ": 0, "DoH": 0}
     for flow in traffic.flows:
         if flow.resp_p == DOT_PORT and flow.proto == "udp" and flow.app in ("quic", ""):
             counts["DoQ"] += 1
-        elif flow.resp_p == DOT_PORT and flow.proto == "tcp":
+        elif (flow.resp_p == DOT_PORT and flow.proto == "tcp") or flow.app == DOT_ALPN:
             counts["DoT"] += 1
         elif flow.resp_p == 443 and flow.app in ("tls", "quic", "http", ""):
             if known is None:
@@ -144,7 +145,7 @@ def _unnamed(remote: list[DestinationTraffic]) -> str:
 
 
 def _no_dns(remote: list[DestinationTraffic]) -> str:
-    encrypted = [t for t in remote if any(flow.app in ("tls", "quic") for flow in t.flows)]
+    encrypted = [t for t in remote if any(flow.app in ("tls", "quic", DOT_ALPN) for flow in t.flows)]
     if not encrypted or any(seen.source in ("dns", "dns_cname") for t in remote for seen in t.names):
         return ""
     return ("No DNS answer for any remote destination was captured (a DNS cache, encrypted DNS, or DNS "

@@ -171,6 +171,17 @@ class NameSource(str, enum.Enum):
     HTTP_HOST = "http_host"
     SIP = "sip"
     DNS = "dns"
+    STUN_REALM = "stun_realm"
+    """A STUN/TURN REALM: the relay operator's authentication domain (who runs it, not where)."""
+    BANNER = "banner"
+    """A server's greeting naming itself (SMTP/FTP 220, POP3, IMAP, Munin): its own claim."""
+
+
+CLASSIFY_ONLY_SOURCES = frozenset({NameSource.STUN_REALM.value, NameSource.BANNER.value})
+"""Name sources that say who runs a server, never where it is: the service catalog may read
+them, but they never give a flow its ``server_name`` (CONTRACT.md fixes ``name_source``) and
+geo's hostname hints never place an address by them (a realm such as ``turn.l.google.com``
+is the same for relays on every continent; a server's greeting is whatever it is set to say)."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +195,8 @@ class NameObservation:
     name: str
     """Lower-case host name, without trailing dot."""
     source: str
-    """A ``NameSource`` value, or ``dns_cname`` for a name reached through a CNAME chain."""
+    """A ``NameSource`` value, or ``dns_cname`` for a name reached through a CNAME chain
+    (``stun_realm`` and ``banner``: see ``CLASSIFY_ONLY_SOURCES``)."""
     uid: str
     """The flow it was seen in."""
     ttl: int | None = None

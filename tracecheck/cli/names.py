@@ -21,7 +21,7 @@ def names(
     format: str = typer.Option("csv", "--format", "-f", help="csv, json or parquet."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Output file (default: stdout)."),
 ) -> None:
-    """Every (ts, ip, name, source, uid) the capture reveals: DNS answers, TLS/QUIC SNI, HTTP Host, SIP."""
+    """Every (ts, ip, name, source, uid) the capture reveals: DNS answers, TLS/QUIC SNI, HTTP Host, SIP; and what servers claim for themselves (stun_realm, banner), which names who runs a server, not where."""
     from dataclasses import asdict
 
     from tracecheck.flows.pipeline import build_named_flows

@@ -120,7 +120,10 @@ static PyObject *choose(PyObject *self, PyObject *args)
         int tls_record = tcp && ((head4 >> 16) & 0xFF) == 3 && ((head4 >> 8) & 0xFF) <= 4;
         if (tls_record && (first == 23 || first == 20 || first == 21 || (first == 22 && handshake_type != 1)))
             early = 0;
-        if (early || must) {
+        /* A record that starts like a ClientHello, however late, in a flow not yet recognised:
+         * STARTTLS upgrades after an exchange of any length (not counted in seen). */
+        int late_hello = tls_record && first == 22 && handshake_type == 1 && !finished[flow];
+        if (early || must || late_hello) {
             picks[picked] = i;
             kinds[picked] = (uint8_t)((must ? MUST : 0) | (on_dns_port ? DNS : 0));
             picked++;

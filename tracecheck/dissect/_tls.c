@@ -2,7 +2,8 @@
  *
  * Every TLS flow and every QUIC flow is named by its ClientHello, so this parse runs once
  * per flow: tens of thousands of times for a busy capture.  It reads only what naming needs
- * (legacy_version, the first server_name, whether ECH or ESNI is offered), exactly as
+ * (legacy_version, the first server_name, whether ECH or ESNI is offered, whether ALPN offers
+ * DNS over TLS), exactly as
  * tls.py does with details=False; tls.py stays the definition and the tests hold the two
  * equal on hostile input.
  *
@@ -23,7 +24,9 @@
 #define MAX_HELLO_LEN (64 * 1024)
 #define MAX_NAME_LEN 255
 #define MAX_EXTENSIONS (4 * 64)
+#define MAX_LIST_ITEMS 64
 #define EXT_SERVER_NAME 0x0000
+#define EXT_ALPN 0x0010
 #define EXT_ENCRYPTED_CLIENT_HELLO 0xFE0D
 #define EXT_ENCRYPTED_SERVER_NAME 0xFFCE
 
@@ -35,6 +38,7 @@ typedef struct {
     const unsigned char *sni; /* the host_name's bytes as sent, or NULL */
     Py_ssize_t sni_len;
     int ech;
+    int dot; /* ALPN offers "dot" (DNS over TLS) */
 } naming;
 
 static inline Py_ssize_t u16(const unsigned char *p)
@@ -87,6 +91,24 @@ static void server_name(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end, 
     }
 }
 
+/* ALPN's protocol_name_list: 1 if it offers "dot", 0 if not, -1 if a name runs past the list
+ * (which spoils the whole list, as in tls.py).  At most MAX_LIST_ITEMS names are read. */
+static int offers_dot(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end)
+{
+    Py_ssize_t start, stop;
+    int found = 0;
+    if (!vector(b, pos, end, 2, &pos, &end))
+        return -1;
+    for (int items = 0; pos < end && items < MAX_LIST_ITEMS; items++) {
+        if (!vector(b, pos, end, 1, &start, &stop))
+            return -1;
+        if (stop - start == 3 && memcmp(b + start, "dot", 3) == 0)
+            found = 1;
+        pos = stop;
+    }
+    return found;
+}
+
 /* The ClientHello body (after the 4-byte handshake header).  A broken extension ends the
  * walk but keeps what was read before it, as in tls.py. */
 static int client_hello_body(const unsigned char *b, Py_ssize_t end, naming *out)
@@ -113,6 +135,8 @@ static int client_hello_body(const unsigned char *b, Py_ssize_t end, naming *out
             break;
         if (type == EXT_SERVER_NAME && out->sni == NULL)
             server_name(b, pos, pos + size, out);
+        else if (type == EXT_ALPN && !out->dot)
+            out->dot = offers_dot(b, pos, pos + size) == 1;
         else if (type == EXT_ENCRYPTED_CLIENT_HELLO || type == EXT_ENCRYPTED_SERVER_NAME)
             out->ech = 1;
         pos += size;
@@ -223,21 +247,22 @@ static PyObject *name_text(const unsigned char *name, Py_ssize_t len)
 }
 
 PyDoc_STRVAR(client_hello_naming_doc,
-"client_hello_naming(data, records) -> 0 | 1 | (legacy_version, sni, ech)\n\n"
+"client_hello_naming(data, records) -> 0 | 1 | (legacy_version, sni, ech, dot)\n\n"
 "Read the ClientHello at the start of data: a TLS record stream when records is true, else a\n"
 "bare handshake message.  0: not a ClientHello; 1: a valid but incomplete beginning.");
 
 /* The naming of the hello at the start of d (see client_hello_naming_doc); NULL on error. */
 static PyObject *naming_of(const unsigned char *d, Py_ssize_t len, int records)
 {
-    naming found = {0, NULL, 0, 0};
+    naming found = {0, NULL, 0, 0, 0};
     unsigned char *gathered = NULL;
     int status = records ? client_hello_records(d, len, &found, &gathered) : client_hello_message(d, len, &found);
     PyObject *result = NULL;
     if (status == HELLO) {
         PyObject *sni = found.sni ? name_text(found.sni, found.sni_len) : PyUnicode_New(0, 127);
         if (sni != NULL)
-            result = Py_BuildValue("iNO", found.legacy_version, sni, found.ech ? Py_True : Py_False);
+            result = Py_BuildValue("iNOO", found.legacy_version, sni, found.ech ? Py_True : Py_False,
+                                   found.dot ? Py_True : Py_False);
     } else if (status >= 0) {
         result = PyLong_FromLong(status);
     } else {

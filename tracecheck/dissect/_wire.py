@@ -6,6 +6,7 @@ import functools
 import hashlib
 import hmac
 import ipaddress
+import re
 import socket
 
 
@@ -80,3 +81,23 @@ def small_int(text: str, limit: int) -> int | None:
         return None
     value = int(text)
     return value if value <= limit else None
+
+
+_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+MAX_HOST_NAME = 253
+
+
+def host_name(text: str) -> str | None:
+    """``text`` as a lower-case host name without its trailing dot, or None unless it is one:
+    letters, digits and inner hyphens (RFC 952/1123), labels of 1-63, 253 at most, and a last
+    label that is not all digits (so neither an address nor ``2.0.0``).  For names a peer
+    claims in free text (a greeting, a STUN REALM), which must not smuggle anything else in."""
+    name = text.lower()
+    if name.endswith("."):
+        name = name[:-1]
+    if not name or len(name) > MAX_HOST_NAME or not name.isascii():
+        return None
+    labels = name.split(".")
+    if labels[-1].isdigit() or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return None
+    return name

@@ -3,8 +3,10 @@
 Every packet of a capture passes through this choice; a few in a hundred are then looked at
 one by one (``session.Dissection.examine``).  A packet is chosen when its
 payload can name something: every DNS packet, whatever starts like SIP or carries the STUN
-cookie, and the first payload packets of each flow not yet recognised — except TLS records
-that cannot be a ClientHello.  ``Candidates`` and ``_early`` say it in NumPy; ``_select.c``
+cookie, the first payload packets of each flow not yet recognised — except TLS records
+that cannot be a ClientHello — and, later in a flow not yet recognised, a record that starts
+like a ClientHello (STARTTLS: SMTP, POP3, IMAP, FTP and XMPP upgrade after an exchange of any
+length).  ``Candidates`` and ``_early`` say it in NumPy; ``_select.c``
 does the same in one compiled pass, and the tests hold the two equal.
 """
 
@@ -129,6 +131,9 @@ class Candidates:
     """Per row: on a DNS port."""
     not_a_hello: np.ndarray
     """Per row: a TLS record that cannot be a ClientHello."""
+    hello_start: np.ndarray
+    """Per row: a TCP payload that starts like a ClientHello record: looked at however late it
+    comes in a flow not yet recognised (a STARTTLS upgrade, a hello after junk payloads)."""
     syns: np.ndarray
     """Client SYNs: where each client's stream starts."""
 
@@ -151,8 +156,10 @@ class Candidates:
         first, handshake_type = head >> 24, (head8 >> 16) & 0xFF
         tls_record = is_tcp & (((head >> 16) & 0xFF) == 3) & (((head >> 8) & 0xFF) <= 4)
         not_a_hello = tls_record & ((first == 23) | (first == 20) | (first == 21) | ((first == 22) & (handshake_type != 1)))
+        hello_start = tls_record & (first == 22) & (handshake_type == 1)
         return cls(rows=rows, limit=np.where(is_tcp, FIRST_PAYLOADS_TCP, FIRST_PAYLOADS_UDP),
-                   always=dns_port | sip_like | cookie, dns=dns_port, not_a_hello=not_a_hello, syns=syns)
+                   always=dns_port | sip_like | cookie, dns=dns_port, not_a_hello=not_a_hello,
+                   hello_start=hello_start, syns=syns)
 
 
 def choose(p: Packets, flow_of: np.ndarray, seen: np.ndarray, finished: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -163,8 +170,10 @@ def choose(p: Packets, flow_of: np.ndarray, seen: np.ndarray, finished: np.ndarr
     if _choose is not None:
         return _choose_compiled(p, flow_of, seen, finished)
     c = Candidates.of(p)
-    early = _early(flow_of[c.rows], c.limit, seen, finished) & ~c.not_a_hello
-    chosen = early | c.always
+    flows = flow_of[c.rows]
+    early = _early(flows, c.limit, seen, finished) & ~c.not_a_hello
+    late_hello = c.hello_start & ~finished[flows]  # not counted in seen: a flow's first payloads stay its first
+    chosen = early | c.always | late_hello
     return c.rows[chosen], c.always[chosen], c.dns[chosen], c.syns
 
 

@@ -5,7 +5,8 @@
 packets of every flow, every DNS packet, anything that starts like SIP or carries the STUN
 cookie — and only those are handed to the per-protocol parsers.  ``finish`` then names every flow (SNI > HTTP Host >
 SIP > DNS) and links RTP streams to the SIP calls that announced them; ``names`` lists every
-name seen, for the stages that want the list.
+name seen, for the stages that want the list -- with the names servers claim for themselves (a
+STUN REALM, a greeting), which say who runs a server, never name a flow and never place it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from tracecheck.dissect._wire import canonical_ip
+from tracecheck.dissect._wire import host_name as _wire_host_name
 from tracecheck.dissect.choice import DNS_PORTS, SIP_STARTS, TCP, UDP, Picks, choose
 from tracecheck.dissect.tcp_stream import DEFAULT_LIMIT, StreamReassembler, seq_diff
 from tracecheck.dissect.turn import TurnLog
@@ -26,18 +28,20 @@ from tracecheck.ingest.decode import Packets
 from tracecheck.vocabulary import Call, NameObservation, RelayedPeer
 
 if TYPE_CHECKING:
-    from tracecheck.dissect import agora, dns, dtls, gquic, http, quic, rtp, sip, stun, tls
+    from tracecheck.dissect import agora, banner, dns, dtls, gquic, http, quic, rtp, sip, stun, tls
 
 
 def load_protocols() -> None:
     """Import the protocol dissectors, on the first packet examined: a process that only picks
     packets for a worker (worker.py) never examines one and is spared ~45 ms of imports."""
-    global agora, dns, dtls, gquic, http, quic, rtp, sip, stun, tls
-    from tracecheck.dissect import agora, dns, dtls, gquic, http, quic, rtp, sip, stun, tls
+    global agora, banner, dns, dtls, gquic, http, quic, rtp, sip, stun, tls
+    from tracecheck.dissect import agora, banner, dns, dtls, gquic, http, quic, rtp, sip, stun, tls
 
 ECH_DETAIL = "ECH offered: may be only the public (outer) name"
 _STUN_COOKIE = (0x2112A442).to_bytes(4, "big")
 NAME_RANK = {"sni": 0, "quic_sni": 0, "http_host": 1, "sip": 2, "dns": 3}
+REALM_DETAIL = "STUN REALM: the relay operator's authentication domain (who runs the relay, not where it is)"
+BANNER_DETAIL = "{protocol} greeting: the server's own claim of its name (who runs it, not where it is)"
 
 
 class _Packet(NamedTuple):
@@ -94,6 +98,9 @@ class Dissection:
         self.dns_answers: list[tuple] = []  # (ts, ip, name, source, flow, ttl, client, detail)
         self.calls: dict[str, _CallState] = {}
         self.stun_addresses: list[tuple] = []  # (flow, kind, ip, port)
+        # Names a server claims for itself (STUN REALM, greetings), which name the sender or the
+        # receiver rather than the flow's responder: (flow, ip, name, source) -> (ts, detail).
+        self.claimed: dict[tuple, tuple] = {}
         self.turn = TurnLog()
         self._ip_len = 0  # of the packet being examined
         self.examined = 0
@@ -214,6 +221,7 @@ class Dissection:
         return {
             "flows": self.findings(),
             "dns_answers": self.dns_answers, "stun_addresses": self.stun_addresses, "examined": self.examined,
+            "claimed": list(self.claimed.items()),
             "turn": self.turn.summary(),
             "calls": {call_id: (c.first_ts, c.last_ts, sorted(c.signalling), sorted(c.media_endpoints), c.srtp)
                       for call_id, c in self.calls.items()},
@@ -224,6 +232,8 @@ class Dissection:
         self.absorbed.update(summary["flows"])  # kept as sent: a _FlowState per flow would cost more than finish
         self.dns_answers += summary["dns_answers"]
         self.stun_addresses += summary["stun_addresses"]
+        for key, (ts, detail) in summary["claimed"]:
+            self._claim(key, ts, detail)
         self.turn.absorb(summary["turn"])
         self.examined += summary["examined"]
         for call_id, (first, last, signalling, media, srtp) in summary["calls"].items():
@@ -249,7 +259,7 @@ class Dissection:
             self._tcp(state, sender, pk, ts, flow, dst)
         else:
             self._udp(state, payload, ts, flow, src, dst, sport, dport)
-        if not state.head_wait and state.app in ("tls", "http", "websocket", "quic", "sd-rtn", "rtp", "srtp") and (state.app != "rtp" or state.rtp is None or state.rtp.verdict != "unknown"):
+        if not state.head_wait and state.app in ("tls", "dot", "http", "websocket", "quic", "sd-rtn", "rtp", "srtp") and (state.app != "rtp" or state.rtp is None or state.rtp.verdict != "unknown"):
             self.finished[flow] = True  # named and recognised: later payloads add nothing
 
     def _tcp_messages(self, state, sender, pk, splitter) -> list[bytes]:
@@ -303,6 +313,12 @@ class Dissection:
             return
         if not state.app and len(state.streams) == 0:
             start = int(self.client_start[flow])
+            if not state.preamble and start >= 0 and sender[1] != self.client_port[flow]:
+                # The server speaks first: a greeting may name it (SMTP, FTP, POP3, IMAP, Munin).
+                greeting = banner.greeting_name(payload)
+                if greeting is not None:
+                    detail = BANNER_DETAIL.format(protocol=banner.LABELS[greeting.protocol])
+                    self._claim((flow, _address_text(*pk.src), greeting.name, "banner"), ts, detail)
             if (not state.preamble and start >= 0 and sender[1] == self.client_port[flow]
                     and 0 < seq_diff(pk.seq, start) < 65536):
                 # Not the client's first bytes: its first segment (a ClientHello's start) comes
@@ -332,6 +348,8 @@ class Dissection:
                 state.app = "stun"
                 for found in message.addresses:
                     self.stun_addresses.append((flow, found.kind, found.ip, found.port))
+                if message.realm:
+                    self._realm(message, flow, pk.ts, pk.src, pk.dst)
                 self.turn.on_message(flow, pk.ts, pk.src, pk.sport, pk.dst, pk.dport, message, pk.ip_len)
             offset += size
 
@@ -387,7 +405,7 @@ class Dissection:
         """What a sender's first bytes said: a ClientHello (TLS, and maybe a name) or not TLS."""
         state.tls_done = state.tls_done | {sender}
         if hello is not None:
-            state.app = "tls"
+            state.app = _hello_app(hello)
             state.names += _hello_names(hello)
 
     def _udp(self, state, payload, ts, flow, src, dst, sport, dport) -> None:
@@ -427,6 +445,8 @@ class Dissection:
             state.app = state.app if state.app in ("rtp", "srtp", "dtls") else "stun"
             for found in message.addresses:
                 self.stun_addresses.append((flow, found.kind, found.ip, found.port))
+            if message.realm:
+                self._realm(message, flow, ts, src, dst)
             self.turn.on_message(flow, ts, src, sport, dst, dport, message, self._ip_len)
             return
         if dtls.looks_like_dtls(payload):
@@ -448,6 +468,22 @@ class Dissection:
                 state.app = "rtcp"
 
     # ------------------------------------------------------------------ protocols with side effects
+
+    def _realm(self, message: stun.StunMessage, flow: int, ts: float, src: tuple, dst: tuple) -> None:
+        """A STUN REALM names the server's operator: the server sends responses and receives
+        requests (an indication's direction says nothing of who the server is)."""
+        if message.message_class == "indication":
+            return
+        name = _wire_host_name(message.realm.strip('"'))
+        if name is not None:
+            server = dst if message.message_class == "request" else src
+            self._claim((flow, _address_text(*server), name, "stun_realm"), ts, REALM_DETAIL)
+
+    def _claim(self, key: tuple, ts: float, detail: str) -> None:
+        """Keep a claimed name's first sighting in its flow (a realm comes in every request)."""
+        earlier = self.claimed.get(key)
+        if earlier is None or ts < earlier[0]:
+            self.claimed[key] = (ts, detail)
 
     def _dns(self, raw: bytes, ts: float, flow: int, client: str, port: int) -> None:
         if len(raw) >= 12 and raw[2] & 0x80:  # a query names nothing: only answers are parsed
@@ -485,7 +521,7 @@ class Dissection:
     def findings(self) -> dict[int, tuple[str, list]]:
         """Each flow's app and names ((source, name, detail) in the order found), by flow index."""
         found = {index: (app, []) for index, app in self.dns_datagram_flows.items()}
-        found.update((index, ("tls", _hello_names(hello))) for index, (_, hello) in self.named_by_hello.items())
+        found.update((index, (_hello_app(hello), _hello_names(hello))) for index, (_, hello) in self.named_by_hello.items())
         found.update((index, (state.app, state.names)) for index, state in self.flows.items())
         found.update(self.absorbed)
         return found
@@ -553,6 +589,8 @@ class Dissection:
         uid_of = dict(zip(table.builder_index, columns["uid"]))
         names = [NameObservation(ts=ts, ip=ip, name=name, source=source, uid=uid_of.get(flow, ""), ttl=ttl, client=client, detail=detail)
                  for ts, ip, name, source, flow, ttl, client, detail in self.dns_answers]
+        names += [NameObservation(ts=ts, ip=ip, name=name, source=source, uid=uid_of.get(flow, ""), detail=detail)
+                  for (flow, ip, name, source), (ts, detail) in self.claimed.items()]
         found = self.findings()
         for index, uid, ts, resp_h in zip(table.builder_index, columns["uid"], columns["ts"], columns["id.resp_h"]):
             _, seen = found.get(index, _NOTHING_FOUND)
@@ -569,11 +607,17 @@ _ZERO_FILL = 6
 """TCP payloads of at most this many zero bytes are ignored (see ``_tcp``)."""
 # A DNS client's address as text, for every answer it receives: a capture has few clients.
 _client_text = lru_cache(maxsize=4096)(address)
+_address_text = _client_text  # the same cache for servers that claim a name: few too
 
 
 def _hello_names(hello: tls.ClientHello) -> list[tuple[str, str, str]]:
     """The name a ClientHello gives its flow, if any: (source, name, detail)."""
     return [("sni", hello.sni, ECH_DETAIL if hello.ech else "")] if hello.sni else []
+
+
+def _hello_app(hello: tls.ClientHello) -> str:
+    """``dot`` for a hello that offers DNS over TLS (ALPN ``dot``, on any port), else ``tls``."""
+    return "dot" if hello.alpn and tls.DOT_ALPN in hello.alpn else "tls"
 
 
 def _sip_messages(stream: bytes) -> tuple[list, int]:

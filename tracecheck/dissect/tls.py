@@ -24,7 +24,10 @@ EXT_SUPPORTED_VERSIONS: Final = 0x002B
 EXT_ENCRYPTED_CLIENT_HELLO: Final = 0xFE0D
 EXT_ENCRYPTED_SERVER_NAME: Final = 0xFFCE  # ESNI drafts, ECH's predecessor: same meaning for us
 _WANTED = frozenset((EXT_SERVER_NAME, EXT_ALPN, EXT_SUPPORTED_VERSIONS, EXT_ENCRYPTED_CLIENT_HELLO, EXT_ENCRYPTED_SERVER_NAME))
-_NAMING = frozenset((EXT_SERVER_NAME, EXT_ENCRYPTED_CLIENT_HELLO, EXT_ENCRYPTED_SERVER_NAME))  # details=False
+_NAMING = frozenset((EXT_SERVER_NAME, EXT_ALPN, EXT_ENCRYPTED_CLIENT_HELLO, EXT_ENCRYPTED_SERVER_NAME))  # details=False
+DOT_ALPN: Final = "dot"
+"""ALPN of DNS over TLS (RFC 7858, IANA's ALPN registry): the one protocol naming reads."""
+_DOT_ONLY: Final = (DOT_ALPN,)
 
 MAX_RECORD_LEN: Final = 16384 + 2048  # TLSCiphertext bound; plaintext handshake is smaller
 MAX_HELLO_LEN: Final = 64 * 1024  # post-quantum hellos are ~2 KiB; anything this big is junk
@@ -64,7 +67,8 @@ class ClientHello(NamedTuple):
     sni: str
     """First host_name in server_name, lower-case, no trailing dot; ``""`` when absent."""
     alpn: tuple[str, ...]
-    """Protocols offered in application_layer_protocol_negotiation, in order."""
+    """Protocols offered in application_layer_protocol_negotiation, in order (``details=False``:
+    only ``("dot",)`` when DNS over TLS is offered, else empty)."""
     ech: bool
     """encrypted_client_hello (or ESNI) present: ``sni`` is then only the public (outer) name.
     GREASE ECH, which Chrome sends to every server, cannot be told apart on the wire."""
@@ -108,8 +112,9 @@ def parse_client_hello(data: bytes, details: bool = True) -> ClientHello | None 
 
     The hello may span several records and any number of TCP segments.  Returns NEED_MORE
     while ``data`` is a valid but incomplete prefix, None when it is not a ClientHello.
-    ``details=False`` reads only what naming needs (``sni``, ``ech``, ``legacy_version``) and
-    leaves ALPN, versions, cipher suites and extension types empty: about half the work.
+    ``details=False`` reads only what naming needs (``sni``, ``ech``, ``legacy_version``, and
+    whether ALPN offers ``dot``: DNS over TLS on any port) and leaves the rest of ALPN, versions,
+    cipher suites and extension types empty: about half the work.
     """
     if not details and COMPILED:
         return _compiled_naming(data, True)
@@ -126,8 +131,8 @@ def name_client_hellos(data: bytes, starts: np.ndarray, ends: np.ndarray) -> lis
         return [parse_client_hello(data[a:b], details=False) for a, b in zip(starts.tolist(), ends.tolist())]
     found = _client_hello_namings(data, np.ascontiguousarray(starts, dtype=np.int64),
                                   np.ascontiguousarray(ends, dtype=np.int64))
-    return [ClientHello(one[1], (), one[2], (), one[0]) if type(one) is tuple else (NEED_MORE if one else None)
-            for one in found]
+    return [ClientHello(one[1], _DOT_ONLY if one[3] else (), one[2], (), one[0]) if type(one) is tuple
+            else (NEED_MORE if one else None) for one in found]
 
 
 def parse_server_hello(data: bytes) -> ServerHello | None | _NeedMore:
@@ -175,8 +180,8 @@ def _compiled_naming(data: bytes, records: bool) -> ClientHello | None | _NeedMo
     found = _client_hello_naming(data, records)
     if isinstance(found, int):  # 0 or 1: not a ClientHello, or not whole yet
         return NEED_MORE if found else None
-    legacy_version, sni, ech = found
-    return ClientHello(sni=sni, alpn=(), ech=ech, versions=(), legacy_version=legacy_version)
+    legacy_version, sni, ech, dot = found
+    return ClientHello(sni=sni, alpn=_DOT_ONLY if dot else (), ech=ech, versions=(), legacy_version=legacy_version)
 
 
 def _handshake_from_records(data: bytes, want_type: int) -> bytes | None | _NeedMore:
@@ -296,6 +301,8 @@ def _parse_client_hello_body(body: memoryview, details: bool = True) -> ClientHe
                         sni = _server_name(b, pos, pos + size)
                     elif etype == EXT_ALPN and not alpn:
                         alpn = _alpn_list(b, pos, pos + size)
+                        if not details:  # naming wants only DNS over TLS from it
+                            alpn = _DOT_ONLY if DOT_ALPN in alpn else ()
                     elif etype == EXT_SUPPORTED_VERSIONS and not versions:
                         versions = _client_versions(b, pos, pos + size)
                     elif etype in (EXT_ENCRYPTED_CLIENT_HELLO, EXT_ENCRYPTED_SERVER_NAME):

@@ -43,7 +43,7 @@ from tracecheck.vocabulary import (
 )
 
 _NAME_SOURCE_LABEL = {"sni": "SNI", "quic_sni": "QUIC SNI", "http_host": "HTTP Host", "sip": "SIP",
-                      "dns": "DNS", "dns_cname": "DNS CNAME"}
+                      "dns": "DNS", "dns_cname": "DNS CNAME", "stun_realm": "STUN REALM", "banner": "server greeting"}
 
 RTT_IMPLAUSIBLE = "rtt_implausible"
 SOURCES_DISAGREE = "sources_disagree"

@@ -2,6 +2,8 @@
 
 Destinations are matched by address first; one left over on each side that shares a name (SNI,
 DNS...) is the same destination that moved address, not one that vanished and one that appeared.
+A name a server only claims for itself (a STUN REALM, a greeting) is shared by every relay or
+server of its operator, so it never makes two addresses one destination.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 import json
 
 from tracecheck.errors import UserError
+from tracecheck.vocabulary import CLASSIFY_ONLY_SOURCES
 
 SUPPORTED_SCHEMAS = ("1",)
 MAX_REPORT_BYTES = 1 << 30  # a report of a million destinations is far below this
@@ -117,7 +120,9 @@ def _value(value: object) -> object:
 
 
 def _names(dest: dict) -> set[str]:
-    return {str(n.get("name")).lower() for n in dest.get("names") or [] if isinstance(n, dict) and n.get("name")}
+    """The names that identify the destination (not those its operator's other servers share)."""
+    return {str(n.get("name")).lower() for n in dest.get("names") or []
+            if isinstance(n, dict) and n.get("name") and n.get("source") not in CLASSIFY_ONLY_SOURCES}
 
 
 def _name(dest: dict) -> str:
