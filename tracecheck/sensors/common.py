@@ -242,16 +242,32 @@ def flows_frame(columns: dict[str, object], skipped: Counter) -> pd.DataFrame:
         skipped["value out of range"] += int(bad.sum())
         frame = frame[~bad]
     for column in ("id.orig_h", "id.resp_h"):
-        codes, uniques = pd.factorize(frame[column])
-        canonical = pd.Series([canonical_ip(value) or "" for value in uniques], dtype="str")
-        if len(uniques) and (canonical.to_numpy() != uniques.to_numpy()).any():
-            texts = canonical.to_numpy()[codes] if len(codes) else canonical.to_numpy()[:0]
-            frame[column] = pd.Series(texts, index=frame.index, dtype="str")
-            not_ip = frame[column] == ""
-            if not_ip.any():
-                skipped["not an IP address"] += int(not_ip.sum())
-                frame = frame[~not_ip]
+        frame = _canonical_addresses(frame, column, skipped)
     return frame.reset_index(drop=True)
+
+
+_CANONICAL_IPV4 = r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+"""An IPv4 address as ``canonical_ip`` writes it: matched in bulk, so only the rest (IPv6,
+oddities) are looked at one distinct value at a time."""
+
+
+def _canonical_addresses(frame: pd.DataFrame, column: str, skipped: Counter) -> pd.DataFrame:
+    """The column's addresses in the capture path's canonical text; rows without one dropped."""
+    values = frame[column]
+    others = ~values.str.fullmatch(_CANONICAL_IPV4).fillna(False).astype(bool)
+    if not others.any():
+        return frame
+    rest = values[others]
+    codes, uniques = pd.factorize(rest)
+    canonical = pd.array([canonical_ip(value) or "" for value in uniques], dtype="str")
+    texts = canonical[codes] if len(codes) else canonical[:0]
+    frame = frame.copy()
+    frame.loc[others, column] = pd.Series(texts, index=rest.index, dtype="str")
+    not_ip = frame[column] == ""
+    if not_ip.any():
+        skipped["not an IP address"] += int(not_ip.sum())
+        frame = frame[~not_ip]
+    return frame
 
 
 def time_span(values: pd.Series) -> tuple[float | None, float | None]:

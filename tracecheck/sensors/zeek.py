@@ -46,6 +46,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as pa_csv
+from pyarrow import json as pa_json
 
 from tracecheck.errors import UserError
 from tracecheck.sensors import common
@@ -299,18 +300,12 @@ def _tsv_block_arrow(header: TsvHeader, blob: bytes, wanted: tuple[str, ...], sk
     if len(header.separator) != 1 or len(set(fields)) != len(fields):
         raise ValueError("not a layout pyarrow reads")
     present = [name for name in wanted if name in fields]
-    bad_rows = Counter()
-
-    def invalid_row(row) -> str:
-        bad_rows["unparseable line"] += 1
-        return "skip"
-
     table = pa_csv.read_csv(
         pa.BufferReader(blob),
         read_options=pa_csv.ReadOptions(column_names=list(fields), block_size=max(1 << 20, min(len(blob) + 1, 1 << 28))),
         parse_options=pa_csv.ParseOptions(
             delimiter=header.separator, quote_char=False, double_quote=False, escape_char=False,
-            newlines_in_values=False, ignore_empty_lines=True, invalid_row_handler=invalid_row,
+            newlines_in_values=False, ignore_empty_lines=True,
         ),
         convert_options=pa_csv.ConvertOptions(
             column_types={name: _arrow_type(name) for name in present},
@@ -319,7 +314,6 @@ def _tsv_block_arrow(header: TsvHeader, blob: bytes, wanted: tuple[str, ...], sk
             include_columns=present,
         ),
     )
-    skipped.update(bad_rows)
     out: dict = {}
     for name in wanted:
         if name not in present:
@@ -409,30 +403,67 @@ def _json_chunks(log: LogFile, stream, rows: int) -> Iterator[Chunk]:
         if not lines:
             return
         skipped: Counter = Counter()
-        out: dict[str, list] = {name: [] for name in wanted}
-        columns = [out[name] for name in wanted]
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                record = loads(line)
-            except orjson.JSONDecodeError:
-                if line.startswith(b"#separator"):
-                    raise UserError(f"{log.path}: a Zeek TSV header inside a JSON log") from None
-                skipped["unparseable line"] += 1
-                continue
-            if not isinstance(record, dict):
-                skipped["unparseable line"] += 1
-                continue
-            if "id" in record:
-                record = _flat(record)
-            row = [_json_value(name, record.get(name)) for name in wanted]
-            if any(value is _BAD for value in row):
-                skipped["unparseable line"] += 1
-                continue
-            for column, value in zip(columns, row):
-                column.append(value)
-        yield _chunk(log, [out], len(lines), skipped)
+        try:
+            parts = [_json_block_arrow(b"".join(lines), wanted)]
+        except (pa.ArrowException, ValueError):
+            parts = [_json_block_lines(log, lines, wanted, loads, skipped)]
+        yield _chunk(log, parts, len(lines), skipped)
+
+
+def _json_block_arrow(blob: bytes, wanted: tuple[str, ...]) -> dict:
+    """The fast reader (pyarrow): Zeek's flat keys, epoch ts, every value of its type; anything
+    else (the nested form, ISO times, a bad line) raises, for ``_json_block_lines``."""
+    if b'"id":' in blob:
+        raise ValueError("nested id form")
+    schema = pa.schema([(name, pa.list_(pa.string()) if name in VECTOR_FIELDS else _arrow_type(name))
+                        for name in wanted])
+    table = pa_json.read_json(
+        pa.BufferReader(blob),
+        read_options=pa_json.ReadOptions(block_size=max(1 << 20, min(len(blob) + 1, 1 << 28))),
+        parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+    )
+    out: dict = {}
+    for name in wanted:
+        column = table.column(name)
+        if name in INT_FIELDS:
+            if pc.any(pc.less(column, 0)).as_py():
+                raise ValueError("negative count")
+            out[name] = pc.fill_null(column, -1).to_numpy()
+        elif name in FLOAT_FIELDS:
+            out[name] = column.to_numpy()
+        elif name in VECTOR_FIELDS:
+            out[name] = [value or [] for value in column.to_pylist()]
+        else:
+            out[name] = pc.fill_null(column, "")
+    return out
+
+
+def _json_block_lines(log: LogFile, lines: list[bytes], wanted: tuple[str, ...], loads, skipped: Counter) -> dict:
+    """The forgiving reader: one line at a time, a bad line skipped and counted."""
+    out: dict[str, list] = {name: [] for name in wanted}
+    columns = [out[name] for name in wanted]
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = loads(line)
+        except orjson.JSONDecodeError:
+            if line.startswith(b"#separator"):
+                raise UserError(f"{log.path}: a Zeek TSV header inside a JSON log") from None
+            skipped["unparseable line"] += 1
+            continue
+        if not isinstance(record, dict):
+            skipped["unparseable line"] += 1
+            continue
+        if "id" in record:
+            record = _flat(record)
+        row = [_json_value(name, record.get(name)) for name in wanted]
+        if any(value is _BAD for value in row):
+            skipped["unparseable line"] += 1
+            continue
+        for column, value in zip(columns, row):
+            column.append(value)
+    return out
 
 
 def _json_value(name: str, value):
@@ -467,10 +498,8 @@ def _json_value(name: str, value):
 
 def _chunk(log: LogFile, parts: list[dict], lines: int, skipped: Counter) -> Chunk:
     if log.log == "conn":
-        frames = [_conn_frame(log, part, skipped) for part in parts]
+        frames = [_conn_frame(log, part, skipped) for part in parts or [{name: [] for name in FIELDS["conn"]}]]
         flows = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        if not frames:
-            flows = _conn_frame(log, {name: [] for name in FIELDS["conn"]}, skipped)
         first, last = common.time_span(flows["ts"])
         return Chunk(flows=flows, lines=lines, skipped=skipped, first_ts=first, last_ts=last)
     rows = common.NameRows(skipped)
