@@ -405,3 +405,13 @@ def test_zeek_btest_baselines_parse(tmp_path):
     print(f"Zeek btest baselines: {read_any} read, {read_clean} without a skipped row; skipped: {dict(reasons)}")
     assert read_any > 20
     assert read_clean / read_any > 0.9
+
+
+def test_underscore_scope_separator(tmp_path):
+    """``Log::default_scope_sep = "_"`` writes id_orig_h ...: read as the dotted names."""
+    fields = tuple(name.replace(".", "_") for name in CONN_FIELDS)
+    path = write(tmp_path / "conn.log", tsv("conn", fields, CONN_ROWS, CONN_TYPES))
+    pd.testing.assert_frame_equal(read(path)[0], expected_conn(path))
+    records = [{key.replace(".", "_"): value for key, value in record.items()} for record in conn_json(False)]
+    path = write(tmp_path / "conn.json.log", json_lines(records))
+    pd.testing.assert_frame_equal(read(path)[0], expected_conn(path))

@@ -81,6 +81,10 @@ NOT_READ_LOGS = frozenset({
 ZEEKCTL_OUTPUT = frozenset({"stderr.log", "stdout.log"})
 """zeekctl writes its processes' output beside the logs: not logs, passed over in directories."""
 
+SCOPE_SEP_NAMES = {"id_orig_h": "id.orig_h", "id_orig_p": "id.orig_p", "id_resp_h": "id.resp_h", "id_resp_p": "id.resp_p"}
+"""The connection id's fields as written with ``Log::default_scope_sep = "_"`` (a common setting
+for log shippers that dislike dots): read as Zeek's usual dotted names."""
+
 _FLOAT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\Z")
 _INT = re.compile(r"\d{1,19}\Z")
 _INT64_MAX = 2**63 - 1
@@ -111,7 +115,10 @@ def header_line(header: TsvHeader, line: str) -> TsvHeader:
         return replace(header, separator=separator)
     key, _, value = line[1:].partition(header.separator)
     if key == "fields":
-        return replace(header, fields=tuple(value.split(header.separator)), types=())
+        fields = value.split(header.separator)
+        if "id.orig_h" not in fields:
+            fields = [SCOPE_SEP_NAMES.get(name, name) for name in fields]
+        return replace(header, fields=tuple(fields), types=())
     if key == "types":
         return replace(header, types=tuple(value.split(header.separator)))
     if key in ("set_separator", "empty_field", "unset_field"):
@@ -233,7 +240,10 @@ def _kind_by_fields(record: dict) -> str:
 
 
 def _flat(record: dict) -> dict:
-    """Zeek's nested JSON form (``{"id": {"orig_h": ...}}``) as its flat keys."""
+    """Zeek's nested JSON form (``{"id": {"orig_h": ...}}``), or its ``_`` scope separator
+    (``id_orig_h``), as its usual flat keys."""
+    if "id_orig_h" in record and "id.orig_h" not in record:
+        record = {SCOPE_SEP_NAMES.get(key, key): value for key, value in record.items()}
     nested = record.get("id")
     if isinstance(nested, dict):
         record = dict(record)
@@ -413,8 +423,8 @@ def _json_chunks(log: LogFile, stream, rows: int) -> Iterator[Chunk]:
 def _json_block_arrow(blob: bytes, wanted: tuple[str, ...]) -> dict:
     """The fast reader (pyarrow): Zeek's flat keys, epoch ts, every value of its type; anything
     else (the nested form, ISO times, a bad line) raises, for ``_json_block_lines``."""
-    if b'"id":' in blob:
-        raise ValueError("nested id form")
+    if b'"id":' in blob or b'"id_orig_h":' in blob:
+        raise ValueError("nested id form or _ scope separator")
     schema = pa.schema([(name, pa.list_(pa.string()) if name in VECTOR_FIELDS else _arrow_type(name))
                         for name in wanted])
     table = pa_json.read_json(
@@ -455,7 +465,7 @@ def _json_block_lines(log: LogFile, lines: list[bytes], wanted: tuple[str, ...],
         if not isinstance(record, dict):
             skipped["unparseable line"] += 1
             continue
-        if "id" in record:
+        if "id" in record or "id_orig_h" in record:
             record = _flat(record)
         row = [_json_value(name, record.get(name)) for name in wanted]
         if any(value is _BAD for value in row):
