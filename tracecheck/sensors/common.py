@@ -15,7 +15,7 @@ import os
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -278,3 +278,48 @@ def time_span(values: pd.Series) -> tuple[float | None, float | None]:
     if pd.isna(first):
         return None, None
     return float(first), float(last)
+
+
+MAX_LINE = 1 << 20
+"""A longer line is skipped (``line too long``) without being held: no sensor writes one."""
+
+
+def line_blocks(stream, rows: int) -> Iterator[tuple[bytes, int, int]]:
+    """The stream's whole lines, at most ``rows`` at a time, as (bytes, lines, long lines
+    skipped): read in large blocks, not line by line, which costs more than parsing them."""
+    rest = b""
+    size = 1 << 20
+    dropping = False  # inside a line too long to keep
+    while True:
+        data = stream.read(size)
+        if not data:
+            if rest and not dropping:
+                yield rest + b"\n", 1, 0
+            return
+        long_lines = 0
+        if dropping:
+            end = data.find(b"\n")
+            if end < 0:
+                continue
+            data, dropping = data[end + 1 :], False  # counted when it began
+        blob = rest + data
+        cut = blob.rfind(b"\n") + 1
+        if cut == 0:
+            rest = blob
+            if len(rest) > MAX_LINE:
+                rest, dropping = b"", True
+                yield b"", 0, 1
+            continue
+        block, rest = blob[:cut], blob[cut:]
+        if len(rest) > MAX_LINE:
+            rest, dropping = b"", True
+            long_lines += 1
+        lines = block.count(b"\n")
+        while lines > rows:
+            end = -1
+            for _ in range(rows):
+                end = block.find(b"\n", end + 1)
+            yield block[: end + 1], rows, long_lines
+            block, lines, long_lines = block[end + 1 :], lines - rows, 0
+        yield block, lines, long_lines
+        size = max(1 << 16, min(1 << 28, len(block) * rows // max(lines, 1)))

@@ -33,7 +33,6 @@ import os
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from itertools import islice
 
 import orjson
 
@@ -67,11 +66,12 @@ class EveLogs(SensorLogs):
     def chunks(self, log: LogFile, rows: int = 200_000) -> Iterator[Chunk]:
         with common.open_binary(log.path) as stream:
             try:
-                while True:
-                    lines = list(islice(stream, rows))
-                    if not lines:
-                        return
-                    yield _chunk(log, lines)
+                for blob, count, long_lines in common.line_blocks(stream, rows):
+                    chunk = _chunk(log, blob.split(b"\n"))
+                    chunk.lines = count + long_lines
+                    if long_lines:
+                        chunk.skipped["line too long"] += long_lines
+                    yield chunk
             except (OSError, EOFError, zlib.error) as err:
                 raise common.read_error(log.path, err) from None
 

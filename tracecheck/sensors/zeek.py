@@ -39,7 +39,6 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import islice
 
 import orjson
 import pandas as pd
@@ -258,23 +257,23 @@ def _flat(record: dict) -> dict:
 
 def _tsv_chunks(log: LogFile, stream, rows: int) -> Iterator[Chunk]:
     header = TsvHeader()
-    while True:
-        lines = list(islice(stream, rows))
-        if not lines:
-            return
+    for blob, count, long_lines in common.line_blocks(stream, rows):
         skipped: Counter = Counter()
+        if long_lines:
+            skipped["line too long"] += long_lines
         parts: list[dict] = []
-        blob = b"".join(lines)
-        if blob[:1] != b"#" and b"\n#" not in blob:
+        if not blob.strip():
+            pass
+        elif blob[:1] != b"#" and b"\n#" not in blob:
             if not header.fields:
                 raise UserError(f"{log.path}: records before a #fields header: not a Zeek TSV log")
             parts.append(_tsv_block(log, header, blob, skipped))
         else:
             pending: list[bytes] = []
-            for line in lines:
+            for line in blob.split(b"\n"):
                 if line[:1] == b"#":
                     if pending:
-                        parts.append(_tsv_block(log, header, b"".join(pending), skipped))
+                        parts.append(_tsv_block(log, header, b"\n".join(pending) + b"\n", skipped))
                         pending = []
                     header = header_line(header, line.decode("utf-8", "backslashreplace"))
                     if header.path and header.path != log.log:
@@ -284,8 +283,8 @@ def _tsv_chunks(log: LogFile, stream, rows: int) -> Iterator[Chunk]:
                         raise UserError(f"{log.path}: records before a #fields header: not a Zeek TSV log")
                     pending.append(line)
             if pending:
-                parts.append(_tsv_block(log, header, b"".join(pending), skipped))
-        yield _chunk(log, parts, len(lines), skipped)
+                parts.append(_tsv_block(log, header, b"\n".join(pending) + b"\n", skipped))
+        yield _chunk(log, parts, count + long_lines, skipped)
 
 
 def _tsv_block(log: LogFile, header: TsvHeader, blob: bytes, skipped: Counter) -> dict:
@@ -407,17 +406,15 @@ def _tsv_value(name: str, text: str | None, set_separator: str):
 
 def _json_chunks(log: LogFile, stream, rows: int) -> Iterator[Chunk]:
     wanted = FIELDS[log.log]
-    loads = orjson.loads
-    while True:
-        lines = list(islice(stream, rows))
-        if not lines:
-            return
+    for blob, count, long_lines in common.line_blocks(stream, rows):
         skipped: Counter = Counter()
+        if long_lines:
+            skipped["line too long"] += long_lines
         try:
-            parts = [_json_block_arrow(b"".join(lines), wanted)]
+            parts = [_json_block_arrow(blob, wanted)] if blob.strip() else []
         except (pa.ArrowException, ValueError):
-            parts = [_json_block_lines(log, lines, wanted, loads, skipped)]
-        yield _chunk(log, parts, len(lines), skipped)
+            parts = [_json_block_lines(log, blob.split(b"\n"), wanted, orjson.loads, skipped)]
+        yield _chunk(log, parts, count + long_lines, skipped)
 
 
 def _json_block_arrow(blob: bytes, wanted: tuple[str, ...]) -> dict:
