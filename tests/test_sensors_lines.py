@@ -27,3 +27,9 @@ def test_a_line_too_long_is_skipped_not_held(monkeypatch):
     blocks = list(common.line_blocks(io.BytesIO(data), 10))
     assert b"".join(block for block, _, _ in blocks) == b"first\nlast\n"
     assert sum(long for _, _, long in blocks) == 1
+
+
+def test_blocks_of_a_big_stream_are_full(monkeypatch):
+    data = b"".join(b"line %d\n" % index for index in range(250_000))
+    counts = [count for _, count, _ in common.line_blocks(io.BytesIO(data), 100_000)]
+    assert counts == [100_000, 100_000, 50_000]

@@ -285,41 +285,56 @@ MAX_LINE = 1 << 20
 
 
 def line_blocks(stream, rows: int) -> Iterator[tuple[bytes, int, int]]:
-    """The stream's whole lines, at most ``rows`` at a time, as (bytes, lines, long lines
-    skipped): read in large blocks, not line by line, which costs more than parsing them."""
-    rest = b""
+    """The stream's whole lines, ``rows`` at a time (the last block fewer), as (bytes, lines,
+    long lines skipped): read in large blocks, not line by line, which costs more than parsing
+    them.  A last line without its newline is given one."""
+    buffer = b""  # whole lines not yet given, then the start of the next line
+    lines = 0  # whole lines in buffer
+    long_lines = 0
     size = 1 << 20
     dropping = False  # inside a line too long to keep
+    eof = False
     while True:
-        data = stream.read(size)
-        if not data:
-            if rest and not dropping:
-                yield rest + b"\n", 1, 0
-            return
-        long_lines = 0
-        if dropping:
-            end = data.find(b"\n")
-            if end < 0:
+        if lines < rows and not eof:
+            data = stream.read(size)
+            if not data:
+                eof = True
+                if not dropping and buffer and not buffer.endswith(b"\n"):
+                    buffer += b"\n"
+                    lines += 1
                 continue
-            data, dropping = data[end + 1 :], False  # counted when it began
-        blob = rest + data
-        cut = blob.rfind(b"\n") + 1
-        if cut == 0:
-            rest = blob
-            if len(rest) > MAX_LINE:
-                rest, dropping = b"", True
-                yield b"", 0, 1
+            if dropping:
+                end = data.find(b"\n")
+                if end < 0:
+                    continue
+                data, dropping = data[end + 1 :], False
+            lines += data.count(b"\n")
+            buffer += data
+            tail = len(buffer) - buffer.rfind(b"\n") - 1
+            if tail > MAX_LINE:
+                buffer, dropping = buffer[: len(buffer) - tail], True
+                long_lines += 1
+            # enough for the lines still missing, by the lines seen so far, and a little more
+            wanted = (len(buffer) * (rows - lines) // lines if lines else size * 2) * 21 // 20
+            size = max(1 << 16, min(1 << 28, wanted))
             continue
-        block, rest = blob[:cut], blob[cut:]
-        if len(rest) > MAX_LINE:
-            rest, dropping = b"", True
-            long_lines += 1
-        lines = block.count(b"\n")
-        while lines > rows:
-            end = -1
+        if lines == 0:
+            if long_lines:
+                yield b"", 0, long_lines
+            return
+        if lines <= rows:
+            cut, given = buffer.rfind(b"\n") + 1, lines
+        elif lines - rows < rows:  # the few lines past ``rows`` are found from the end
+            cut = len(buffer) - 1 if buffer.endswith(b"\n") else buffer.rfind(b"\n")
+            for _ in range(lines - rows):
+                cut = buffer.rfind(b"\n", 0, cut)
+            cut, given = cut + 1, rows
+        else:
+            cut = -1
             for _ in range(rows):
-                end = block.find(b"\n", end + 1)
-            yield block[: end + 1], rows, long_lines
-            block, lines, long_lines = block[end + 1 :], lines - rows, 0
-        yield block, lines, long_lines
-        size = max(1 << 16, min(1 << 28, len(block) * rows // max(lines, 1)))
+                cut = buffer.find(b"\n", cut + 1)
+            cut, given = cut + 1, rows
+        block, buffer = buffer[:cut], buffer[cut:]
+        lines -= given
+        yield block, given, long_lines
+        long_lines = 0

@@ -262,7 +262,7 @@ def _tsv_chunks(log: LogFile, stream, rows: int) -> Iterator[Chunk]:
         if long_lines:
             skipped["line too long"] += long_lines
         parts: list[dict] = []
-        if not blob.strip():
+        if not blob or blob.isspace():
             pass
         elif blob[:1] != b"#" and b"\n#" not in blob:
             if not header.fields:
@@ -411,7 +411,7 @@ def _json_chunks(log: LogFile, stream, rows: int) -> Iterator[Chunk]:
         if long_lines:
             skipped["line too long"] += long_lines
         try:
-            parts = [_json_block_arrow(blob, wanted)] if blob.strip() else []
+            parts = [_json_block_arrow(blob, wanted)] if blob and not blob.isspace() else []
         except (pa.ArrowException, ValueError):
             parts = [_json_block_lines(log, blob.split(b"\n"), wanted, orjson.loads, skipped)]
         yield _chunk(log, parts, count + long_lines, skipped)
