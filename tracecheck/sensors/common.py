@@ -9,8 +9,6 @@ skipped, never raised."""
 from __future__ import annotations
 
 import glob
-import gzip
-import io
 import os
 import re
 import zlib
@@ -19,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 
 import pandas as pd
+import pyarrow as pa
 
 from tracecheck.dissect import dns as dns_wire
 from tracecheck.dissect._wire import canonical_ip
@@ -39,13 +38,15 @@ MAX_SIP_FIELD = 2048
 _ZEEK_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
 
 
-def open_binary(path: str) -> io.BufferedIOBase:
-    """The file's bytes, gunzipped when it starts with gzip's magic (whatever its name)."""
+def open_binary(path: str):
+    """The file's bytes (``read(n)``, a context manager), gunzipped when it starts with gzip's
+    magic, whatever its name: by pyarrow, which inflates faster than ``gzip`` and reads
+    concatenated members (rotated logs joined with ``cat``) the same."""
     try:
         raw = open(path, "rb")  # noqa: SIM115 - the caller closes it
         if raw.read(2) == GZIP_MAGIC:
-            raw.seek(0)
-            return gzip.GzipFile(fileobj=raw, mode="rb")
+            raw.close()
+            return pa.CompressedInputStream(pa.OSFile(path), "gzip")
         raw.seek(0)
         return raw
     except OSError as err:
