@@ -198,3 +198,25 @@ def test_arbitrary_lines_raise_nothing_but_user_error(tmp_path, lines):
                 assert list(chunk.names.columns) == list(NAME_COLUMNS)
     except UserError as err:
         assert "\n" not in str(err)
+
+
+def test_the_fast_flow_reader_reads_as_the_careful_one(tmp_path, monkeypatch):
+    from tracecheck.sensors import eve
+
+    events = [event("flow", n, (f"10.0.{n % 3}.1", 1000 + n), (f"192.0.2.{n % 50}", 443), ("TCP", "UDP", "GRE")[n % 3],
+                    app_proto=("tls", "failed", "dns")[n % 3], **flow_fields()) for n in range(60)]
+    events[7]["flow"]["end"] = "2026-12-01T09:00:07.000001Z"
+    del events[8]["flow"]["end"]
+    events.insert(5, event("tls", 99, tls={"sni": "a.example"}))
+    events.insert(9, event("netflow", 98, netflow={"pkts": 1, "bytes": 60, "start": T0}))
+    path = write(tmp_path / "eve.json", events)
+    fast = read(path)
+    (log,) = EVE.find([path])
+    columns, others = eve._flow_events_arrow(log, open(path, "rb").read().splitlines())  # takes this block
+    assert len(columns["ts"]) == 60 and len(others) == 2
+    monkeypatch.setattr(eve, "_flow_events_arrow", lambda *args: (_ for _ in ()).throw(ValueError("careful")))
+    careful = read(path)
+    for one, other in ((fast[0], careful[0]), (fast[1], careful[1])):
+        pd.testing.assert_frame_equal(one.sort_values("uid", ignore_index=True), other.sort_values("uid", ignore_index=True),
+                                      check_exact=True)
+    assert fast[2] == careful[2] and len(fast[0]) == 61
