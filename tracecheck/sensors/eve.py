@@ -72,7 +72,7 @@ class EveLogs(SensorLogs):
         with common.open_binary(log.path) as stream:
             try:
                 for blob, count, long_lines in common.line_blocks(stream, rows):
-                    chunk = _chunk(log, blob.split(b"\n"))
+                    chunk = _chunk(log, blob)
                     chunk.lines = count + long_lines
                     if long_lines:
                         chunk.skipped["line too long"] += long_lines
@@ -107,11 +107,11 @@ def _is_eve(path: str) -> bool:
     return True
 
 
-def _chunk(log: LogFile, lines: list[bytes]) -> Chunk:
+def _chunk(log: LogFile, blob: bytes) -> Chunk:
     skipped: Counter = Counter()
-    lines = [line for line in lines if line.strip()]
+    lines = [line for line in blob.split(b"\n") if line and not line.isspace()]
     try:
-        fast_flows, lines = _flow_events_arrow(log, lines)
+        fast_flows, lines = _flow_events_arrow(log, lines, blob)
     except (pa.ArrowException, ValueError):
         fast_flows = None
     flows: list[tuple] = []
@@ -155,13 +155,14 @@ _FLOW_SCHEMA = pa.schema([
 """What a ``flow`` event's columns are, for the fast reader."""
 
 
-def _flow_events_arrow(log: LogFile, lines: list[bytes]) -> tuple[dict, list[bytes]]:
+def _flow_events_arrow(log: LogFile, lines: list[bytes], blob: bytes | None = None) -> tuple[dict, list[bytes]]:
     """The block's ``flow`` events as FLOW_COLUMNS arrays, read by pyarrow, and the other
     lines (left to the event-by-event reader); raises when pyarrow cannot, or a value is not
     what ``_flow`` would take, so that the whole block goes the careful way."""
+    blob = b"\n".join(lines) if blob is None else blob
     table = pa_json.read_json(
-        pa.BufferReader(b"\n".join(lines)),
-        read_options=pa_json.ReadOptions(block_size=max(1 << 20, min(sum(map(len, lines)) + len(lines) + 1, 1 << 28))),
+        pa.BufferReader(blob),
+        read_options=pa_json.ReadOptions(block_size=max(1 << 20, min(len(blob) + 1, 1 << 28))),
         parse_options=pa_json.ParseOptions(explicit_schema=_FLOW_SCHEMA, unexpected_field_behavior="ignore"),
     )
     if table.num_rows != len(lines):
