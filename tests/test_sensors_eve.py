@@ -220,3 +220,22 @@ def test_the_fast_flow_reader_reads_as_the_careful_one(tmp_path, monkeypatch):
         pd.testing.assert_frame_equal(one.sort_values("uid", ignore_index=True), other.sort_values("uid", ignore_index=True),
                                       check_exact=True)
     assert fast[2] == careful[2] and len(fast[0]) == 61
+
+
+SURICATA_LAB_MIRROR = "/work/.mirror/Chala1899+IDS-Lab-Suricata/repo"
+
+
+@pytest.mark.skipif(not os.path.isdir(SURICATA_LAB_MIRROR), reason="no mirror of a real Suricata 7 eve.json")
+def test_a_real_suricata_eve_json(tmp_path):
+    """A lab's real eve.json (Suricata 7: stats, alert, flow, dns v2, http, tls ...), read from
+    the mirror and never copied here: every line is taken or counted as another event type."""
+    import subprocess
+
+    data = subprocess.run(["git", "-C", SURICATA_LAB_MIRROR, "show", "HEAD:eve.json"], capture_output=True,
+                          check=True).stdout
+    path = tmp_path / "eve.json"
+    path.write_bytes(data)
+    flows, names, skipped, _ = read(str(path))
+    assert len(flows) > 200 and (flows["proto"].isin(["tcp", "udp", "icmp"])).all()
+    assert set(names["source"]) >= {"dns", "dns_cname", "sni", "http_host"}
+    assert all(reason.startswith("other event type") for reason in skipped)
