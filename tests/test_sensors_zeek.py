@@ -415,3 +415,24 @@ def test_underscore_scope_separator(tmp_path):
     records = [{key.replace(".", "_"): value for key, value in record.items()} for record in conn_json(False)]
     path = write(tmp_path / "conn.json.log", json_lines(records))
     pd.testing.assert_frame_equal(read(path)[0], expected_conn(path))
+
+
+def test_readers_and_logs_pickle_for_workers(tmp_path):
+    """Dask workers get the reader and a LogFile, and read the chunk themselves."""
+    import pickle
+
+    path = write(tmp_path / "conn.log.gz", tsv("conn", CONN_FIELDS, CONN_ROWS, CONN_TYPES), gz=True)
+    reader, (log,) = pickle.loads(pickle.dumps((ZEEK, ZEEK.find([path]))))
+    pd.testing.assert_frame_equal(next(reader.chunks(log)).flows, expected_conn(path))
+
+
+def test_a_truncated_gzip_log_is_a_user_error(tmp_path):
+    rows = [(f"{1764583200 + n}.0", f"C{n}", "10.0.0.1", "1", "192.0.2.1", "443", "tcp", "-", "-", "-", "-", "S0",
+             "1", "60", "0", "0", "(empty)") for n in range(20_000)]
+    data = gzip.compress(tsv("conn", CONN_FIELDS, rows, CONN_TYPES).encode())
+    path = tmp_path / "conn.log.gz"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    (log,) = ZEEK.find([str(path)])
+    with pytest.raises(UserError, match="damaged"):
+        for _ in ZEEK.chunks(log, rows=1000):
+            pass
