@@ -239,3 +239,10 @@ def test_a_real_suricata_eve_json(tmp_path):
     assert len(flows) > 200 and (flows["proto"].isin(["tcp", "udp", "icmp"])).all()
     assert set(names["source"]) >= {"dns", "dns_cname", "sni", "http_host"}
     assert all(reason.startswith("other event type") for reason in skipped)
+
+
+def test_a_first_event_longer_than_the_usual_sniff(tmp_path):
+    stats = event("stats", stats={f"counter_{n}": n for n in range(12_000)})  # ~200 kB, as on a many-core sensor
+    path = write(tmp_path / "eve.json", [stats, event("flow", 1, **flow_fields())])
+    flows, _, skipped, _ = read(path)
+    assert flows["uid"].tolist() == ["1"] and skipped == {"other event type: stats": 1}

@@ -53,11 +53,11 @@ def open_binary(path: str):
         raise UserError(f"{path}: cannot read: {err.strerror or err}") from None
 
 
-def head(path: str) -> bytes:
-    """Up to SNIFF_BYTES of the file's (decompressed) start."""
+def head(path: str, size: int = SNIFF_BYTES) -> bytes:
+    """Up to ``size`` bytes of the file's (decompressed) start."""
     with open_binary(path) as stream:
         try:
-            return stream.read(SNIFF_BYTES)
+            return stream.read(size)
         except (OSError, EOFError, zlib.error) as err:
             raise UserError(f"{path}: not readable as gzip: {err}") from None
 

@@ -29,7 +29,6 @@ Every other event type (alert, fileinfo, stats, anomaly ...) is counted in ``ski
 
 from __future__ import annotations
 
-import os
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -47,6 +46,8 @@ from tracecheck.sensors.interface import FLOW_COLUMNS, Chunk, LogFile, SensorLog
 
 SNIFF_RECORDS = 5
 """Records at a file's start that must all be eve events."""
+SNIFF_BYTES = 1 << 20
+"""How much of a file's start is read to find them."""
 PROTO_NAMES = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "ipv6-icmp": "icmp", "icmpv6": "icmp",
                "sctp": "132", "gre": "47", "esp": "50", "ah": "51", "ipv6": "41", "ipip": "4",
                "ipv4": "4", "igmp": "2", "pim": "103", "ospf": "89", "vrrp": "112"}
@@ -90,11 +91,11 @@ def _looks_like_eve_name(name: str) -> bool:
 
 def _is_eve(path: str) -> bool:
     """True for an eve.json, False for an empty file; UserError for anything else."""
-    data = common.head(path)
+    data = common.head(path, SNIFF_BYTES)  # a stats event alone can be tens of kilobytes
     lines = [line for line in data.split(b"\n") if line.strip()]
     if not lines:
         return False
-    if len(data) == common.SNIFF_BYTES and len(lines) > 1:
+    if len(data) == SNIFF_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last may be cut by the sniff
     for line in lines[:SNIFF_RECORDS]:
         try:
