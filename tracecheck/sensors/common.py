@@ -32,6 +32,9 @@ SNIFF_BYTES = 64 * 1024
 """How much of a file's start is read to tell what it is."""
 MAX_TEXT = 255
 """Longest uid, protocol or app text kept from a log (longer is cut): bounds hostile fields."""
+ARROW_BLOCK = 4 << 20
+"""pyarrow parses a chunk in blocks of this size on its threads: one block per chunk would use
+one core (4x slower here); larger than the longest line kept (MAX_LINE)."""
 MAX_SIP_FIELD = 2048
 """A SIP URI longer than this is not looked at (a capture's SIP header lines are bounded too)."""
 

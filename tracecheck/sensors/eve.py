@@ -163,7 +163,7 @@ def _flow_events_arrow(log: LogFile, lines: list[bytes], blob: bytes | None = No
     blob = b"\n".join(lines) if blob is None else blob
     table = pa_json.read_json(
         pa.BufferReader(blob),
-        read_options=pa_json.ReadOptions(block_size=max(1 << 20, min(len(blob) + 1, 1 << 28))),
+        read_options=pa_json.ReadOptions(block_size=common.ARROW_BLOCK),
         parse_options=pa_json.ParseOptions(explicit_schema=_FLOW_SCHEMA, unexpected_field_behavior="ignore"),
     )
     if table.num_rows != len(lines):

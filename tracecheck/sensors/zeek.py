@@ -311,7 +311,7 @@ def _tsv_block_arrow(header: TsvHeader, blob: bytes, wanted: tuple[str, ...], sk
     present = [name for name in wanted if name in fields]
     table = pa_csv.read_csv(
         pa.BufferReader(blob),
-        read_options=pa_csv.ReadOptions(column_names=list(fields), block_size=max(1 << 20, min(len(blob) + 1, 1 << 28))),
+        read_options=pa_csv.ReadOptions(column_names=list(fields), block_size=common.ARROW_BLOCK),
         parse_options=pa_csv.ParseOptions(
             delimiter=header.separator, quote_char=False, double_quote=False, escape_char=False,
             newlines_in_values=False, ignore_empty_lines=True,
@@ -426,7 +426,7 @@ def _json_block_arrow(blob: bytes, wanted: tuple[str, ...]) -> dict:
                         for name in wanted])
     table = pa_json.read_json(
         pa.BufferReader(blob),
-        read_options=pa_json.ReadOptions(block_size=max(1 << 20, min(len(blob) + 1, 1 << 28))),
+        read_options=pa_json.ReadOptions(block_size=common.ARROW_BLOCK),
         parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
     )
     out: dict = {}
