@@ -251,3 +251,26 @@ def test_a_realm_classifies_but_never_places_the_relay(tmp_path):
     # The control: the same name asked for by the client (HTTP Host) is a hostname hint for geo.
     placed, _ = realm_report(tmp_path / "control", realm, host_header=True)
     assert any(e.source == "hostname" and "eu-west-1" in e.claim for e in placed.evidence)
+
+
+# --------------------------------------------------------------------------- the policy's selectors
+
+SELECTED_BY_HOST = """name: eu
+authorized: {jurisdictions: [EU, EEA]}
+%s
+"""
+
+
+@pytest.mark.parametrize("selector", [
+    "exceptions:\n  - {id: EXC-1, host: mx.example.com, justification: j, reference: r, expires: 2099-01-01}",
+    "ignore:\n  - {host: mx.example.com, reason: lab}",
+])
+def test_a_servers_own_claim_never_selects_an_exception_or_ignore_rule(tmp_path, selector):
+    # Both make a verdict laxer: a server that names itself in its greeting must not pick them.
+    capture = greeting_capture(tmp_path, b"220 mx.example.com ESMTP Postfix\r\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(SELECTED_BY_HOST % selector)
+    result = analyze([str(capture)], out_dir=tmp_path / "out", db_dir=tmp_path / "db", policy_path=policy)
+    (mail,) = [d for d in result.report.destinations if d.ip == MAIL]
+    assert ("mx.example.com", "banner") in [(n.name, n.source) for n in mail.names]
+    assert mail.verdict.value == "violation" and not mail.exception and not mail.rule.startswith("ignore")

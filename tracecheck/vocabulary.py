@@ -487,6 +487,14 @@ class Destination:
     handshake_rtt_ms: float | None = None
     """The smallest handshake RTT over the destination's flows: the tightest distance bound."""
 
+    @property
+    def selectable_names(self) -> tuple[str, ...]:
+        """The names a policy's ``host`` selector (an exception, an ignore rule) may match: not
+        those seen only as the server's claim about itself (``CLASSIFY_ONLY_SOURCES``): a
+        selector makes a verdict laxer, and a server must not pick its own exception."""
+        return tuple(name for index, name in enumerate(self.names)
+                     if index >= len(self.name_sources) or self.name_sources[index] not in CLASSIFY_ONLY_SOURCES)
+
 
 @dataclass(frozen=True, slots=True)  # one per destination: a hundred thousand of them in a large run
 class Assessment:

@@ -63,7 +63,7 @@ def assess(destination: Destination, place: Place, service: Service | None, poli
     vendor = service.vendor if service else ""
     service_name = service.name if service else ""
     subject = _subject(category, service)
-    names = destination.names
+    names = destination.selectable_names
     expired = [f"Exception {exc.id} expired on {exc.expires.isoformat()}; it no longer applies."
                for exc in policy.exceptions
                if not exc.active_on(today) and exc.matches(destination.ip, names, vendor, category, service_name)]
@@ -210,7 +210,7 @@ def _exception_for(policy: Policy, today: date, destination: Destination, vendor
     for exception in policy.exceptions:
         if not exception.active_on(today):
             continue
-        if not exception.matches(destination.ip, destination.names, vendor, category, service_name):
+        if not exception.matches(destination.ip, destination.selectable_names, vendor, category, service_name):
             continue
         if exception.bounded and not claimlib.in_places(claim, exception.regions, exception.countries,
                                                         exception.jurisdictions):
@@ -224,7 +224,7 @@ def exception_matches(exception: PolicyException, destination: Destination, plac
     """Whether ``exception`` (active or not) covers this destination, place bounds included: what
     the report lists as the exception's matches."""
     category = destination.category or (service.category if service else None)
-    if not exception.matches(destination.ip, destination.names, service.vendor if service else "", category,
+    if not exception.matches(destination.ip, destination.selectable_names, service.vendor if service else "", category,
                              service.name if service else ""):
         return False
     return not exception.bounded or claimlib.in_places(claimlib.claim_from_place(place), exception.regions,
