@@ -215,6 +215,26 @@ def test_destinations_made_plain_at_once_as_one_by_one(values):
     assert plain_destinations(destinations) == [_plain_one_by_one(d) for d in destinations]
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.floats() | st.none(), st.floats(-90, 90) | st.none(),
+                          st.text(st.characters(exclude_categories=()), max_size=6) | st.just("\udcff"),
+                          st.booleans() | st.none(), st.lists(st.sampled_from(["192.0.2.9", "2001:db8::1"]),
+                                                              max_size=2)), min_size=1, max_size=4))
+def test_destinations_written_from_their_values_are_json_dumps_of_their_plain_form(values):
+    # Text from a capture may hold lone surrogates (orjson refuses them: the careful way is taken),
+    # floats may be NaN, tiny or huge (exponent forms), "fails" and "via" may be unset.
+    from tracecheck.report.formats.json_report import _destinations_indented
+    from tracecheck.report.model import Destination, EvidenceItem, Name
+    from tracecheck.vocabulary import Verdict
+
+    destinations = [Destination(ip=f"192.0.2.{i}", names=[Name(name=text, source="dns")], first_ts=ts, last_ts=ts,
+                                latitude=lat, longitude=-0.0, verdict=Verdict.VIOLATION, fails=fails, via=via,
+                                evidence=[EvidenceItem(source="s", claim=text, detail=text)], reasons=[text])
+                    for i, (ts, lat, text, fails, via) in enumerate(values)]
+    expected = json.dumps([_plain_one_by_one(d) for d in destinations], indent=2, ensure_ascii=False)
+    assert _destinations_indented(destinations) == expected.encode("utf-8")
+
+
 def test_only_a_destinations_own_fields_hold_floats():
     from tracecheck.report.model import EvidenceItem, Name
 

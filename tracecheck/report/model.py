@@ -548,10 +548,34 @@ def plain_destinations(destinations: list[Destination]) -> list[dict[str, Any]]:
         dumped = orjson.loads(_DESTINATION_LIST.dump_json(destinations))
     except PydanticSerializationError:
         dumped = [_plain(d.model_dump(mode="json")) for d in destinations]
+    return _finished(dumped)
+
+
+def destination_rows(destinations: list[Destination]) -> list[dict[str, Any]]:
+    """What ``plain_destinations`` gives, for orjson to write, made from the instances' own
+    values: a destination's fields are already JSON's types, in the model's order (its names'
+    and evidence items' too), and nothing of them is copied but the destination's own mapping.
+    A third of the time of dumping and reading back.  The text is not checked here: orjson
+    refuses a lone surrogate, and the writer then takes ``plain_destinations``."""
+    rows = []
+    for destination in destinations:
+        row = destination.__dict__.copy()
+        row["names"] = [name.__dict__ for name in destination.names]
+        row["verdict"] = destination.verdict.value
+        row["evidence"] = [item.__dict__ for item in destination.evidence]
+        rows.append(row)
+    return _finished(rows)
+
+
+def _finished(dumped: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Floats rounded as ``_plain`` does, unset extensions dropped."""
     for destination in dumped:
         for key in _DESTINATION_FLOATS:
             value = destination[key]
-            if value.__class__ is float:  # as _plain: what JSON read back is finite, text already encodable
+            if value.__class__ is float:  # as _plain
+                if not math.isfinite(value):
+                    destination[key] = None
+                    continue
                 rounded = round(value, FLOAT_DIGITS)
                 destination[key] = 0.0 if rounded == 0 else rounded
         _drop_unset(destination)

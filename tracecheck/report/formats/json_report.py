@@ -47,12 +47,28 @@ def report_json_parts(report: Report) -> Iterator[bytes]:
     yield before + b'\n  "destinations": ['
     ordered = model.sorted_destinations(report)
     for start in range(0, len(ordered), SLICE):
-        part = dumps_indented(model.plain_destinations(ordered[start:start + SLICE]))
+        part = _destinations_indented(ordered[start:start + SLICE])
         yield (b"," if start else b"") + part[1:-2].replace(b"\n", b"\n  ")  # without "[" and "\n]"
     yield b"\n  ]" + after + b"\n"
 
 
 _EMPTY_DESTINATIONS = b'\n  "destinations": []'
+
+
+def _destinations_indented(destinations) -> bytes:
+    """``dumps_indented(plain_destinations(destinations))``: from the instances' values
+    (``destination_rows``) when orjson takes them as they are, else the careful way."""
+    import orjson
+
+    from tracecheck.report import model
+
+    try:
+        text = orjson.dumps(model.destination_rows(destinations), option=orjson.OPT_INDENT_2)
+    except (TypeError, orjson.JSONEncodeError):  # a lone surrogate, an integer beyond 64 bits
+        text = None
+    if text is None or _repr_differs(text):
+        return dumps_indented(model.plain_destinations(destinations))
+    return text
 
 
 # Where orjson writes a number otherwise than Python's repr: in exponent form (orjson's 1e-7 for
