@@ -438,3 +438,15 @@ def test_today_honours_source_date_epoch(monkeypatch):
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1777887000")
     assert today_utc() == date(2026, 5, 4)
+
+
+def test_claims_of_one_answer_are_cited_with_their_detail_once():
+    detail = "geoip2fast 1.2.2 (GeoLite2 2024-06-18) sha256:a9c368b586fa prefix 1.0.4.0/22"
+    place = Place(ip="1.0.6.234", country="AU", basis=EMBEDDED,
+                  evidence=(said("geoip2fast", EMBEDDED, "country AU", detail, country="AU"),
+                            said("geoip2fast", EMBEDDED, "AS name Example Pty", detail),
+                            said("rdap", SourceKind.REGISTRY, "country AU", "rdap.apnic.net")))
+    reason = assess(dest("1.0.6.234"), place, None, policy(), date(2026, 1, 1)).reasons[0]
+    assert reason.count(detail) == 1
+    assert (f"Evidence: geoip2fast country AU, AS name Example Pty ({detail}); rdap country AU (rdap.apnic.net)."
+            in reason)

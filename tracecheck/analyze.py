@@ -24,7 +24,7 @@ from pathlib import Path
 from tracecheck import __version__
 from tracecheck.classify import classify, classify_media, load_catalog
 from tracecheck.classify.catalog import Catalog, normalize_host
-from tracecheck.collector import collector_paused
+from tracecheck.collector import collector_paused, give_back_freed_memory
 from tracecheck.destinations import DestinationTraffic, gather, local_addresses
 from tracecheck.errors import UserError
 from tracecheck.flows.pipeline import FlowResult, build_named_flows
@@ -170,6 +170,7 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
                                                   named.turn_flows)
     del named  # the dissectors' per-flow state goes with it: a few hundred bytes a destination
     reading.builder = None  # the builder's raw columns and open-flow index: the table has what follows needs
+    give_back_freed_memory()
     site, site_source, site_notes = _choose_site(given_site, reading, policy)
     on = reference_date(reading)
     spans = [(call.first_ts, call.last_ts) for call in calls]
@@ -199,6 +200,7 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
                                                                                              in_scope)
     del in_scope, uid_to_ip, names
     reading.flows.forget_rows()
+    give_back_freed_memory()
     evidence_items = _EvidenceItems()
     # Each destination's traffic and place go as it is judged: the report has what follows needs.
     judged = [_judge(traffic.pop(ip), places.pop(ip), services[ip], call_category, ip in signalling, policy, on, site,

@@ -30,3 +30,30 @@ def collector_paused() -> Iterator[None]:
             gc.freeze()
             gc.unfreeze()
             gc.enable()
+
+
+def give_back_freed_memory() -> None:
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim``), after a stage
+    whose large working state was just freed: glibc otherwise keeps them, and they count in
+    the run's peak as if still used (130k flows: 65 MB).  Elsewhere (musl, macOS) nothing."""
+    global _TRIM
+    if _TRIM is None:
+        _TRIM = _malloc_trim()
+    if _TRIM:
+        _TRIM(0)
+
+
+def _malloc_trim():
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+
+
+_TRIM = None

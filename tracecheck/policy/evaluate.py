@@ -26,6 +26,7 @@ import ipaddress
 import os
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from itertools import groupby
 
 from tracecheck.policy import claims as claimlib
 from tracecheck.policy.model import Authorized, Policy, PolicyException, Rule
@@ -271,8 +272,11 @@ def _evidence_text(destination: Destination, place: Place, service: Service | No
     for index, name in enumerate(destination.names[:3]):
         source = destination.name_sources[index] if index < len(destination.name_sources) else ""
         parts.append(f"{_NAME_SOURCE_LABEL.get(source, source)} {name}".strip())
-    for item in place.evidence:
-        parts.append(f"{item.source} {item.claim}" + (f" ({item.detail})" if item.detail else ""))
+    # Claims a source made in one answer (a GeoIP prefix's country and AS name) share their
+    # detail: said once, after the last of them.
+    for (source, detail), items in groupby(place.evidence, key=lambda item: (item.source, item.detail)):
+        claims = ", ".join(item.claim for item in items)
+        parts.append(f"{source} {claims}" + (f" ({detail})" if detail else ""))
     if service is not None and service.matched:
         parts.append(f"catalog {service.matched}")
     return "; ".join(parts)
