@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from tracecheck.report.figures.svg import num, text
 
 WIDTH, HEIGHT = 1000.0, 260.0
@@ -69,24 +71,54 @@ def bucket_bytes(data: Mapping[str, Any], flows: Mapping[str, Sequence], buckets
 def stacked_bytes(data: Mapping[str, Any], flows: Mapping[str, Sequence], top: int = TOP_N, buckets: int = BUCKETS
                   ) -> tuple[float, float, list[str], dict[str, list[int]], tuple[int, list[int]] | None]:
     """(start, end, the ``top`` destinations by bytes sent, their ``bucket_bytes`` series, and how
-    many others there are with their series added up, or None): what the figure stacks.  Only the few shown get a series of
-    their own, so a capture of a hundred thousand destinations costs one pass over its flows."""
-    rows = _flow_rows(data, flows)
-    if not rows:
+    many others there are with their series added up, or None): what the figure stacks.
+
+    ``bucket_bytes``'s arithmetic, in arrays: a capture of a hundred thousand destinations is a
+    few array passes.  Only the flows that span buckets, and those of the few destinations shown,
+    are spread one by one (``_spread``); the rest of the others fall each in one bucket."""
+    rows = _flow_arrays(data, flows)
+    if rows is None:
         return 0.0, 0.0, [], {}, None
-    start, end, width = _span(rows, buckets)
-    sent_to: dict[str, int] = {}
-    for _, _, ip, sent in rows:
-        sent_to[ip] = sent_to.get(ip, 0) + sent  # a flow's buckets add up to exactly its bytes
-    ranked = sorted(sent_to, key=lambda ip: (-sent_to[ip], ip))
-    shown = ranked[:top]
-    series = {ip: [0] * buckets for ip in shown}
-    others = [0] * buckets if len(ranked) > top else None
-    for ts, duration, ip, sent in rows:
-        counts = series.get(ip, others)
+    ts, duration, ip, sent = rows
+    start, end = float(ts.min()), float((ts + duration).max())
+    width = max(end - start, 1e-6) / buckets
+    names, which = np.unique(ip, return_inverse=True)
+    sent_to = np.zeros(len(names), dtype=np.int64)
+    np.add.at(sent_to, which, sent)  # a flow's buckets add up to exactly its bytes
+    ranked = sorted(range(len(names)), key=lambda i: (-int(sent_to[i]), names[i]))
+    shown = [str(names[i]) for i in ranked[:top]]
+    series = {name: [0] * buckets for name in shown}
+    others = np.zeros(buckets, dtype=np.int64) if len(ranked) > top else None
+    first = np.minimum(((ts - start) / width).astype(np.int64), buckets - 1)
+    last = np.minimum(((ts + duration - start) / width).astype(np.int64), buckets - 1)
+    is_shown = np.zeros(len(names), dtype=bool)
+    is_shown[ranked[:top]] = True
+    one_bucket = (duration <= 0) | (first == last)
+    if others is not None:
+        simple = one_bucket & ~is_shown[which]
+        np.add.at(others, first[simple], sent[simple])
+    others_list = others.tolist() if others is not None else None
+    for row in np.flatnonzero(is_shown[which] | ~one_bucket).tolist():
+        counts = series.get(str(ip[row]), others_list)
         if counts is not None:
-            _spread(counts, ts, duration, sent, start, width)
-    return start, end, shown, series, (len(ranked) - top, others) if others is not None else None
+            _spread(counts, float(ts[row]), float(duration[row]), int(sent[row]), start, width)
+    return start, end, shown, series, (len(ranked) - top, others_list) if others_list is not None else None
+
+
+def _flow_arrays(data: Mapping[str, Any], flows: Mapping[str, Sequence]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """``_flow_rows`` as arrays (ts, duration, ip, sent), or None when there is none."""
+    wanted = {d["ip"] for d in data.get("destinations", [])}
+    ip = np.array(flows.get("id.resp_h", []), dtype=object)
+    if not len(ip) or not wanted:
+        return None
+    ts = np.array(flows.get("ts", []), dtype=float)  # None becomes NaN, and is left out below
+    keep = np.fromiter((address in wanted for address in ip.tolist()), dtype=bool, count=len(ip)) & np.isfinite(ts)
+    if not keep.any():
+        return None
+    duration = np.array([value or 0.0 for value in flows.get("duration", [])], dtype=float)
+    sent = np.array([value or 0 for value in flows.get("orig_ip_bytes", [])], dtype=np.int64)
+    return ts[keep], np.maximum(duration[keep], 0.0), ip[keep], sent[keep]
 
 
 def _utc(ts: float, span: float) -> str:
