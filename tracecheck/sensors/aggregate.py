@@ -186,6 +186,7 @@ def reduce_log(log: LogFile, reader: SensorLogs, scope: Scope = Scope(), rows: i
     lines = taken = outside = 0
     first = last = None
     pending = 0
+    names_from_flows = getattr(reader, "names_from_flows", False)  # a flow dataset: a row's name is its flow's
     for chunk in reader.chunks(log, rows):
         lines += chunk.lines
         skipped += chunk.skipped
@@ -202,7 +203,7 @@ def reduce_log(log: LogFile, reader: SensorLogs, scope: Scope = Scope(), rows: i
             clients.update(opened)
             pending += len(sums)
         if chunk.names is not None and len(chunk.names):
-            taken += len(chunk.names)
+            taken += 0 if names_from_flows else len(chunk.names)
             names.append(earliest_names(chunk.names))
             pending += len(names[-1])
         if pending > _COMPACT_AT:
