@@ -1,0 +1,553 @@
+"""Zeek logs: conn.log as flows; ssl, quic, http, sip and dns logs as names.
+
+Both of Zeek's layouts are read, gzip or not, whatever the file is called:
+
+- TSV, with its ``#separator``/``#set_separator``/``#empty_field``/``#unset_field``/``#path``/
+  ``#fields``/``#types`` header.  A header met again part-way (rotated files concatenated) takes
+  over from there; ``#open``/``#close`` lines are passed over.  Rows are parsed by pyarrow's CSV
+  reader (the header's separator, no quoting), falling back to a line-by-line reader for a block
+  it refuses (a stray byte, a short line), so one bad line costs its block speed, not the file.
+- JSON lines (``LogAscii::use_json``), with Zeek's flat ``"id.orig_h"`` keys or nested
+  ``{"id": {"orig_h": ...}}``; ``ts`` as epoch seconds or ISO 8601.
+
+Which log a file is: the TSV ``#path``; for JSON, a ``_path`` key, else the file name's first
+dotted part (``conn.log``, ``conn.2026-12-01-10-00-00.log.gz``), else its first record's fields.
+
+Unset (``-``) and empty (``(empty)``) values are both "nothing" here: NaN, -1 or "" in flows, no
+name.  Unknown extra columns are ignored; a missing column reads as unset.
+
+What a log gives compared with a capture:
+
+- Text: Zeek writes non-printable bytes as ``\\xNN``.  Server names keep that text (it is what the
+  capture path writes for non-ASCII SNI bytes too); DNS names are decoded and shown dig-style
+  (``\\DDD``) as ``dissect.dns`` does; a Host or SIP URI with such bytes is not a host name, as in
+  a capture.
+- DNS: dns.log's ``answers`` is one flat list without owners or types.  Names in it before an
+  address are taken as the CNAME chain from ``query`` to that address (``dns_cname`` rows), which
+  is what a capture's records say for ordinary answers; a response with several interleaved
+  chains cannot be told apart from one chain.  Other answers (TXT, MX ...) name no address.
+- SIP: the request URI's host (``uri``), or the To header's domain (``request_to``) when that is
+  all there is; responses have no URI of their own in sip.log (one record is one transaction).
+- ``proto`` is as Zeek wrote it: ``tcp``, ``udp``, ``icmp`` (v6 too), ``unknown_transport``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import islice
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv as pa_csv
+
+from tracecheck.errors import UserError
+from tracecheck.sensors import common
+from tracecheck.sensors.interface import Chunk, LogFile, SensorLogs
+
+READ = ("conn", "ssl", "quic", "http", "sip", "dns")
+"""The logs tracecheck reads; others found are skipped and listed by ``ZeekLogs.ignored``."""
+
+FIELDS = {
+    "conn": ("uid", "ts", "duration", "proto", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p",
+             "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "service"),
+    "ssl": ("ts", "uid", "id.orig_h", "id.resp_h", "server_name"),
+    "quic": ("ts", "uid", "id.orig_h", "id.resp_h", "server_name"),
+    "http": ("ts", "uid", "id.orig_h", "id.resp_h", "host"),
+    "sip": ("ts", "uid", "id.orig_h", "id.resp_h", "uri", "request_to"),
+    "dns": ("ts", "uid", "id.orig_h", "query", "answers"),
+}
+"""The columns read from each log."""
+FLOAT_FIELDS = frozenset({"ts", "duration"})
+INT_FIELDS = frozenset({"id.orig_p", "id.resp_p", "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes"})
+VECTOR_FIELDS = frozenset({"answers", "request_to"})
+
+NOT_READ_LOGS = frozenset({
+    "files", "x509", "weird", "notice", "dpd", "analyzer", "ntp", "ssh", "smtp", "ftp", "smb_files",
+    "smb_mapping", "dce_rpc", "kerberos", "ntlm", "rdp", "snmp", "dhcp", "radius", "tunnel", "pe",
+    "software", "known_hosts", "known_services", "known_certs", "capture_loss", "stats",
+    "loaded_scripts", "packet_filter", "reporter", "cluster", "broker", "print", "conn_long",
+    "syslog", "socks", "irc", "mysql", "modbus", "dnp3", "rfb", "traceroute", "signatures",
+    "intel", "ocsp", "unified2", "netcontrol", "openflow", "mqtt", "websocket", "telemetry",
+})
+"""Zeek's other logs, known by name so that a JSON one is recognised (and skipped) at sight."""
+ZEEKCTL_OUTPUT = frozenset({"stderr.log", "stdout.log"})
+"""zeekctl writes its processes' output beside the logs: not logs, passed over in directories."""
+
+_FLOAT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\Z")
+_INT = re.compile(r"\d{1,19}\Z")
+_INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class TsvHeader:
+    """A TSV log's header, as far as it has been read."""
+
+    separator: str = "\t"
+    set_separator: str = ","
+    empty_field: str = "(empty)"
+    unset_field: str = "-"
+    path: str = ""
+    fields: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+
+
+def _unescape_header(text: str) -> str:
+    return re.sub(r"\\x([0-9a-fA-F]{2})", lambda match: chr(int(match.group(1), 16)), text)
+
+
+def header_line(header: TsvHeader, line: str) -> TsvHeader:
+    """The header after one of its ``#`` lines (others, ``#open`` and ``#close``, change nothing)."""
+    line = line.rstrip("\r\n")
+    if line.startswith("#separator"):
+        separator = _unescape_header(line[len("#separator") :].strip(" "))
+        return replace(header, separator=separator)
+    key, _, value = line[1:].partition(header.separator)
+    if key == "fields":
+        return replace(header, fields=tuple(value.split(header.separator)), types=())
+    if key == "types":
+        return replace(header, types=tuple(value.split(header.separator)))
+    if key in ("set_separator", "empty_field", "unset_field"):
+        return replace(header, **{key: _unescape_header(value)})
+    if key == "path":
+        return replace(header, path=value)
+    return header
+
+
+def read_tsv_header(data: bytes) -> TsvHeader:
+    """The header at the start of a TSV log's bytes."""
+    header = TsvHeader()
+    for raw in data.split(b"\n"):
+        if not raw.startswith(b"#"):
+            break
+        header = header_line(header, raw.decode("utf-8", "backslashreplace"))
+    return header
+
+
+@dataclass
+class Survey:
+    """What ``ZeekLogs.survey`` found at some paths."""
+
+    logs: list[LogFile] = field(default_factory=list)
+    """The logs tracecheck reads, sorted by path."""
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    """(path, why) of the files passed over: Zeek's other logs, zeekctl's output, empty files."""
+
+
+class ZeekLogs(SensorLogs):
+    """Zeek's conn, ssl, quic, http, sip and dns logs (TSV or JSON lines, gzip or not)."""
+
+    sensor = "zeek"
+
+    def find(self, paths: Sequence[str]) -> list[LogFile]:
+        return self.survey(paths).logs
+
+    def ignored(self, paths: Sequence[str]) -> list[tuple[str, str]]:
+        """(path, why) of the files at ``paths`` that ``find`` passes over: Zeek logs other than
+        the six read (``weird``, ``files`` ...), zeekctl's stdout/stderr, empty files."""
+        return self.survey(paths).ignored
+
+    def survey(self, paths: Sequence[str]) -> Survey:
+        """``find`` and ``ignored`` at once (one look at each file)."""
+        survey = Survey()
+        for path in common.expand(paths, _looks_like_log_name):
+            if os.path.basename(path) in ZEEKCTL_OUTPUT and not any(path == given for given in paths):
+                survey.ignored.append((path, "zeekctl process output, not a log"))
+                continue
+            kind, layout = identify(path)
+            if kind == "":
+                survey.ignored.append((path, "empty file"))
+            elif kind in READ:
+                survey.logs.append(LogFile(path=path, sensor=self.sensor, log=kind, layout=layout))
+            else:
+                survey.ignored.append((path, f"Zeek {kind}.log: not read (only {', '.join(READ)})"))
+        return survey
+
+    def chunks(self, log: LogFile, rows: int = 200_000) -> Iterator[Chunk]:
+        reader = _tsv_chunks if log.layout == "tsv" else _json_chunks
+        with common.open_binary(log.path) as stream:
+            try:
+                yield from reader(log, stream, rows)
+            except (OSError, EOFError, zlib.error) as err:
+                raise common.read_error(log.path, err) from None
+
+
+ZEEK = ZeekLogs()
+
+
+def _looks_like_log_name(name: str) -> bool:
+    return name.endswith((".log", ".log.gz"))
+
+
+def identify(path: str) -> tuple[str, str]:
+    """(which log, layout) of a file: ("", "") when it is empty; UserError when not a Zeek log."""
+    data = common.head(path)
+    if not data.strip():
+        return "", ""
+    if data.startswith(b"#separator"):
+        header = read_tsv_header(data)
+        if not header.fields or not header.path:
+            raise UserError(f"{path}: a Zeek TSV header without #path or #fields: not a whole Zeek log")
+        return header.path, "tsv"
+    first = data.lstrip().split(b"\n", 1)[0]
+    try:
+        record = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        record = None
+    if not isinstance(record, dict):
+        raise UserError(f"{path}: not a Zeek log (neither a #separator header nor JSON lines)")
+    if "ts" not in record:
+        hint = " (a Suricata eve.json? use --eve)" if "event_type" in record else ""
+        raise UserError(f"{path}: JSON lines without Zeek's ts field: not a Zeek log{hint}")
+    kind = record.get("_path")
+    if isinstance(kind, str) and kind:
+        return kind[:100], "json"
+    prefix = os.path.basename(path).split(".", 1)[0]
+    if prefix in READ or prefix in NOT_READ_LOGS:
+        return prefix, "json"
+    return _kind_by_fields(_flat(record)), "json"
+
+
+def _kind_by_fields(record: dict) -> str:
+    keys = record.keys()
+    if "call_id" in keys and ("request_from" in keys or "request_to" in keys or "uri" in keys):
+        return "sip"
+    if "query" in keys and keys & {"qtype", "qtype_name", "answers", "rcode", "trans_id"}:
+        return "dns"
+    if keys & {"conn_state", "orig_ip_bytes", "resp_ip_bytes"}:
+        return "conn"
+    if keys & {"client_initial_dcid", "server_scid", "client_scid"}:
+        return "quic"
+    if keys & {"server_name", "cipher", "established", "resumed"}:
+        return "ssl"
+    if keys & {"method", "status_code", "user_agent"}:
+        return "http"
+    return "unknown"
+
+
+def _flat(record: dict) -> dict:
+    """Zeek's nested JSON form (``{"id": {"orig_h": ...}}``) as its flat keys."""
+    nested = record.get("id")
+    if isinstance(nested, dict):
+        record = dict(record)
+        del record["id"]
+        for key, value in nested.items():
+            record[f"id.{key}"] = value
+    return record
+
+
+# ---------------------------------------------------------------- TSV
+
+
+def _tsv_chunks(log: LogFile, stream, rows: int) -> Iterator[Chunk]:
+    header = TsvHeader()
+    while True:
+        lines = list(islice(stream, rows))
+        if not lines:
+            return
+        skipped: Counter = Counter()
+        parts: list[dict] = []
+        blob = b"".join(lines)
+        if blob[:1] != b"#" and b"\n#" not in blob:
+            if not header.fields:
+                raise UserError(f"{log.path}: records before a #fields header: not a Zeek TSV log")
+            parts.append(_tsv_block(log, header, blob, skipped))
+        else:
+            pending: list[bytes] = []
+            for line in lines:
+                if line[:1] == b"#":
+                    if pending:
+                        parts.append(_tsv_block(log, header, b"".join(pending), skipped))
+                        pending = []
+                    header = header_line(header, line.decode("utf-8", "backslashreplace"))
+                    if header.path and header.path != log.log:
+                        raise UserError(f"{log.path}: a {header.path}.log header inside a {log.log}.log")
+                elif line.strip():
+                    if not header.fields:
+                        raise UserError(f"{log.path}: records before a #fields header: not a Zeek TSV log")
+                    pending.append(line)
+            if pending:
+                parts.append(_tsv_block(log, header, b"".join(pending), skipped))
+        yield _chunk(log, parts, len(lines), skipped)
+
+
+def _tsv_block(log: LogFile, header: TsvHeader, blob: bytes, skipped: Counter) -> dict:
+    """One block of records under one header: the log's FIELDS as column arrays."""
+    wanted = FIELDS[log.log]
+    try:
+        return _tsv_block_arrow(header, blob, wanted, skipped)
+    except (pa.ArrowException, ValueError):
+        return _tsv_block_lines(header, blob, wanted, skipped)
+
+
+def _arrow_type(name: str) -> pa.DataType:
+    if name in FLOAT_FIELDS:
+        return pa.float64()
+    if name in INT_FIELDS:
+        return pa.int64()
+    return pa.string()
+
+
+def _tsv_block_arrow(header: TsvHeader, blob: bytes, wanted: tuple[str, ...], skipped: Counter) -> dict:
+    fields = header.fields
+    if len(header.separator) != 1 or len(set(fields)) != len(fields):
+        raise ValueError("not a layout pyarrow reads")
+    present = [name for name in wanted if name in fields]
+    bad_rows = Counter()
+
+    def invalid_row(row) -> str:
+        bad_rows["unparseable line"] += 1
+        return "skip"
+
+    table = pa_csv.read_csv(
+        pa.BufferReader(blob),
+        read_options=pa_csv.ReadOptions(column_names=list(fields), block_size=max(1 << 20, min(len(blob) + 1, 1 << 28))),
+        parse_options=pa_csv.ParseOptions(
+            delimiter=header.separator, quote_char=False, double_quote=False, escape_char=False,
+            newlines_in_values=False, ignore_empty_lines=True, invalid_row_handler=invalid_row,
+        ),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: _arrow_type(name) for name in present},
+            null_values=[header.unset_field, header.empty_field],
+            strings_can_be_null=True,
+            include_columns=present,
+        ),
+    )
+    skipped.update(bad_rows)
+    out: dict = {}
+    for name in wanted:
+        if name not in present:
+            out[name] = _unset_array(name, table.num_rows)
+            continue
+        column = table.column(name)
+        if name in INT_FIELDS:
+            out[name] = pc.fill_null(column, -1).to_numpy()
+        elif name in FLOAT_FIELDS:
+            out[name] = column.to_numpy()
+        elif name in VECTOR_FIELDS:
+            out[name] = [_split_vector(value, header.set_separator) for value in column.to_pylist()]
+        else:
+            out[name] = pc.fill_null(column, "")
+    return out
+
+
+def _unset_array(name: str, count: int):
+    if name in INT_FIELDS:
+        return pd.array([-1] * count, dtype="int64").to_numpy()
+    if name in FLOAT_FIELDS:
+        return pd.array([float("nan")] * count, dtype="float64").to_numpy()
+    if name in VECTOR_FIELDS:
+        return [[] for _ in range(count)]
+    return pa.array([""] * count, type=pa.string())
+
+
+def _split_vector(value: str | None, separator: str) -> list[str]:
+    return value.split(separator) if value else []
+
+
+def _tsv_block_lines(header: TsvHeader, blob: bytes, wanted: tuple[str, ...], skipped: Counter) -> dict:
+    """The slow, forgiving reader: one line at a time, a bad line skipped and counted."""
+    fields = header.fields
+    index = {name: fields.index(name) for name in wanted if name in fields}
+    nothing = (header.unset_field, header.empty_field)
+    out: dict[str, list] = {name: [] for name in wanted}
+    separator = header.separator or "\t"
+    for raw in blob.split(b"\n"):
+        if not raw.strip():
+            continue
+        values = raw.rstrip(b"\r").decode("utf-8", "backslashreplace").split(separator)
+        if len(values) != len(fields):
+            skipped["unparseable line"] += 1
+            continue
+        row = []
+        for name in wanted:
+            text = values[index[name]] if name in index else header.unset_field
+            value = _tsv_value(name, None if text in nothing else text, header.set_separator)
+            if value is _BAD:
+                skipped["unparseable line"] += 1
+                break
+            row.append(value)
+        else:
+            for name, value in zip(wanted, row):
+                out[name].append(value)
+    return out
+
+
+_BAD = object()
+
+
+def _tsv_value(name: str, text: str | None, set_separator: str):
+    if name in INT_FIELDS:
+        if text is None:
+            return -1
+        if not _INT.match(text) or int(text) > _INT64_MAX:
+            return _BAD
+        return int(text)
+    if name in FLOAT_FIELDS:
+        if text is None:
+            return float("nan")
+        return float(text) if _FLOAT.match(text) else _BAD
+    if name in VECTOR_FIELDS:
+        return _split_vector(text, set_separator)
+    return text or ""
+
+
+# ---------------------------------------------------------------- JSON lines
+
+
+def _json_chunks(log: LogFile, stream, rows: int) -> Iterator[Chunk]:
+    wanted = FIELDS[log.log]
+    loads = orjson.loads
+    while True:
+        lines = list(islice(stream, rows))
+        if not lines:
+            return
+        skipped: Counter = Counter()
+        out: dict[str, list] = {name: [] for name in wanted}
+        columns = [out[name] for name in wanted]
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                record = loads(line)
+            except orjson.JSONDecodeError:
+                if line.startswith(b"#separator"):
+                    raise UserError(f"{log.path}: a Zeek TSV header inside a JSON log") from None
+                skipped["unparseable line"] += 1
+                continue
+            if not isinstance(record, dict):
+                skipped["unparseable line"] += 1
+                continue
+            if "id" in record:
+                record = _flat(record)
+            row = [_json_value(name, record.get(name)) for name in wanted]
+            if any(value is _BAD for value in row):
+                skipped["unparseable line"] += 1
+                continue
+            for column, value in zip(columns, row):
+                column.append(value)
+        yield _chunk(log, [out], len(lines), skipped)
+
+
+def _json_value(name: str, value):
+    if name in INT_FIELDS:
+        if value is None:
+            return -1
+        return value if type(value) is int and 0 <= value <= _INT64_MAX else _BAD
+    if name in FLOAT_FIELDS:
+        if value is None:
+            return float("nan")
+        if type(value) in (int, float):
+            return float(value)
+        if name == "ts" and isinstance(value, str):
+            try:
+                return common.iso_epoch(value)
+            except ValueError:
+                return _BAD
+        return _BAD
+    if name in VECTOR_FIELDS:
+        if value is None:
+            return []
+        if isinstance(value, list):
+            return [item for item in value if isinstance(item, str)]
+        return [value] if isinstance(value, str) else _BAD
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else _BAD
+
+
+# ---------------------------------------------------------------- records to frames
+
+
+def _chunk(log: LogFile, parts: list[dict], lines: int, skipped: Counter) -> Chunk:
+    if log.log == "conn":
+        frames = [_conn_frame(log, part, skipped) for part in parts]
+        flows = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        if not frames:
+            flows = _conn_frame(log, {name: [] for name in FIELDS["conn"]}, skipped)
+        first, last = common.time_span(flows["ts"])
+        return Chunk(flows=flows, lines=lines, skipped=skipped, first_ts=first, last_ts=last)
+    rows = common.NameRows(skipped)
+    first = last = None
+    for part in parts:
+        span = _names(log.log, part, rows)
+        if span[0] is not None:
+            first = span[0] if first is None else min(first, span[0])
+            last = span[1] if last is None else max(last, span[1])
+    return Chunk(names=rows.frame(), lines=lines, skipped=skipped, first_ts=first, last_ts=last)
+
+
+def _conn_frame(log: LogFile, part: dict, skipped: Counter) -> pd.DataFrame:
+    columns = {name: part[name] for name in FIELDS["conn"] if name != "service"}
+    columns["app"] = part["service"]
+    count = len(part["uid"])
+    columns["log"] = pa.array([log.path] * count, type=pa.string()) if count else []
+    columns = {name: (value.to_pandas() if isinstance(value, (pa.Array, pa.ChunkedArray)) else value)
+               for name, value in columns.items()}
+    return common.flows_frame(columns, skipped)
+
+
+def _as_list(values) -> list:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.to_pylist()
+    if hasattr(values, "tolist"):
+        return values.tolist()
+    return values
+
+
+def _names(kind: str, part: dict, rows: common.NameRows) -> tuple[float | None, float | None]:
+    """Name rows of one block of an ssl/quic/http/sip/dns log; its (first, last) ts."""
+    columns = {name: _as_list(value) for name, value in part.items()}
+    ts = columns["ts"]
+    known = [value for value in ts if value == value]
+    span = (min(known), max(known)) if known else (None, None)
+    if kind in ("ssl", "quic"):
+        source = "sni" if kind == "ssl" else "quic_sni"
+        for when, uid, client, server, name in zip(ts, columns["uid"], columns["id.orig_h"],
+                                                    columns["id.resp_h"], columns["server_name"]):
+            if name:
+                rows.add(when, uid, server, common.server_name(name), source, client)
+    elif kind == "http":
+        for when, uid, client, server, host in zip(ts, columns["uid"], columns["id.orig_h"],
+                                                    columns["id.resp_h"], columns["host"]):
+            if host:
+                rows.add(when, uid, server, common.http_host(host), "http_host", client)
+    elif kind == "sip":
+        for when, uid, client, server, uri, to in zip(ts, columns["uid"], columns["id.orig_h"],
+                                                       columns["id.resp_h"], columns["uri"], columns["request_to"]):
+            if uri or to:
+                rows.add(when, uid, server, common.sip_host(uri, to[0] if to else ""), "sip", client)
+    elif kind == "dns":
+        for when, uid, client, query, answers in zip(ts, columns["uid"], columns["id.orig_h"],
+                                                      columns["query"], columns["answers"]):
+            if query and answers:
+                _dns(when, uid, client, query, answers, rows)
+    return span
+
+
+def _dns(ts: float, uid: str, client: str, query: str, answers: list[str], rows: common.NameRows) -> None:
+    """A dns.log record's answers as the records a capture would hold: each name before an
+    address is a CNAME hop from the previous owner (the query first), each address is owned by
+    the last name."""
+    asked = common.dns_name(query)
+    if asked is None:
+        rows.skipped["not a host name"] += 1
+        return
+    records = []
+    owner = asked
+    for answer in answers[:64]:
+        address = common.canonical_ip(answer)
+        if address is not None:
+            records.append((owner, 28 if ":" in address else 1, 0, address))
+        elif " " not in answer.strip():  # TXT, MX ... answers are written with spaces
+            target = common.dns_name(answer)
+            if target is not None and target != owner:
+                records.append((owner, 5, 0, target))
+                owner = target
+    rows.add_dns(ts, uid, client, [asked], records)
