@@ -91,91 +91,112 @@ def write_logs(folder: Path, rows: int, dests: int, file_rows: int, compress: bo
     return files + [ssl]
 
 
-def child(code: str, *args: str) -> tuple[float, float, str]:
-    """Run ``python -c code args``: wall seconds, peak RSS in MB (wait4: the child's, or its largest
-    reaped descendant's -- a LocalCluster's worker), stdout."""
+def child(code: str, *args: str, ok=(0,)) -> tuple[float, dict]:
+    """Run ``python -c code args``: wall seconds and the JSON it prints last, with its own peak
+    RSS (``VmHWM``; wait4's ru_maxrss would include this process's, inherited through fork)."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0), err.seek(0)
-        if proc.returncode not in (0, 1):
-            raise SystemExit(f"benchmark step failed ({proc.returncode}): {err.read()[-2000:].decode(errors='replace')}")
-        return seconds, usage.ru_maxrss / 1024, out.read().decode()
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", PEAK + code, *args], capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    if proc.returncode not in ok:
+        raise SystemExit(f"benchmark step failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return seconds, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-AGGREGATE = """
-import sys, json, resource
+PEAK = '''
+def peak_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+'''
+
+AGGREGATE = '''
+import sys, json
 from tracecheck.sensors.zeek import ZEEK
 from tracecheck.sensors.aggregate import aggregate
 logs = ZEEK.find([sys.argv[1]])
-scheduler = sys.argv[2]
-if scheduler == "cluster":
-    from distributed import LocalCluster
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as c:
-        result = aggregate(ZEEK, logs, scheduler=c.scheduler_address)
+workers = 0.0
+if sys.argv[2] == "cluster":
+    from distributed import Client, LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        result = aggregate(ZEEK, logs, scheduler=cluster.scheduler_address)
+        with Client(cluster) as client:
+            workers = max(client.run(peak_mb).values())
 else:
-    result = aggregate(ZEEK, logs, scheduler=scheduler)
-print(json.dumps({"destinations": int(result.flows.ip.nunique()), "rows": sum(l.rows for l in result.logs)}))
-"""
+    result = aggregate(ZEEK, logs, scheduler=sys.argv[2])
+print(json.dumps({"destinations": int(result.flows.ip.nunique()), "rows": sum(l.rows for l in result.logs),
+                  "peak_mb": peak_mb(), "worker_peak_mb": workers}))
+'''
 
-PEER_DUCKDB = """
+PEER_DUCKDB = '''
 import sys, glob, json, duckdb
 files = sorted(glob.glob(sys.argv[1] + "/conn.*"))
-con = duckdb.connect(); con.execute("SET threads TO 2")
-rows = con.execute(f'''SELECT count(*) FROM (SELECT "id.resp_h" AS ip, count(*) AS flows, sum(orig_ip_bytes) AS sent,
-  sum(resp_ip_bytes) AS received, min(ts) AS first, max(ts) AS last
-  FROM read_csv({files!r}, delim='\\t', header=false, skip=8, comment='#', names={json.dumps(sys.argv[2].split(","))},
-                auto_detect=false, columns={sys.argv[3]}) GROUP BY ALL)''').fetchone()[0]
-print(json.dumps({"destinations": rows}))
-"""
+columns = json.loads(sys.argv[2])
+con = duckdb.connect()
+con.execute("SET threads TO 2")
+query = f"""SELECT count(*), sum(flows) FROM (SELECT "id.resp_h" AS ip, count(*) AS flows,
+  sum(orig_ip_bytes) AS sent, sum(resp_ip_bytes) AS received, min(ts) AS first, max(ts + duration) AS last
+  FROM read_csv({files!r}, delim='\\t', header=false, comment='#', columns={columns!r}, auto_detect=false)
+  GROUP BY ALL)"""
+dests, rows = con.execute(query).fetchone()
+print(json.dumps({"destinations": dests, "rows": int(rows), "peak_mb": peak_mb()}))
+'''
 
-PEER_PANDAS = """
+PEER_PANDAS = '''
 import sys, glob, json, pandas as pd
-names = sys.argv[2].split(","); parts = []
+names = list(json.loads(sys.argv[2]))
+how = {"flows": "sum", "sent": "sum", "received": "sum", "first": "min", "last": "max"}
+parts = []
 for path in sorted(glob.glob(sys.argv[1] + "/conn.*")):
     for chunk in pd.read_csv(path, sep="\\t", comment="#", header=None, names=names, chunksize=1_000_000,
                              usecols=["ts", "id.resp_h", "orig_ip_bytes", "resp_ip_bytes"]):
         parts.append(chunk.groupby("id.resp_h").agg(flows=("ts", "size"), sent=("orig_ip_bytes", "sum"),
                      received=("resp_ip_bytes", "sum"), first=("ts", "min"), last=("ts", "max")))
         if len(parts) > 8:
-            parts = [pd.concat(parts).groupby(level=0).agg({"flows": "sum", "sent": "sum", "received": "sum", "first": "min", "last": "max"})]
-total = pd.concat(parts).groupby(level=0).agg({"flows": "sum", "sent": "sum", "received": "sum", "first": "min", "last": "max"})
-print(json.dumps({"destinations": len(total)}))
-"""
+            parts = [pd.concat(parts).groupby(level=0).agg(how)]
+total = pd.concat(parts).groupby(level=0).agg(how)
+print(json.dumps({"destinations": len(total), "rows": int(total.flows.sum()), "peak_mb": peak_mb()}))
+'''
 
-ANALYZE = """
-import sys
+ANALYZE = '''
+import sys, json, os
 from tracecheck.cli import main
-sys.argv = ["tracecheck", "--quiet", "analyze", "--zeek", sys.argv[1], "--out", sys.argv[2], "--force"]
-main()
-"""
+logs, out = sys.argv[1], sys.argv[2]
+sys.argv = ["tracecheck", "--quiet", "analyze", "--zeek", logs, "--out", out, "--force"]
+try:
+    main()
+except SystemExit as done:
+    code = done.code
+report = json.load(open(os.path.join(out, "report.json")))
+print(json.dumps({"destinations": report["summary"]["destinations"], "rows": report["accounting"]["decoded"],
+                  "peak_mb": peak_mb(), "exit": code}))
+'''
 
 
 def measure(folder: Path, rows: int, steps: list[str]) -> dict:
+    columns = {f: ("DOUBLE" if t in ("time", "interval") else "BIGINT" if t in ("count", "port") else "VARCHAR")
+               for f, t in zip(CONN_FIELDS, CONN_TYPES)}
     results = {}
     for step in steps:
-        if step in ("aggregate", "cluster"):
-            seconds, peak, _ = child(AGGREGATE, str(folder), "threads" if step == "aggregate" else "cluster")
+        if step in ("aggregate", "sync", "cluster"):
+            seconds, got = child(AGGREGATE, str(folder), {"aggregate": "threads"}.get(step, step))
         elif step == "analyze":
             out = Path(tempfile.mkdtemp(prefix="bench-report-"))
-            seconds, peak, _ = child(ANALYZE, str(folder), str(out))
+            seconds, got = child(ANALYZE, str(folder), str(out))
             shutil.rmtree(out, ignore_errors=True)
         else:
             try:
                 import duckdb  # noqa: F401
-                columns = {f: ("DOUBLE" if t in ("time", "interval") else "BIGINT" if t in ("count", "port") else "VARCHAR")
-                           for f, t in zip(CONN_FIELDS, CONN_TYPES)}
-                seconds, peak, _ = child(PEER_DUCKDB, str(folder), ",".join(CONN_FIELDS), json.dumps(columns))
+                seconds, got = child(PEER_DUCKDB, str(folder), json.dumps(columns))
                 step = "peer (duckdb)"
             except ImportError:
-                seconds, peak, _ = child(PEER_PANDAS, str(folder), ",".join(CONN_FIELDS))
+                seconds, got = child(PEER_PANDAS, str(folder), json.dumps(columns))
                 step = "peer (pandas)"
-        results[step] = {"seconds": round(seconds, 2), "rows_per_s": round(rows / seconds), "peak_rss_mb": round(peak)}
-        print(f"  {step:<16}{seconds:>9.1f} s{rows / seconds:>14,.0f} rows/s{peak:>9,.0f} MB", flush=True)
+        results[step] = {"seconds": round(seconds, 2), "rows_per_s": round(rows / seconds), **got}
+        workers = f" (workers: {got['worker_peak_mb']:,.0f} MB at most)" if got.get("worker_peak_mb") else ""
+        print(f"  {step:<14}{seconds:>8.1f} s{rows / seconds:>13,.0f} rows/s{got['peak_mb']:>8,.0f} MB peak{workers}"
+              f"  [{got['destinations']:,} destinations, {got['rows']:,} rows]", flush=True)
     return results
 
 
@@ -185,7 +206,8 @@ def main() -> int:
     parser.add_argument("--destinations", type=int, default=100_000)
     parser.add_argument("--file-rows", type=int, default=5_000_000, help="conn rows per file (one Dask task each)")
     parser.add_argument("--gzip", action="store_true")
-    parser.add_argument("--steps", default="aggregate,cluster,analyze,peer")
+    parser.add_argument("--steps", default="aggregate,cluster,analyze,peer",
+                        help="of: aggregate (threads), sync, cluster, analyze, peer")
     parser.add_argument("--keep", type=Path, help="write the logs here and keep them")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
