@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sensor_frames import FramesReader, flow_frame, name_frame
 
 from tracecheck.destinations import local_addresses
-from tracecheck.sensors.aggregate import aggregate
+from tracecheck.sensors.aggregate import SERVICE_PORTS, aggregate
 
 ADDRESSES = ["10.0.0.1", "10.0.0.2", "192.168.1.9", "3.227.250.10", "52.210.12.34", "2a05:d018::1", "fd00::5"]
 APPS = ["", "ssl", "quic", "rtp"]
@@ -39,7 +39,9 @@ def expected_flows(rows: list[tuple]) -> pd.DataFrame:
     for _uid, ts, duration, proto, oh, op, rh, rp, ob, rb, app in rows:
         reversed_ = rh in local and oh not in local
         ob, rb = max(ob, 0), max(rb, 0)
-        records.append({"ip": oh if reversed_ else rh, "proto": proto, "port": op if reversed_ else rp, "app": app,
+        port = op if reversed_ else rp
+        port = port if port <= 1023 or port in SERVICE_PORTS else 0  # an ephemeral port is no service
+        records.append({"ip": oh if reversed_ else rh, "proto": proto, "port": port, "app": app,
                         "flows": 1, "sent_bytes": rb if reversed_ else ob, "received_bytes": ob if reversed_ else rb,
                         "first_ts": ts, "last_ts": ts + (0.0 if math.isnan(duration) else max(duration, 0.0))})
     frame = pd.DataFrame(records, columns=["ip", "proto", "port", "app", "flows", "sent_bytes", "received_bytes",
@@ -110,8 +112,18 @@ def test_threads_and_sync_agree(monkeypatch):
 
 def test_a_remote_originator_is_the_destination_and_bytes_swap(monkeypatch):
     # A carrier's RTP reaching the agent first: the remote side is still where the data goes.
-    flows = [("Ca", 1.7e9, 2.0, "udp", "3.227.250.10", 20000, "10.0.0.1", 40000, 100, 700, "rtp")]
+    flows = [("Ca", 1.7e9, 2.0, "udp", "3.227.250.10", 3478, "10.0.0.1", 40000, 100, 700, "stun"),
+             ("Cb", 1.7e9, 1.0, "udp", "3.227.250.10", 3478, "10.0.0.1", 40002, 10, 70, "stun")]
     result = summed(reader_of(flows, [], 1, []), "sync", monkeypatch)
-    row = result.flows.iloc[0]
-    assert (row["ip"], row["port"], row["sent_bytes"], row["received_bytes"]) == ("3.227.250.10", 20000, 700, 100)
+    [row] = result.flows.to_dict("records")
+    assert (row["ip"], row["port"], row["sent_bytes"], row["received_bytes"]) == ("3.227.250.10", 3478, 770, 110)
     assert row["last_ts"] == 1.7e9 + 2.0
+
+
+def test_ephemeral_ports_do_not_multiply_a_destinations_groups(monkeypatch):
+    # Inbound connections from one remote host, each from its own high port: one group, not 500.
+    flows = [("C%d" % i, 1.7e9 + i, 0.5, "tcp", "3.227.250.10", 30000 + i, "10.0.0.1", 22, 60, 60, "")
+             for i in range(500)]
+    result = summed(reader_of(flows, [], 1, []), "sync", monkeypatch)
+    [row] = result.flows.to_dict("records")
+    assert (row["ip"], row["port"], row["flows"]) == ("3.227.250.10", 0, 500)

@@ -46,6 +46,10 @@ PARTIAL = {
 ``outside`` rows: ``flows`` outside the policy's scope."""
 
 GROUP = ["ip", "proto", "port", "app"]
+"""A destination's flows are summed per protocol, port and app: what judging reads of a flow."""
+SERVICE_PORTS = frozenset({3478, 5060, 5061, 5349, 8080, 8443})
+"""Ports above 1023 kept as they are (STUN/TURN, SIP, alternative HTTP(S)); any other high port is
+summed as 0, so that the ephemeral ports a remote originator opens from do not multiply the groups."""
 NAME_KEY = ["ip", "name", "source"]
 CHUNK_ROWS = 200_000
 """Rows a reader hands over at a time: a few tens of MB of frame."""
@@ -109,25 +113,23 @@ def aggregate(reader: SensorLogs, logs: Sequence[LogFile], scope: Scope = Scope(
               rows: int = CHUNK_ROWS) -> Aggregate:
     """Sum ``logs`` per destination on ``scheduler``: None (or ``threads``, ``sync``) locally,
     ``tcp://HOST:PORT`` on a dask.distributed cluster."""
-    import dask
     import dask.dataframe as dd
 
     if not logs:
         return Aggregate(_empty(GROUP + ["flows", "sent_bytes", "received_bytes", "first_ts", "last_ts"]),
                          _empty(["ip", "flows"]), _empty(NAME_KEY + ["first_ts", "uid"]))
-    if True:
-        parts = dd.from_map(reduce_log, list(logs), reader=reader, scope=scope, rows=rows,
-                            meta=_empty(list(PARTIAL)), enforce_metadata=False, label="tracecheck-log")
-        flows = (parts[parts.table == "flow"].groupby(GROUP)
-                 .agg({"flows": "sum", "sent_bytes": "sum", "received_bytes": "sum", "first_ts": "min",
-                       "last_ts": "max"}))
-        clients = parts[parts.table == "client"].groupby("ip").flows.sum()
-        named = parts[parts.table == "name"][NAME_KEY + ["uid", "first_ts"]]
-        earliest = named.groupby(NAME_KEY).first_ts.min().reset_index()
-        # The earliest sighting's uid: among the sightings at the earliest ts, the smallest (gather's order).
-        uids = named.merge(earliest, on=NAME_KEY + ["first_ts"]).groupby(NAME_KEY + ["first_ts"]).uid.min()
-        facts = parts[parts.table.isin(["log", "skipped", "outside"])]
-        flows, clients, uids, facts = _compute([flows, clients, uids, facts], scheduler)
+    parts = dd.from_map(reduce_log, list(logs), reader=reader, scope=scope, rows=rows,
+                        meta=_empty(list(PARTIAL)), enforce_metadata=False, label="tracecheck-log")
+    flows = (parts[parts.table == "flow"].groupby(GROUP)
+             .agg({"flows": "sum", "sent_bytes": "sum", "received_bytes": "sum", "first_ts": "min", "last_ts": "max"}))
+    clients = parts[parts.table == "client"].groupby("ip").flows.sum()
+    named = parts[parts.table == "name"][NAME_KEY + ["uid", "first_ts"]]
+    earliest = named.groupby(NAME_KEY).first_ts.min().reset_index()
+    # The earliest sighting's uid: among the sightings at the earliest ts, the smallest (gather's order).
+    uids = named.merge(earliest, on=NAME_KEY + ["first_ts"]).groupby(NAME_KEY + ["first_ts"]).uid.min()
+    facts = parts[parts.table.isin(["log", "skipped", "outside"])]
+    # One compute: the four results share the file tasks, so each file is read once.
+    flows, clients, uids, facts = _compute([flows, clients, uids, facts], scheduler)
     flows = flows.reset_index().sort_values(GROUP, kind="stable", ignore_index=True)
     clients = clients.reset_index().sort_values("ip", kind="stable", ignore_index=True)
     names = uids.reset_index()[NAME_KEY + ["first_ts", "uid"]].sort_values(NAME_KEY, kind="stable", ignore_index=True)
@@ -282,10 +284,12 @@ def flow_sums(flows: pd.DataFrame) -> tuple[pd.DataFrame, Counter]:
     resp_bytes = flows["resp_ip_bytes"].to_numpy(dtype="int64").clip(min=0)
     ts = flows["ts"].to_numpy(dtype="float64")
     duration = np.nan_to_num(flows["duration"].to_numpy(dtype="float64"), nan=0.0).clip(min=0.0)
+    port = np.where(reversed_, flows["id.orig_p"].to_numpy(dtype="int64"), flows["id.resp_p"].to_numpy(dtype="int64"))
+    port = np.where((port <= 1023) | np.isin(port, list(SERVICE_PORTS)), port, 0)
     frame = pd.DataFrame({
         "ip": np.where(reversed_, orig, resp),
         "proto": flows["proto"].to_numpy(dtype=object),
-        "port": np.where(reversed_, flows["id.orig_p"].to_numpy(dtype="int64"), flows["id.resp_p"].to_numpy(dtype="int64")),
+        "port": port,
         "app": flows["app"].to_numpy(dtype=object),
         "flows": np.ones(count, dtype="int64"),
         "sent_bytes": np.where(reversed_, resp_bytes, orig_bytes),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from tracecheck.destinations import MEDIA_APPS, NAME_SOURCE_ORDER, DestinationTraffic, SeenName
+from tracecheck.destinations import MEDIA_APPS, NAME_SOURCE_ORDER, DestinationTraffic, SeenName, local_addresses
 from tracecheck.errors import UserError
 from tracecheck.observability import DOH_NAMES, DOH_RESOLVERS, DOT_PORT, VANTAGE_LIMITS, resolver_name
 from tracecheck.sensors.aggregate import Aggregate, Scope, aggregate
@@ -137,7 +137,7 @@ def read_logs(kind: str, paths: tuple[str, ...], policy, scheduler: str | None =
         raise UserError(f"{OPTION[kind]} {' '.join(paths)}: no log files found there")
     summed = aggregate(reader, logs, scope_of(policy), scheduler)  # progress: the Dask tasks run elsewhere
     traffic = destinations_of(summed)
-    local = set(summed.clients["ip"]) | {ip for ip in traffic if _is_local(ip)}
+    local = set(summed.clients["ip"]) | local_addresses(traffic)
     sampled = sample_flows(reader, logs, int(summed.flows["flows"].sum()) + summed.outside_scope)
     reading = LogReading(flows=sampled, accounting=_accounting(summed), captures=_inputs(summed))
     return LogInput(reading, traffic, local, observability(traffic, summed, local), summed.outside_scope,
@@ -184,12 +184,6 @@ def destinations_of(summed: Aggregate) -> dict[str, DestinationTraffic]:
 def _name_order(seen: SeenName) -> tuple:
     rank = NAME_SOURCE_ORDER.index(seen.source) if seen.source in NAME_SOURCE_ORDER else len(NAME_SOURCE_ORDER)
     return (rank, seen.first_ts, seen.name, seen.uid)
-
-
-def _is_local(ip: str) -> bool:
-    from tracecheck.destinations import local_addresses
-
-    return bool(local_addresses([ip]))
 
 
 def sample_flows(reader: SensorLogs, logs: list[LogFile], total: int, limit: int = FLOWS_CSV_ROWS) -> SampledFlows:
