@@ -220,7 +220,8 @@ def main() -> int:
     for rows in [int(r) for r in args.rows.split(",")]:
         folder = (args.keep or Path(tempfile.mkdtemp(prefix="bench-zeek-"))) / f"{rows}"
         start = time.perf_counter()
-        write_logs(folder, rows, args.destinations, args.file_rows, args.gzip)
+        if not (args.keep and any(folder.glob("ssl.log*"))):  # --keep DIR of an earlier run: its logs again
+            write_logs(folder, rows, args.destinations, args.file_rows, args.gzip)
         size = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
         print(f"{rows:,} conn rows to {args.destinations:,} destinations: {size:,.0f} MB written in "
               f"{time.perf_counter() - start:.0f} s", flush=True)

@@ -74,6 +74,7 @@ def reader_of(flows: list[tuple], names: list[tuple], files: int, cuts: list[int
 
 def summed(reader: FramesReader, scheduler: str, monkeypatch):
     monkeypatch.setattr("tracecheck.sensors.aggregate._hash_file", lambda path, digest: digest.update(path.encode()))
+    monkeypatch.setattr("tracecheck.sensors.aggregate._COMPACT_AT", 5)  # a task combines its sums as it goes
     return aggregate(reader, reader.find(list(reader.frames)), scheduler=scheduler)
 
 

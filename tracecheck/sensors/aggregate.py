@@ -209,8 +209,9 @@ def reduce_log(log: LogFile, reader: SensorLogs, scope: Scope = Scope(), rows: i
             names.append(earliest_names(chunk.names))
             pending += len(names[-1])
         if pending > _COMPACT_AT:
-            flows, names = [combine_flows(flows)], [combine_names(names)]
-            pending = len(flows[0]) + len(names[0])
+            flows = [combine_flows(flows)] if flows else []
+            names = [combine_names(names)] if names else []
+            pending = sum(map(len, flows + names))
     _hash_file(log.path, digest)
     parts = []
     if flows:
