@@ -135,6 +135,7 @@ files = sorted(glob.glob(sys.argv[1] + "/conn.*"))
 columns = json.loads(sys.argv[2])
 con = duckdb.connect()
 con.execute("SET threads TO 2")
+con.execute("SET enable_progress_bar = false")
 query = f"""SELECT count(*), sum(flows) FROM (SELECT "id.resp_h" AS ip, count(*) AS flows,
   sum(orig_ip_bytes) AS sent, sum(resp_ip_bytes) AS received, min(ts) AS first, max(ts + duration) AS last
   FROM read_csv({files!r}, delim='\\t', header=false, comment='#', columns={columns!r}, auto_detect=false)

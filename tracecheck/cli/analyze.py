@@ -34,7 +34,7 @@ def analyze(
     zeek: list[str] = typer.Option([], "--zeek", help="Judge Zeek logs instead of captures: a log directory, files or globs (TSV or JSON, rotated and .gz included); repeatable."),
     eve: list[str] = typer.Option([], "--eve", help="Judge Suricata eve.json files instead of captures; repeatable."),
     flows: list[str] = typer.Option([], "--flows", help="Judge a flow dataset (`tracecheck flows ... --format parquet --partitioned -o DIR`) instead of captures."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="Aggregate sensor logs on a dask.distributed cluster (tcp://HOST:PORT; its workers must read the same paths); default: locally, in threads."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Aggregate sensor logs on a dask.distributed cluster (tcp://HOST:PORT; its workers must read the same paths); default: locally, one file at a time (or threads, processes)."),
     force: bool = typer.Option(False, "--force", help="Write into --out DIR even though it holds files tracecheck did not write: files named as tracecheck's outputs are overwritten, nothing else is deleted, and `tracecheck verify` lists the rest as extra."),
 ) -> int:
     """Judge every destination of a test call against a residency policy and write the evidence.

@@ -9,7 +9,8 @@ and reduces them as it goes, so a task holds per-destination sums, never the fil
     log      per file: lines, rows, first/last ts, SHA-256 (and ``skipped`` rows per reason)
 
 Every task's frame has the same columns (``PARTIAL``), told apart by ``table``; a groupby then
-combines the files' sums.  The same graph runs on the local threaded scheduler or, given
+combines the files' sums.  The same graph runs locally (Dask's synchronous scheduler: as fast
+as threads here, whose GIL-bound tasks only add memory -- benchmarks/README.md) or, given
 ``tcp://HOST:PORT``, on a dask.distributed cluster whose workers can read the same paths.  Sums of
 integers, minima and maxima do not depend on the order tasks finish in, and every result is
 sorted: the report is byte-identical whichever scheduler ran it.
@@ -111,7 +112,7 @@ def log_format(log: LogFile) -> str:
 
 def aggregate(reader: SensorLogs, logs: Sequence[LogFile], scope: Scope = Scope(), scheduler: str | None = None,
               rows: int = CHUNK_ROWS) -> Aggregate:
-    """Sum ``logs`` per destination on ``scheduler``: None (or ``threads``, ``sync``) locally,
+    """Sum ``logs`` per destination on ``scheduler``: None (``sync``), ``threads`` or ``processes`` locally,
     ``tcp://HOST:PORT`` on a dask.distributed cluster."""
     import dask.dataframe as dd
 
@@ -152,8 +153,8 @@ def _compute(collections: list, scheduler: str | None) -> tuple:
         with client:
             return tuple(client.gather(client.compute(collections)))
     if scheduler not in (None, "", "threads", "sync", "synchronous", "processes"):
-        raise UserError(f"--scheduler {scheduler}: give threads, sync, or a dask.distributed address tcp://HOST:PORT")
-    return dask.compute(*collections, scheduler=scheduler or "threads")
+        raise UserError(f"--scheduler {scheduler}: give sync, threads, processes, or a dask.distributed address tcp://HOST:PORT")
+    return dask.compute(*collections, scheduler=scheduler or "sync")
 
 
 def _summaries(logs: Sequence[LogFile], facts: pd.DataFrame) -> list[LogSummary]:
@@ -273,13 +274,9 @@ def local_mask(addresses: np.ndarray) -> np.ndarray:
 
 def flow_sums(flows: pd.DataFrame) -> tuple[pd.DataFrame, Counter]:
     """A chunk of FLOW_COLUMNS rows summed per (destination, proto, port, app), and the flows each
-    local originator opened."""
-    count = len(flows)
-    orig = flows["id.orig_h"].to_numpy(dtype=object)
-    resp = flows["id.resp_h"].to_numpy(dtype=object)
-    codes, uniques = pd.factorize(np.concatenate([orig, resp]))
-    local = local_mask(np.asarray(uniques, dtype=object))[codes]
-    orig_local, resp_local = local[:count], local[count:]
+    local originator opened.  Text stays in its (Arrow) columns: no Python string per row."""
+    orig, resp = flows["id.orig_h"].reset_index(drop=True), flows["id.resp_h"].reset_index(drop=True)
+    orig_local, resp_local = _is_local(orig), _is_local(resp)
     reversed_ = resp_local & ~orig_local
     orig_bytes = flows["orig_ip_bytes"].to_numpy(dtype="int64").clip(min=0)  # -1: unset
     resp_bytes = flows["resp_ip_bytes"].to_numpy(dtype="int64").clip(min=0)
@@ -288,18 +285,24 @@ def flow_sums(flows: pd.DataFrame) -> tuple[pd.DataFrame, Counter]:
     port = np.where(reversed_, flows["id.orig_p"].to_numpy(dtype="int64"), flows["id.resp_p"].to_numpy(dtype="int64"))
     port = np.where((port <= 1023) | np.isin(port, list(SERVICE_PORTS)), port, 0)
     frame = pd.DataFrame({
-        "ip": np.where(reversed_, orig, resp),
-        "proto": flows["proto"].to_numpy(dtype=object),
+        "ip": resp.where(~reversed_, orig),
+        "proto": flows["proto"].reset_index(drop=True),
         "port": port,
-        "app": flows["app"].to_numpy(dtype=object),
-        "flows": np.ones(count, dtype="int64"),
+        "app": flows["app"].reset_index(drop=True),
+        "flows": np.ones(len(flows), dtype="int64"),
         "sent_bytes": np.where(reversed_, resp_bytes, orig_bytes),
         "received_bytes": np.where(reversed_, orig_bytes, resp_bytes),
         "first_ts": ts,
         "last_ts": ts + duration,
     })
-    opened = Counter(pd.Series(orig[orig_local]).value_counts().to_dict()) if orig_local.any() else Counter()
+    opened = Counter(orig[orig_local].value_counts().to_dict()) if orig_local.any() else Counter()
     return combine_flows([frame]), opened
+
+
+def _is_local(addresses: pd.Series) -> np.ndarray:
+    """Whether each address is local, looked up once per distinct address."""
+    codes, uniques = pd.factorize(addresses)
+    return local_mask(np.asarray(uniques, dtype=object))[codes]
 
 
 def combine_flows(frames: list[pd.DataFrame]) -> pd.DataFrame:
