@@ -8,7 +8,8 @@ For each size it writes N conn.log rows (Zeek TSV, files of --file-rows rows, op
 to --destinations distinct public addresses from 200 local clients, and an ssl.log naming every
 destination, then measures, each in a child process (peak RSS from wait4):
 
-    aggregate   tracecheck.sensors.aggregate on the local threaded scheduler
+    aggregate   tracecheck.sensors.aggregate on the local default (synchronous) scheduler
+    threads     the same on Dask's threaded scheduler
     cluster     the same graph on a dask.distributed LocalCluster of two worker processes
                 (RSS: the client's; workers' peak from the cluster's own accounting)
     analyze     `tracecheck --quiet analyze --zeek DIR` end to end (resolve, judge, report)
@@ -180,8 +181,8 @@ def measure(folder: Path, rows: int, steps: list[str]) -> dict:
                for f, t in zip(CONN_FIELDS, CONN_TYPES)}
     results = {}
     for step in steps:
-        if step in ("aggregate", "sync", "cluster"):
-            seconds, got = child(AGGREGATE, str(folder), {"aggregate": "threads"}.get(step, step))
+        if step in ("aggregate", "sync", "threads", "cluster"):
+            seconds, got = child(AGGREGATE, str(folder), {"aggregate": "sync"}.get(step, step))
         elif step == "analyze":
             out = Path(tempfile.mkdtemp(prefix="bench-report-"))
             seconds, got = child(ANALYZE, str(folder), str(out))
@@ -207,8 +208,8 @@ def main() -> int:
     parser.add_argument("--destinations", type=int, default=100_000)
     parser.add_argument("--file-rows", type=int, default=5_000_000, help="conn rows per file (one Dask task each)")
     parser.add_argument("--gzip", action="store_true")
-    parser.add_argument("--steps", default="aggregate,cluster,analyze,peer",
-                        help="of: aggregate (threads), sync, cluster, analyze, peer")
+    parser.add_argument("--steps", default="aggregate,threads,cluster,analyze,peer",
+                        help="of: aggregate (the default, synchronous scheduler), threads, cluster, analyze, peer")
     parser.add_argument("--keep", type=Path, help="write the logs here and keep them")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
