@@ -136,12 +136,28 @@ def read_logs(kind: str, paths: tuple[str, ...], policy, scheduler: str | None =
     if not logs:
         raise UserError(f"{OPTION[kind]} {' '.join(paths)}: no log files found there")
     summed = aggregate(reader, logs, scope_of(policy), scheduler)  # progress: the Dask tasks run elsewhere
+    _give_back_memory()
     traffic = destinations_of(summed)
     local = set(summed.clients["ip"]) | local_addresses(traffic)
     sampled = sample_flows(reader, logs, int(summed.flows["flows"].sum()) + summed.outside_scope)
     reading = LogReading(flows=sampled, accounting=_accounting(summed), captures=_inputs(summed))
     return LogInput(reading, traffic, local, observability(traffic, summed, local), summed.outside_scope,
                     limits(kind, summed, sampled))
+
+
+def _give_back_memory() -> None:
+    """Hand the readers' freed buffers back to the system before judging (Arrow's pool and glibc
+    keep them otherwise): measured, a tenth of a gigabyte less at the run's peak."""
+    import ctypes
+    import ctypes.util
+
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    libc = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
+    if trim is not None:  # glibc only
+        trim(0)
 
 
 def scope_of(policy) -> Scope:
