@@ -170,9 +170,10 @@ try:
     main()
 except SystemExit as done:
     code = done.code
+peak = peak_mb()  # before reading the report back: 100k destinations' JSON is hundreds of MB as objects
 report = json.load(open(os.path.join(out, "report.json")))
 print(json.dumps({"destinations": report["summary"]["destinations"], "rows": report["accounting"]["decoded"],
-                  "peak_mb": peak_mb(), "exit": code}))
+                  "peak_mb": peak, "exit": code}))
 '''
 
 
