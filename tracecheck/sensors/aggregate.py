@@ -42,7 +42,7 @@ PARTIAL = {
     "flows": "int64", "sent_bytes": "int64", "received_bytes": "int64", "lines": "int64",
     "first_ts": "float64", "last_ts": "float64",
 }
-"""A task's frame.  ``log`` rows: ``name`` the path, ``source`` the format, ``uid`` the SHA-256,
+"""A task's frame.  ``name`` rows: ``uid`` holds the sighting's ``sighting_keys``; ``log`` rows: ``name`` the path, ``source`` the format, ``uid`` the SHA-256,
 ``flows`` the rows; ``skipped`` rows: ``name`` the path, ``source`` the reason, ``flows`` the count;
 ``outside`` rows: ``flows`` outside the policy's scope."""
 
@@ -124,16 +124,17 @@ def aggregate(reader: SensorLogs, logs: Sequence[LogFile], scope: Scope = Scope(
     flows = (parts[parts.table == "flow"].groupby(GROUP)
              .agg({"flows": "sum", "sent_bytes": "sum", "received_bytes": "sum", "first_ts": "min", "last_ts": "max"}))
     clients = parts[parts.table == "client"].groupby("ip").flows.sum()
-    named = parts[parts.table == "name"][NAME_KEY + ["uid", "first_ts"]]
-    earliest = named.groupby(NAME_KEY).first_ts.min().reset_index()
-    # The earliest sighting's uid: among the sightings at the earliest ts, the smallest (gather's order).
-    uids = named.merge(earliest, on=NAME_KEY + ["first_ts"]).groupby(NAME_KEY + ["first_ts"]).uid.min()
+    # The earliest sighting and its uid in one reduction: the smallest (ts, uid) as one sortable
+    # text (``sighting_key``), so that no file's names wait for all the others' (a join would).
+    sightings = parts[parts.table == "name"].groupby(NAME_KEY).uid.min()
     facts = parts[parts.table.isin(["log", "skipped", "outside"])]
     # One compute: the four results share the file tasks, so each file is read once.
-    flows, clients, uids, facts = _compute([flows, clients, uids, facts], scheduler)
+    flows, clients, sightings, facts = _compute([flows, clients, sightings, facts], scheduler)
     flows = flows.reset_index().sort_values(GROUP, kind="stable", ignore_index=True)
     clients = clients.reset_index().sort_values("ip", kind="stable", ignore_index=True)
-    names = uids.reset_index()[NAME_KEY + ["first_ts", "uid"]].sort_values(NAME_KEY, kind="stable", ignore_index=True)
+    names = sightings.reset_index().sort_values(NAME_KEY, kind="stable", ignore_index=True)
+    names["first_ts"], names["uid"] = from_sighting_keys(names["uid"])
+    names = names[NAME_KEY + ["first_ts", "uid"]]
     return Aggregate(flows, clients, names, _summaries(logs, facts), int(facts.loc[facts.table == "outside", "flows"].sum()))
 
 
@@ -220,7 +221,8 @@ def reduce_log(log: LogFile, reader: SensorLogs, scope: Scope = Scope(), rows: i
     if clients:
         parts.append(pd.DataFrame({"table": "client", "ip": list(clients), "flows": list(clients.values())}))
     if names:
-        parts.append(combine_names(names).assign(table="name"))
+        earliest = combine_names(names)
+        parts.append(earliest.assign(table="name", uid=sighting_keys(earliest["first_ts"], earliest["uid"])))
     parts.append(pd.DataFrame({"table": ["log"], "name": [log.path], "source": [log_format(log)],
                                "uid": [digest.hexdigest()], "flows": [taken], "lines": [lines],
                                "first_ts": [np.nan if first is None else first],
@@ -325,6 +327,20 @@ def combine_names(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return (frame.sort_values(["first_ts", "uid"], kind="stable", na_position="last")
             .drop_duplicates(NAME_KEY, keep="first").reset_index(drop=True))
+
+
+def sighting_keys(ts: pd.Series, uid: pd.Series) -> pd.Series:
+    """(ts, uid) as text that sorts as the pair does: ts's IEEE bits in 16 hex digits (for times
+    >= 0 the bits order as the numbers do, and NaN sorts last), then the uid."""
+    bits = np.ascontiguousarray(ts.to_numpy(dtype="float64")).view(np.uint64)
+    return pd.Series([f"{b:016x}" for b in bits.tolist()], index=ts.index, dtype="str") + uid.astype("str")
+
+
+def from_sighting_keys(keys: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """``sighting_keys`` back to (ts, uid)."""
+    texts = keys.astype(str).tolist()
+    bits = np.array([int(text[:16], 16) for text in texts], dtype=np.uint64)
+    return bits.view(np.float64), [text[16:] for text in texts]
 
 
 def _in_scope(flows: pd.DataFrame, scope: Scope) -> np.ndarray:
