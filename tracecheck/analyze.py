@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -111,6 +111,12 @@ class AnalyzeRequest:
     """Ed25519 private key to sign the manifest with."""
     force: bool = False
     """Write into a directory holding files tracecheck did not write (``report.writer``)."""
+    sensor: str = ""
+    """Judge sensor logs instead of captures: ``zeek``, ``eve`` or ``flows`` (a flow dataset)."""
+    logs: tuple[str, ...] = ()
+    """The sensor's log files, directories or globs (``sensor``); ``captures`` is then empty."""
+    scheduler: str | None = None
+    """Where the logs are aggregated: None locally, ``tcp://HOST:PORT`` a dask.distributed cluster."""
 
 
 @dataclass(frozen=True)
@@ -134,8 +140,16 @@ def check(request: AnalyzeRequest) -> _Checked:
     from tracecheck.report.manifest import load_signing_key
     from tracecheck.report.writer import check_formats, check_out_dir, read_copies
 
-    if not request.captures:
-        raise UserError("analyze needs at least one capture file (pcap, pcapng, optionally .gz)")
+    if request.sensor and request.captures:
+        raise UserError("give either capture files or sensor logs (--zeek, --eve, --flows), not both: "
+                        "judge them in two runs")
+    if request.sensor and not request.logs:
+        raise UserError(f"--{request.sensor} needs at least one path")
+    if not request.captures and not request.sensor:
+        raise UserError("analyze needs at least one capture file (pcap, pcapng, optionally .gz), "
+                        "or sensor logs (--zeek, --eve, --flows)")
+    if request.scheduler and not request.sensor:
+        raise UserError("--scheduler aggregates sensor logs (--zeek, --eve, --flows); captures are read locally")
     formats = {f.strip().lower() for f in request.formats if f.strip()}
     check_formats(formats)
     if request.sign_key is not None:
@@ -144,7 +158,7 @@ def check(request: AnalyzeRequest) -> _Checked:
     site = parse_site(request.site) if request.site else None
     catalog = load_catalog(extra=[Path(p) for p in request.catalogs])
     catalog_copies = read_copies(request.catalogs)
-    out = Path(request.out_dir) if request.out_dir is not None else default_out_dir(request.captures[0])
+    out = Path(request.out_dir) if request.out_dir is not None else default_out_dir((request.captures or request.logs)[0])
     check_out_dir(out, request.force)
     return _Checked(policy, default_policy, policy_bytes, site, catalog, catalog_copies, formats, out)
 
@@ -159,26 +173,64 @@ def analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] |
         return _analyze(request, progress)
 
 
-def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] | None) -> AnalysisResult:
-    from tracecheck.report.writer import write_report
+@dataclass
+class _JudgeInput:
+    """What the judging loop needs, from captures (``_read_captures``) or from sensor logs
+    (``sensors.judge_input.read_logs``, which gives the same fields)."""
 
+    reading: FlowResult
+    """The flow stage's result, or the logs' (``sensors.judge_input.LogReading``, its shape)."""
+    traffic: dict[str, DestinationTraffic]
+    local: set[str]
+    observability: list[str]
+    outside_scope: int
+    calls: list[Call] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Report warnings of the input kind (what sensor logs cannot show)."""
+
+
+def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] | None) -> AnalysisResult:
     checked = check(request)
-    paths, policy, catalog, out = request.captures, checked.policy, checked.catalog, checked.out
-    default_policy, given_site = checked.default_policy, checked.site
-    named = build_named_flows([str(p) for p in paths], hash_files=True, progress=progress)
+    if request.sensor:
+        from tracecheck.sensors.judge_input import read_logs
+
+        logs = read_logs(request.sensor, request.logs, checked.policy, request.scheduler, progress)
+        read = _JudgeInput(logs.reading, logs.traffic, logs.local, logs.observability, logs.outside_scope,
+                           notes=logs.notes)
+    else:
+        read = _read_captures(request, checked.policy, progress)
+    return _judge_and_write(request, checked, read)
+
+
+def _read_captures(request: AnalyzeRequest, policy: Policy,
+                   progress: Callable[[str, int, int], None] | None) -> _JudgeInput:
+    """The captures' flows, names and calls, per destination."""
+    named = build_named_flows([str(p) for p in request.captures], hash_files=True, progress=progress)
     reading, calls, names, relayed, turn_flows = (named.result, named.calls, named.names, named.relayed,
                                                   named.turn_flows)
     del named  # the dissectors' per-flow state goes with it: a few hundred bytes a destination
     reading.builder = None  # the builder's raw columns and open-flow index: the table has what follows needs
     give_back_freed_memory()
-    site, site_source, site_notes = _choose_site(given_site, reading, policy)
-    on = reference_date(reading)
     spans = [(call.first_ts, call.last_ts) for call in calls]
     in_scope = [flow for flow in reading.flows if flow_in_scope(flow, policy, spans)]
     outside_scope = len(reading.flows) - len(in_scope)
     traffic = gather(in_scope, names, calls, relayed)
     local = local_addresses([ip for flow in in_scope for ip in (flow.orig_h, flow.resp_h)]
                             + [peer.ip for peer in relayed])
+    del names
+    observability = observability_notes(traffic, local, outside_scope) + _hidden_relay_peers(relayed, turn_flows,
+                                                                                             in_scope)
+    return _JudgeInput(reading, traffic, local, observability, outside_scope, calls)
+
+
+def _judge_and_write(request: AnalyzeRequest, checked: _Checked, read: _JudgeInput) -> AnalysisResult:
+    from tracecheck.report.writer import write_report
+
+    policy, catalog, out = checked.policy, checked.catalog, checked.out
+    default_policy = checked.default_policy
+    reading, traffic, calls, outside_scope = read.reading, read.traffic, read.calls, read.outside_scope
+    site, site_source, site_notes = _choose_site(checked.site, reading, policy)
+    on = reference_date(reading)
 
     from tracecheck.geo.lookup import Resolver
 
@@ -196,9 +248,8 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
     # What reads the traffic but not the verdicts comes first, so that each destination's traffic
     # (and the flows as objects) can go once it is judged: the run's peak is the end of judging.
     report_calls = [_call(call, uid_to_ip, traffic) for call in calls]
-    observability = observability_notes(traffic, local, outside_scope) + _hidden_relay_peers(relayed, turn_flows,
-                                                                                             in_scope)
-    del in_scope, uid_to_ip, names
+    observability = read.observability
+    del uid_to_ip
     reading.flows.forget_rows()
     give_back_freed_memory()
     evidence_items = _EvidenceItems()
@@ -225,7 +276,8 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
         destinations=destinations,
         calls=report_calls,
         observability=observability,
-        warnings=_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope) + site_notes,
+        warnings=(_warnings(reading, policy, default_policy, catalog, sources, on, judged, outside_scope)
+                  + read.notes + site_notes),
         site=_site(site, site_source),
     )
     code = exit_code(destinations)
