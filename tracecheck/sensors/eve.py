@@ -263,29 +263,27 @@ def _time(text) -> float:
 
 def _flow(event: dict, log: LogFile, flows: list, names: common.NameRows) -> None:
     flow = event.get("flow") or {}
-    start = _time(flow.get("start") or event["timestamp"])
-    end = flow.get("end")
-    duration = max(_time(end) - start, 0.0) if end else float("nan")
-    proto = _proto(event.get("proto"))
-    orig_port, resp_port = _ports(event, proto)
-    app = _text(event.get("app_proto"))
-    flows.append((_text(event.get("flow_id")), start, duration, proto, _text(event.get("src_ip")), orig_port,
-                  _text(event.get("dest_ip")), resp_port, _count(flow.get("pkts_toserver")),
-                  _count(flow.get("bytes_toserver")), _count(flow.get("pkts_toclient")),
-                  _count(flow.get("bytes_toclient")), "" if app in NOT_AN_APP else app, log.path))
+    flows.append(_flow_row(event, log, flow, _count(flow.get("pkts_toserver")), _count(flow.get("bytes_toserver")),
+                           _count(flow.get("pkts_toclient")), _count(flow.get("bytes_toclient"))))
 
 
 def _netflow(event: dict, log: LogFile, flows: list, names: common.NameRows) -> None:
-    netflow = event.get("netflow") or {}
-    start = _time(netflow.get("start") or event["timestamp"])
-    end = netflow.get("end")
+    netflow = event.get("netflow") or {}  # one direction: what went back is a record of its own
+    flows.append(_flow_row(event, log, netflow, _count(netflow.get("pkts")), _count(netflow.get("bytes")), 0, 0))
+
+
+def _flow_row(event: dict, log: LogFile, times: dict, orig_pkts: int, orig_bytes: int, resp_pkts: int,
+              resp_bytes: int) -> tuple:
+    """A FLOW_COLUMNS row of a flow or netflow event; ``times`` holds its start and end."""
+    start = _time(times.get("start") or event["timestamp"])
+    end = times.get("end")
     duration = max(_time(end) - start, 0.0) if end else float("nan")
     proto = _proto(event.get("proto"))
     orig_port, resp_port = _ports(event, proto)
     app = _text(event.get("app_proto"))
-    flows.append((_text(event.get("flow_id")), start, duration, proto, _text(event.get("src_ip")), orig_port,
-                  _text(event.get("dest_ip")), resp_port, _count(netflow.get("pkts")), _count(netflow.get("bytes")),
-                  0, 0, "" if app in NOT_AN_APP else app, log.path))
+    return (_text(event.get("flow_id")), start, duration, proto, _text(event.get("src_ip")), orig_port,
+            _text(event.get("dest_ip")), resp_port, orig_pkts, orig_bytes, resp_pkts, resp_bytes,
+            "" if app in NOT_AN_APP else app, log.path)
 
 
 def _named(event: dict, names: common.NameRows, name: str | None, source: str) -> None:
