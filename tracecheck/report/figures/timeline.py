@@ -148,7 +148,7 @@ def timeline_svg(data: Mapping[str, Any], flows: Mapping[str, Sequence]) -> str:
              if d["ip"] in series}
     stacks = [(ip if names.get(ip, ip) == ip else f"{names[ip]} ({ip})", series[ip]) for ip in shown]
     if others is not None:
-        stacks.append((f"{OTHERS} ({others[0]} destinations)", others[1]))
+        stacks.append((f"{OTHERS} ({others[0]} destination{'' if others[0] == 1 else 's'})", others[1]))
     totals = [sum(values[i] for _, values in stacks) for i in range(BUCKETS)]
     peak = max(max(totals), 1)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
