@@ -18,6 +18,7 @@ _FINAL = re.compile(r"received/dropped on interface .*?: (\d+)/(\d+)(?: \(.*?ps_
 class Dumpcap(ProgramBackend):
     name = "dumpcap"
     program = "dumpcap"
+    read_timeout_s = 0.25  # dumpcap's CAP_READ_TIMEOUT (250 ms)
 
     def command(self) -> list[str]:
         argv = [self.path, "-i", self.interface, "-w", "-", "-P", "-q", "-s", str(self.snaplen)]

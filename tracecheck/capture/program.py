@@ -22,12 +22,19 @@ FILTER_SIGNS = ("filter", "expression", "unknown port", "unknown host", "unknown
 """What tcpdump and dumpcap say about a filter they cannot compile."""
 STOP_TIMEOUT = 5.0
 """Seconds a program gets to stop after SIGINT before SIGTERM, and as long again before SIGKILL."""
+SETTLE_MARGIN_S = 0.2
+"""Beyond the program's read timeout, for a loaded machine, before it is told to stop."""
 
 
 class ProgramBackend(Backend):
     """A program started with ``command()``; subclasses read its counters from its stderr."""
 
     program: str = ""
+    read_timeout_s: float = 0.0
+    """How long libpcap may hold packets in the kernel's ring before handing them over (its
+    ``to_ms``).  A program told to stop exits without reading what is still held there, so the
+    last packets before Ctrl-C -- the end of the call -- would be lost: it is told to stop only
+    once that long has passed."""
 
     def __init__(self, interface: str, capture_filter: str, snaplen: int, path: str) -> None:
         super().__init__(interface, capture_filter, snaplen)
@@ -103,7 +110,10 @@ class ProgramBackend(Backend):
     def stop(self) -> None:
         self._stopping = True
         if self._process is not None and self._process.poll() is None:
-            self._signal(signal.SIGINT)
+            # Meanwhile the recorder goes on writing what arrives; packets after the stop are few.
+            settle = threading.Timer(self.read_timeout_s + SETTLE_MARGIN_S, self._signal, args=(signal.SIGINT,))
+            settle.daemon = True
+            settle.start()
 
     def _signal(self, sig: int) -> None:
         try:
