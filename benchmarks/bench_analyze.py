@@ -37,7 +37,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_flows  # noqa: E402 - a sibling script: corpus generation, warm reads, BenchError
-from bench_flows import BenchError, corpus, warm  # noqa: E402
+from bench_flows import BenchError, child_peak_mb, corpus, warm  # noqa: E402
 
 DEMO = HERE.parent / "captures" / "demo-call.pcapng"
 RATIO_GOAL = 10.0
@@ -95,7 +95,7 @@ def run(command: list[str], env: dict | None = None, ok_codes=(0,)) -> tuple[flo
     if code not in ok_codes:
         tail = "\n  ".join(text.strip().splitlines()[-5:])
         raise BenchError(f"{Path(command[0]).name} exited {code}: {' '.join(command)}\n  {tail}")
-    return seconds, usage.ru_maxrss / 1024, text
+    return seconds, child_peak_mb(usage), text
 
 
 def analyze_command(capture: Path, out: Path) -> list[str]:

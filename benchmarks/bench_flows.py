@@ -22,6 +22,7 @@ import csv
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -79,8 +80,18 @@ def timed(command: list[str], capture: bool = False) -> tuple[float, float, str,
             raise BenchError(f"{Path(command[0]).name} exited {proc.returncode}: {' '.join(command)}\n  "
                              + "\n  ".join(tail))
         out.seek(0)
-        return (seconds, usage.ru_maxrss / 1024, out.read().decode(errors="replace") if capture else "",
+        return (seconds, child_peak_mb(usage), out.read().decode(errors="replace") if capture else "",
                 usage.ru_utime + usage.ru_stime)
+
+
+def child_peak_mb(usage) -> float:
+    """A child's peak RSS (MB) from the ``wait4`` rusage; a warning when it is not above this
+    process's own peak, since the child's exec records its parent's high-water mark as well."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if usage.ru_maxrss <= own:
+        print(f"warning: a child's peak RSS ({usage.ru_maxrss / 1024:,.0f} MB) is not above this benchmark's own "
+              f"({own / 1024:,.0f} MB): it may be this process's, not the child's", file=sys.stderr)
+    return usage.ru_maxrss / 1024
 
 
 def warm(path: Path) -> None:
@@ -151,7 +162,11 @@ def corpus(packets: int, seed: int, quiet: bool) -> Path:
         if not quiet:
             print(f"generating {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path} ...",
                   file=sys.stderr)
-        make_corpus.generate(packets, seed=seed, path=path)
+        # In a process of its own: generating holds hundreds of MB, and a child started later
+        # from this process would report this process's peak as its own (Linux records the
+        # parent's high-water mark at the child's exec, in the ru_maxrss that wait4 returns).
+        subprocess.run([sys.executable, str(HERE / "make_corpus.py"), "--packets", str(packets), "--seed", str(seed),
+                        "-o", str(path), "--quiet"], check=True)
     return path
 
 

@@ -30,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench_flows import BenchError, timed, warm
+from bench_flows import BenchError, child_peak_mb, timed, warm
 
 HERE = Path(__file__).resolve().parent
 SECONDS_BAR = 10.0
@@ -90,7 +90,7 @@ def timed_analyze(command: list[str]) -> tuple[float, float, float]:
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1) or not (Path(command[command.index("--out") + 1]) / "report.json").exists():
         raise BenchError(f"tracecheck exited {code}: {' '.join(command)}\n  {proc.stderr.read().decode()[-800:]}")
-    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+    return seconds, child_peak_mb(usage), usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
