@@ -154,13 +154,12 @@ def server_name(text: str) -> str | None:
 
 def http_host(text: str) -> str | None:
     """A Host header as the capture path keeps it (``dissect.http``): no port, lower-case, no
-    trailing dot; None when malformed or an IP literal (an address is not a name)."""
+    trailing dot, an IP literal as written (the capture path names a flow by it too: Zeek's own
+    http.log of its ``http/no_crlf.pcap`` test showed the two disagreeing); None when malformed."""
     if len(text) > 300:
         return None
     split = _split_authority(text)
-    if split is None or canonical_ip(split[0]) is not None:
-        return None
-    return split[0]
+    return None if split is None else split[0]
 
 
 def sip_host(uri: str, request_to: str = "") -> str | None:
