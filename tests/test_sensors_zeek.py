@@ -441,3 +441,20 @@ def test_a_truncated_gzip_log_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="damaged"):
         for _ in ZEEK.chunks(log, rows=1000):
             pass
+
+
+@pytest.mark.parametrize("layout", ["tsv", "json"])
+def test_a_log_whose_address_columns_were_renamed_is_refused_at_sight(tmp_path, layout):
+    # Zeek's Log::default_field_name_map can write id.orig_h as "src": every record would be
+    # skipped as "not an IP address" and the run would judge nothing without saying why.
+    renamed = ("ts", "uid", "src", "src_port", "dst", "dst_port", "proto", "orig_pkts")
+    row = ("1.0", "C1", "10.0.0.1", "5000", "192.0.2.10", "443", "tcp", "3")
+    path = tmp_path / "conn.log"
+    if layout == "tsv":
+        write(path, tsv("conn", renamed, [row]))
+    else:
+        write(path, json_lines([dict(zip(renamed, row))]))
+    with pytest.raises(UserError) as err:
+        ZEEK.find([str(path)])
+    message = str(err.value)
+    assert str(path) in message and "id.orig_h or id.resp_h" in message and "\n" not in message
