@@ -33,6 +33,8 @@ Each difference is put in one category (printed with the case, ``-v`` for every 
     looks at ports; the capture path's takes the first packet's sender, CONTRACT.md);
   - ``capture path``: a destination or name only the logs have: the capture path missed it;
   - ``follows a name difference``: a verdict that differs because the names above differ;
+  - ``log refused``: ``analyze --zeek`` refused the log with exit 2 and said why (a conn.log
+    whose address fields the script renamed);
   - ``other``: to be read (``-v``) before being blamed on either side.
 
 Exit status: 0 done, 2 nothing to compare.
@@ -58,6 +60,7 @@ sys.path.insert(0, str(HERE.parent))
 
 LOGS = ("conn", "ssl", "dns", "http", "quic", "sip")
 TRACE_READ = re.compile(r"-r\s+\$\{?TRACES\}?/([^\s\"';)]+)")
+SCOPE_SEP = {b"id_orig_h": b"id.orig_h", b"id_orig_p": b"id.orig_p", b"id_resp_h": b"id.resp_h", b"id_resp_p": b"id.resp_p"}
 MASKED = re.compile(rb"^XXXXXXXXXX\.XXXXXX$")
 SCRIPT_SUFFIXES = (".zeek", ".test", ".sh", ".bro", ".spicy", ".py")
 
@@ -178,7 +181,7 @@ def restore_ts(logs: dict[str, bytes], flows: dict) -> tuple[dict[str, bytes], C
             values = line.split(b"\t")
             if len(values) != len(fields):
                 continue
-            row = dict(zip(fields, values))
+            row = {SCOPE_SEP.get(name, name): value for name, value in zip(fields, values)}
             if not MASKED.match(row[b"ts"]):
                 continue
             when = None
@@ -276,6 +279,10 @@ def run_case(tree: Tree, case: Case, work: Path, db: Path, policy: Path) -> Resu
     pcap, logs = report_of(work / "pcap"), report_of(work / "zeek")
     if pcap is None or logs is None:
         result.error = result.error or f"pcap: {err_pcap!r} zeek: {err_logs!r}"
+    if pcap is not None and logs is None and result.code_logs == 2:
+        result.error = ""
+        result.differences.append(("log refused", f"exit 2: {err_logs}"))
+        return result
     for report, dests, names, verdicts in ((pcap, result.dests_pcap, result.names_pcap, result.verdicts_pcap),
                                            (logs, result.dests_logs, result.names_logs, result.verdicts_logs)):
         for dest in (report or {}).get("destinations", []):
