@@ -127,7 +127,7 @@ def cases(tree: Tree) -> list[Case]:
 
 NOT_LOGS: list[str] = []
 """Cases passed over: their conn.log baseline is zeek-cut's output, not a log."""
-FILTERS = re.compile(r"\s-f\s|PacketFilter|restrict_filters|capture_filters|Log::remove_default_filter|"
+FILTERS = re.compile(r"\s-f\s|[Ff]ilter|Log::remove_default_filter|"
                      r"skip_further_processing|disable_analyzer|rename|Log::default_field_name_map|scope_sep")
 """A script that filters packets or reshapes the log: Zeek's log then differs by design."""
 

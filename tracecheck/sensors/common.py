@@ -21,8 +21,8 @@ import pyarrow as pa
 
 from tracecheck.dissect import dns as dns_wire
 from tracecheck.dissect._wire import canonical_ip
-from tracecheck.dissect.http import _split_authority
-from tracecheck.dissect.sip import _uri_parts, _uri_text
+from tracecheck.dissect.http import split_authority
+from tracecheck.dissect.sip import uri_parts, uri_text
 from tracecheck.dissect.tls import MAX_NAME_LEN
 from tracecheck.errors import UserError
 from tracecheck.sensors.interface import FLOW_COLUMNS, NAME_COLUMNS
@@ -139,7 +139,7 @@ def dns_name(text: str) -> str | None:
     labels = raw.split(b".")
     if any(not label or len(label) > 63 for label in labels):
         return None
-    return dns_wire._name_text(labels)
+    return dns_wire.name_text(labels)
 
 
 def server_name(text: str) -> str | None:
@@ -158,7 +158,7 @@ def http_host(text: str) -> str | None:
     http.log of its ``http/no_crlf.pcap`` test showed the two disagreeing); None when malformed."""
     if len(text) > 300:
         return None
-    split = _split_authority(text)
+    split = split_authority(text)
     return None if split is None else split[0]
 
 
@@ -169,7 +169,7 @@ def sip_host(uri: str, request_to: str = "") -> str | None:
     for text in (uri, request_to):
         if not text or len(text) > MAX_SIP_FIELD:
             continue
-        parts = _uri_parts(_uri_text(text))
+        parts = uri_parts(uri_text(text))
         if parts and parts[2] and canonical_ip(parts[2]) is None:
             return parts[2]
     return None
@@ -200,7 +200,7 @@ class NameRows:
         CNAME hop that led to the address."""
         client = canonical_ip(client) or ""
         uid = uid[:MAX_TEXT]
-        for answer in dns_wire._address_answers(questions, tuple(records)):
+        for answer in dns_wire.address_answers_from_records(questions, tuple(records)):
             self.rows.append((ts, uid, answer.ip, answer.query, "dns", client))
             for hop in answer.chain[1:]:
                 self.rows.append((ts, uid, answer.ip, hop, "dns_cname", client))
