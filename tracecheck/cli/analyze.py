@@ -31,9 +31,9 @@ def analyze(
     catalog: list[Path] = typer.Option([], "--catalog", help="Extra service catalog YAML (repeatable)."),
     rdap: bool = typer.Option(False, "--rdap", help="Also ask RDAP registries (uses the network; cached)."),
     sign_key: Path | None = typer.Option(None, "--sign-key", help="Ed25519 private key (PEM) to sign manifest.json; make one with `tracecheck keygen -o KEY`."),
-    zeek: list[str] = typer.Option([], "--zeek", help="Judge Zeek logs instead of captures: a log directory, files or globs (TSV or JSON, rotated and .gz included); repeatable."),
-    eve: list[str] = typer.Option([], "--eve", help="Judge Suricata eve.json files instead of captures; repeatable."),
-    flows: list[str] = typer.Option([], "--flows", help="Judge a flow dataset (`tracecheck flows ... --format parquet --partitioned -o DIR`) instead of captures."),
+    zeek: list[str] = typer.Option([], "--zeek", help="Judge Zeek logs instead of captures: a log directory, files or globs (TSV or JSON, rotated and .gz included), local or URLs that fsspec reads (s3://, gs://, file:// ...; its filesystem package installed); repeatable."),
+    eve: list[str] = typer.Option([], "--eve", help="Judge Suricata eve.json files instead of captures (paths, globs or fsspec URLs); repeatable."),
+    flows: list[str] = typer.Option([], "--flows", help="Judge a flow dataset (`tracecheck flows ... --format parquet --partitioned -o DIR`; a path or an fsspec URL) instead of captures."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Aggregate sensor logs on a dask.distributed cluster (tcp://HOST:PORT; its workers must read the same paths); default: locally, one file at a time (or threads, processes)."),
     force: bool = typer.Option(False, "--force", help="Write into --out DIR even though it holds files tracecheck did not write: files named as tracecheck's outputs are overwritten, nothing else is deleted, and `tracecheck verify` lists the rest as extra."),
 ) -> int:

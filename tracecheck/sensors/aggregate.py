@@ -34,6 +34,7 @@ import pandas as pd
 from tracecheck.errors import UserError
 from tracecheck.geo.ranges import AddressKeys
 from tracecheck.geo.special import local_table
+from tracecheck.sensors import storage
 from tracecheck.sensors.interface import LogFile, SensorLogs
 
 PARTIAL = {
@@ -239,7 +240,7 @@ def _hash_file(path: str, digest) -> None:
     """The file's SHA-256 as stored (compressed, if it is): a second read, mostly from the page
     cache (benchmarks/README.md has the cost)."""
     try:
-        with open(path, "rb") as handle:
+        with (storage.open_url(path) if storage.is_url(path) else open(path, "rb")) as handle:
             while block := handle.read(_HASH_BLOCK):
                 digest.update(block)
     except OSError as err:

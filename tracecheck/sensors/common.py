@@ -25,6 +25,7 @@ from tracecheck.dissect.http import split_authority
 from tracecheck.dissect.sip import uri_parts, uri_text
 from tracecheck.dissect.tls import MAX_NAME_LEN
 from tracecheck.errors import UserError
+from tracecheck.sensors import storage
 from tracecheck.sensors.interface import FLOW_COLUMNS, NAME_COLUMNS
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -44,7 +45,10 @@ _ZEEK_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
 def open_binary(path: str):
     """The file's bytes (``read(n)``, a context manager), gunzipped when it starts with gzip's
     magic, whatever its name: by pyarrow, which inflates faster than ``gzip`` and reads
-    concatenated members (rotated logs joined with ``cat``) the same."""
+    concatenated members (rotated logs joined with ``cat``) the same.  A URL is read through
+    fsspec (``storage``)."""
+    if storage.is_url(path):
+        return _open_url(path)
     try:
         raw = open(path, "rb")  # noqa: SIM115 - the caller closes it
         if raw.read(2) == GZIP_MAGIC:
@@ -54,6 +58,17 @@ def open_binary(path: str):
         return raw
     except OSError as err:
         raise UserError(f"{path}: cannot read: {err.strerror or err}") from None
+
+
+def _open_url(path: str):
+    raw = storage.open_url(path)
+    try:
+        magic = raw.read(2)
+        raw.seek(0)
+    except OSError as err:
+        raw.close()
+        raise UserError(f"{path}: cannot read: {str(err).splitlines()[0][:200]}") from None
+    return pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip") if magic == GZIP_MAGIC else raw
 
 
 def head(path: str, size: int = SNIFF_BYTES) -> bytes:
@@ -72,10 +87,12 @@ def read_error(path: str, err: Exception) -> UserError:
 
 def expand(paths: Sequence[str], wanted: Callable[[str], bool]) -> list[str]:
     """Files at ``paths``: files as given, directories walked (files whose base name ``wanted``
-    accepts), globs matched; sorted, each once.  UserError when a path or glob finds nothing."""
+    accepts), globs matched, URLs through fsspec (``storage``); sorted, each once.  UserError when a path or glob finds nothing."""
     found: set[str] = set()
     for path in paths:
-        if glob.has_magic(path) and not os.path.exists(path):
+        if storage.is_url(path):
+            found.update(storage.expand_url(path, wanted))
+        elif glob.has_magic(path) and not os.path.exists(path):
             matches = sorted(glob.glob(path, recursive=True))
             if not matches:
                 raise UserError(f"{path}: no file matches this pattern")
