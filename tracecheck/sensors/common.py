@@ -47,15 +47,22 @@ def open_binary(path: str):
     magic, whatever its name: by pyarrow, which inflates faster than ``gzip`` and reads
     concatenated members (rotated logs joined with ``cat``) the same.  A URL is read through
     fsspec (``storage``)."""
+    return open_tracked(path)[0]
+
+
+def open_tracked(path: str):
+    """``open_binary``'s stream and a function giving how many of the stored (compressed, if it
+    is) bytes have been read so far: for progress."""
     if storage.is_url(path):
         return _open_url(path)
     try:
         raw = open(path, "rb")  # noqa: SIM115 - the caller closes it
         if raw.read(2) == GZIP_MAGIC:
             raw.close()
-            return pa.CompressedInputStream(pa.OSFile(path), "gzip")
+            source = pa.OSFile(path)
+            return pa.CompressedInputStream(source, "gzip"), source.tell
         raw.seek(0)
-        return raw
+        return raw, raw.tell
     except OSError as err:
         raise UserError(f"{path}: cannot read: {err.strerror or err}") from None
 
@@ -68,7 +75,9 @@ def _open_url(path: str):
     except OSError as err:
         raw.close()
         raise UserError(f"{path}: cannot read: {str(err).splitlines()[0][:200]}") from None
-    return pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip") if magic == GZIP_MAGIC else raw
+    if magic == GZIP_MAGIC:
+        return pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip"), raw.tell
+    return raw, raw.tell
 
 
 def head(path: str, size: int = SNIFF_BYTES) -> bytes:

@@ -57,7 +57,13 @@ class FlowDataset(SensorLogs):
         import pyarrow.parquet as pq
 
         with _source(log.path) as source:
-            yield from self._chunks(log, pq.ParquetFile(source), rows)
+            parquet = pq.ParquetFile(source)
+            size, total, done = source.seek(0, 2), max(1, parquet.metadata.num_rows), 0
+            source.seek(0)
+            for chunk in self._chunks(log, parquet, rows):
+                done += chunk.lines
+                chunk.position = size * done // total
+                yield chunk
 
     @staticmethod
     def _chunks(log: LogFile, parquet, rows: int) -> Iterator[Chunk]:

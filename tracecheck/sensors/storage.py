@@ -10,6 +10,7 @@ is imported when a URL is met."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 
@@ -83,3 +84,14 @@ def open_url(url: str):
         return fs.open(path, "rb")
     except (OSError, ValueError) as err:
         raise UserError(f"{url}: cannot read: {str(err).splitlines()[0][:200]}") from None
+
+
+def stored_size(path: str) -> int:
+    """The file's size as stored (0 when it cannot be told): progress's total."""
+    try:
+        if is_url(path):
+            fs, inner = filesystem(path)
+            return int(fs.size(inner) or 0)
+        return os.path.getsize(path)
+    except (OSError, ValueError, TypeError, UserError):
+        return 0

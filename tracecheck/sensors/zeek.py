@@ -182,9 +182,12 @@ class ZeekLogs(SensorLogs):
 
     def chunks(self, log: LogFile, rows: int = 200_000) -> Iterator[Chunk]:
         reader = _tsv_chunks if log.layout == "tsv" else _json_chunks
-        with common.open_binary(log.path) as stream:
+        stream, position = common.open_tracked(log.path)
+        with stream:
             try:
-                yield from reader(log, stream, rows)
+                for chunk in reader(log, stream, rows):
+                    chunk.position = position()
+                    yield chunk
             except (OSError, EOFError, zlib.error) as err:
                 raise common.read_error(log.path, err) from None
 
