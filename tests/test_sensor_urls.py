@@ -62,6 +62,12 @@ def test_a_memory_url_directory_and_glob_judge_as_the_local_files_do(tc, tmp_pat
         f"memory:///{bucket}/2026-12-01/conn.10:00:00-11:00:00.log.gz", f"memory:///{bucket}/2026-12-01/ssl.10:00:00-11:00:00.log"]
     assert all(len(i["sha256"]) == 64 for i in report["inputs"])
 
+    # more URLs after --zeek, as a shell gives them: the same run as the directory's
+    code, _, err = tc("analyze", "--zeek", f"{memory_logs}/2026-12-01/conn.10:00:00-11:00:00.log.gz",
+                      f"{memory_logs}/2026-12-01/ssl.10:00:00-11:00:00.log", "--out", str(tmp_path / "files"))
+    assert code == 1, err
+    assert destinations(tmp_path / "files")[0] == expected
+
     code, _, err = tc("analyze", "--zeek", f"{memory_logs}/*/conn.*", "--out", str(tmp_path / "glob"))
     assert code == 1, err
     got, report = destinations(tmp_path / "glob")
