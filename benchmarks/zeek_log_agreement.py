@@ -12,7 +12,8 @@ and sip logs when the baseline has them.  Nothing is fetched.
 Both sides run the same ``tracecheck analyze`` (in this process, one at a time) with the same
 empty ``--db`` (embedded GeoIP and hostnames: offline), the ``gdpr-eu`` policy and
 ``SOURCE_DATE_EPOCH``: once on the trace, once ``--zeek`` on the baseline logs.  Compared from
-the two report.json files: the destination addresses, the names of each destination both have
+the two report.json files (``--layout json``: the logs rewritten as Zeek's JSON lines, as
+``LogAscii::use_json=T`` writes them, so that both of its formats are read): the destination addresses, the names of each destination both have
 (name and source), and the verdict of each destination both have.
 
 btest masks every timestamp in a baseline (``XXXXXXXXXX.XXXXXX``).  A log's ts is restored from
@@ -253,7 +254,58 @@ def report_of(directory: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def run_case(tree: Tree, case: Case, work: Path, db: Path, policy: Path) -> Result:
+def as_json_lines(tsv: bytes) -> bytes:
+    """A TSV log as Zeek writes it with ``LogAscii::use_json=T``: one object per record, flat
+    dotted keys, counts and ports as numbers, times as epoch seconds, sets and vectors as arrays,
+    unset fields left out (but a ts the trace could not restore, written null)."""
+    header = {"separator": "\t", "set_separator": ",", "empty_field": "(empty)", "unset_field": "-"}
+    fields: list[str] = []
+    types: list[str] = []
+    out = []
+    for line in tsv.decode("utf-8", "surrogateescape").split("\n"):
+        if line.startswith("#separator"):
+            continue
+        if line.startswith("#"):
+            key, _, value = line[1:].partition("\t")
+            if key == "fields":
+                fields = value.split("\t")
+            elif key == "types":
+                types = value.split("\t")
+            elif key in header:
+                header[key] = value
+            continue
+        if not line or not fields:
+            continue
+        record = {}
+        for name, kind, text in zip(fields, types or ["string"] * len(fields), line.split("\t")):
+            if text == header["unset_field"]:
+                if name == "ts":  # a masked ts not restored: null, as Zeek never leaves ts out
+                    record[name] = None
+                continue
+            if kind.startswith(("set[", "vector[")):
+                items = [] if text == header["empty_field"] else text.split(header["set_separator"])
+                inner = kind[kind.index("[") + 1 : -1]
+                record[name] = [_json_value(inner, item) for item in items]
+            else:
+                record[name] = "" if text == header["empty_field"] else _json_value(kind, text)
+        out.append(json.dumps(record, ensure_ascii=False))
+    return ("\n".join(out) + "\n").encode("utf-8", "surrogateescape") if out else b""
+
+
+def _json_value(kind: str, text: str):
+    try:
+        if kind in ("count", "int", "port"):
+            return int(text)
+        if kind in ("time", "interval", "double"):
+            return float(text)
+    except ValueError:
+        return text
+    if kind == "bool":
+        return text == "T"
+    return text
+
+
+def run_case(tree: Tree, case: Case, work: Path, db: Path, policy: Path, layout: str = "tsv") -> Result:
     result = Result(case)
     trace = work / Path(case.trace).name
     trace.write_bytes(tree.read(case.trace))
@@ -270,7 +322,7 @@ def run_case(tree: Tree, case: Case, work: Path, db: Path, policy: Path) -> Resu
         # btest's header line (before #separator) is not Zeek's: left out, as Zeek writes no such line
         if data.startswith(b"### "):
             data = data.split(b"\n", 1)[1]
-        (logs_dir / f"{kind}.log").write_bytes(data)
+        (logs_dir / f"{kind}.log").write_bytes(as_json_lines(data) if layout == "json" else data)
     common = ("--db", str(db))
     result.code_pcap, err_pcap = tracecheck(*common, "analyze", str(trace), "--policy", str(policy),
                                             "--out", str(work / "pcap"))
@@ -362,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="only cases whose name contains this")
     parser.add_argument("--json", type=Path, help="write every case's figures and differences here")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every difference")
+    parser.add_argument("--layout", choices=("tsv", "json"), default="tsv",
+                        help="give analyze --zeek the logs as written (tsv) or as Zeek's JSON lines (json)")
     args = parser.parse_args(argv)
     os.environ.setdefault("SOURCE_DATE_EPOCH", "1795000000")
     tree = Tree(args.zeek)
@@ -376,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         for index, case in enumerate(todo):
             work = Path(tmp) / f"case-{index}"
             work.mkdir()
-            results.append(run_case(tree, case, work, db, policy))
+            results.append(run_case(tree, case, work, db, policy, args.layout))
             print(f"\r{index + 1}/{len(todo)} {case.name[:60]:60}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     print_table(results, args.verbose)
