@@ -69,16 +69,16 @@ def _one_question(name_wire: bytes) -> bytes:
 
 def test_a_name_of_one_non_ascii_label_is_escaped_not_empty():
     # The ASCII decode of a lone label used to fail into "", which passed for a plain name.
-    assert dns._name_text([b"caf\xc3\xa9"]) == "caf\\195\\169"
-    assert dns._name_text([b"\xff", b"example"]) == "\\255.example"
+    assert dns.name_text([b"caf\xc3\xa9"]) == "caf\\195\\169"
+    assert dns.name_text([b"\xff", b"example"]) == "\\255.example"
     for parse in PARSES:
         assert parse(_one_question(b"\x05caf\xc3\xa9\x00"))[2] == (("caf\\195\\169", 1),)
 
 
 def test_a_space_is_shown_escaped_whatever_the_other_labels_hold():
     # It used to stay a bare space in an otherwise plain name, and become \032 beside an odd byte.
-    assert dns._name_text([b"a b", b"example"]) == "a\\032b.example"
-    assert dns._name_text([b"a b", b"\xff"]) == "a\\032b.\\255"
+    assert dns.name_text([b"a b", b"example"]) == "a\\032b.example"
+    assert dns.name_text([b"a b", b"\xff"]) == "a\\032b.\\255"
     for parse in PARSES:
         assert parse(_one_question(b"\x03a b\x07example\x00"))[2] == (("a\\032b.example", 1),)
 

@@ -101,10 +101,11 @@ def test_tls_quic_http_sip_names(tmp_path):
         (T0_EPOCH, "1", "192.0.2.10", "api.example.com", "sni", "10.0.0.1"),
         (T0_EPOCH, "2", "2001:db8::443", "q.example", "quic_sni", "10.0.0.1"),
         (T0_EPOCH, "3", "192.0.2.80", "web.example", "http_host", "10.0.0.1"),
+        (T0_EPOCH, "4", "192.0.2.10", "192.0.2.10", "http_host", "10.0.0.1"),  # as a capture names it
         (T0_EPOCH, "5", "192.0.2.60", "pbx.example.com", "sip", "10.0.0.1"),
         (T0_EPOCH, "6", "192.0.2.61", "voice.example", "sip", "10.0.0.1"),
     ], NAME_COLUMNS))
-    assert skipped == {"not a host name": 1}
+    assert skipped == {}
 
 
 def test_dns_answers_in_each_of_suricatas_shapes(tmp_path):

@@ -265,8 +265,13 @@ def test_ssl_quic_http_sip_names(tmp_path):
     ]))
     assert names["ssl"][2] == {"not a host name": 1}
     pd.testing.assert_frame_equal(names["quic"][1], typed_names([(5.0, "C5", "192.0.2.20", "q.example", "quic_sni", "10.0.0.2")]))
-    pd.testing.assert_frame_equal(names["http"][1], typed_names([(6.0, "C6", "192.0.2.30", "web.example", "http_host", "10.0.0.1")]))
-    assert names["http"][2] == {"not a host name": 3}
+    # IP literals are kept as the capture path keeps them (dissect.http); a NUL byte is no host
+    pd.testing.assert_frame_equal(names["http"][1], typed_names([
+        (6.0, "C6", "192.0.2.30", "web.example", "http_host", "10.0.0.1"),
+        (7.0, "C7", "192.0.2.31", "192.0.2.31", "http_host", "10.0.0.1"),
+        (8.0, "C8", "192.0.2.32", "2001:db8::1", "http_host", "10.0.0.1"),
+    ]))
+    assert names["http"][2] == {"not a host name": 1}
     pd.testing.assert_frame_equal(names["sip"][1], typed_names([
         (10.0, "C10", "192.0.2.40", "pbx.example.com", "sip", "10.0.0.1"),
         (11.0, "C11", "192.0.2.41", "voice.example", "sip", "10.0.0.1"),
@@ -436,3 +441,20 @@ def test_a_truncated_gzip_log_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="damaged"):
         for _ in ZEEK.chunks(log, rows=1000):
             pass
+
+
+@pytest.mark.parametrize("layout", ["tsv", "json"])
+def test_a_log_whose_address_columns_were_renamed_is_refused_at_sight(tmp_path, layout):
+    # Zeek's Log::default_field_name_map can write id.orig_h as "src": every record would be
+    # skipped as "not an IP address" and the run would judge nothing without saying why.
+    renamed = ("ts", "uid", "src", "src_port", "dst", "dst_port", "proto", "orig_pkts")
+    row = ("1.0", "C1", "10.0.0.1", "5000", "192.0.2.10", "443", "tcp", "3")
+    path = tmp_path / "conn.log"
+    if layout == "tsv":
+        write(path, tsv("conn", renamed, [row]))
+    else:
+        write(path, json_lines([dict(zip(renamed, row))]))
+    with pytest.raises(UserError) as err:
+        ZEEK.find([str(path)])
+    message = str(err.value)
+    assert str(path) in message and "id.orig_h or id.resp_h" in message and "\n" not in message

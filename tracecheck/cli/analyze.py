@@ -23,7 +23,7 @@ _VERDICT_STYLE = {"violation": "bold red", "indeterminate": "yellow", "compliant
 
 @app.command()
 def analyze(
-    captures: list[Path] = typer.Argument(None, help="pcap or pcapng files of the test call, optionally gzip-compressed (or, after --zeek/--eve/--flows, more paths of that kind)."),
+    captures: list[str] = typer.Argument(None, help="pcap or pcapng files of the test call, optionally gzip-compressed (or, after --zeek/--eve/--flows, more paths of that kind)."),
     policy: Path | None = typer.Option(None, "--policy", "-p", help="Residency policy YAML (default: the gdpr-eu template)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Report directory (default: reports/<capture name>). A re-run replaces the report in it whole; a non-empty directory that holds no tracecheck report, or files tracecheck did not write, is refused (see --force)."),
     format: list[str] = typer.Option([], "--format", "-f", help=formats.help_text()),
@@ -31,9 +31,9 @@ def analyze(
     catalog: list[Path] = typer.Option([], "--catalog", help="Extra service catalog YAML (repeatable)."),
     rdap: bool = typer.Option(False, "--rdap", help="Also ask RDAP registries (uses the network; cached)."),
     sign_key: Path | None = typer.Option(None, "--sign-key", help="Ed25519 private key (PEM) to sign manifest.json; make one with `tracecheck keygen -o KEY`."),
-    zeek: list[str] = typer.Option([], "--zeek", help="Judge Zeek logs instead of captures: a log directory, files or globs (TSV or JSON, rotated and .gz included); repeatable."),
-    eve: list[str] = typer.Option([], "--eve", help="Judge Suricata eve.json files instead of captures; repeatable."),
-    flows: list[str] = typer.Option([], "--flows", help="Judge a flow dataset (`tracecheck flows ... --format parquet --partitioned -o DIR`) instead of captures."),
+    zeek: list[str] = typer.Option([], "--zeek", help="Judge Zeek logs instead of captures: a log directory, files or globs (TSV or JSON, rotated and .gz included), local or URLs that fsspec reads (s3://, gs://, file:// ...; its filesystem package installed); repeatable."),
+    eve: list[str] = typer.Option([], "--eve", help="Judge Suricata eve.json files instead of captures (paths, globs or fsspec URLs); repeatable."),
+    flows: list[str] = typer.Option([], "--flows", help="Judge a flow dataset (`tracecheck flows ... --format parquet --partitioned -o DIR`; a path or an fsspec URL) instead of captures."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Aggregate sensor logs on a dask.distributed cluster (tcp://HOST:PORT; its workers must read the same paths); default: locally, one file at a time (or threads, processes)."),
     force: bool = typer.Option(False, "--force", help="Write into --out DIR even though it holds files tracecheck did not write: files named as tracecheck's outputs are overwritten, nothing else is deleted, and `tracecheck verify` lists the rest as extra."),
 ) -> int:
@@ -52,10 +52,12 @@ def analyze(
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 
 
-def _input_kind(paths: list[Path], zeek: list[str], eve: list[str], flows: list[str]) -> tuple[str, tuple[str, ...], list[Path]]:
+def _input_kind(given_paths: list[str], zeek: list[str], eve: list[str], flows: list[str]) -> tuple[str, tuple[str, ...], list[Path]]:
     """Which input the run judges: captures, or one kind of sensor logs.  After --zeek (--eve,
     --flows) the other paths given are more of them (a shell glob: ``--zeek logs/2026-12-0*``);
-    a capture among them, or two kinds of logs, is a usage error."""
+    a capture among them, or two kinds of logs, is a usage error.  Paths stay text until they are
+    known to be captures: a URL (``s3://bucket/x``) would lose a slash as a Path."""
+    paths = [Path(p) for p in given_paths]
     kinds = [(kind, given) for kind, given in (("zeek", zeek), ("eve", eve), ("flows", flows)) if given]
     if not kinds:
         return "", (), paths
@@ -67,7 +69,7 @@ def _input_kind(paths: list[Path], zeek: list[str], eve: list[str], flows: list[
     if captures:
         raise UserError(f"captures ({captures[0]}) and --{kind} logs cannot be judged in one run: give either "
                         f"capture files or sensor logs")
-    return kind, tuple(given) + tuple(str(p) for p in paths), []
+    return kind, tuple(given) + tuple(given_paths), []
 
 
 def run_and_report(request) -> int:

@@ -107,7 +107,7 @@ static PyObject *ascii_text(const char *text, Py_ssize_t n)
 
 static inline char lower(unsigned char c) { return (char)(c >= 'A' && c <= 'Z' ? c + 32 : c); }
 
-/* The name's text as _name_text writes it: lower-case labels joined by dots, or, when a byte
+/* The name's text as name_text writes it: lower-case labels joined by dots, or, when a byte
  * is not plain, every label escaped like dig does (\. \\ and \DDD for the unprintable). */
 static PyObject *name_text(const Name *name)
 {

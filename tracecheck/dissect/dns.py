@@ -113,7 +113,9 @@ def _escaped_label(raw: bytes) -> str:
     return "".join(out)
 
 
-def _name_text(labels: list[bytes]) -> str:
+def name_text(labels: list[bytes]) -> str:
+    """A name's labels as tracecheck shows them: lower-case, dot-joined, any byte that is not a
+    printable name character written dig-style (``\\DDD``); shared with the sensor-log readers."""
     joined = b".".join(labels)
     if joined.isascii():  # bytes over 0x7F can only be shown escaped
         text = joined.decode("ascii")
@@ -159,7 +161,7 @@ def _read_name(data: bytes, offset: int) -> tuple[str, int] | None:
             return None
         labels.append(data[offset + 1 : offset + 1 + length])
         offset += 1 + length
-    return _name_text(labels), end
+    return name_text(labels), end
 
 
 def _read_record(data: bytes, offset: int) -> tuple[tuple | None, int] | None:
@@ -292,7 +294,7 @@ def address_answers(
     never revisit a name, so CNAME loops end.
     """
     records = msg.answers + msg.additionals if include_additionals else msg.answers
-    return _address_answers([question.name for question in msg.questions], records)
+    return address_answers_from_records([question.name for question in msg.questions], records)
 
 
 def response_addresses(payload: bytes, include_additionals: bool = False) -> list[DnsAnswer]:
@@ -302,10 +304,10 @@ def response_addresses(payload: bytes, include_additionals: bool = False) -> lis
     if fields is None or not fields[1] & 0x8000:
         return []
     _, _, questions, answers, additionals, _ = fields
-    return _address_answers([name for name, _ in questions], answers + additionals if include_additionals else answers)
+    return address_answers_from_records([name for name, _ in questions], answers + additionals if include_additionals else answers)
 
 
-def _address_answers(questions: list[str], records: tuple[tuple, ...]) -> list[DnsAnswer]:
+def address_answers_from_records(questions: list[str], records: tuple[tuple, ...]) -> list[DnsAnswer]:
     """``address_answers`` of the names asked and the records (owner, rtype, ttl, value)."""
     # Records are unpacked, not read by attribute: cheaper.
     if len(questions) == 1:

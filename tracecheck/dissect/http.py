@@ -48,7 +48,7 @@ class HttpRequest:
     """True when the whole head (up to the blank line) was within the bytes examined."""
 
 
-def _split_authority(authority: str) -> tuple[str, int | None] | None:
+def split_authority(authority: str) -> tuple[str, int | None] | None:
     """``host[:port]`` or ``[v6]:port`` → (clean lower-case host, port); None if malformed."""
     authority = authority.strip()
     if "@" in authority:
@@ -172,12 +172,12 @@ def parse_http_request(payload: bytes) -> HttpRequest | None:
     host, port = "", None
     connect_host, connect_port = "", None
     if method == "CONNECT":
-        split = _split_authority(target)
+        split = split_authority(target)
         if split is not None:
             connect_host, connect_port = split
     authority = _authority_of_uri(target)
     for candidate in (authority, header_host, connect_host and target):
-        split = _split_authority(candidate) if candidate else None
+        split = split_authority(candidate) if candidate else None
         if split is not None:
             host, port = split
             break

@@ -123,7 +123,7 @@ def _clean_host(text: str) -> tuple[str, int | None] | None:
     return host, port
 
 
-def _uri_text(value: str) -> str:
+def uri_text(value: str) -> str:
     """The URI inside a name-addr (``"Name" <uri>;tag=x``) or an addr-spec."""
     open_at = value.find("<")
     if open_at >= 0:
@@ -132,7 +132,7 @@ def _uri_text(value: str) -> str:
     return value.strip().split(None, 1)[0] if value.strip() else ""
 
 
-def _uri_parts(uri: str) -> tuple[str, str, str, int | None] | None:
+def uri_parts(uri: str) -> tuple[str, str, str, int | None] | None:
     """(scheme, user part, host, port) of a URI; host ``""`` if none can be trusted."""
     scheme, colon, rest = uri.partition(":")
     scheme = scheme.strip().lower()
@@ -165,7 +165,7 @@ def mask_sip_uri(value: str, key: bytes | None = None) -> str:
     """
     if value.strip() == "*":
         return "*"  # the Contact wildcard of REGISTER
-    parts = _uri_parts(_uri_text(value[:1024]))
+    parts = uri_parts(uri_text(value[:1024]))
     if parts is None:
         return masked_token(value, key, "u-")
     scheme, user, host, port = parts
@@ -315,14 +315,14 @@ def _parse_one(
     raw_type = headers.get("content-type", [""])[0]
     content_type = raw_type.split(";", 1)[0].strip().lower()[:100]
     cseq_number, _, cseq_method = headers.get("cseq", [""])[0].partition(" ")
-    uri_parts = _uri_parts(raw_uri) if is_request else None
+    request_uri = uri_parts(raw_uri) if is_request else None
     message = SipMessage(
         is_request=is_request,
         method=method or cseq_method.strip().upper()[:32],
         status_code=status,
         request_uri=mask_sip_uri(raw_uri, key) if is_request and details else "",
-        request_host=uri_parts[2] if uri_parts else "",
-        request_port=uri_parts[3] if uri_parts else None,
+        request_host=request_uri[2] if request_uri else "",
+        request_port=request_uri[3] if request_uri else None,
         call_id=mask_call_id(headers.get("call-id", [""])[0][:256], key),
         cseq=small_int(cseq_number.strip(), 2**32 - 1),
         via=_via_hops(headers.get("via", [])) if details else (),

@@ -22,10 +22,12 @@ address of a chunk (``geo.special.local_table``), not per row.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +36,7 @@ import pandas as pd
 from tracecheck.errors import UserError
 from tracecheck.geo.ranges import AddressKeys
 from tracecheck.geo.special import local_table
+from tracecheck.sensors import storage
 from tracecheck.sensors.interface import LogFile, SensorLogs
 
 PARTIAL = {
@@ -111,9 +114,14 @@ def log_format(log: LogFile) -> str:
 
 
 def aggregate(reader: SensorLogs, logs: Sequence[LogFile], scope: Scope = Scope(), scheduler: str | None = None,
-              rows: int = CHUNK_ROWS) -> Aggregate:
+              rows: int = CHUNK_ROWS, progress: Callable[[str, int, int], None] | None = None) -> Aggregate:
     """Sum ``logs`` per destination on ``scheduler``: None (``sync``), ``threads`` or ``processes`` locally,
-    ``tcp://HOST:PORT`` on a dask.distributed cluster."""
+    ``tcp://HOST:PORT`` on a dask.distributed cluster.
+
+    ``progress(what, done_bytes, total_bytes)`` is told, a chunk at a time, how much of the stored
+    files the tasks that run in this process have read (the sync and threads schedulers; the
+    others' tasks run elsewhere and say nothing).  Ctrl-C stops this process's tasks at their
+    next chunk."""
     import dask.dataframe as dd
 
     if not logs:
@@ -129,13 +137,52 @@ def aggregate(reader: SensorLogs, logs: Sequence[LogFile], scope: Scope = Scope(
     sightings = parts[parts.table == "name"].groupby(NAME_KEY).uid.min()
     facts = parts[parts.table.isin(["log", "skipped", "outside"])]
     # One compute: the four results share the file tasks, so each file is read once.
-    flows, clients, sightings, facts = _compute([flows, clients, sightings, facts], scheduler)
+    with _watching(logs, reader, progress):
+        flows, clients, sightings, facts = _compute([flows, clients, sightings, facts], scheduler)
     flows = flows.reset_index().sort_values(GROUP, kind="stable", ignore_index=True)
     clients = clients.reset_index().sort_values("ip", kind="stable", ignore_index=True)
     names = sightings.reset_index().sort_values(NAME_KEY, kind="stable", ignore_index=True)
     names["first_ts"], names["uid"] = from_sighting_keys(names["uid"])
     names = names[NAME_KEY + ["first_ts", "uid"]]
     return Aggregate(flows, clients, names, _summaries(logs, facts), int(facts.loc[facts.table == "outside", "flows"].sum()))
+
+
+class _Watch:
+    """This process's view of the running tasks: what they have read, and whether to stop."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.report: Callable[[str, int], None] | None = None
+
+
+_WATCH = _Watch()
+
+
+@contextlib.contextmanager
+def _watching(logs: Sequence[LogFile], reader: SensorLogs, progress: Callable[[str, int, int], None] | None):
+    """Progress over all of ``logs`` while the block runs; Ctrl-C in it tells the tasks to stop."""
+    what = f"{len(logs)} {reader.sensor} log{'s' if len(logs) != 1 else ''}"
+    if progress is not None:
+        total = sum(storage.stored_size(log.path) for log in logs)
+        read: dict[str, int] = {}
+
+        def report(path: str, position: int) -> None:
+            with _WATCH.lock:
+                read[path] = position
+                done = sum(read.values())
+            progress(what, min(done, total) if total else done, total)
+
+        progress(what, 0, total)
+    _WATCH.stop.clear()
+    _WATCH.report = report if progress is not None else None
+    try:
+        yield
+    except KeyboardInterrupt:
+        _WATCH.stop.set()  # the threads scheduler's tasks end at their next chunk, not the file's end
+        raise
+    finally:
+        _WATCH.report = None
 
 
 def _compute(collections: list, scheduler: str | None) -> tuple:
@@ -192,6 +239,10 @@ def reduce_log(log: LogFile, reader: SensorLogs, scope: Scope = Scope(), rows: i
     pending = 0
     names_from_flows = getattr(reader, "names_from_flows", False)  # a flow dataset: a row's name is its flow's
     for chunk in reader.chunks(log, rows):
+        if _WATCH.stop.is_set():
+            raise KeyboardInterrupt
+        if _WATCH.report is not None:
+            _WATCH.report(log.path, chunk.position)
         lines += chunk.lines
         skipped += chunk.skipped
         if chunk.first_ts is not None and not np.isnan(chunk.first_ts):
@@ -239,7 +290,7 @@ def _hash_file(path: str, digest) -> None:
     """The file's SHA-256 as stored (compressed, if it is): a second read, mostly from the page
     cache (benchmarks/README.md has the cost)."""
     try:
-        with open(path, "rb") as handle:
+        with (storage.open_url(path) if storage.is_url(path) else open(path, "rb")) as handle:
             while block := handle.read(_HASH_BLOCK):
                 digest.update(block)
     except OSError as err:

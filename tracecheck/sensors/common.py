@@ -21,10 +21,11 @@ import pyarrow as pa
 
 from tracecheck.dissect import dns as dns_wire
 from tracecheck.dissect._wire import canonical_ip
-from tracecheck.dissect.http import _split_authority
-from tracecheck.dissect.sip import _uri_parts, _uri_text
+from tracecheck.dissect.http import split_authority
+from tracecheck.dissect.sip import uri_parts, uri_text
 from tracecheck.dissect.tls import MAX_NAME_LEN
 from tracecheck.errors import UserError
+from tracecheck.sensors import storage
 from tracecheck.sensors.interface import FLOW_COLUMNS, NAME_COLUMNS
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -44,16 +45,39 @@ _ZEEK_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
 def open_binary(path: str):
     """The file's bytes (``read(n)``, a context manager), gunzipped when it starts with gzip's
     magic, whatever its name: by pyarrow, which inflates faster than ``gzip`` and reads
-    concatenated members (rotated logs joined with ``cat``) the same."""
+    concatenated members (rotated logs joined with ``cat``) the same.  A URL is read through
+    fsspec (``storage``)."""
+    return open_tracked(path)[0]
+
+
+def open_tracked(path: str):
+    """``open_binary``'s stream and a function giving how many of the stored (compressed, if it
+    is) bytes have been read so far: for progress."""
+    if storage.is_url(path):
+        return _open_url(path)
     try:
         raw = open(path, "rb")  # noqa: SIM115 - the caller closes it
         if raw.read(2) == GZIP_MAGIC:
             raw.close()
-            return pa.CompressedInputStream(pa.OSFile(path), "gzip")
+            source = pa.OSFile(path)
+            return pa.CompressedInputStream(source, "gzip"), source.tell
         raw.seek(0)
-        return raw
+        return raw, raw.tell
     except OSError as err:
         raise UserError(f"{path}: cannot read: {err.strerror or err}") from None
+
+
+def _open_url(path: str):
+    raw = storage.open_url(path)
+    try:
+        magic = raw.read(2)
+        raw.seek(0)
+    except OSError as err:
+        raw.close()
+        raise UserError(f"{path}: cannot read: {str(err).splitlines()[0][:200]}") from None
+    if magic == GZIP_MAGIC:
+        return pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip"), raw.tell
+    return raw, raw.tell
 
 
 def head(path: str, size: int = SNIFF_BYTES) -> bytes:
@@ -72,10 +96,12 @@ def read_error(path: str, err: Exception) -> UserError:
 
 def expand(paths: Sequence[str], wanted: Callable[[str], bool]) -> list[str]:
     """Files at ``paths``: files as given, directories walked (files whose base name ``wanted``
-    accepts), globs matched; sorted, each once.  UserError when a path or glob finds nothing."""
+    accepts), globs matched, URLs through fsspec (``storage``); sorted, each once.  UserError when a path or glob finds nothing."""
     found: set[str] = set()
     for path in paths:
-        if glob.has_magic(path) and not os.path.exists(path):
+        if storage.is_url(path):
+            found.update(storage.expand_url(path, wanted))
+        elif glob.has_magic(path) and not os.path.exists(path):
             matches = sorted(glob.glob(path, recursive=True))
             if not matches:
                 raise UserError(f"{path}: no file matches this pattern")
@@ -139,7 +165,7 @@ def dns_name(text: str) -> str | None:
     labels = raw.split(b".")
     if any(not label or len(label) > 63 for label in labels):
         return None
-    return dns_wire._name_text(labels)
+    return dns_wire.name_text(labels)
 
 
 def server_name(text: str) -> str | None:
@@ -154,13 +180,12 @@ def server_name(text: str) -> str | None:
 
 def http_host(text: str) -> str | None:
     """A Host header as the capture path keeps it (``dissect.http``): no port, lower-case, no
-    trailing dot; None when malformed or an IP literal (an address is not a name)."""
+    trailing dot, an IP literal as written (the capture path names a flow by it too: Zeek's own
+    http.log of its ``http/no_crlf.pcap`` test showed the two disagreeing); None when malformed."""
     if len(text) > 300:
         return None
-    split = _split_authority(text)
-    if split is None or canonical_ip(split[0]) is not None:
-        return None
-    return split[0]
+    split = split_authority(text)
+    return None if split is None else split[0]
 
 
 def sip_host(uri: str, request_to: str = "") -> str | None:
@@ -170,7 +195,7 @@ def sip_host(uri: str, request_to: str = "") -> str | None:
     for text in (uri, request_to):
         if not text or len(text) > MAX_SIP_FIELD:
             continue
-        parts = _uri_parts(_uri_text(text))
+        parts = uri_parts(uri_text(text))
         if parts and parts[2] and canonical_ip(parts[2]) is None:
             return parts[2]
     return None
@@ -201,7 +226,7 @@ class NameRows:
         CNAME hop that led to the address."""
         client = canonical_ip(client) or ""
         uid = uid[:MAX_TEXT]
-        for answer in dns_wire._address_answers(questions, tuple(records)):
+        for answer in dns_wire.address_answers_from_records(questions, tuple(records)):
             self.rows.append((ts, uid, answer.ip, answer.query, "dns", client))
             for hop in answer.chain[1:]:
                 self.rows.append((ts, uid, answer.ip, hop, "dns_cname", client))

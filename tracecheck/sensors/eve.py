@@ -70,11 +70,13 @@ class EveLogs(SensorLogs):
         return [(path, "empty file") for path in common.expand(paths, _looks_like_eve_name) if not _is_eve(path)]
 
     def chunks(self, log: LogFile, rows: int = 200_000) -> Iterator[Chunk]:
-        with common.open_binary(log.path) as stream:
+        stream, position = common.open_tracked(log.path)
+        with stream:
             try:
                 for blob, count, long_lines in common.line_blocks(stream, rows):
                     chunk = _chunk(log, blob)
                     chunk.lines = count + long_lines
+                    chunk.position = position()
                     if long_lines:
                         chunk.skipped["line too long"] += long_lines
                     yield chunk

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tracecheck.errors import UserError
+from tracecheck.sensors import storage
 from tracecheck.sensors.interface import FLOW_COLUMNS, Chunk, LogFile, SensorLogs
 
 PARTITIONS = ("capture", "date")
@@ -36,7 +37,9 @@ class FlowDataset(SensorLogs):
         found: list[str] = []
         for given in paths:
             path = Path(given)
-            if path.is_dir():
+            if storage.is_url(given):
+                found += storage.expand_url(given, lambda name: name.endswith(".parquet"), "Parquet files")
+            elif path.is_dir():
                 files = sorted(str(p) for p in path.rglob("*.parquet") if p.is_file())
                 if not files:
                     raise UserError(f"{given}: no Parquet files in it: not a flow dataset (write one with "
@@ -53,7 +56,18 @@ class FlowDataset(SensorLogs):
     def chunks(self, log: LogFile, rows: int = 200_000) -> Iterator[Chunk]:
         import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(log.path).iter_batches(batch_size=rows, columns=list(NEEDED)):
+        with _source(log.path) as source:
+            parquet = pq.ParquetFile(source)
+            size, total, done = source.seek(0, 2), max(1, parquet.metadata.num_rows), 0
+            source.seek(0)
+            for chunk in self._chunks(log, parquet, rows):
+                done += chunk.lines
+                chunk.position = size * done // total
+                yield chunk
+
+    @staticmethod
+    def _chunks(log: LogFile, parquet, rows: int) -> Iterator[Chunk]:
+        for batch in parquet.iter_batches(batch_size=rows, columns=list(NEEDED)):
             frame = batch.to_pandas()
             flows = pd.DataFrame({column: frame[column] for column in FLOW_COLUMNS if column in frame})
             for column in _INTEGERS:
@@ -77,11 +91,17 @@ class FlowDataset(SensorLogs):
                         last_ts=float(finite.max()) if len(finite) else None)
 
 
+def _source(path: str):
+    """What pyarrow reads a Parquet file from: the path, or a URL's file object (``storage``)."""
+    return storage.open_url(path) if storage.is_url(path) else open(path, "rb")  # noqa: SIM115
+
+
 def _check_schema(path: str) -> None:
     import pyarrow.parquet as pq
 
     try:
-        names = set(pq.read_schema(path).names)
+        with _source(path) as source:
+            names = set(pq.read_schema(source).names)
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise UserError(f"{path}: not a Parquet file ({str(err).splitlines()[0][:200]})") from None
     missing = [column for column in NEEDED if column not in names]

@@ -55,6 +55,9 @@ class Chunk:
     """Records not taken, by reason (``unparseable line``, ``not an IP address``, ``other event type``)."""
     first_ts: float | None = None
     last_ts: float | None = None
+    position: int = 0
+    """Bytes of the stored file (compressed, if it is) read up to the end of this chunk: for
+    progress only."""
 
 
 class SensorLogs(ABC):

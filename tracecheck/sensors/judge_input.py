@@ -135,7 +135,7 @@ def read_logs(kind: str, paths: tuple[str, ...], policy, scheduler: str | None =
     logs = reader.find(list(paths))
     if not logs:
         raise UserError(f"{OPTION[kind]} {' '.join(paths)}: no log files found there")
-    summed = aggregate(reader, logs, scope_of(policy), scheduler)  # progress: the Dask tasks run elsewhere
+    summed = aggregate(reader, logs, scope_of(policy), scheduler, progress=progress)
     _give_back_memory()
     traffic = destinations_of(summed)
     local = set(summed.clients["ip"]) | local_addresses(traffic)

@@ -67,6 +67,10 @@ FIELDS = {
 FLOAT_FIELDS = frozenset({"ts", "duration"})
 INT_FIELDS = frozenset({"id.orig_p", "id.resp_p", "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes"})
 VECTOR_FIELDS = frozenset({"answers", "request_to"})
+ADDRESS_FIELDS = {"conn": ("id.orig_h", "id.resp_h")}
+"""Without these a conn.log's records are no flows: such a log is refused at sight, not read as
+rows all skipped and a run that judges nothing (Zeek's ``Log::default_field_name_map`` renames
+them, ``src``/``dst`` say).  A name log without them gives skipped rows, counted."""
 
 NOT_READ_LOGS = frozenset({
     "files", "x509", "weird", "notice", "dpd", "analyzer", "ntp", "ssh", "smtp", "ftp", "smb_files",
@@ -178,9 +182,12 @@ class ZeekLogs(SensorLogs):
 
     def chunks(self, log: LogFile, rows: int = 200_000) -> Iterator[Chunk]:
         reader = _tsv_chunks if log.layout == "tsv" else _json_chunks
-        with common.open_binary(log.path) as stream:
+        stream, position = common.open_tracked(log.path)
+        with stream:
             try:
-                yield from reader(log, stream, rows)
+                for chunk in reader(log, stream, rows):
+                    chunk.position = position()
+                    yield chunk
             except (OSError, EOFError, zlib.error) as err:
                 raise common.read_error(log.path, err) from None
 
@@ -201,6 +208,7 @@ def identify(path: str) -> tuple[str, str]:
         header = read_tsv_header(data)
         if not header.fields or not header.path:
             raise UserError(f"{path}: a Zeek TSV header without #path or #fields: not a whole Zeek log")
+        _require_addresses(path, header.path, header.fields)
         return header.path, "tsv"
     first = data.lstrip().split(b"\n", 1)[0]
     try:
@@ -213,12 +221,19 @@ def identify(path: str) -> tuple[str, str]:
         hint = " (a Suricata eve.json? use --eve)" if "event_type" in record else ""
         raise UserError(f"{path}: JSON lines without Zeek's ts field: not a Zeek log{hint}")
     kind = record.get("_path")
-    if isinstance(kind, str) and kind:
-        return kind[:100], "json"
-    prefix = os.path.basename(path).split(".", 1)[0]
-    if prefix in READ or prefix in NOT_READ_LOGS:
-        return prefix, "json"
-    return _kind_by_fields(_flat(record)), "json"
+    if not (isinstance(kind, str) and kind):
+        prefix = os.path.basename(path).split(".", 1)[0]
+        kind = prefix if prefix in READ or prefix in NOT_READ_LOGS else _kind_by_fields(_flat(record))
+    _require_addresses(path, kind[:100], _flat(record).keys())
+    return kind[:100], "json"
+
+
+def _require_addresses(path: str, kind: str, fields) -> None:
+    """UserError when a log tracecheck reads lacks the columns that name its addresses."""
+    missing = [name for name in ADDRESS_FIELDS.get(kind, ()) if name not in fields]
+    if missing:
+        raise UserError(f"{path}: a Zeek {kind}.log without {' or '.join(missing)} (fields renamed by "
+                        f"Log::default_field_name_map, or cut?): write it with Zeek's own field names")
 
 
 def _kind_by_fields(record: dict) -> str:
