@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import gzip
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from test_cli_analyze_logs import CONN
-from test_cli_interrupt import _position_in
+from test_cli_interrupt import interrupted_while_reading
 from tracecheck.sensors.aggregate import aggregate
 from tracecheck.sensors.zeek import ZEEK
 
@@ -55,23 +52,5 @@ def test_ctrl_c_while_logs_are_aggregated_exits_promptly_with_130(tmp_path, sche
         out.write(gzip.compress(HEADER.encode(), mtime=0))
         for _ in range(800):
             out.write(member)
-    run = subprocess.Popen([sys.executable, "-m", "tracecheck", "--db", str(tmp_path / "db"), "analyze", "--zeek",
-                            str(path), "--scheduler", scheduler, "--out", str(tmp_path / "r")],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        deadline = time.monotonic() + 60
-        while _position_in(run.pid, path) < len(member) * 20 and run.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert run.poll() is None, "the run ended before it could be interrupted"
-        asked = time.monotonic()
-        run.send_signal(signal.SIGINT)
-        _, err = run.communicate(timeout=30)
-        took = time.monotonic() - asked
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
-    assert run.returncode == 130, err[-2000:]
-    assert err.strip().splitlines()[-1] == "tracecheck: interrupted"
-    assert took < 3, f"{took:.1f} s after Ctrl-C"
+    interrupted_while_reading([sys.executable, "-m", "tracecheck", "--db", str(tmp_path / "db"), "analyze", "--zeek",
+                               str(path), "--scheduler", scheduler, "--out", str(tmp_path / "r")], path, len(member) * 20)
