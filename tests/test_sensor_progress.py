@@ -15,7 +15,6 @@ from test_cli_interrupt import interrupted_while_reading
 from tracecheck.sensors.aggregate import aggregate
 from tracecheck.sensors.zeek import ZEEK
 
-ROOT = Path(__file__).resolve().parents[1]
 HEADER = "".join(line + "\n" for line in CONN.splitlines() if line.startswith("#"))
 ROWS = [line for line in CONN.splitlines() if not line.startswith("#")]
 
