@@ -166,3 +166,41 @@ def test_empty_zeek_logs_judge_nothing(tc, tmp_path):
     code, _, err = tc("analyze", "--zeek", str(logs), "--out", str(tmp_path / "r"))
     assert code == 1, err
     assert json.loads((tmp_path / "r" / "report.json").read_text())["summary"]["destinations"] == 0
+
+
+def _without_columns(text: str, dropped: set[str]) -> str:
+    """A TSV log with some of its columns (and their types) left out, as a trimmed custom log."""
+    lines, keep = [], None
+    for line in text.splitlines():
+        cells = line.split("\t")
+        if line.startswith("#fields"):
+            keep = [i for i, cell in enumerate(cells) if cell not in dropped]
+        if keep is not None and line.startswith(("#fields", "#types")):
+            cells = [cells[i] for i in keep]
+        elif keep is not None and not line.startswith("#"):  # a record has no "#fields" cell
+            cells = [cells[i - 1] for i in keep[1:]]
+        lines.append("\t".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tracecheck.sensors.zeek") is None,
+                    reason="the Zeek reader (tracecheck/sensors/zeek.py) is not in this build")
+@pytest.mark.parametrize("conn, unknown", [
+    (CONN, 0),
+    (_without_columns(CONN, {"orig_ip_bytes", "resp_ip_bytes"}), 3),  # not logged at all: every flow
+    (CONN.replace("\t5\t300\t5\t400\n", "\t5\t-\t5\t400\n"), 1),     # unset in one row
+])
+def test_flows_without_byte_counts_are_said_not_shown_as_zero_silently(tc, tmp_path, conn, unknown):
+    logs = tmp_path / "zeek"
+    logs.mkdir()
+    (logs / "conn.log").write_text(conn)
+    code, _, err = tc("analyze", "--zeek", str(logs), "--out", str(tmp_path / "r"))
+    assert code == 1, err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    said = [w for w in report["warnings"] if "no byte counts" in w]
+    if unknown:
+        assert len(said) == 1 and said[0].startswith(f"{unknown} flow") and "lower bound" in said[0], said
+        assert str(logs / "conn.log") in said[0]
+    else:
+        assert said == []
+    assert report["summary"]["destinations"] == 2  # the flows are judged all the same

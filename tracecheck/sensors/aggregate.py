@@ -88,6 +88,8 @@ class LogSummary:
     skipped: dict[str, int]
     first_ts: float | None
     last_ts: float | None
+    bytes_unknown: int = 0
+    """Flows in scope that the log gave no byte counts for (unset, or no such column): summed as 0."""
 
 
 @dataclass
@@ -135,7 +137,7 @@ def aggregate(reader: SensorLogs, logs: Sequence[LogFile], scope: Scope = Scope(
     # The earliest sighting and its uid in one reduction: the smallest (ts, uid) as one sortable
     # text (``sighting_key``), so that no file's names wait for all the others' (a join would).
     sightings = parts[parts.table == "name"].groupby(NAME_KEY).uid.min()
-    facts = parts[parts.table.isin(["log", "skipped", "outside"])]
+    facts = parts[parts.table.isin(["log", "skipped", "outside", "bytes_unknown"])]
     # One compute: the four results share the file tasks, so each file is read once.
     with _watching(logs, reader, progress):
         flows, clients, sightings, facts = _compute([flows, clients, sightings, facts], scheduler)
@@ -209,13 +211,15 @@ def _summaries(logs: Sequence[LogFile], facts: pd.DataFrame) -> list[LogSummary]
     skipped: dict[str, Counter] = {log.path: Counter() for log in logs}
     for row in facts[facts.table == "skipped"].itertuples(index=False):
         skipped[row.name][row.source] += int(row.flows)
+    bytes_unknown = {row.name: int(row.flows) for row in facts[facts.table == "bytes_unknown"].itertuples(index=False)}
     summaries = []
     by_path = {row.name: row for row in facts[facts.table == "log"].itertuples(index=False)}
     for log in logs:
         row = by_path[log.path]
         summaries.append(LogSummary(path=log.path, format=row.source, sha256=row.uid, lines=int(row.lines),
                                     rows=int(row.flows), skipped=dict(sorted(skipped[log.path].items())),
-                                    first_ts=_or_none(row.first_ts), last_ts=_or_none(row.last_ts)))
+                                    first_ts=_or_none(row.first_ts), last_ts=_or_none(row.last_ts),
+                                    bytes_unknown=bytes_unknown.get(log.path, 0)))
     return summaries
 
 
@@ -234,7 +238,7 @@ def reduce_log(log: LogFile, reader: SensorLogs, scope: Scope = Scope(), rows: i
     names: list[pd.DataFrame] = []
     clients: Counter = Counter()
     skipped: Counter = Counter()
-    lines = taken = outside = 0
+    lines = taken = outside = bytes_unknown = 0
     first = last = None
     pending = 0
     names_from_flows = getattr(reader, "names_from_flows", False)  # a flow dataset: a row's name is its flow's
@@ -253,6 +257,9 @@ def reduce_log(log: LogFile, reader: SensorLogs, scope: Scope = Scope(), rows: i
             taken += len(chunk.flows)
             in_scope = _in_scope(chunk.flows, scope)
             outside += int((~in_scope).sum())
+            unset = (chunk.flows["orig_ip_bytes"].to_numpy(dtype="int64") < 0) | \
+                    (chunk.flows["resp_ip_bytes"].to_numpy(dtype="int64") < 0)
+            bytes_unknown += int((unset & np.asarray(in_scope)).sum())
             sums, opened = flow_sums(chunk.flows[in_scope])
             flows.append(sums)
             clients.update(opened)
@@ -283,6 +290,8 @@ def reduce_log(log: LogFile, reader: SensorLogs, scope: Scope = Scope(), rows: i
                                    "flows": list(skipped.values())}))
     if outside:
         parts.append(pd.DataFrame({"table": ["outside"], "flows": [outside]}))
+    if bytes_unknown:
+        parts.append(pd.DataFrame({"table": ["bytes_unknown"], "name": [log.path], "flows": [bytes_unknown]}))
     return _conform(pd.concat(parts, ignore_index=True))
 
 

@@ -270,6 +270,14 @@ def limits(kind: str, summed: Aggregate, sampled: SampledFlows) -> list[str]:
     if any(log.format == "eve" for log in summed.logs):
         notes.append("Suricata's eve.json counts bytes with their link-layer headers: sent and received bytes "
                      "are somewhat larger than a capture's IP bytes.")
+    unknown = [(log.path, log.bytes_unknown) for log in summed.logs if log.bytes_unknown]
+    if unknown:
+        count = sum(n for _, n in unknown)
+        listed = ", ".join(f"{path} ({n:,})" for path, n in unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        notes.append(f"{count:,} flow{'s' if count != 1 else ''} had no byte counts in the logs (orig_ip_bytes/"
+                     f"resp_ip_bytes unset or not logged: {listed}); they count as 0 bytes, so sent and received "
+                     f"bytes are a lower bound.")
     shown = len(sampled.columns["uid"])
     if len(sampled) > shown:
         notes.append(f"flows.csv lists the first {shown:,} of {len(sampled):,} flows, in log order; the logs "
