@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from tracecheck.collector import give_back_freed_memory
 from tracecheck.destinations import MEDIA_APPS, NAME_SOURCE_ORDER, DestinationTraffic, SeenName, local_addresses
 from tracecheck.errors import UserError
 from tracecheck.observability import DOH_NAMES, DOH_RESOLVERS, DOT_PORT, VANTAGE_LIMITS, resolver_name
@@ -148,16 +149,10 @@ def read_logs(kind: str, paths: tuple[str, ...], policy, scheduler: str | None =
 def _give_back_memory() -> None:
     """Hand the readers' freed buffers back to the system before judging (Arrow's pool and glibc
     keep them otherwise): measured, a tenth of a gigabyte less at the run's peak."""
-    import ctypes
-    import ctypes.util
-
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
-    libc = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
-    if trim is not None:  # glibc only
-        trim(0)
+    give_back_freed_memory()
 
 
 def scope_of(policy) -> Scope:
