@@ -204,3 +204,21 @@ def test_flows_without_byte_counts_are_said_not_shown_as_zero_silently(tc, tmp_p
     else:
         assert said == []
     assert report["summary"]["destinations"] == 2  # the flows are judged all the same
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tracecheck.sensors.zeek") is None,
+                    reason="the Zeek reader (tracecheck/sensors/zeek.py) is not in this build")
+def test_logs_say_which_names_were_hidden_as_a_capture_does(tc, tmp_path):
+    logs = tmp_path / "zeek"
+    logs.mkdir()
+    doh = "".join(f"179500001{i}.000000\tCd{i}\t10.0.0.5\t5100{i}\t1.1.1.1\t443\ttcp\tssl\t1.0\t100\t200\tSF\t5\t300\t5\t400\n"
+                  for i in range(3))  # three flows to a public DoH resolver's address, no SNI logged
+    (logs / "conn.log").write_text(CONN + doh)
+    (logs / "ssl.log").write_text(SSL)
+    code, _, err = tc("analyze", "--zeek", str(logs), "--out", str(tmp_path / "r"))
+    assert code == 1, err
+    notes = json.loads((tmp_path / "r" / "report.json").read_text())["observability"]
+    [hidden] = [n for n in notes if n.startswith("Names hidden by encrypted DNS")]
+    assert "cloudflare-dns.com at 1.1.1.1 by DoH (3 flows)" in hidden and "not in the logs" in hidden
+    [nameless] = [n for n in notes if n.startswith("No name at all")]
+    assert "1 destination (3 flows)" in nameless and "in the logs (1.1.1.1)" in nameless

@@ -63,7 +63,7 @@ def observability_notes(destinations: dict[str, DestinationTraffic], local: set[
     remote = [traffic for ip, traffic in sorted(destinations.items()) if ip not in local]
     flows = [flow for traffic in destinations.values() for flow in traffic.flows]
     notes = [VANTAGE_LIMITS, _vantage(flows, local)]
-    notes += [note for note in (_ech(remote), _encrypted_dns(remote), _unnamed(remote), _no_dns(remote)) if note]
+    notes += [note for note in (_ech(remote), encrypted_dns_note(remote), unnamed_note(remote), _no_dns(remote)) if note]
     if flows_out_of_scope:
         notes.append(f"{flows_out_of_scope} flow{_s(flows_out_of_scope)} fell outside the policy's scope and "
                      f"{'were' if flows_out_of_scope != 1 else 'was'} not judged (they are still in flows.csv).")
@@ -101,14 +101,20 @@ def encrypted_dns_kinds(traffic: DestinationTraffic) -> list[tuple[str, int]]:
     counts = {"DoT": 0, "DoQ": 0, "DoH": 0}
     for flow in traffic.flows:
         if flow.resp_p == DOT_PORT and flow.proto == "udp" and flow.app in ("quic", ""):
-            counts["DoQ"] += 1
+            counts["DoQ"] += _flows_in(flow)
         elif (flow.resp_p == DOT_PORT and flow.proto == "tcp") or flow.app == DOT_ALPN:
-            counts["DoT"] += 1
-        elif flow.resp_p == 443 and flow.app in ("tls", "quic", "http", ""):
+            counts["DoT"] += _flows_in(flow)
+        elif flow.resp_p == 443 and flow.app in ("tls", "ssl", "quic", "http", ""):  # ssl: Zeek's name for TLS
             if known is None:
                 known = traffic.ip in DOH_RESOLVERS or bool(set(traffic.name_list) & DOH_NAMES)
-            counts["DoH"] += known
+            counts["DoH"] += _flows_in(flow) * known
     return [(kind, count) for kind, count in counts.items() if count]
+
+
+def _flows_in(flow) -> int:
+    """1 for a captured flow; a sensor log's summed group of flows (``sensors.judge_input.FlowGroup``)
+    says how many it stands for."""
+    return getattr(flow, "count", 1)
 
 
 def resolver_name(traffic: DestinationTraffic) -> str:
@@ -118,7 +124,8 @@ def resolver_name(traffic: DestinationTraffic) -> str:
             or DOH_RESOLVERS.get(traffic.ip, "") or next(iter(traffic.name_list), ""))
 
 
-def _encrypted_dns(remote: list[DestinationTraffic]) -> str:
+def encrypted_dns_note(remote: list[DestinationTraffic], record: str = "capture") -> str:
+    """Which destinations carried DNS out of sight; ``record``: what was read (``capture``, ``logs``)."""
     found = []
     for traffic in remote:
         kinds = encrypted_dns_kinds(traffic)
@@ -129,18 +136,20 @@ def _encrypted_dns(remote: list[DestinationTraffic]) -> str:
     if not found:
         return ""
     return (f"Names hidden by encrypted DNS: the client resolved names through {'; '.join(found[:_LISTED])}"
-            f"{_more(found)}. Those answers are not in the capture, so DNS cannot name the destinations it "
+            f"{_more(found)}. Those answers are not in the {record}, so DNS cannot name the destinations it "
             f"resolved: they are named by SNI or HTTP Host alone, or not at all.")
 
 
-def _unnamed(remote: list[DestinationTraffic]) -> str:
+def unnamed_note(remote: list[DestinationTraffic], record: str = "capture") -> str:
+    """The destinations nothing named; ``record``: what was read (``capture``, ``logs``)."""
     nameless = [traffic for traffic in remote if not traffic.names]
     if not nameless:
         return ""
-    flows = sum(len(traffic.flows) for traffic in nameless)
+    flows = sum(_flows_in(flow) for traffic in nameless for flow in traffic.flows)
+    seen = "" if record == "capture" else f" in the {record}"
     listed = ", ".join(traffic.ip for traffic in nameless[:_LISTED]) + _more(nameless)
     return (f"No name at all: {len(nameless)} destination{_s(len(nameless))} ({flows} flow{_s(flows)}) showed no "
-            f"SNI, HTTP Host, SIP host or DNS answer ({listed}); only the address places "
+            f"SNI, HTTP Host, SIP host or DNS answer{seen} ({listed}); only the address places "
             f"{'them' if len(nameless) != 1 else 'it'}, and no service catalog entry can name the service.")
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from tracecheck.collector import give_back_freed_memory
 from tracecheck.destinations import MEDIA_APPS, NAME_SOURCE_ORDER, DestinationTraffic, SeenName, local_addresses
 from tracecheck.errors import UserError
-from tracecheck.observability import DOH_NAMES, DOH_RESOLVERS, DOT_PORT, VANTAGE_LIMITS, resolver_name
+from tracecheck.observability import VANTAGE_LIMITS, encrypted_dns_note, unnamed_note
 from tracecheck.sensors.aggregate import Aggregate, Scope, aggregate
 from tracecheck.sensors.interface import FLOW_COLUMNS, LogFile, SensorLogs
 from tracecheck.vocabulary import Accounting, CaptureInfo
@@ -291,45 +291,9 @@ def observability(traffic: dict[str, DestinationTraffic], summed: Aggregate, loc
     notes = [VANTAGE_LIMITS,
              f"Vantage point: {len(clients)} local address{'es' if len(clients) != 1 else ''} opened flows"
              + (f" ({shown})" if clients else "") + " (as the sensor saw them)."]
-    notes += [note for note in (_encrypted_dns(remote), _unnamed(remote)) if note]
+    notes += [note for note in (encrypted_dns_note(remote, "logs"), unnamed_note(remote, "logs")) if note]
     if summed.outside_scope:
         count = summed.outside_scope
         notes.append(f"{count} flow{'' if count == 1 else 's'} fell outside the policy's scope and "
                      f"{'were' if count != 1 else 'was'} not judged.")
     return notes
-
-
-def _encrypted_dns(remote: list[DestinationTraffic]) -> str:
-    found = []
-    for one in remote:
-        counts = {"DoT": 0, "DoQ": 0, "DoH": 0}
-        known = one.ip in DOH_RESOLVERS or bool(set(one.name_list) & DOH_NAMES)
-        for group in one.flows:
-            if group.resp_p == DOT_PORT and group.proto == "udp" and group.app in ("quic", ""):
-                counts["DoQ"] += group.count
-            elif group.resp_p == DOT_PORT and group.proto == "tcp":
-                counts["DoT"] += group.count
-            elif group.resp_p == 443 and group.app in ("tls", "ssl", "quic", "http", "") and known:
-                counts["DoH"] += group.count
-        used = [(k, n) for k, n in counts.items() if n]
-        if used:
-            name = resolver_name(one)
-            found.append(f"{name + ' at ' if name else ''}{one.ip} by "
-                         + ", ".join(f"{k} ({n} flow{'' if n == 1 else 's'})" for k, n in used))
-    if not found:
-        return ""
-    more = f" and {len(found) - _LISTED} more" if len(found) > _LISTED else ""
-    return (f"Names hidden by encrypted DNS: the clients resolved names through {'; '.join(found[:_LISTED])}{more}. "
-            f"Those answers are not in the logs, so DNS cannot name the destinations it resolved.")
-
-
-def _unnamed(remote: list[DestinationTraffic]) -> str:
-    nameless = [one for one in remote if not one.names]
-    if not nameless:
-        return ""
-    flows = sum(one.flow_count for one in nameless)
-    listed = ", ".join(one.ip for one in nameless[:_LISTED]) + (
-        f" and {len(nameless) - _LISTED} more" if len(nameless) > _LISTED else "")
-    return (f"No name at all: {len(nameless)} destination{'' if len(nameless) == 1 else 's'} ({flows} "
-            f"flow{'' if flows == 1 else 's'}) had no name in the logs ({listed}); only the address places "
-            f"{'them' if len(nameless) != 1 else 'it'}.")
