@@ -322,6 +322,16 @@ def test_dns_names_match_the_capture_path(tmp_path):
 # ---------------------------------------------------------------- hostile input
 
 
+@pytest.mark.parametrize("where", ["first line", "later"])
+def test_a_separator_header_naming_no_separator_is_refused_with_the_path(tmp_path, where):
+    # "#separator" with nothing after it: splitting on "" would raise a bare ValueError.
+    text = "#separator \n#path\tconn\n" if where == "first line" else header("conn", zeek.FIELDS["conn"]) + "#separator \n"
+    path = write(tmp_path / "conn.log", text)
+    with pytest.raises(UserError, match=r"conn\.log: a Zeek #separator header that names no separator"):
+        for log in ZEEK.find([path]):
+            list(ZEEK.chunks(log, rows=3))
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.lists(st.binary(max_size=60) | st.sampled_from([b"#fields\tts\tuid", b"#separator \\x09", b"-\t(empty)",
                                                                b'{"ts": 1, "id": 3}', b"#path\tdns"]), max_size=12),

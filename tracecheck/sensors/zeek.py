@@ -110,11 +110,14 @@ def _unescape_header(text: str) -> str:
     return re.sub(r"\\x([0-9a-fA-F]{2})", lambda match: chr(int(match.group(1), 16)), text)
 
 
-def header_line(header: TsvHeader, line: str) -> TsvHeader:
-    """The header after one of its ``#`` lines (others, ``#open`` and ``#close``, change nothing)."""
+def header_line(header: TsvHeader, line: str, path: str) -> TsvHeader:
+    """The header after one of its ``#`` lines (others, ``#open`` and ``#close``, change nothing);
+    UserError naming ``path`` for a separator that separates nothing."""
     line = line.rstrip("\r\n")
     if line.startswith("#separator"):
         separator = _unescape_header(line[len("#separator") :].strip(" "))
+        if not separator:
+            raise UserError(f"{path}: a Zeek #separator header that names no separator: not a Zeek TSV log")
         return replace(header, separator=separator)
     key, _, value = line[1:].partition(header.separator)
     if key == "fields":
@@ -131,13 +134,13 @@ def header_line(header: TsvHeader, line: str) -> TsvHeader:
     return header
 
 
-def read_tsv_header(data: bytes) -> TsvHeader:
-    """The header at the start of a TSV log's bytes."""
+def read_tsv_header(data: bytes, path: str) -> TsvHeader:
+    """The header at the start of a TSV log's bytes (read from ``path``)."""
     header = TsvHeader()
     for raw in data.split(b"\n"):
         if not raw.startswith(b"#"):
             break
-        header = header_line(header, raw.decode("utf-8", "backslashreplace"))
+        header = header_line(header, raw.decode("utf-8", "backslashreplace"), path)
     return header
 
 
@@ -205,7 +208,7 @@ def identify(path: str) -> tuple[str, str]:
     if not data.strip():
         return "", ""
     if data.startswith(b"#separator"):
-        header = read_tsv_header(data)
+        header = read_tsv_header(data, path)
         if not header.fields or not header.path:
             raise UserError(f"{path}: a Zeek TSV header without #path or #fields: not a whole Zeek log")
         _require_addresses(path, header.path, header.fields)
@@ -290,7 +293,7 @@ def _tsv_chunks(log: LogFile, stream, rows: int) -> Iterator[Chunk]:
                     if pending:
                         parts.append(_tsv_block(log, header, b"\n".join(pending) + b"\n", skipped))
                         pending = []
-                    header = header_line(header, line.decode("utf-8", "backslashreplace"))
+                    header = header_line(header, line.decode("utf-8", "backslashreplace"), log.path)
                     if header.path and header.path != log.log:
                         raise UserError(f"{log.path}: a {header.path}.log header inside a {log.log}.log")
                 elif line.strip():
