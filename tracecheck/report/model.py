@@ -65,14 +65,17 @@ def trusted(cls: type[_Model], fields: dict[str, Any]) -> Any:
     values = made.__dict__
     for name, value in fields.items():
         values[name] = value
-    object.__setattr__(made, "__pydantic_fields_set__",
-                       _FIELDS_SETS.setdefault((cls, frozenset(fields)), set(fields)))
+    every = _EVERY_FIELD.get(cls)
+    if every is None:  # every field is given: one set per model, not one made per instance
+        every = _EVERY_FIELD[cls] = _FIELDS_SETS.setdefault((cls, frozenset(fields)), set(fields))
+    object.__setattr__(made, "__pydantic_fields_set__", every)
     object.__setattr__(made, "__pydantic_extra__", None)
     object.__setattr__(made, "__pydantic_private__", None)
     return made
 
 
 _FIELDS_SETS: dict[tuple[type, frozenset[str]], set[str]] = {}
+_EVERY_FIELD: dict[type, set[str]] = {}
 
 
 class Tool(_Model):
@@ -322,7 +325,7 @@ class Destination(_Model):
         return sorted(set(value), key=ip_sort_key)
 
     def severity_key(self) -> tuple:
-        return (VERDICT_SEVERITY[Verdict(self.verdict)], *ip_sort_key(self.ip))
+        return (VERDICT_SEVERITY[self.verdict], *ip_sort_key(self.ip))  # a Verdict, or its value: equal keys
 
     @classmethod
     def of_checked(cls, **fields: Any) -> Destination:
@@ -570,7 +573,7 @@ def destination_rows(destinations: list[Destination]) -> list[dict[str, Any]]:
 def _finished(dumped: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Floats rounded as ``_plain`` does, unset extensions dropped."""
     for destination in dumped:
-        for key in _DESTINATION_FLOATS:
+        for key in DESTINATION_FLOATS:
             value = destination[key]
             if value.__class__ is float:  # as _plain
                 if not math.isfinite(value):
@@ -583,7 +586,7 @@ def _finished(dumped: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 _DESTINATION_LIST = TypeAdapter(list[Destination])
-_DESTINATION_FLOATS = tuple(name for name, field in Destination.model_fields.items() if "float" in str(field.annotation))
+DESTINATION_FLOATS = tuple(name for name, field in Destination.model_fields.items() if "float" in str(field.annotation))
 """The fields of a destination that hold floats (times, coordinates): its names and evidence hold
 text only (a test holds it to that)."""
 
