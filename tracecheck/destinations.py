@@ -63,24 +63,31 @@ class DestinationTraffic:
     relays: list[RelayedPeer] = field(default_factory=list)
     """The peers this address relayed media to: it is a TURN relay."""
 
+    # The properties below are asked once per destination of captures of a hundred thousand: the
+    # relayed peers, which most destinations lack, are looked at only when there are some.
+
     @property
     def first_ts(self) -> float:
-        return min([flow.ts for flow in self.flows] + [peer.first_ts for peer in self.relayed])
+        first = min([flow.ts for flow in self.flows], default=math.inf)
+        return min(first, *[peer.first_ts for peer in self.relayed]) if self.relayed else first
 
     @property
     def last_ts(self) -> float:
-        return max([flow.ts + max(flow.duration, 0.0) for flow in self.flows] + [peer.last_ts for peer in self.relayed])
+        last = max([flow.ts + max(flow.duration, 0.0) for flow in self.flows], default=-math.inf)
+        return max(last, *[peer.last_ts for peer in self.relayed]) if self.relayed else last
 
     @property
     def flow_count(self) -> int:
         """Its own flows, and the relays' flows that reached it."""
+        if not self.relayed:
+            return len(self.flows)
         uids = {flow.uid for flow in self.flows}
         return len(self.flows) + len({peer.uid for peer in self.relayed} - uids)
 
     @property
     def via(self) -> list[str]:
         """The TURN relays it was reached through."""
-        return sorted({peer.relay for peer in self.relayed})
+        return sorted({peer.relay for peer in self.relayed}) if self.relayed else []
 
     @property
     def smallest_rtt_ms(self) -> float | None:
@@ -91,7 +98,7 @@ class DestinationTraffic:
     @property
     def name_list(self) -> list[str]:
         """Distinct names, strongest first (what geo and classify are given)."""
-        return list(dict.fromkeys(seen.name for seen in self.names))
+        return list(dict.fromkeys([seen.name for seen in self.names])) if self.names else []
 
     @property
     def placing_names(self) -> list[str]:
@@ -102,6 +109,8 @@ class DestinationTraffic:
     @property
     def name_sources(self) -> list[str]:
         """The source of each of ``name_list``, in the same order."""
+        if not self.names:
+            return []
         first: dict[str, str] = {}
         for seen in self.names:
             first.setdefault(seen.name, seen.source)
@@ -110,7 +119,7 @@ class DestinationTraffic:
     @property
     def media_only(self) -> bool:
         """Every flow looks like call media (RTP, STUN/TURN, DTLS-SRTP); a relay's peer is media too."""
-        return bool(self.flows or self.relayed) and all(flow.app in MEDIA_APPS for flow in self.flows)
+        return bool(self.flows or self.relayed) and all([flow.app in MEDIA_APPS for flow in self.flows])
 
 
 def local_addresses(addresses: Iterable[str]) -> set[str]:

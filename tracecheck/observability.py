@@ -98,17 +98,23 @@ def encrypted_dns_kinds(traffic: DestinationTraffic) -> list[tuple[str, int]]:
     ClientHello offering ALPN ``dot`` on any port), ``DoQ`` (QUIC to 853), ``DoH`` (TLS or QUIC to
     a known resolver's name or address on 443)."""
     known = None  # whether it is a known resolver: asked only of destinations with flows to 443
-    counts = {"DoT": 0, "DoQ": 0, "DoH": 0}
+    counts = None  # made for the few destinations that have such a flow (of a hundred thousand)
     for flow in traffic.flows:
         if flow.resp_p == DOT_PORT and flow.proto == "udp" and flow.app in ("quic", ""):
-            counts["DoQ"] += _flows_in(flow)
+            kind = "DoQ"
         elif (flow.resp_p == DOT_PORT and flow.proto == "tcp") or flow.app == DOT_ALPN:
-            counts["DoT"] += _flows_in(flow)
+            kind = "DoT"
         elif flow.resp_p == 443 and flow.app in ("tls", "ssl", "quic", "http", ""):  # ssl: Zeek's name for TLS
             if known is None:
                 known = traffic.ip in DOH_RESOLVERS or bool(set(traffic.name_list) & DOH_NAMES)
-            counts["DoH"] += _flows_in(flow) * known
-    return [(kind, count) for kind, count in counts.items() if count]
+            if not known:
+                continue
+            kind = "DoH"
+        else:
+            continue
+        counts = counts or {"DoT": 0, "DoQ": 0, "DoH": 0}
+        counts[kind] += _flows_in(flow)
+    return [(kind, count) for kind, count in counts.items() if count] if counts else []
 
 
 def _flows_in(flow) -> int:
@@ -154,7 +160,7 @@ def unnamed_note(remote: list[DestinationTraffic], record: str = "capture") -> s
 
 
 def _no_dns(remote: list[DestinationTraffic]) -> str:
-    encrypted = [t for t in remote if any(flow.app in ("tls", "quic", DOT_ALPN) for flow in t.flows)]
+    encrypted = any(flow.app in ("tls", "quic", DOT_ALPN) for t in remote for flow in t.flows)
     if not encrypted or any(seen.source in ("dns", "dns_cname") for t in remote for seen in t.names):
         return ""
     return ("No DNS answer for any remote destination was captured (a DNS cache, encrypted DNS, or DNS "

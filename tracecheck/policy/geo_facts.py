@@ -9,12 +9,16 @@ less to say) when the catalog cannot be loaded, and lets tests swap in small fak
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from typing import Any
 
 
 def catalog_module() -> Any | None:
     """``tracecheck.geo.catalog``, or None when it is not there (yet)."""
+    loaded = sys.modules.get("tracecheck.geo.catalog")  # asked per destination: no import statement
+    if loaded is not None:
+        return loaded
     try:
         from tracecheck.geo import catalog
     except ImportError:
