@@ -425,6 +425,19 @@ def test_scope_time_window_clients_and_sip_calls():
     assert not flow_in_scope(_flow(100.0), calls, [])
 
 
+@pytest.mark.parametrize("scope, everything", [
+    ("", True), ("scope: {}\n", True), ("scope:\n  call_padding_seconds: 30\n", True),
+    ("scope:\n  start: 2026-05-04T09:00:00Z\n", False), ("scope:\n  end: 2026-05-04T09:00:00Z\n", False),
+    ("scope:\n  clients: [10.0.0.0/24]\n", False), ("scope:\n  sip_calls_only: true\n", False)])
+def test_a_scope_covers_everything_only_when_nothing_bounds_it(scope, everything):
+    # analyze then takes every flow without asking flow_in_scope of each: it must say yes to all.
+    pol = policy(scope)
+    assert pol.scope.covers_everything is everything
+    flows = [_flow(0.0), _flow(1777887000.0 + 7200, orig="192.0.2.1"), _flow(-5.0, duration=-1.0)]
+    assert all(flow_in_scope(flow, pol, []) for flow in flows) or not everything
+    assert everything or not all(flow_in_scope(flow, pol, []) for flow in flows)
+
+
 def test_warnings_for_unknown_vendors_and_soon_expiring_exceptions():
     pol = policy("vendors:\n  Genesis: ignore\n" + EXCEPTION.format(expires="2026-09-20"))
     warnings = policy_warnings(pol, TODAY, default_catalog())

@@ -212,7 +212,8 @@ def _read_captures(request: AnalyzeRequest, policy: Policy,
     reading.builder = None  # the builder's raw columns and open-flow index: the table has what follows needs
     give_back_freed_memory()
     spans = [(call.first_ts, call.last_ts) for call in calls]
-    in_scope = [flow for flow in reading.flows if flow_in_scope(flow, policy, spans)]
+    in_scope = (list(reading.flows) if policy.scope.covers_everything
+                else [flow for flow in reading.flows if flow_in_scope(flow, policy, spans)])
     outside_scope = len(reading.flows) - len(in_scope)
     traffic = gather(in_scope, names, calls, relayed)
     local = local_addresses([ip for flow in in_scope for ip in (flow.orig_h, flow.resp_h)]

@@ -242,6 +242,11 @@ class Scope(_Strict):
 
     _empty = field_validator("clients", mode="before")(_null_is_empty)
 
+    @property
+    def covers_everything(self) -> bool:
+        """Nothing bounds it: every flow is in scope (the default)."""
+        return not (self.start or self.end or self.clients or self.sip_calls_only)
+
     @field_validator("start", "end")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
