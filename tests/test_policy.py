@@ -463,3 +463,27 @@ def test_claims_of_one_answer_are_cited_with_their_detail_once():
     assert reason.count(detail) == 1
     assert (f"Evidence: geoip2fast country AU, AS name Example Pty ({detail}); rdap country AU (rdap.apnic.net)."
             in reason)
+
+
+def test_places_sharing_one_evidence_tuple_are_judged_each_by_its_own_fields():
+    # evaluate keeps the claims made of a place per evidence tuple (geo shares one per combination
+    # of answers): a place with the same tuple but other decided fields must not get the first's.
+    import importlib
+    from dataclasses import replace
+
+    evaluation = importlib.import_module("tracecheck.policy.evaluate")  # the package exports a function of that name
+
+    evaluation._PLACE_CLAIMS.clear()
+    evaluation._PLACE_TEXTS.clear()
+    shared = AWS_US.evidence
+    as_us = assess(dest("3.230.1.1"), AWS_US, None, policy(), TODAY)
+    as_ie = assess(dest("3.230.1.2"), replace(AWS_US, ip="3.230.1.2", region="eu-west-1", country="IE",
+                                              subdivision="", city="Dublin", evidence=shared), None, policy(), TODAY)
+    again = assess(dest("3.230.1.3"), replace(AWS_US, ip="3.230.1.3"), None, policy(), TODAY)
+    evaluation._PLACE_CLAIMS.clear()
+    evaluation._PLACE_TEXTS.clear()
+    fresh = assess(dest("3.230.1.2"), replace(AWS_US, ip="3.230.1.2", region="eu-west-1", country="IE",
+                                              subdivision="", city="Dublin", evidence=shared), None, policy(), TODAY)
+    assert as_us.verdict is Verdict.VIOLATION and as_ie == fresh
+    assert as_ie.verdict is not Verdict.VIOLATION and "sources_disagree" in as_ie.flags
+    assert again.reasons == tuple(r.replace("3.230.1.1", "3.230.1.3") for r in as_us.reasons)

@@ -143,7 +143,7 @@ class _Located:
 def _locate(destination: Destination, place: Place, service: Service | None, policy: Policy,
             authorized: Authorized, subject: str, rule_note: str) -> _Located:
     hinted = f"; the hostname implies {service.region}" if service and service.region else ""
-    primary = claimlib.claim_from_place(place)
+    primary, elsewhere = _place_claims(place)
     if primary is None:
         sentence = (f"{subject} at {destination.ip}: no source places this address (no provider range, "
                     f"vendor hostname, geofeed or GeoIP answer){hinted}.")
@@ -161,7 +161,7 @@ def _locate(destination: Destination, place: Place, service: Service | None, pol
     flags: list[str] = []
     if service and service.region and place.region and service.region != place.region:
         notes.append(f"The hostname implies region {service.region}; the address ranges say {place.region}.")
-    others = _unique([c for c in claimlib.claims_from_evidence(place.evidence) if not c.same_place(primary)])
+    others = elsewhere
     if others:
         flags.append(SOURCES_DISAGREE)
         said = "; ".join([f"{primary.source} says {primary.label()}"] + [f"{c.source} says {c.label()}" for c in others])
@@ -177,6 +177,32 @@ def _locate(destination: Destination, place: Place, service: Service | None, pol
         else:
             notes.append(f"Sources disagree: {said}. The policy tolerates it.")
     return _Located(verdict, [sentence] + notes, primary, flags)
+
+
+def _place_claims(place: Place) -> tuple[claimlib.Claim | None, list[claimlib.Claim]]:
+    """The claim of the place geo decided (None: nothing placed it), and the other sources' claims
+    that place the address elsewhere, each source and place once.
+
+    Asked per destination, and the same for every address geo answered alike: geo gives those one
+    evidence tuple (and the same decided fields), so the answer is kept for the last few thousand
+    tuples, keyed by the tuple's identity (the tuple kept, so that its id stays its own) and by
+    every field the claims are made of."""
+    key = (id(place.evidence), place.country, place.subdivision, place.region, place.provider, place.city,
+           place.anycast, place.basis, place.jurisdictions)
+    found = _PLACE_CLAIMS.get(key)
+    if found is not None and found[0] is place.evidence:
+        return found[1], found[2]
+    primary = claimlib.claim_from_place(place)
+    elsewhere = [] if primary is None else _unique([claim for claim in claimlib.claims_from_evidence(place.evidence)
+                                                    if not claim.same_place(primary)])
+    if len(_PLACE_CLAIMS) >= _PLACE_CLAIMS_KEPT:
+        _PLACE_CLAIMS.clear()
+    _PLACE_CLAIMS[key] = (place.evidence, primary, elsewhere)
+    return primary, elsewhere
+
+
+_PLACE_CLAIMS: dict[tuple, tuple[tuple[Evidence, ...], claimlib.Claim | None, list[claimlib.Claim]]] = {}
+_PLACE_CLAIMS_KEPT = 4096
 
 
 def _blocking(others: list[claimlib.Claim], primary: claimlib.Claim, allowed: bool | None,
@@ -272,14 +298,30 @@ def _evidence_text(destination: Destination, place: Place, service: Service | No
     for index, name in enumerate(destination.names[:3]):
         source = destination.name_sources[index] if index < len(destination.name_sources) else ""
         parts.append(f"{_NAME_SOURCE_LABEL.get(source, source)} {name}".strip())
-    # Claims a source made in one answer (a GeoIP prefix's country and AS name) share their
-    # detail: said once, after the last of them.
-    for (source, detail), items in groupby(place.evidence, key=lambda item: (item.source, item.detail)):
-        claims = ", ".join(item.claim for item in items)
-        parts.append(f"{source} {claims}" + (f" ({detail})" if detail else ""))
+    parts += _place_evidence_text(place.evidence)
     if service is not None and service.matched:
         parts.append(f"catalog {service.matched}")
     return "; ".join(parts)
+
+
+def _place_evidence_text(evidence: tuple[Evidence, ...]) -> list[str]:
+    """How the reasons cite a place's evidence.  Claims a source made in one answer (a GeoIP
+    prefix's country and AS name) share their detail: said once, after the last of them.  Kept
+    per evidence tuple, as ``_place_claims`` keeps its answer."""
+    found = _PLACE_TEXTS.get(id(evidence))
+    if found is not None and found[0] is evidence:
+        return found[1]
+    parts = []
+    for (source, detail), items in groupby(evidence, key=lambda item: (item.source, item.detail)):
+        claims = ", ".join(item.claim for item in items)
+        parts.append(f"{source} {claims}" + (f" ({detail})" if detail else ""))
+    if len(_PLACE_TEXTS) >= _PLACE_CLAIMS_KEPT:
+        _PLACE_TEXTS.clear()
+    _PLACE_TEXTS[id(evidence)] = (evidence, parts)
+    return parts
+
+
+_PLACE_TEXTS: dict[int, tuple[tuple[Evidence, ...], list[str]]] = {}
 
 
 # --------------------------------------------------------------------------- the run as a whole
