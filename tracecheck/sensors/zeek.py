@@ -29,6 +29,14 @@ What a log gives compared with a capture:
 - SIP: the request URI's host (``uri``), or the To header's domain (``request_to``) when that is
   all there is; responses have no URI of their own in sip.log (one record is one transaction).
 - ``proto`` is as Zeek wrote it: ``tcp``, ``udp``, ``icmp`` (v6 too), ``unknown_transport``.
+- Direction: the originator is chosen by the capture path's rule (CONTRACT.md: the side that
+  sent the first SYN, else the side a SYN/ACK was sent to, else the first packet's sender),
+  read from conn.log's ``history``, whose letters are relative to Zeek's final originator.  Zeek
+  agrees where a SYN or SYN/ACK was seen; where none was (UDP, ICMP, TCP seen mid-stream) it
+  flips a new connection whose first packet came from a "likely server port" (history ``^``,
+  ``IPBasedAnalyzer::NewConn``), which the capture path does not: such rows, and rows whose only
+  SYN (or SYN/ACK) came from the other side, are swapped back (``capture_orientation``).  A
+  conn.log without ``history`` keeps Zeek's choice.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -56,7 +65,7 @@ READ = ("conn", "ssl", "quic", "http", "sip", "dns")
 
 FIELDS = {
     "conn": ("uid", "ts", "duration", "proto", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p",
-             "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "service"),
+             "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "service", "history"),
     "ssl": ("ts", "uid", "id.orig_h", "id.resp_h", "server_name"),
     "quic": ("ts", "uid", "id.orig_h", "id.resp_h", "server_name"),
     "http": ("ts", "uid", "id.orig_h", "id.resp_h", "host"),
@@ -535,13 +544,54 @@ def _chunk(log: LogFile, parts: list[dict], lines: int, skipped: Counter) -> Chu
 
 
 def _conn_frame(log: LogFile, part: dict, skipped: Counter) -> pd.DataFrame:
-    columns = {name: part[name] for name in FIELDS["conn"] if name != "service"}
+    columns = {name: part[name] for name in FIELDS["conn"] if name not in ("service", "history")}
     columns["app"] = part["service"]
     count = len(part["uid"])
     columns["log"] = pa.array([log.path] * count, type=pa.string()) if count else []
     columns = {name: (value.to_pandas() if isinstance(value, (pa.Array, pa.ChunkedArray)) else value)
                for name, value in columns.items()}
+    if count:
+        history = part["history"]
+        history = history.to_pandas() if isinstance(history, (pa.Array, pa.ChunkedArray)) else pd.Series(history, dtype="str")
+        _orient(columns, capture_orientation(history))
     return common.flows_frame(columns, skipped)
+
+
+SIDES = (("id.orig_h", "id.resp_h"), ("id.orig_p", "id.resp_p"), ("orig_pkts", "resp_pkts"),
+         ("orig_ip_bytes", "resp_ip_bytes"))
+"""The columns that trade places when a row's originator is the other side."""
+
+
+def capture_orientation(history: pd.Series) -> np.ndarray:
+    """Which conn.log rows the capture path would orient the other way, from Zeek's ``history``
+    (upper case: the originator's packets; ``S`` SYN, ``H`` SYN/ACK, ``^`` Zeek flipped the roles):
+
+    - a SYN from the responder only: the responder sent the first SYN;
+    - else a SYN/ACK from the originator only: the responder is the side it was sent to;
+    - else (no SYN, no SYN/ACK) a flip (``^``): Zeek made the first packet's receiver the
+      originator by its port heuristic, where the capture path keeps the first packet's sender.
+
+    Rows without history (unset, or a conn.log without the column) keep Zeek's choice."""
+    history = history.fillna("").astype("str")
+    if not len(history) or not (history != "").any():
+        return np.zeros(len(history), dtype=bool)
+    has = {letter: history.str.contains(letter, regex=False).to_numpy(dtype=bool) for letter in "SsHh^"}
+    no_syn = ~(has["S"] | has["s"])
+    no_synack = ~(has["H"] | has["h"])
+    return ((has["s"] & ~has["S"])
+            | (no_syn & has["H"] & ~has["h"])
+            | (no_syn & no_synack & has["^"]))
+
+
+def _orient(columns: dict, swap: np.ndarray) -> None:
+    """Trade the two sides' columns of the rows ``swap`` marks, in place."""
+    if not swap.any():
+        return
+    keep = ~swap
+    for first, second in SIDES:
+        one, other = pd.Series(columns[first]), pd.Series(columns[second])
+        one.index = other.index = pd.RangeIndex(len(one))
+        columns[first], columns[second] = one.where(keep, other), other.where(keep, one)
 
 
 def _as_list(values) -> list:
