@@ -9,7 +9,7 @@ and reduces them as it goes, so a task holds per-destination sums, never the fil
     log      per file: lines, rows, first/last ts, SHA-256 (and ``skipped`` rows per reason)
 
 Every task's frame has the same columns (``PARTIAL``), told apart by ``table``; a groupby then
-combines the files' sums.  The same graph runs locally (Dask's synchronous scheduler: as fast
+combines the files' sums, two at a time, into one partition (``SPLIT_EVERY``, ``SPLIT_OUT``).  The same graph runs locally (Dask's synchronous scheduler: as fast
 as threads here, whose GIL-bound tasks only add memory -- benchmarks/README.md) or, given
 ``tcp://HOST:PORT``, on a dask.distributed cluster whose workers can read the same paths.  Sums of
 integers, minima and maxima do not depend on the order tasks finish in, and every result is
@@ -62,6 +62,15 @@ CHUNK_ROWS = 200_000
 _COMPACT_AT = 500_000
 """Partial rows a task collects before it combines them (bounded by destinations, not rows)."""
 _HASH_BLOCK = 1 << 20
+SPLIT_OUT = 1
+"""Each reduction's result is one partition: a tree of combines.  Dask picks ``split_out`` > 1 by
+itself for a groupby on several keys over many partitions (``GROUP`` has four: 11 files gave 3),
+and then sums by a hash shuffle, which on the local schedulers goes through partd's in-memory
+buffer: every file's sums held until the end, ~7 MB more per file (benchmarks/README.md).  The
+results are bounded by destinations, which one partition holds."""
+SPLIT_EVERY = 2
+"""Partial sums combined two at a time: a task holds at most two files' sums and their combine,
+and the tree holds about log2(files) of them, not up to eight (Dask's default)."""
 
 
 @dataclass(frozen=True)
@@ -128,22 +137,12 @@ def aggregate(reader: SensorLogs, logs: Sequence[LogFile], scope: Scope = Scope(
     read is an event on a topic of this run's, ``Worker.log_event``, that this client subscribes
     to); the ``processes`` scheduler's tasks say nothing.  Ctrl-C stops this process's tasks at
     their next chunk."""
-    import dask.dataframe as dd
-
     if not logs:
         return Aggregate(_empty(GROUP + ["flows", "sent_bytes", "received_bytes", "first_ts", "last_ts"]),
                          _empty(["ip", "flows"]), _empty(NAME_KEY + ["first_ts", "uid"]))
     distributed = bool(scheduler and "://" in scheduler)
     topic = f"tracecheck-progress-{uuid.uuid4().hex}" if distributed and progress is not None else None
-    parts = dd.from_map(reduce_log, list(logs), reader=reader, scope=scope, rows=rows, progress_topic=topic,
-                        meta=_empty(list(PARTIAL)), enforce_metadata=False, label="tracecheck-log")
-    flows = (parts[parts.table == "flow"].groupby(GROUP)
-             .agg({"flows": "sum", "sent_bytes": "sum", "received_bytes": "sum", "first_ts": "min", "last_ts": "max"}))
-    clients = parts[parts.table == "client"].groupby("ip").flows.sum()
-    # The earliest sighting and its uid in one reduction: the smallest (ts, uid) as one sortable
-    # text (``sighting_key``), so that no file's names wait for all the others' (a join would).
-    sightings = parts[parts.table == "name"].groupby(NAME_KEY).uid.min()
-    facts = parts[parts.table.isin(["log", "skipped", "outside", "bytes_unknown"])]
+    flows, clients, sightings, facts = reductions(reader, logs, scope, rows, topic)
     # One compute: the four results share the file tasks, so each file is read once.
     with _watching(logs, reader, progress) as watch:
         flows, clients, sightings, facts = _compute([flows, clients, sightings, facts], scheduler, topic, watch)
@@ -153,6 +152,25 @@ def aggregate(reader: SensorLogs, logs: Sequence[LogFile], scope: Scope = Scope(
     names["first_ts"], names["uid"] = from_sighting_keys(names["uid"])
     names = names[NAME_KEY + ["first_ts", "uid"]]
     return Aggregate(flows, clients, names, _summaries(logs, facts), int(facts.loc[facts.table == "outside", "flows"].sum()))
+
+
+def reductions(reader: SensorLogs, logs: Sequence[LogFile], scope: Scope = Scope(), rows: int = CHUNK_ROWS,
+               topic: str | None = None) -> list:
+    """The four Dask collections ``aggregate`` computes (flows, clients, sightings, facts): one
+    task per file, then trees of combines into one partition each."""
+    import dask.dataframe as dd
+
+    parts = dd.from_map(reduce_log, list(logs), reader=reader, scope=scope, rows=rows, progress_topic=topic,
+                        meta=_empty(list(PARTIAL)), enforce_metadata=False, label="tracecheck-log")
+    flows = (parts[parts.table == "flow"].groupby(GROUP)
+             .agg({"flows": "sum", "sent_bytes": "sum", "received_bytes": "sum", "first_ts": "min", "last_ts": "max"},
+                  split_every=SPLIT_EVERY, split_out=SPLIT_OUT))
+    clients = parts[parts.table == "client"].groupby("ip").flows.sum(split_every=SPLIT_EVERY, split_out=SPLIT_OUT)
+    # The earliest sighting and its uid in one reduction: the smallest (ts, uid) as one sortable
+    # text (``sighting_key``), so that no file's names wait for all the others' (a join would).
+    sightings = parts[parts.table == "name"].groupby(NAME_KEY).uid.min(split_every=SPLIT_EVERY, split_out=SPLIT_OUT)
+    facts = parts[parts.table.isin(["log", "skipped", "outside", "bytes_unknown"])]
+    return [flows, clients, sightings, facts]
 
 
 class _Watch:
