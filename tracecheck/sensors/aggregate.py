@@ -64,9 +64,9 @@ _COMPACT_AT = 500_000
 _HASH_BLOCK = 1 << 20
 SPLIT_OUT = 1
 """Each reduction's result is one partition: a tree of combines.  Dask picks ``split_out`` > 1 by
-itself for a groupby on several keys over many partitions (``GROUP`` has four: 11 files gave 3),
+itself for a groupby on several keys over many partitions (``GROUP`` has four: 40 files gave 12),
 and then sums by a hash shuffle, which on the local schedulers goes through partd's in-memory
-buffer: every file's sums held until the end, ~7 MB more per file (benchmarks/README.md).  The
+buffer: every file's sums held until the end, ~8 MB more per file (benchmarks/README.md).  The
 results are bounded by destinations, which one partition holds."""
 SPLIT_EVERY = 2
 """Partial sums combined two at a time: a task holds at most two files' sums and their combine,
