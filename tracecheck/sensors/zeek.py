@@ -1,4 +1,4 @@
-"""Zeek logs: conn.log as flows; ssl, quic, http, sip and dns logs as names.
+"""Zeek logs: conn.log and tunnel.log as flows; ssl, quic, http, sip and dns logs as names.
 
 Both of Zeek's layouts are read, gzip or not, whatever the file is called:
 
@@ -173,7 +173,7 @@ class Survey:
 
 
 class ZeekLogs(SensorLogs):
-    """Zeek's conn, ssl, quic, http, sip and dns logs (TSV or JSON lines, gzip or not)."""
+    """Zeek's conn, tunnel, ssl, quic, http, sip and dns logs (TSV or JSON lines, gzip or not)."""
 
     sensor = "zeek"
 
