@@ -6,8 +6,8 @@
 ZEEK is a zeek/zeek source checkout or a bare git directory of one (``git clone --bare``; read
 with ``git show``, nothing is written into it).  Only ``testing/btest`` is read: the ``Traces``
 and, for each btest script that reads exactly one trace (``-r $TRACES/...``), its
-``Baseline/<script>/`` logs that Zeek wrote for that trace: conn.log, with ssl, dns, http, quic
-and sip logs when the baseline has them.  Nothing is fetched.
+``Baseline/<script>/`` logs that Zeek wrote for that trace: conn.log, with tunnel, ssl, dns,
+http, quic and sip logs when the baseline has them.  Nothing is fetched.
 
 Both sides run the same ``tracecheck analyze`` (in this process, one at a time) with the same
 empty ``--db`` (embedded GeoIP and hostnames: offline), the ``gdpr-eu`` policy and
@@ -31,7 +31,8 @@ Each difference is put in one category (printed with the case, ``-v`` for every 
     a tunnel it does not open), or no name row (a connection it saw start mid-stream is not
     analysed);
   - ``direction``: Zeek made the other side of a flow its originator (its rule without a SYN
-    looks at ports; the capture path's takes the first packet's sender, CONTRACT.md);
+    looks at ports; the capture path's takes the first packet's sender, CONTRACT.md), and the
+    log's ``history`` did not let the reader put it back (``sensors/zeek.capture_orientation``);
   - ``capture path``: a destination or name only the logs have: the capture path missed it;
   - ``follows a name difference``: a verdict that differs because the names above differ;
   - ``log refused``: ``analyze --zeek`` refused the log with exit 2 and said why (a conn.log
@@ -59,7 +60,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-LOGS = ("conn", "ssl", "dns", "http", "quic", "sip")
+LOGS = ("conn", "tunnel", "ssl", "dns", "http", "quic", "sip")
+TUNNEL_PROTOS = {b"Tunnel::GRE": ("47",), b"Tunnel::IP": ("4", "41")}
+"""tunnel.log's IP-level tunnels and the capture path's proto for their outer flow (IP in IP:
+4 or 41 by the inner version, which tunnel.log does not say)."""
 TRACE_READ = re.compile(r"-r\s+\$\{?TRACES\}?/([^\s\"';)]+)")
 SCOPE_SEP = {b"id_orig_h": b"id.orig_h", b"id_orig_p": b"id.orig_p", b"id_resp_h": b"id.resp_h", b"id_resp_p": b"id.resp_p"}
 MASKED = re.compile(rb"^XXXXXXXXXX\.XXXXXX$")
@@ -186,7 +190,15 @@ def restore_ts(logs: dict[str, bytes], flows: dict) -> tuple[dict[str, bytes], C
             if not MASKED.match(row[b"ts"]):
                 continue
             when = None
-            if kind == "conn":
+            if kind == "tunnel" and row.get(b"uid", b"") not in by_uid:
+                # GRE / IP in IP: no conn row; the outer flow is the capture's (proto, addresses, ports 0)
+                for proto in TUNNEL_PROTOS.get(row.get(b"tunnel_type", b""), ()):
+                    key = (proto, frozenset([(_canonical(row[b"id.orig_h"].decode()), 0),
+                                             (_canonical(row[b"id.resp_h"].decode()), 0)]))
+                    if flows.get(key):
+                        when = f"{flows[key][0]:.6f}".encode()
+                        break
+            elif kind == "conn":
                 try:
                     key = (row[b"proto"].decode(), frozenset([
                         (_canonical(row[b"id.orig_h"].decode()), int(row[b"id.orig_p"])),
@@ -362,7 +374,8 @@ NAME_FIELDS = {"dns": ("query", "answers"), "ssl": ("server_name",), "quic": ("s
 
 def classify(result: Result, raw: dict[str, bytes]) -> None:
     """Each difference of the two reports in a category (the module's doc)."""
-    conn = _rows(raw["conn"])
+    conn = _rows(raw["conn"]) + [row for row in _rows(raw.get("tunnel", b""))
+                                 if row.get("tunnel_type") in ("Tunnel::GRE", "Tunnel::IP")]
     responders = {_canonical(row.get("id.resp_h", "")) for row in conn}
     originators = {_canonical(row.get("id.orig_h", "")) for row in conn}
     add = result.differences.append

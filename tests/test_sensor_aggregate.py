@@ -128,3 +128,15 @@ def test_ephemeral_ports_do_not_multiply_a_destinations_groups(monkeypatch):
     result = summed(reader_of(flows, [], 1, []), "sync", monkeypatch)
     [row] = result.flows.to_dict("records")
     assert (row["ip"], row["port"], row["flows"]) == ("3.227.250.10", 0, 500)
+
+
+def test_many_files_are_summed_by_a_tree_into_one_partition_not_a_shuffle():
+    """Dask would pick a hash shuffle (split_out > 1) by itself for a groupby on four keys over
+    many files, and its local shuffle buffers every file's sums in memory until the end: memory
+    then grows with the files (benchmarks/README.md).  Each reduction stays one partition."""
+    from tracecheck.sensors.aggregate import reductions
+
+    rows = [("C1", 1.0, 1.0, "tcp", "10.0.0.1", 40000, "192.0.2.1", 443, 10, 20, "ssl")]
+    reader = FramesReader({f"conn.{i}.log": [(flow_frame(rows), None)] for i in range(40)})
+    collections = reductions(reader, reader.find(list(reader.frames)))
+    assert [c.optimize().npartitions for c in collections[:3]] == [1, 1, 1]  # what runs, once lowered

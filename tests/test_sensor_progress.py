@@ -53,3 +53,22 @@ def test_ctrl_c_while_logs_are_aggregated_exits_promptly_with_130(tmp_path, sche
             out.write(member)
     interrupted_while_reading([sys.executable, "-m", "tracecheck", "--db", str(tmp_path / "db"), "analyze", "--zeek",
                                str(path), "--scheduler", scheduler, "--out", str(tmp_path / "r")], path, len(member) * 20)
+
+
+def test_a_cluster_run_shows_progress_from_its_workers_chunks(tmp_path):
+    """On a dask.distributed cluster the tasks run in the workers: each chunk they read comes back
+    as an event, so the client's progress moves over the same stored bytes as a local run's."""
+    distributed = pytest.importorskip("distributed")
+    logs = [write_conn(tmp_path / "conn.log", 20000, False), write_conn(tmp_path / "conn.1.log.gz", 3000, True)]
+    total = sum(path.stat().st_size for path in logs)
+    seen: list[tuple[str, int, int]] = []
+    found = ZEEK.find([str(tmp_path)])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        summed = aggregate(ZEEK, found, scheduler=cluster.scheduler_address, rows=2000,
+                           progress=lambda what, done, whole: seen.append((what, done, whole)))
+    assert {what for what, _, _ in seen} == {"2 zeek logs"} and {whole for _, _, whole in seen} == {total}
+    done = [d for _, d, _ in seen]
+    assert done[0] == 0 and done[-1] == total
+    assert len(set(done)) >= 4  # chunk by chunk, not only at the start and the end
+    assert summed.flows.equals(aggregate(ZEEK, found).flows)  # and the same sums as a local run

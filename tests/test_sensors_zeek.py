@@ -468,3 +468,62 @@ def test_a_log_whose_address_columns_were_renamed_is_refused_at_sight(tmp_path, 
         ZEEK.find([str(path)])
     message = str(err.value)
     assert str(path) in message and "id.orig_h or id.resp_h" in message and "\n" not in message
+
+
+# ---------------------------------------------------------------- direction without a SYN
+
+DIRECTION_FIELDS = ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service",
+                    "duration", "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "history")
+DIRECTION_ROWS = [  # (history, whether the capture path's originator is Zeek's responder)
+    ("ShADadFf", False),  # the originator's SYN: the two rules agree
+    ("^hADad", False),    # Zeek flipped on a SYN/ACK first: its receiver, as the capture path
+    ("Dd", False),        # UDP, the first packet's sender, not flipped
+    ("^Dd", True),        # UDP from a likely server port: Zeek flipped, the capture path keeps the sender
+    ("^dA", True),        # TCP seen mid-stream, flipped by port
+    ("DsA", True),        # the only SYN came from the responder
+    ("HA", True),         # the originator sent the SYN/ACK: the responder received it
+    ("-", False),         # no history: Zeek's choice kept
+]
+
+
+def _direction_rows():
+    for i, (history, _) in enumerate(DIRECTION_ROWS):
+        yield (f"{1764583200 + i}.000000", f"Cdir{i}", "198.51.100.7", "67", f"10.0.0.{i + 1}", "68", "udp", "-",
+               "1.000000", "3", "300", "5", "700", history)
+
+
+@pytest.mark.parametrize("layout", ["tsv", "json", "tsv-lines"])
+def test_an_originator_without_a_syn_is_the_capture_paths(tmp_path, layout, monkeypatch):
+    """A row whose history shows Zeek's port-based flip (``^``) without any SYN or SYN/ACK, or a
+    SYN/SYN-ACK from the other side only, is read with the capture path's originator: the two
+    sides' addresses, ports, packets and bytes traded; other rows as Zeek wrote them."""
+    rows = list(_direction_rows())
+    if layout == "json":
+        records = []
+        for row in rows:
+            record = {name: value for name, value in zip(DIRECTION_FIELDS, row) if value != "-"}
+            for name in ("ts", "duration"):
+                record[name] = float(record[name])
+            for name in zeek.INT_FIELDS:
+                record[name] = int(record[name])
+            records.append(record)
+        path = write(tmp_path / "conn.log", json_lines(records))
+    else:
+        if layout == "tsv-lines":  # the forgiving line reader, as after a block pyarrow refused
+            monkeypatch.setattr(zeek, "_tsv_block_arrow", lambda *a: (_ for _ in ()).throw(ValueError("no")))
+        path = write(tmp_path / "conn.log", tsv("conn", DIRECTION_FIELDS, rows))
+    flows, _, skipped, _ = read(path)
+    assert not skipped and len(flows) == len(DIRECTION_ROWS)
+    for (history, swapped), flow in zip(DIRECTION_ROWS, flows.to_dict("records")):
+        client = f"10.0.0.{int(flow['uid'][4:]) + 1}"
+        expected = (client, 68, 5, 700, "198.51.100.7", 67, 3, 300) if swapped else \
+                   ("198.51.100.7", 67, 3, 300, client, 68, 5, 700)
+        got = tuple(flow[c] for c in ("id.orig_h", "id.orig_p", "orig_pkts", "orig_ip_bytes",
+                                      "id.resp_h", "id.resp_p", "resp_pkts", "resp_ip_bytes"))
+        assert got == expected, history
+
+
+def test_a_conn_log_without_history_keeps_zeeks_originator(tmp_path):
+    path = write(tmp_path / "conn.log", tsv("conn", CONN_FIELDS, CONN_ROWS, CONN_TYPES))
+    flows, *_ = read(path)
+    assert flows["id.orig_h"].tolist() == ["10.0.0.1", "10.0.0.1"]

@@ -9,7 +9,7 @@ and reduces them as it goes, so a task holds per-destination sums, never the fil
     log      per file: lines, rows, first/last ts, SHA-256 (and ``skipped`` rows per reason)
 
 Every task's frame has the same columns (``PARTIAL``), told apart by ``table``; a groupby then
-combines the files' sums.  The same graph runs locally (Dask's synchronous scheduler: as fast
+combines the files' sums, two at a time, into one partition (``SPLIT_EVERY``, ``SPLIT_OUT``).  The same graph runs locally (Dask's synchronous scheduler: as fast
 as threads here, whose GIL-bound tasks only add memory -- benchmarks/README.md) or, given
 ``tcp://HOST:PORT``, on a dask.distributed cluster whose workers can read the same paths.  Sums of
 integers, minima and maxima do not depend on the order tasks finish in, and every result is
@@ -25,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import sys
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +62,15 @@ CHUNK_ROWS = 200_000
 _COMPACT_AT = 500_000
 """Partial rows a task collects before it combines them (bounded by destinations, not rows)."""
 _HASH_BLOCK = 1 << 20
+SPLIT_OUT = 1
+"""Each reduction's result is one partition: a tree of combines.  Dask picks ``split_out`` > 1 by
+itself for a groupby on several keys over many partitions (``GROUP`` has four: 40 files gave 12),
+and then sums by a hash shuffle, which on the local schedulers goes through partd's in-memory
+buffer: every file's sums held until the end, ~8 MB more per file (benchmarks/README.md).  The
+results are bounded by destinations, which one partition holds."""
+SPLIT_EVERY = 2
+"""Partial sums combined two at a time: a task holds at most two files' sums and their combine,
+and the tree holds about log2(files) of them, not up to eight (Dask's default)."""
 
 
 @dataclass(frozen=True)
@@ -121,32 +132,45 @@ def aggregate(reader: SensorLogs, logs: Sequence[LogFile], scope: Scope = Scope(
     ``tcp://HOST:PORT`` on a dask.distributed cluster.
 
     ``progress(what, done_bytes, total_bytes)`` is told, a chunk at a time, how much of the stored
-    files the tasks that run in this process have read (the sync and threads schedulers; the
-    others' tasks run elsewhere and say nothing).  Ctrl-C stops this process's tasks at their
-    next chunk."""
-    import dask.dataframe as dd
-
+    files the tasks have read: directly by the tasks that run in this process (the sync and
+    threads schedulers), through dask.distributed's events by a cluster's workers (each chunk
+    read is an event on a topic of this run's, ``Worker.log_event``, that this client subscribes
+    to); the ``processes`` scheduler's tasks say nothing.  Ctrl-C stops this process's tasks at
+    their next chunk."""
     if not logs:
         return Aggregate(_empty(GROUP + ["flows", "sent_bytes", "received_bytes", "first_ts", "last_ts"]),
                          _empty(["ip", "flows"]), _empty(NAME_KEY + ["first_ts", "uid"]))
-    parts = dd.from_map(reduce_log, list(logs), reader=reader, scope=scope, rows=rows,
-                        meta=_empty(list(PARTIAL)), enforce_metadata=False, label="tracecheck-log")
-    flows = (parts[parts.table == "flow"].groupby(GROUP)
-             .agg({"flows": "sum", "sent_bytes": "sum", "received_bytes": "sum", "first_ts": "min", "last_ts": "max"}))
-    clients = parts[parts.table == "client"].groupby("ip").flows.sum()
-    # The earliest sighting and its uid in one reduction: the smallest (ts, uid) as one sortable
-    # text (``sighting_key``), so that no file's names wait for all the others' (a join would).
-    sightings = parts[parts.table == "name"].groupby(NAME_KEY).uid.min()
-    facts = parts[parts.table.isin(["log", "skipped", "outside", "bytes_unknown"])]
+    distributed = bool(scheduler and "://" in scheduler)
+    topic = f"tracecheck-progress-{uuid.uuid4().hex}" if distributed and progress is not None else None
+    flows, clients, sightings, facts = reductions(reader, logs, scope, rows, topic)
     # One compute: the four results share the file tasks, so each file is read once.
-    with _watching(logs, reader, progress):
-        flows, clients, sightings, facts = _compute([flows, clients, sightings, facts], scheduler)
+    with _watching(logs, reader, progress) as watch:
+        flows, clients, sightings, facts = _compute([flows, clients, sightings, facts], scheduler, topic, watch)
     flows = flows.reset_index().sort_values(GROUP, kind="stable", ignore_index=True)
     clients = clients.reset_index().sort_values("ip", kind="stable", ignore_index=True)
     names = sightings.reset_index().sort_values(NAME_KEY, kind="stable", ignore_index=True)
     names["first_ts"], names["uid"] = from_sighting_keys(names["uid"])
     names = names[NAME_KEY + ["first_ts", "uid"]]
     return Aggregate(flows, clients, names, _summaries(logs, facts), int(facts.loc[facts.table == "outside", "flows"].sum()))
+
+
+def reductions(reader: SensorLogs, logs: Sequence[LogFile], scope: Scope = Scope(), rows: int = CHUNK_ROWS,
+               topic: str | None = None) -> list:
+    """The four Dask collections ``aggregate`` computes (flows, clients, sightings, facts): one
+    task per file, then trees of combines into one partition each."""
+    import dask.dataframe as dd
+
+    parts = dd.from_map(reduce_log, list(logs), reader=reader, scope=scope, rows=rows, progress_topic=topic,
+                        meta=_empty(list(PARTIAL)), enforce_metadata=False, label="tracecheck-log")
+    flows = (parts[parts.table == "flow"].groupby(GROUP)
+             .agg({"flows": "sum", "sent_bytes": "sum", "received_bytes": "sum", "first_ts": "min", "last_ts": "max"},
+                  split_every=SPLIT_EVERY, split_out=SPLIT_OUT))
+    clients = parts[parts.table == "client"].groupby("ip").flows.sum(split_every=SPLIT_EVERY, split_out=SPLIT_OUT)
+    # The earliest sighting and its uid in one reduction: the smallest (ts, uid) as one sortable
+    # text (``sighting_key``), so that no file's names wait for all the others' (a join would).
+    sightings = parts[parts.table == "name"].groupby(NAME_KEY).uid.min(split_every=SPLIT_EVERY, split_out=SPLIT_OUT)
+    facts = parts[parts.table.isin(["log", "skipped", "outside", "bytes_unknown"])]
+    return [flows, clients, sightings, facts]
 
 
 class _Watch:
@@ -179,7 +203,7 @@ def _watching(logs: Sequence[LogFile], reader: SensorLogs, progress: Callable[[s
     _WATCH.stop.clear()
     _WATCH.report = report if progress is not None else None
     try:
-        yield
+        yield _WATCH.report
     except KeyboardInterrupt:
         _WATCH.stop.set()  # the threads scheduler's tasks end at their next chunk, not the file's end
         raise
@@ -187,7 +211,10 @@ def _watching(logs: Sequence[LogFile], reader: SensorLogs, progress: Callable[[s
         _WATCH.report = None
 
 
-def _compute(collections: list, scheduler: str | None) -> tuple:
+def _compute(collections: list, scheduler: str | None, topic: str | None = None,
+             report: Callable[[str, int], None] | None = None) -> tuple:
+    """The collections' results on ``scheduler``; on a cluster, the workers' progress events on
+    ``topic`` handed to ``report(path, position)`` as they arrive."""
     import dask
 
     if scheduler and "://" in scheduler:
@@ -201,7 +228,13 @@ def _compute(collections: list, scheduler: str | None) -> tuple:
             raise UserError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({err}); "
                             f"check the address, or leave --scheduler out to aggregate locally") from None
         with client:
-            return tuple(client.gather(client.compute(collections)))
+            if topic is not None and report is not None:
+                client.subscribe_topic(topic, lambda event: report(*event[1]))
+            try:
+                return tuple(client.gather(client.compute(collections)))
+            finally:
+                if topic is not None and report is not None:
+                    client.unsubscribe_topic(topic)
     if scheduler not in (None, "", "threads", "sync", "synchronous", "processes"):
         raise UserError(f"--scheduler {scheduler}: give sync, threads, processes, or a dask.distributed address tcp://HOST:PORT")
     return dask.compute(*collections, scheduler=scheduler or "sync")
@@ -230,9 +263,12 @@ def _or_none(value) -> float | None:
 # --------------------------------------------------------------------------- one task: one file
 
 
-def reduce_log(log: LogFile, reader: SensorLogs, scope: Scope = Scope(), rows: int = CHUNK_ROWS) -> pd.DataFrame:
+def reduce_log(log: LogFile, reader: SensorLogs, scope: Scope = Scope(), rows: int = CHUNK_ROWS,
+               progress_topic: str | None = None) -> pd.DataFrame:
     """One file's per-destination sums (PARTIAL rows): its chunks are reduced as they come, so
-    memory holds destinations, not rows."""
+    memory holds destinations, not rows.  ``progress_topic``: on a dask.distributed worker, say
+    each chunk's position as an event on this topic (the client shows it)."""
+    worker_report = _worker_report(progress_topic)
     digest = hashlib.sha256()
     flows: list[pd.DataFrame] = []
     names: list[pd.DataFrame] = []
@@ -247,6 +283,8 @@ def reduce_log(log: LogFile, reader: SensorLogs, scope: Scope = Scope(), rows: i
             raise KeyboardInterrupt
         if _WATCH.report is not None:
             _WATCH.report(log.path, chunk.position)
+        elif worker_report is not None:
+            worker_report(log.path, chunk.position)
         lines += chunk.lines
         skipped += chunk.skipped
         if chunk.first_ts is not None and not np.isnan(chunk.first_ts):
@@ -293,6 +331,20 @@ def reduce_log(log: LogFile, reader: SensorLogs, scope: Scope = Scope(), rows: i
     if bytes_unknown:
         parts.append(pd.DataFrame({"table": ["bytes_unknown"], "name": [log.path], "flows": [bytes_unknown]}))
     return _conform(pd.concat(parts, ignore_index=True))
+
+
+def _worker_report(topic: str | None) -> Callable[[str, int], None] | None:
+    """On a dask.distributed worker, a function that sends (path, position) as an event on
+    ``topic``; None elsewhere, or when no one listens."""
+    if topic is None or "distributed" not in sys.modules:
+        return None
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:  # not in a worker's task
+        return None
+    return lambda path, position: worker.log_event(topic, (path, position))
 
 
 def _hash_file(path: str, digest) -> None:

@@ -1,4 +1,4 @@
-"""Zeek logs: conn.log as flows; ssl, quic, http, sip and dns logs as names.
+"""Zeek logs: conn.log and tunnel.log as flows; ssl, quic, http, sip and dns logs as names.
 
 Both of Zeek's layouts are read, gzip or not, whatever the file is called:
 
@@ -29,6 +29,19 @@ What a log gives compared with a capture:
 - SIP: the request URI's host (``uri``), or the To header's domain (``request_to``) when that is
   all there is; responses have no URI of their own in sip.log (one record is one transaction).
 - ``proto`` is as Zeek wrote it: ``tcp``, ``udp``, ``icmp`` (v6 too), ``unknown_transport``.
+- Tunnels: the outer flow of a GRE or IP-in-IP tunnel is in tunnel.log, not conn.log.  Its
+  ``Tunnel::DISCOVER`` row is read as a flow (``IP_TUNNELS``), as the capture path lists the
+  outer packets as a flow of their own: no duration, packets or bytes (tunnel.log has none:
+  counted as flows without byte counts).  Other rows are counted as skipped: a tunnel's close or
+  expiry (its discovery is the flow), and tunnels whose outer connection conn.log has.
+- Direction: the originator is chosen by the capture path's rule (CONTRACT.md: the side that
+  sent the first SYN, else the side a SYN/ACK was sent to, else the first packet's sender),
+  read from conn.log's ``history``, whose letters are relative to Zeek's final originator.  Zeek
+  agrees where a SYN or SYN/ACK was seen; where none was (UDP, ICMP, TCP seen mid-stream) it
+  flips a new connection whose first packet came from a "likely server port" (history ``^``,
+  ``IPBasedAnalyzer::NewConn``), which the capture path does not: such rows, and rows whose only
+  SYN (or SYN/ACK) came from the other side, are swapped back (``capture_orientation``).  A
+  conn.log without ``history`` keeps Zeek's choice.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -51,30 +65,37 @@ from tracecheck.errors import UserError
 from tracecheck.sensors import common
 from tracecheck.sensors.interface import Chunk, LogFile, SensorLogs
 
-READ = ("conn", "ssl", "quic", "http", "sip", "dns")
+READ = ("conn", "tunnel", "ssl", "quic", "http", "sip", "dns")
 """The logs tracecheck reads; others found are skipped and listed by ``ZeekLogs.ignored``."""
+IP_TUNNELS = {"Tunnel::GRE": "47", "Tunnel::IP": "4"}
+"""tunnel.log's types whose outer packets are IP packets of their own protocol, not a TCP or UDP
+connection: Zeek writes their outer flow to tunnel.log only, where the capture path lists it as
+a flow (proto 47; 4 or 41 for IP in IP, by the inner version, which tunnel.log does not say:
+4).  The UDP tunnels (Teredo, AYIYA, VXLAN, GENEVE, GTPv1, GRE over UDP's ports) and the TCP ones
+(SOCKS, HTTP CONNECT) have their outer connection in conn.log already."""
 
 FIELDS = {
     "conn": ("uid", "ts", "duration", "proto", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p",
-             "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "service"),
+             "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "service", "history"),
     "ssl": ("ts", "uid", "id.orig_h", "id.resp_h", "server_name"),
     "quic": ("ts", "uid", "id.orig_h", "id.resp_h", "server_name"),
     "http": ("ts", "uid", "id.orig_h", "id.resp_h", "host"),
     "sip": ("ts", "uid", "id.orig_h", "id.resp_h", "uri", "request_to"),
     "dns": ("ts", "uid", "id.orig_h", "query", "answers"),
+    "tunnel": ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "tunnel_type", "action"),
 }
 """The columns read from each log."""
 FLOAT_FIELDS = frozenset({"ts", "duration"})
 INT_FIELDS = frozenset({"id.orig_p", "id.resp_p", "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes"})
 VECTOR_FIELDS = frozenset({"answers", "request_to"})
-ADDRESS_FIELDS = {"conn": ("id.orig_h", "id.resp_h")}
+ADDRESS_FIELDS = {"conn": ("id.orig_h", "id.resp_h"), "tunnel": ("id.orig_h", "id.resp_h")}
 """Without these a conn.log's records are no flows: such a log is refused at sight, not read as
 rows all skipped and a run that judges nothing (Zeek's ``Log::default_field_name_map`` renames
 them, ``src``/``dst`` say).  A name log without them gives skipped rows, counted."""
 
 NOT_READ_LOGS = frozenset({
     "files", "x509", "weird", "notice", "dpd", "analyzer", "ntp", "ssh", "smtp", "ftp", "smb_files",
-    "smb_mapping", "dce_rpc", "kerberos", "ntlm", "rdp", "snmp", "dhcp", "radius", "tunnel", "pe",
+    "smb_mapping", "dce_rpc", "kerberos", "ntlm", "rdp", "snmp", "dhcp", "radius", "pe",
     "software", "known_hosts", "known_services", "known_certs", "capture_loss", "stats",
     "loaded_scripts", "packet_filter", "reporter", "cluster", "broker", "print", "conn_long",
     "syslog", "socks", "irc", "mysql", "modbus", "dnp3", "rfb", "traceroute", "signatures",
@@ -155,7 +176,7 @@ class Survey:
 
 
 class ZeekLogs(SensorLogs):
-    """Zeek's conn, ssl, quic, http, sip and dns logs (TSV or JSON lines, gzip or not)."""
+    """Zeek's conn, tunnel, ssl, quic, http, sip and dns logs (TSV or JSON lines, gzip or not)."""
 
     sensor = "zeek"
 
@@ -247,6 +268,8 @@ def _kind_by_fields(record: dict) -> str:
         return "dns"
     if keys & {"conn_state", "orig_ip_bytes", "resp_ip_bytes"}:
         return "conn"
+    if "tunnel_type" in keys:
+        return "tunnel"
     if keys & {"client_initial_dcid", "server_scid", "client_scid"}:
         return "quic"
     if keys & {"server_name", "cipher", "established", "resumed"}:
@@ -522,8 +545,9 @@ def _json_value(name: str, value):
 
 
 def _chunk(log: LogFile, parts: list[dict], lines: int, skipped: Counter) -> Chunk:
-    if log.log == "conn":
-        frames = [_conn_frame(log, part, skipped) for part in parts or [{name: [] for name in FIELDS["conn"]}]]
+    if log.log in ("conn", "tunnel"):
+        frame = _conn_frame if log.log == "conn" else _tunnel_frame
+        frames = [frame(log, part, skipped) for part in parts or [{name: [] for name in FIELDS[log.log]}]]
         flows = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         first, last = common.time_span(flows["ts"])
         return Chunk(flows=flows, lines=lines, skipped=skipped, first_ts=first, last_ts=last)
@@ -538,13 +562,80 @@ def _chunk(log: LogFile, parts: list[dict], lines: int, skipped: Counter) -> Chu
 
 
 def _conn_frame(log: LogFile, part: dict, skipped: Counter) -> pd.DataFrame:
-    columns = {name: part[name] for name in FIELDS["conn"] if name != "service"}
+    columns = {name: part[name] for name in FIELDS["conn"] if name not in ("service", "history")}
     columns["app"] = part["service"]
     count = len(part["uid"])
     columns["log"] = pa.array([log.path] * count, type=pa.string()) if count else []
     columns = {name: (value.to_pandas() if isinstance(value, (pa.Array, pa.ChunkedArray)) else value)
                for name, value in columns.items()}
+    if count:
+        history = part["history"]
+        history = history.to_pandas() if isinstance(history, (pa.Array, pa.ChunkedArray)) else pd.Series(history, dtype="str")
+        _orient(columns, capture_orientation(history))
     return common.flows_frame(columns, skipped)
+
+
+def _tunnel_frame(log: LogFile, part: dict, skipped: Counter) -> pd.DataFrame:
+    """The outer flows of IP-level tunnels (``IP_TUNNELS``): one per ``Tunnel::DISCOVER`` row."""
+    kind = pd.Series(_as_list(part["tunnel_type"]), dtype="str")
+    action = pd.Series(_as_list(part["action"]), dtype="str")
+    orig_p, resp_p = (pd.Series(part[name], dtype="int64") for name in ("id.orig_p", "id.resp_p"))
+    ip_level = kind.isin(list(IP_TUNNELS)) & (orig_p <= 0) & (resp_p <= 0)
+    discover = action == "Tunnel::DISCOVER"
+    if (~ip_level).any():
+        skipped["tunnel whose outer connection is in conn.log"] += int((~ip_level).sum())
+    if (ip_level & ~discover).any():
+        skipped["tunnel close or expiry (its discovery is the flow)"] += int((ip_level & ~discover).sum())
+    keep = (ip_level & discover).to_numpy(dtype=bool)
+    count = int(keep.sum())
+    columns = {name: pd.Series(_as_list(part[name]))[keep].reset_index(drop=True)
+               for name in ("uid", "ts", "id.orig_h", "id.resp_h")}
+    columns.update({
+        "ts": columns["ts"].astype("float64"), "duration": np.full(count, np.nan),
+        "proto": kind[keep].map(IP_TUNNELS).reset_index(drop=True),
+        "id.orig_p": np.zeros(count, dtype="int64"), "id.resp_p": np.zeros(count, dtype="int64"),
+        "orig_pkts": np.full(count, -1, dtype="int64"), "orig_ip_bytes": np.full(count, -1, dtype="int64"),
+        "resp_pkts": np.full(count, -1, dtype="int64"), "resp_ip_bytes": np.full(count, -1, dtype="int64"),
+        "app": np.full(count, "", dtype=object), "log": np.full(count, log.path, dtype=object),
+    })
+    return common.flows_frame(columns, skipped)
+
+
+SIDES = (("id.orig_h", "id.resp_h"), ("id.orig_p", "id.resp_p"), ("orig_pkts", "resp_pkts"),
+         ("orig_ip_bytes", "resp_ip_bytes"))
+"""The columns that trade places when a row's originator is the other side."""
+
+
+def capture_orientation(history: pd.Series) -> np.ndarray:
+    """Which conn.log rows the capture path would orient the other way, from Zeek's ``history``
+    (upper case: the originator's packets; ``S`` SYN, ``H`` SYN/ACK, ``^`` Zeek flipped the roles):
+
+    - a SYN from the responder only: the responder sent the first SYN;
+    - else a SYN/ACK from the originator only: the responder is the side it was sent to;
+    - else (no SYN, no SYN/ACK) a flip (``^``): Zeek made the first packet's receiver the
+      originator by its port heuristic, where the capture path keeps the first packet's sender.
+
+    Rows without history (unset, or a conn.log without the column) keep Zeek's choice."""
+    history = history.fillna("").astype("str")
+    if not len(history) or not (history != "").any():
+        return np.zeros(len(history), dtype=bool)
+    has = {letter: history.str.contains(letter, regex=False).to_numpy(dtype=bool) for letter in "SsHh^"}
+    no_syn = ~(has["S"] | has["s"])
+    no_synack = ~(has["H"] | has["h"])
+    return ((has["s"] & ~has["S"])
+            | (no_syn & has["H"] & ~has["h"])
+            | (no_syn & no_synack & has["^"]))
+
+
+def _orient(columns: dict, swap: np.ndarray) -> None:
+    """Trade the two sides' columns of the rows ``swap`` marks, in place."""
+    if not swap.any():
+        return
+    keep = ~swap
+    for first, second in SIDES:
+        one, other = pd.Series(columns[first]), pd.Series(columns[second])
+        one.index = other.index = pd.RangeIndex(len(one))
+        columns[first], columns[second] = one.where(keep, other), other.where(keep, one)
 
 
 def _as_list(values) -> list:
