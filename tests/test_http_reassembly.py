@@ -5,6 +5,7 @@ bytes), without the handshake; a head that never ends is given up at ``http.MAX_
 from __future__ import annotations
 
 from capture_builders import T0
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_dissect_session import CLIENT, MS, SERVER, Capture, flow_to, named
@@ -163,3 +164,18 @@ def test_a_sip_invite_over_tcp_split_in_two_segments(tmp_path):
               b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
     flow = flow_to(capture(tmp_path, pieces(invite, [60]), [0, 1], port=5060, reply=False), SERVER, 5060)
     assert (flow.server_name, flow.name_source, flow.app) == ("pbx.example.com", "sip", "sip")
+
+
+@pytest.mark.parametrize("inside", ["Host: m", "Host: media.exa", "Host:", "Ho"])
+def test_a_host_line_cut_by_the_segment_end_waits_for_the_rest(tmp_path, inside):
+    # Found by the property test above: a first segment ending in "Host: m" named the flow "m".
+    cut = REQUEST.index(b"Host:") + len(inside)
+    for order in ([0, 1], [0, 1, 0], [1, 0]):
+        flow = flow_to(capture(tmp_path, pieces(REQUEST, [cut]), order), SERVER, 80)
+        assert flow.server_name == "media.example.net", order
+
+
+def test_a_request_cut_inside_its_host_line_names_nothing_rather_than_a_piece():
+    cut = REQUEST.index(b"Host:") + len(b"Host: med")
+    assert http.parse_http_request(REQUEST[:cut]).host == ""
+    assert http.parse_http_request(b"GET http://media.example.net/x HTTP/1.1").host == "media.example.net"

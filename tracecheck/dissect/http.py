@@ -152,7 +152,12 @@ def parse_http_request(payload: bytes) -> HttpRequest | None:
     if blank < 0:
         blank = head.find(b"\n\n")
     complete = blank >= 0
-    text = head[: blank if complete else len(head)].decode("latin-1")
+    # A head that goes on past these bytes ends in a header line that may be cut short ("Host: m"
+    # of "Host: media.example.net"): only the header lines a line break ends are read.  (The
+    # request line's target is whole already: " HTTP/" follows it.)
+    last_break = head.rfind(b"\n")
+    end = blank if complete else (last_break if last_break >= 0 else len(head))
+    text = head[:end].decode("latin-1")
     lines = text.split("\n", MAX_HEADERS + 1)
     parts = lines[0].split()  # runs of spaces between the three parts are allowed (RFC 9112 3)
     if len(parts) != 3 or not parts[2].startswith("HTTP/") or not parts[1]:
