@@ -473,15 +473,13 @@ def test_places_sharing_one_evidence_tuple_are_judged_each_by_its_own_fields():
 
     evaluation = importlib.import_module("tracecheck.policy.evaluate")  # the package exports a function of that name
 
-    evaluation._PLACE_CLAIMS.clear()
-    evaluation._PLACE_TEXTS.clear()
+    evaluation._PLACES_READ.clear()
     shared = AWS_US.evidence
     as_us = assess(dest("3.230.1.1"), AWS_US, None, policy(), TODAY)
     as_ie = assess(dest("3.230.1.2"), replace(AWS_US, ip="3.230.1.2", region="eu-west-1", country="IE",
                                               subdivision="", city="Dublin", evidence=shared), None, policy(), TODAY)
     again = assess(dest("3.230.1.3"), replace(AWS_US, ip="3.230.1.3"), None, policy(), TODAY)
-    evaluation._PLACE_CLAIMS.clear()
-    evaluation._PLACE_TEXTS.clear()
+    evaluation._PLACES_READ.clear()
     fresh = assess(dest("3.230.1.2"), replace(AWS_US, ip="3.230.1.2", region="eu-west-1", country="IE",
                                               subdivision="", city="Dublin", evidence=shared), None, policy(), TODAY)
     assert as_us.verdict is Verdict.VIOLATION and as_ie == fresh

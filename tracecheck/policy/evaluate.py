@@ -25,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import groupby
 
@@ -90,9 +91,10 @@ def assess(destination: Destination, place: Place, service: Service | None, poli
     mode = (rule.indeterminate if rule is not None and rule.indeterminate else None) or policy.indeterminate
     rule_note = f" (rule {rule_name})" if rule is not None and rule.authorized else ""
 
-    located = _locate(destination, place, service, policy, authorized, subject, rule_note)
+    read = _read_place(place)
+    located = _locate(destination, place, read, service, policy, authorized, subject, rule_note)
     verdict, reasons, flags = located.verdict, located.reasons, located.flags
-    evidence_text = _evidence_text(destination, place, service)
+    evidence_text = _evidence_text(destination, read, service)
     reasons[0] = f"{reasons[0]} Evidence: {evidence_text}." if evidence_text else reasons[0]
 
     extra: list[Evidence] = []
@@ -140,10 +142,10 @@ class _Located:
         self.verdict, self.reasons, self.claim, self.flags = verdict, reasons, claim, flags or []
 
 
-def _locate(destination: Destination, place: Place, service: Service | None, policy: Policy,
+def _locate(destination: Destination, place: Place, read: _PlaceRead, service: Service | None, policy: Policy,
             authorized: Authorized, subject: str, rule_note: str) -> _Located:
     hinted = f"; the hostname implies {service.region}" if service and service.region else ""
-    primary, elsewhere = _place_claims(place)
+    primary, others = read.primary, read.others
     if primary is None:
         sentence = (f"{subject} at {destination.ip}: no source places this address (no provider range, "
                     f"vendor hostname, geofeed or GeoIP answer){hinted}.")
@@ -161,7 +163,6 @@ def _locate(destination: Destination, place: Place, service: Service | None, pol
     flags: list[str] = []
     if service and service.region and place.region and service.region != place.region:
         notes.append(f"The hostname implies region {service.region}; the address ranges say {place.region}.")
-    others = elsewhere
     if others:
         flags.append(SOURCES_DISAGREE)
         said = "; ".join([f"{primary.source} says {primary.label()}"] + [f"{c.source} says {c.label()}" for c in others])
@@ -179,30 +180,44 @@ def _locate(destination: Destination, place: Place, service: Service | None, pol
     return _Located(verdict, [sentence] + notes, primary, flags)
 
 
-def _place_claims(place: Place) -> tuple[claimlib.Claim | None, list[claimlib.Claim]]:
-    """The claim of the place geo decided (None: nothing placed it), and the other sources' claims
-    that place the address elsewhere, each source and place once.
+@dataclass(frozen=True)
+class _PlaceRead:
+    """What the reasons make of a place: the claim of the place geo decided (None: nothing placed
+    it), the other sources' claims that place the address elsewhere (each source and place once),
+    and how its evidence is cited."""
 
-    Asked per destination, and the same for every address geo answered alike: geo gives those one
-    evidence tuple (and the same decided fields), so the answer is kept for the last few thousand
-    tuples, keyed by the tuple's identity (the tuple kept, so that its id stays its own) and by
-    every field the claims are made of."""
+    evidence: tuple[Evidence, ...]
+    """The tuple read (kept, so that its id, the cache's key, stays its own)."""
+    primary: claimlib.Claim | None
+    others: list[claimlib.Claim]
+    cited: list[str]
+
+
+def _read_place(place: Place) -> _PlaceRead:
+    """``_PlaceRead`` of ``place``.  Asked per destination, and the same for every address geo
+    answered alike: geo gives those one evidence tuple (and the same decided fields), so it is kept
+    for the last few thousand tuples, keyed by the tuple's identity and every field the claims
+    are made of."""
     key = (id(place.evidence), place.country, place.subdivision, place.region, place.provider, place.city,
            place.anycast, place.basis, place.jurisdictions)
-    found = _PLACE_CLAIMS.get(key)
-    if found is not None and found[0] is place.evidence:
-        return found[1], found[2]
+    found = _PLACES_READ.get(key)
+    if found is not None and found.evidence is place.evidence:
+        return found
     primary = claimlib.claim_from_place(place)
-    elsewhere = [] if primary is None else _unique([claim for claim in claimlib.claims_from_evidence(place.evidence)
-                                                    if not claim.same_place(primary)])
-    if len(_PLACE_CLAIMS) >= _PLACE_CLAIMS_KEPT:
-        _PLACE_CLAIMS.clear()
-    _PLACE_CLAIMS[key] = (place.evidence, primary, elsewhere)
-    return primary, elsewhere
+    others = [] if primary is None else _unique([claim for claim in claimlib.claims_from_evidence(place.evidence)
+                                                 if not claim.same_place(primary)])
+    # Claims a source made in one answer (a GeoIP prefix's country and AS name) share their
+    # detail: said once, after the last of them.
+    cited = [f"{source} {', '.join(item.claim for item in items)}" + (f" ({detail})" if detail else "")
+             for (source, detail), items in groupby(place.evidence, key=lambda item: (item.source, item.detail))]
+    if len(_PLACES_READ) >= _PLACES_KEPT:
+        _PLACES_READ.clear()
+    found = _PLACES_READ[key] = _PlaceRead(place.evidence, primary, others, cited)
+    return found
 
 
-_PLACE_CLAIMS: dict[tuple, tuple[tuple[Evidence, ...], claimlib.Claim | None, list[claimlib.Claim]]] = {}
-_PLACE_CLAIMS_KEPT = 4096
+_PLACES_READ: dict[tuple, _PlaceRead] = {}
+_PLACES_KEPT = 4096
 
 
 def _blocking(others: list[claimlib.Claim], primary: claimlib.Claim, allowed: bool | None,
@@ -293,35 +308,15 @@ def _where(claim: claimlib.Claim, ip: str) -> str:
     return f"{claim.where.region or ip} ({detail})" if detail else (claim.where.region or ip)
 
 
-def _evidence_text(destination: Destination, place: Place, service: Service | None) -> str:
+def _evidence_text(destination: Destination, read: _PlaceRead, service: Service | None) -> str:
     parts = []
     for index, name in enumerate(destination.names[:3]):
         source = destination.name_sources[index] if index < len(destination.name_sources) else ""
         parts.append(f"{_NAME_SOURCE_LABEL.get(source, source)} {name}".strip())
-    parts += _place_evidence_text(place.evidence)
+    parts += read.cited
     if service is not None and service.matched:
         parts.append(f"catalog {service.matched}")
     return "; ".join(parts)
-
-
-def _place_evidence_text(evidence: tuple[Evidence, ...]) -> list[str]:
-    """How the reasons cite a place's evidence.  Claims a source made in one answer (a GeoIP
-    prefix's country and AS name) share their detail: said once, after the last of them.  Kept
-    per evidence tuple, as ``_place_claims`` keeps its answer."""
-    found = _PLACE_TEXTS.get(id(evidence))
-    if found is not None and found[0] is evidence:
-        return found[1]
-    parts = []
-    for (source, detail), items in groupby(evidence, key=lambda item: (item.source, item.detail)):
-        claims = ", ".join(item.claim for item in items)
-        parts.append(f"{source} {claims}" + (f" ({detail})" if detail else ""))
-    if len(_PLACE_TEXTS) >= _PLACE_CLAIMS_KEPT:
-        _PLACE_TEXTS.clear()
-    _PLACE_TEXTS[id(evidence)] = (evidence, parts)
-    return parts
-
-
-_PLACE_TEXTS: dict[int, tuple[tuple[Evidence, ...], list[str]]] = {}
 
 
 # --------------------------------------------------------------------------- the run as a whole
