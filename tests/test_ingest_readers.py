@@ -5,6 +5,7 @@ gzip; detection by magic bytes; truncated and corrupt files."""
 from __future__ import annotations
 
 import gzip
+import io
 import struct
 import subprocess
 import sys
@@ -495,3 +496,36 @@ def test_record_numbers_run_across_batches_and_files(tmp_path, monkeypatch):
 
 def test_frames_of_helper_is_in_order():
     assert [t for t, _ in frames_of([b"a", b"b"], start_ns=5, step_ns=2)] == [5, 7]
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng", "pcap.gz"])
+@pytest.mark.parametrize("block_size", [64, 1000, 1 << 20])
+def test_the_file_hash_is_of_every_stored_byte_read_in_any_blocks(tmp_path, monkeypatch, fmt, block_size):
+    """inputs[].sha256 is the stored file's, corrupt tail included, when the hash runs on its own
+    thread beside the reads (uncompressed) or in line (gzip), over one block or hundreds."""
+    import hashlib
+
+    import tracecheck.ingest.pcap as pcap_module
+    import tracecheck.ingest.pcapng as pcapng_module
+
+    monkeypatch.setattr(pcap_module, "BLOCK_SIZE", block_size)
+    monkeypatch.setattr(pcapng_module, "BLOCK_SIZE", block_size)
+    frames = FRAMES * 40
+    path = (write_pcapng if fmt == "pcapng" else write_pcap)(tmp_path / "h", frames)
+    stored = path.read_bytes() + b"\x07" * 37  # a tail no record header can explain
+    if fmt == "pcap.gz":
+        stored = gzip.compress(stored, mtime=0)
+    path.write_bytes(stored)
+    result = build_flows([str(path)], hash_files=True)
+    assert result.captures[0].sha256 == hashlib.sha256(stored).hexdigest()
+    assert result.accounting.decoded == len(frames)
+
+
+def test_read_blocks_are_read_only_once_read(tmp_path):
+    """A block's bytes may still be being hashed on another thread: nothing may write into them."""
+    from tracecheck.ingest.records import read_block
+
+    block, ended = read_block(io.BytesIO(b"abcdef"), b"xy", want=4)
+    assert bytes(block) == b"xyabcd" and not ended
+    with pytest.raises((TypeError, ValueError)):
+        block.obj[0] = 1
