@@ -65,3 +65,18 @@ def test_names_make_a_new_table_and_leave_the_old_one_alone():
     assert named[0].server_name == "example.com" and table[0].server_name == ""
     assert named.columns["uid"] is table.columns["uid"] and named.builder_index is table.builder_index
     assert FlowTable.empty() == [] and len(FlowTable.empty()) == 0
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.integers(0, 2**32 - 1).map(lambda v: (0, 0xFFFF_0000_0000 | v)),
+                 st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1))))
+def test_an_address_reads_as_ipaddress_writes_it(halves):
+    """IPv4 (kept as ::ffff:a.b.c.d) is formatted by hand; it must read exactly as ipaddress's."""
+    import ipaddress
+
+    from tracecheck.flows.table import address
+
+    hi, lo = halves
+    value = (hi << 64) | lo
+    mapped = ipaddress.IPv6Address(value).ipv4_mapped
+    assert address(hi, lo) == str(mapped if mapped is not None else ipaddress.IPv6Address(value))

@@ -248,7 +248,8 @@ def _judge_and_write(request: AnalyzeRequest, checked: _Checked, read: _JudgeInp
     uid_to_ip = {flow.uid: ip for ip, t in traffic.items() for flow in t.flows}
     # What reads the traffic but not the verdicts comes first, so that each destination's traffic
     # (and the flows as objects) can go once it is judged: the run's peak is the end of judging.
-    report_calls = [_call(call, uid_to_ip, traffic) for call in calls]
+    relaying = [(ip, frozenset(peer.uid for peer in t.relayed)) for ip, t in traffic.items() if t.relayed]
+    report_calls = [_call(call, uid_to_ip, relaying) for call in calls]
     observability = read.observability
     del uid_to_ip
     reading.flows.forget_rows()
@@ -631,9 +632,10 @@ def _site(site: Site | None, source: str) -> model.SiteRef | None:
                          radius_km=site.radius_km, source=source)
 
 
-def _call(call: Call, uid_to_ip: dict[str, str], traffic: dict[str, DestinationTraffic]) -> model.Call:
+def _call(call: Call, uid_to_ip: dict[str, str], relaying: list[tuple[str, frozenset[str]]]) -> model.Call:
+    """``relaying``: each destination reached through TURN, with the uids of the flows that did."""
     media = set(call.media)
-    relayed_to = [ip for ip, t in traffic.items() if any(peer.uid in media for peer in t.relayed)]  # through TURN
+    relayed_to = [ip for ip, uids in relaying if not uids.isdisjoint(media)]
     return model.Call(call_id=call.call_id, first_ts=call.first_ts, last_ts=call.last_ts,
                       signalling=list(call.signalling), media=list(call.media),
                       signalling_to=[uid_to_ip[uid] for uid in call.signalling if uid in uid_to_ip],

