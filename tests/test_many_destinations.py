@@ -194,11 +194,11 @@ def test_timeline_stacks_are_the_per_destination_series_added_up(flows, top):
 
 
 def _plain_one_by_one(destination):
-    from tracecheck.report import model
+    from tracecheck.report import rows
 
     dumped = destination.model_dump(mode="json")
-    model._drop_unset(dumped)
-    return model._plain(dumped)
+    rows.drop_unset(dumped)
+    return rows.plain(dumped)
 
 
 @settings(max_examples=100, deadline=None)
@@ -260,7 +260,8 @@ def test_report_json_written_a_slice_at_a_time_is_the_same_bytes(monkeypatch):
 
 
 def test_a_light_destination_is_its_plain_form_cut_down():
-    from tracecheck.report.model import Destination, Name, light_destination
+    from tracecheck.report.model import Destination, Name
+    from tracecheck.report.rows import light_destination
     from tracecheck.vocabulary import Verdict
 
     destination = Destination(ip="192.0.2.7", names=[Name(name="a\udc80.example", source="sni"), Name(name="b", source="dns")],

@@ -32,6 +32,7 @@ MODULES = (
     "tracecheck.dissect.rtp",
     "tracecheck.geo.lookup",         # one place per destination
     "tracecheck.report.grouping",    # the report page's rows
+    "tracecheck.report.rows",        # report models made and read without validation
 )
 
 _PURE = os.environ.get("TRACECHECK_PURE_PYTHON", "") not in ("", "0")

@@ -87,16 +87,17 @@ def page_data(report) -> dict[str, Any]:
     """What report.html and report.pdf read: report.json's plain form (``model.canonical_dict``),
     except past SUMMARISE_ABOVE destinations.  Then only those a page lists (the first
     LISTED_AT_MOST violations and as many indeterminates, the ones ``summarised`` picks) are in
-    full; the others are light (``model.light_destination``): a page of a hundred thousand
+    full; the others are light (``rows.light_destination``): a page of a hundred thousand
     destinations never holds them all in full."""
     from tracecheck.report import model
+    from tracecheck.report.rows import light_destination
 
     if len(report.destinations) <= SUMMARISE_ABOVE:
         return model.canonical_dict(report)
     data = model.canonical_head(report)
     ordered = model.sorted_destinations(report)
     listed = _listed([d.verdict.value for d in ordered], LISTED_AT_MOST)
-    rows = [model.light_destination(d) for d in ordered]
+    rows = [light_destination(d) for d in ordered]
     for index, full in zip(listed, model.plain_destinations([ordered[i] for i in listed]), strict=True):
         rows[index] = full
     data["destinations"] = rows

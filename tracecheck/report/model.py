@@ -14,29 +14,21 @@ contract's example.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
-import socket
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from tracecheck.report.rows import drop_unset, finished, ip_sort_key, plain, shared_fields_set, shared_list, trusted
 from tracecheck.vocabulary import Verdict
 
 SCHEMA_VERSION = "1"
-FLOAT_DIGITS = 6
-"""Floats are rounded to microseconds: capture timestamps carry no more, and rounding keeps the
-bytes identical across platforms whose float printing might differ in the last digit."""
 
 VERDICT_SEVERITY = {Verdict.VIOLATION: 0, Verdict.INDETERMINATE: 1, Verdict.COMPLIANT: 2, Verdict.NOT_ASSESSED: 3}
 """Most severe first: a reviewer reads violations before anything else; what the policy did not
 judge comes last."""
-
-_OMIT_WHEN_UNSET = {"generated", "fails", "site", "vantage_point"}
-_OMIT_WHEN_EMPTY = {"via"}
 
 
 class _Model(BaseModel):
@@ -47,35 +39,7 @@ class _Model(BaseModel):
         # pydantic keeps, per instance, the set of fields its caller gave: 2 KB for a destination,
         # half of what it costs.  Instances given the same fields share one set (a copy made by
         # model_copy gets a set of its own before it changes it).
-        given = self.__pydantic_fields_set__
-        shared = _FIELDS_SETS.setdefault((type(self), frozenset(given)), given)
-        object.__setattr__(self, "__pydantic_fields_set__", shared)
-
-
-def trusted(cls: type[_Model], fields: dict[str, Any]) -> Any:
-    """An instance of ``cls`` made of ``fields`` -- every field, in the model's order, each of the
-    declared type -- without validation: what ``model_construct`` does, without its loop over the
-    fields' aliases and defaults, which costs more than judging a hundred thousand destinations.
-    Only for values tracecheck made itself, never for text read back from a file."""
-    if fields.keys() != cls.__pydantic_fields__.keys():  # the order only saves memory: not checked
-        raise TypeError(f"{cls.__name__} needs exactly its fields; got {list(fields)}")
-    made = cls.__new__(cls)
-    # Filled key by key, in the fields' order, the instance's own __dict__ stays a key-sharing
-    # dict (PEP 412): 300 bytes for a destination, where a dict of its own takes 800.
-    values = made.__dict__
-    for name, value in fields.items():
-        values[name] = value
-    every = _EVERY_FIELD.get(cls)
-    if every is None:  # every field is given: one set per model, not one made per instance
-        every = _EVERY_FIELD[cls] = _FIELDS_SETS.setdefault((cls, frozenset(fields)), set(fields))
-    object.__setattr__(made, "__pydantic_fields_set__", every)
-    object.__setattr__(made, "__pydantic_extra__", None)
-    object.__setattr__(made, "__pydantic_private__", None)
-    return made
-
-
-_FIELDS_SETS: dict[tuple[type, frozenset[str]], set[str]] = {}
-_EVERY_FIELD: dict[type, set[str]] = {}
+        object.__setattr__(self, "__pydantic_fields_set__", shared_fields_set(type(self), self.__pydantic_fields_set__))
 
 
 class Tool(_Model):
@@ -332,29 +296,18 @@ class Destination(_Model):
         """A destination from fields tracecheck made itself, each of the type the model declares
         (``analyze``), every field given: see ``trusted``. ``jurisdictions``, ``via`` and ``flags``
         come as tuples; the validators' normalisation is applied all the same."""
-        fields["jurisdictions"] = _shared(fields["jurisdictions"], sorted)
-        fields["via"] = _shared(fields["via"], _sorted_addresses)
-        fields["flags"] = _shared(fields["flags"], list)
+        fields["jurisdictions"] = shared_list(fields["jurisdictions"], sorted)
+        fields["via"] = shared_list(fields["via"], _sorted_addresses)
+        fields["flags"] = shared_list(fields["flags"], list)
         if not fields["names"]:
-            fields["names"] = _shared((), list)
+            fields["names"] = shared_list((), list)
         return trusted(cls, fields)
-
-
-def _shared(texts: tuple[str, ...], made: Callable[[set[str] | tuple[str, ...]], list[str]]) -> list[str]:
-    """``made(set(texts))`` (``made(texts)`` for ``list``), one list for every destination with
-    the same short tuple of words (jurisdictions, flags, no relays): a hundred thousand
-    destinations name a few dozen.  Safe because a report is frozen: nothing appends to its lists."""
-    found = _SHARED_LISTS.get((made, texts))
-    if found is None:
-        found = _SHARED_LISTS[(made, texts)] = made(texts) if made is list else made(set(texts))
-    return found
 
 
 def _sorted_addresses(addresses: set[str]) -> list[str]:
     return sorted(addresses, key=ip_sort_key)
 
 
-_SHARED_LISTS: dict[tuple[Callable, tuple[str, ...]], list[str]] = {}
 
 
 class Call(_Model):
@@ -442,21 +395,6 @@ def source_date_stamp() -> str | None:
     return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def ip_sort_key(ip: str) -> tuple:
-    """IPv4 before IPv6, numerically; anything unparsable last, by text."""
-    try:  # the common case, a dotted quad as ipaddress writes it, without ipaddress's cost
-        packed = socket.inet_pton(socket.AF_INET, ip)
-        if socket.inet_ntop(socket.AF_INET, packed) == ip:
-            return (4, int.from_bytes(packed, "big"), "")
-    except (OSError, ValueError, TypeError):
-        pass
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return (99, 0, ip)
-    return (address.version, int(address), "")
-
-
 _CANONICAL: list[tuple[Report, dict[str, Any]]] = []
 """The last few reports made plain, and their plain form: report.json, report.html and the other
 formats each ask for the same report's, and it costs as much as writing report.json itself."""
@@ -510,35 +448,14 @@ def canonical_head(report: Report) -> dict[str, Any]:
                      for c in sorted(report.calls, key=lambda c: (_none_first(c.first_ts), c.call_id))]
     data["destinations"] = []  # made plain apart: they are nearly all of a large report
     for capture in data["inputs"]:
-        _drop_unset(capture)
+        drop_unset(capture)
     data = {name: data[name] for name in type(report).model_fields if name in data}  # the fields' order
-    _drop_unset(data)
-    return _plain(data)
-
-
-def light_destination(destination: Destination) -> dict[str, Any]:
-    """What a summarised page reads of a destination it counts but does not list (its place,
-    verdict, first name and coordinates for the map and the tables), without the rest."""
-    # As _plain would make them, field by field: the text a capture gave (the address, the name)
-    # made encodable, the coordinates rounded; the rest is tracecheck's own words.
-    row = _LightRow().__dict__  # a key-sharing dict (PEP 412), filled in one order: 190 bytes, not 470
-    row["ip"] = encodable(destination.ip)
-    row["names"] = [{"name": encodable(n.name), "source": encodable(n.source)} for n in destination.names[:1]]
-    row["provider"], row["service"], row["region"] = destination.provider, destination.service, destination.region
-    row["country"], row["verdict"], row["basis"] = destination.country, destination.verdict.value, destination.basis
-    row["flags"] = list(destination.flags)
-    row["latitude"], row["longitude"] = _plain(destination.latitude), _plain(destination.longitude)
-    row["anycast"] = destination.anycast
-    return row
-
-
-class _LightRow:
-    """Holds nothing: its instances' ``__dict__`` is what ``light_destination`` returns, a dict
-    whose keys all the rows share (a page of a hundred thousand destinations holds them all)."""
+    drop_unset(data)
+    return plain(data)
 
 
 def plain_destinations(destinations: list[Destination]) -> list[dict[str, Any]]:
-    """``_plain`` of each destination's ``model_dump(mode="json")``, unset extensions dropped.
+    """``plain`` of each destination's ``model_dump(mode="json")``, unset extensions dropped.
 
     pydantic writes the list as JSON text and orjson reads it back, both compiled, and only the
     floats are then rounded: a hundred thousand destinations take a second, not ten.  Text that
@@ -550,39 +467,8 @@ def plain_destinations(destinations: list[Destination]) -> list[dict[str, Any]]:
     try:
         dumped = orjson.loads(_DESTINATION_LIST.dump_json(destinations))
     except PydanticSerializationError:
-        dumped = [_plain(d.model_dump(mode="json")) for d in destinations]
-    return _finished(dumped)
-
-
-def destination_rows(destinations: list[Destination]) -> list[dict[str, Any]]:
-    """What ``plain_destinations`` gives, for orjson to write, made from the instances' own
-    values: a destination's fields are already JSON's types, in the model's order (its names'
-    and evidence items' too), and nothing of them is copied but the destination's own mapping.
-    A third of the time of dumping and reading back.  The text is not checked here: orjson
-    refuses a lone surrogate, and the writer then takes ``plain_destinations``."""
-    rows = []
-    for destination in destinations:
-        row = destination.__dict__.copy()
-        row["names"] = [name.__dict__ for name in destination.names]
-        row["verdict"] = destination.verdict.value
-        row["evidence"] = [item.__dict__ for item in destination.evidence]
-        rows.append(row)
-    return _finished(rows)
-
-
-def _finished(dumped: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Floats rounded as ``_plain`` does, unset extensions dropped."""
-    for destination in dumped:
-        for key in DESTINATION_FLOATS:
-            value = destination[key]
-            if value.__class__ is float:  # as _plain
-                if not math.isfinite(value):
-                    destination[key] = None
-                    continue
-                rounded = round(value, FLOAT_DIGITS)
-                destination[key] = 0.0 if rounded == 0 else rounded
-        _drop_unset(destination)
-    return dumped
+        dumped = [plain(d.model_dump(mode="json")) for d in destinations]
+    return finished(dumped, DESTINATION_FLOATS)
 
 
 _DESTINATION_LIST = TypeAdapter(list[Destination])
@@ -594,38 +480,4 @@ text only (a test holds it to that)."""
 def _none_first(value: float | None) -> float:
     return -math.inf if value is None else value
 
-
-def _drop_unset(mapping: dict[str, Any]) -> None:
-    for key in _OMIT_WHEN_UNSET:
-        if key in mapping and mapping[key] is None:
-            del mapping[key]
-    for key in _OMIT_WHEN_EMPTY:
-        if key in mapping and not mapping[key]:
-            del mapping[key]
-
-
-def _plain(value: Any) -> Any:
-    """Rounded floats, no NaN, text that encodes as UTF-8; mappings keep their order."""
-    if isinstance(value, dict):
-        return {encodable(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None  # JSON has no NaN or infinity; unknown is null
-        rounded = round(value, FLOAT_DIGITS)
-        return 0.0 if rounded == 0 else rounded  # no "-0.0"
-    if isinstance(value, str):
-        return encodable(value)
-    return value
-
-
-def encodable(text: str) -> str:
-    """``text`` with lone surrogates (undecodable capture bytes) replaced by U+FFFD, so that
-    writing UTF-8 never fails on what a capture contained."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 

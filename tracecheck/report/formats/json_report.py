@@ -60,9 +60,9 @@ def _destinations_indented(destinations) -> bytes:
     (``destination_rows``) when orjson takes them as they are, else the careful way."""
     import orjson
 
-    from tracecheck.report import model
+    from tracecheck.report import model, rows as plain_rows
 
-    rows = model.destination_rows(destinations)
+    rows = plain_rows.destination_rows(destinations, model.DESTINATION_FLOATS)
     try:
         text = orjson.dumps(rows, option=orjson.OPT_INDENT_2) if _floats_print_alike(rows) else None
     except (TypeError, orjson.JSONEncodeError):  # a lone surrogate, an integer beyond 64 bits
