@@ -215,9 +215,9 @@ def _read_captures(request: AnalyzeRequest, policy: Policy,
     in_scope = (list(reading.flows) if policy.scope.covers_everything
                 else [flow for flow in reading.flows if flow_in_scope(flow, policy, spans)])
     outside_scope = len(reading.flows) - len(in_scope)
-    traffic = gather(in_scope, names, calls, relayed)
     local = local_addresses([ip for flow in in_scope for ip in (flow.orig_h, flow.resp_h)]
                             + [peer.ip for peer in relayed])
+    traffic = gather(in_scope, names, calls, relayed, local)
     del names
     observability = observability_notes(traffic, local, outside_scope) + _hidden_relay_peers(relayed, turn_flows,
                                                                                              in_scope)

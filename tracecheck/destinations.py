@@ -139,13 +139,15 @@ def remote_side(flow: Flow, local: set[str]) -> tuple[str, bool]:
 
 
 def gather(flows: Iterable[Flow], names: Iterable[NameObservation], calls: Iterable[Call],
-           relayed: Iterable[RelayedPeer] = ()) -> dict[str, DestinationTraffic]:
+           relayed: Iterable[RelayedPeer] = (), local: set[str] | None = None) -> dict[str, DestinationTraffic]:
     """Group ``flows`` by destination address and attach the names seen and the calls whose media went there.
 
     ``relayed``: the peers behind TURN relays; those reached on one of ``flows`` become
-    destinations too (or join the destination of their address)."""
+    destinations too (or join the destination of their address).  ``local``: the local addresses
+    among the flows' ends (``local_addresses``), when the caller has them already."""
     flows = list(flows)
-    local = local_addresses([ip for flow in flows for ip in (flow.orig_h, flow.resp_h)])
+    if local is None:
+        local = local_addresses([ip for flow in flows for ip in (flow.orig_h, flow.resp_h)])
     media_call = {uid: call.call_id for call in calls for uid in call.media}
     destinations: dict[str, DestinationTraffic] = {}
     for flow in flows:
