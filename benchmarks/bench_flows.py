@@ -185,7 +185,13 @@ def compiled_parts() -> str:
     if probe.returncode != 0:
         return "compiled parts: unknown (tracecheck not importable by this Python)"
     built = [word == "True" for word in probe.stdout.split()]
-    return "compiled " + "; ".join(f"{name}: {'yes' if on else 'NO'}" for (name, _), on in zip(COMPILED_PARTS, built))
+    parts = "compiled " + "; ".join(f"{name}: {'yes' if on else 'NO'}" for (name, _), on in zip(COMPILED_PARTS, built))
+    cython = subprocess.run([sys.executable, "-c", "import tracecheck.compiled as c; "
+                             "print(len(c.running_compiled()), len(c.MODULES))"], capture_output=True, text=True)
+    if cython.returncode == 0:  # tracecheck.compiled came with issue 14's last speed-ups
+        running, listed = cython.stdout.split()
+        parts += f"; Cython-compiled modules: {running} of {listed}"
+    return parts
 
 
 # ------------------------------------------------------------------------------ reports
