@@ -190,6 +190,23 @@ def test_timeline_stacks_are_the_per_destination_series_added_up(flows, top):
     assert math.isclose(sum(map(sum, series.values())), sum(sent for *_, sent in flows))
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.floats(0, 100), st.sampled_from([0.0, 0.0, 5.0]),
+                          st.sampled_from([0, 7, 7, 7, 100])), min_size=1, max_size=80), st.integers(1, 8))
+def test_timeline_top_destinations_among_many_tied_by_bytes_are_the_first_by_address(flows, top):
+    """Many destinations with the same bytes (a port scan's shape): the few shown are ranked as
+    sorting them all would rank them, by bytes and then by address."""
+    ips = [f"10.0.{ip % 3}.{ip}" for ip, *_ in flows]
+    data = {"destinations": [{"ip": ip} for ip in sorted(set(ips))] + [{"ip": "10.9.9.9"}]}  # one without flows
+    table = {"ts": [1.7e9 + ts for _, ts, _, _ in flows], "duration": [d for _, _, d, _ in flows],
+             "id.resp_h": ips, "orig_ip_bytes": [sent for *_, sent in flows]}
+    _, _, series = bucket_bytes(data, table)
+    _, _, shown, top_series, others = stacked_bytes(data, table, top=top)
+    ranked = sorted(series, key=lambda ip: (-sum(series[ip]), ip))
+    assert shown == ranked[:top] and all(top_series[ip] == series[ip] for ip in shown)
+    assert (others[0] if others else 0) == max(len(ranked) - top, 0)
+
+
 # --------------------------------------------------------------------------- report.json's plain form
 
 

@@ -3,9 +3,12 @@ the rest grouped), with each call's start and end marked.  Times are UTC."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -82,17 +85,22 @@ def stacked_bytes(data: Mapping[str, Any], flows: Mapping[str, Sequence], top: i
     ts, duration, ip, sent = rows
     start, end = float(ts.min()), float((ts + duration).max())
     width = max(end - start, 1e-6) / buckets
-    names, which = np.unique(ip, return_inverse=True)
+    # Each address numbered as first met (a dict, not np.unique: sorting 100k strings in an object
+    # array is slow); the order the numbers come in does not matter, the ranking is by bytes and name.
+    addresses = ip.tolist()
+    number = dict(zip(dict.fromkeys(addresses), itertools.count()))
+    which = np.fromiter(map(number.__getitem__, addresses), dtype=np.int64, count=len(addresses))
+    names = list(number)
     sent_to = np.zeros(len(names), dtype=np.int64)
     np.add.at(sent_to, which, sent)  # a flow's buckets add up to exactly its bytes
-    ranked = sorted(range(len(names)), key=lambda i: (-int(sent_to[i]), names[i]))
-    shown = [str(names[i]) for i in ranked[:top]]
+    ranked = _top_ranked(sent_to, names, number, top)
+    shown = [names[i] for i in ranked]
     series = {name: [0] * buckets for name in shown}
-    others = np.zeros(buckets, dtype=np.int64) if len(ranked) > top else None
+    others = np.zeros(buckets, dtype=np.int64) if len(names) > top else None
     first = np.minimum(((ts - start) / width).astype(np.int64), buckets - 1)
     last = np.minimum(((ts + duration - start) / width).astype(np.int64), buckets - 1)
     is_shown = np.zeros(len(names), dtype=bool)
-    is_shown[ranked[:top]] = True
+    is_shown[ranked] = True
     one_bucket = (duration <= 0) | (first == last)
     if others is not None:
         simple = one_bucket & ~is_shown[which]
@@ -102,18 +110,31 @@ def stacked_bytes(data: Mapping[str, Any], flows: Mapping[str, Sequence], top: i
         counts = series.get(str(ip[row]), others_list)
         if counts is not None:
             _spread(counts, float(ts[row]), float(duration[row]), int(sent[row]), start, width)
-    return start, end, shown, series, (len(ranked) - top, others_list) if others_list is not None else None
+    return start, end, shown, series, (len(names) - top, others_list) if others_list is not None else None
+
+
+def _top_ranked(sent_to: np.ndarray, names: list[str], number: dict[str, int], top: int) -> list[int]:
+    """The first ``top`` of the destinations (their numbers) ranked by bytes sent, most first, then
+    by address: what sorting them all would give, without sorting them all (a capture of a hundred
+    thousand destinations that each got the same bytes ties them all)."""
+    count = len(names)
+    if count <= top:
+        return sorted(range(count), key=lambda i: (-int(sent_to[i]), names[i]))
+    least = sent_to[np.argpartition(sent_to, count - top)[count - top]]  # the top-th most bytes
+    above = sorted(np.flatnonzero(sent_to > least).tolist(), key=lambda i: (-int(sent_to[i]), names[i]))
+    tied = heapq.nsmallest(top - len(above), [names[i] for i in np.flatnonzero(sent_to == least).tolist()])
+    return above + [number[name] for name in tied]
 
 
 def _flow_arrays(data: Mapping[str, Any], flows: Mapping[str, Sequence]
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """``_flow_rows`` as arrays (ts, duration, ip, sent), or None when there is none."""
-    wanted = {d["ip"] for d in data.get("destinations", [])}
+    wanted = set(map(itemgetter("ip"), data.get("destinations", [])))
     ip = np.array(flows.get("id.resp_h", []), dtype=object)
     if not len(ip) or not wanted:
         return None
     ts = np.array(flows.get("ts", []), dtype=float)  # None becomes NaN, and is left out below
-    keep = np.fromiter((address in wanted for address in ip.tolist()), dtype=bool, count=len(ip)) & np.isfinite(ts)
+    keep = np.fromiter(map(wanted.__contains__, ip.tolist()), dtype=bool, count=len(ip)) & np.isfinite(ts)
     if not keep.any():
         return None
     duration = np.array([value or 0.0 for value in flows.get("duration", [])], dtype=float)
@@ -144,8 +165,9 @@ def timeline_svg(data: Mapping[str, Any], flows: Mapping[str, Sequence]) -> str:
                    'fill="#57606a" font-family="system-ui, sans-serif">No bytes sent to any destination in this capture.</text>')
         out.append("</svg>")
         return "\n".join(out)
-    names = {d["ip"]: (d["names"][0]["name"] if d.get("names") else d["ip"]) for d in data.get("destinations", [])
-             if d["ip"] in series}
+    destinations = data.get("destinations", [])
+    by_ip = dict(zip(map(itemgetter("ip"), destinations), destinations))  # the last of an address, as before
+    names = {ip: (d["names"][0]["name"] if d.get("names") else ip) for ip in series if (d := by_ip.get(ip)) is not None}
     stacks = [(ip if names.get(ip, ip) == ip else f"{names[ip]} ({ip})", series[ip]) for ip in shown]
     if others is not None:
         stacks.append((f"{OTHERS} ({others[0]} destination{'' if others[0] == 1 else 's'})", others[1]))
