@@ -288,6 +288,22 @@ def test_a_light_destination_is_its_plain_form_cut_down():
     assert light == {key: (full[key][:1] if key == "names" else full[key]) for key in light}
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=8) | st.sampled_from(["192.0.2.1", "2001:db8::1", "a\udc80", "\u202e1.2.3.4"]),
+       st.floats() | st.none(), st.floats() | st.none(), st.sampled_from(["violation", "indeterminate", "compliant",
+                                                                          "not_assessed"]), st.booleans())
+def test_light_destinations_are_their_plain_form_cut_down_for_any_values(ip, latitude, longitude, verdict, anycast):
+    from tracecheck.report.model import Destination, Name, light_destination
+    from tracecheck.vocabulary import Verdict
+
+    destination = Destination(ip=ip, names=[Name(name=ip, source="sni")], latitude=latitude, longitude=longitude,
+                              verdict=Verdict(verdict), anycast=anycast, flags=["anycast"] if anycast else [])
+    light = light_destination(destination)
+    full = _plain_one_by_one(destination)
+    assert light == {key: (full[key][:1] if key == "names" else full[key]) for key in light}
+    assert [type(light[key]) for key in light] == [type(full[key]) for key in light]
+
+
 # --------------------------------------------------------------------------- a gzip that inflates a lot
 
 

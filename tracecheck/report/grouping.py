@@ -95,8 +95,8 @@ def page_data(report) -> dict[str, Any]:
         return model.canonical_dict(report)
     data = model.canonical_head(report)
     ordered = model.sorted_destinations(report)
-    listed = _listed([d.verdict.value for d in ordered], LISTED_AT_MOST)
     rows = [model.light_destination(d) for d in ordered]
+    listed = _listed([row["verdict"] for row in rows], LISTED_AT_MOST)  # the rows just made, not the models again
     for index, full in zip(listed, model.plain_destinations([ordered[i] for i in listed]), strict=True):
         rows[index] = full
     data["destinations"] = rows
