@@ -157,3 +157,48 @@ def test_policy_in_force_spells_out_rules_and_exceptions():
     assert first["basis"] == "SCC module 2 — DPA 4.2" and first["use"] == "allowed 3.5.0.1"
     assert second["expires"] == "2020-01-01 (expired)" and second["use"] == "matched nothing in this capture"
     assert second["places"] == "anywhere" and second["covers"] == "everything"
+
+
+# --------------------------------------------------------------------------- the map's places, in one pass
+
+
+def _places_as_before(destinations):
+    """world_map_svg's grouping as it was written before its one-pass form (world_map._places)."""
+    from tracecheck.report.figures.world_map import _anycast, _mark, _placed
+
+    judged = [d for d in destinations if d.get("verdict") != "not_assessed" and d.get("basis") != "local"]
+    places, unplaced, marks = {}, [], {}
+    for destination in judged:
+        if _anycast(destination):
+            unplaced.append(destination)
+            continue
+        if _placed(destination):
+            point = (destination["latitude"], destination["longitude"], False)
+        else:
+            point = (str(destination.get("country") or "").upper(), None, True)
+        if point not in marks:
+            marks[point] = _mark(destination, point[2])
+        if marks[point] is None:
+            unplaced.append(destination)
+        else:
+            places.setdefault(marks[point], []).append(destination)
+    return places, unplaced
+
+
+_coordinate = (st.none() | st.floats() | st.integers(-200, 200) | st.booleans() | st.just("12.5")
+               | st.sampled_from([90.0, -90.0, 180.0, -180.0, 90.0000001, float("nan"), float("inf"), -0.0]))
+_map_destination = st.fixed_dictionaries(
+    {"ip": st.sampled_from(["192.0.2.1", "192.0.2.2"]), "verdict": st.sampled_from(["violation", "indeterminate",
+                                                                                      "compliant", "not_assessed"])},
+    optional={"latitude": _coordinate, "longitude": _coordinate, "basis": st.sampled_from(["local", "geoip", ""]),
+              "anycast": st.booleans() | st.none(), "flags": st.lists(st.sampled_from(["anycast", "rtt_implausible"])),
+              "country": st.none() | st.sampled_from(["US", "de", "ZZ", ""])})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_map_destination, max_size=12))
+def test_map_places_in_one_pass_are_as_before(destinations):
+    from tracecheck.report.figures.world_map import _places
+
+    (places, unplaced), (expected, expected_unplaced) = _places(destinations), _places_as_before(destinations)
+    assert list(places.items()) == list(expected.items()) and unplaced == expected_unplaced
