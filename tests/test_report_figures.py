@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tracecheck.report.figures import timeline_svg, world_map_svg
@@ -195,8 +195,16 @@ _map_destination = st.fixed_dictionaries(
               "country": st.none() | st.sampled_from(["US", "de", "ZZ", ""])})
 
 
+def _at(latitude, longitude, **more):
+    return {"ip": "192.0.2.1", "verdict": "violation", "latitude": latitude, "longitude": longitude, **more}
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_map_destination, max_size=12))
+@example([_at(-90.0, -180.0), _at(90.0, 180.0), _at(90.0000001, 0.0), _at(0.0, -180.0000001), _at(-0.0, -0.0)])
+@example([_at(float("nan"), 1.0), _at(1.0, float("inf")), _at(45, 90), _at(True, 1.0), _at("12.5", 1.0),
+          _at(None, 1.0, country="de"), _at(1.0, None), _at(10.0, 10.0, anycast=True), _at(10.0, 10.0, flags=["anycast"]),
+          _at(10.0, 10.0, basis="local"), _at(10.0, 10.0, verdict="not_assessed"), _at(None, None, country="ZZ")])
 def test_map_places_in_one_pass_are_as_before(destinations):
     from tracecheck.report.figures.world_map import _places
 
