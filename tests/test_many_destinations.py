@@ -350,3 +350,43 @@ def _typed(cell: str):
         except ValueError:
             pass
     return cell or None
+
+
+# --------------------------------------------------------------------------- the summarised page's tallies
+
+
+def _tally_one_key(destinations, key, shown):
+    """A digest table as it was counted before grouping._tallies, one key at a time."""
+    from tracecheck.report.grouping import SUMMARY_VERDICTS
+
+    rows = {}
+    for d in destinations:
+        row = rows.setdefault(key(d), {"label": key(d), "total": 0, **dict.fromkeys(SUMMARY_VERDICTS, 0)})
+        row["total"] += 1
+        row[d.get("verdict", "not_assessed")] += 1
+    ordered = sorted(rows.values(), key=lambda r: (-r["total"], -r["violation"], -r["indeterminate"], r["label"]))
+    if len(ordered) <= shown:
+        return ordered
+    rest = {"label": f"{len(ordered) - shown + 1} others", "total": 0, **dict.fromkeys(SUMMARY_VERDICTS, 0)}
+    for row in ordered[shown - 1:]:
+        for column in ("total", *SUMMARY_VERDICTS):
+            rest[column] += row[column]
+    return ordered[:shown - 1] + [rest]
+
+
+_tallied = st.fixed_dictionaries(
+    {"country": st.none() | st.sampled_from(["US", "DE", ""]), "region": st.none() | st.sampled_from(["", "eu-west-1"])},
+    optional={"verdict": st.sampled_from(["violation", "indeterminate", "compliant", "not_assessed"]),
+              "provider": st.none() | st.sampled_from(["", "aws", "gcp"]), "basis": st.sampled_from(["local", "geoip"]),
+              "anycast": st.booleans()})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_tallied, max_size=30), st.integers(1, 6))
+def test_the_digest_tables_counted_in_one_pass_are_as_one_key_at_a_time(destinations, shown):
+    from tracecheck.report.grouping import _tallies, place_of
+
+    verdicts = [d.get("verdict", "not_assessed") for d in destinations]
+    assert _tallies(destinations, verdicts, shown) == {
+        "by_place": _tally_one_key(destinations, place_of, shown),
+        "by_provider": _tally_one_key(destinations, lambda d: d.get("provider") or "no provider named", shown)}
