@@ -243,7 +243,7 @@ def render_html(report: Report, flows: Columns | None = None) -> str:
         pif=policy_in_force(data),
         vantage=vantage_points(data),
         place_of={d["ip"]: f"({place(d)}; {d['verdict'].replace('_', ' ')})" for d in data["destinations"]
-                  if d["ip"] in called},
+                  if d["ip"] in called} if called else {},  # no calls: 100k destinations not read for none
         groups=groups,
         digest=digest,
         short_reason=short_reason,
