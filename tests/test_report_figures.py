@@ -210,3 +210,19 @@ def test_map_places_in_one_pass_are_as_before(destinations):
 
     (places, unplaced), (expected, expected_unplaced) = _places(destinations), _places_as_before(destinations)
     assert list(places.items()) == list(expected.items()) and unplaced == expected_unplaced
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8") | st.characters() | st.sampled_from("<>&\"'\u202e\u200b "),
+               max_size=80), st.integers(2, 90))
+def test_figure_text_for_printable_text_is_as_character_by_character(value, limit):
+    """svg.text skips its walk through the characters when the text is printable: none of the
+    categories it shows is."""
+    import unicodedata
+    from html import escape
+
+    from tracecheck.report.figures.svg import _INVISIBLE, text
+
+    shown = "".join(f"<U+{ord(ch):04X}>" if unicodedata.category(ch) in _INVISIBLE else ch for ch in value)
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    assert text(value, limit) == escape(shown, quote=True)
