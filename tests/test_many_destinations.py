@@ -131,9 +131,12 @@ def test_many_destinations_run_in_bounded_memory(tmp_path):
     typeset a row and an evidence block per destination)."""
     capture = tmp_path / "many.pcap"
     many_destinations_pcap(capture, 3000)
-    script = ("import resource, sys\nfrom tracecheck.cli import main\n"
+    # VmHWM, not ru_maxrss: ru_maxrss survives exec, so the child would report the test process's
+    # own size when that is larger (a pytest worker late in the suite is).
+    script = ("import sys\nfrom tracecheck.cli import main\n"
               "try:\n    main()\nexcept SystemExit as end:\n    code = end.code\n"
-              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, code, file=sys.stderr)\n")
+              "peak = next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+              "print(peak, code, file=sys.stderr)\n")
     done = subprocess.run([sys.executable, "-c", script, "--quiet", "--db", str(tmp_path / "db"), "analyze",
                            str(capture), "--out", str(tmp_path / "out"), "--format", "pdf,md,sarif,junit"],
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
@@ -188,6 +191,23 @@ def test_timeline_stacks_are_the_per_destination_series_added_up(flows, top):
     else:
         assert others is None
     assert math.isclose(sum(map(sum, series.values())), sum(sent for *_, sent in flows))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.floats(0, 100), st.sampled_from([0.0, 0.0, 5.0]),
+                          st.sampled_from([0, 7, 7, 7, 100])), min_size=1, max_size=80), st.integers(1, 8))
+def test_timeline_top_destinations_among_many_tied_by_bytes_are_the_first_by_address(flows, top):
+    """Many destinations with the same bytes (a port scan's shape): the few shown are ranked as
+    sorting them all would rank them, by bytes and then by address."""
+    ips = [f"10.0.{ip % 3}.{ip}" for ip, *_ in flows]
+    data = {"destinations": [{"ip": ip} for ip in sorted(set(ips))] + [{"ip": "10.9.9.9"}]}  # one without flows
+    table = {"ts": [1.7e9 + ts for _, ts, _, _ in flows], "duration": [d for _, _, d, _ in flows],
+             "id.resp_h": ips, "orig_ip_bytes": [sent for *_, sent in flows]}
+    _, _, series = bucket_bytes(data, table)
+    _, _, shown, top_series, others = stacked_bytes(data, table, top=top)
+    ranked = sorted(series, key=lambda ip: (-sum(series[ip]), ip))
+    assert shown == ranked[:top] and all(top_series[ip] == series[ip] for ip in shown)
+    assert (others[0] if others else 0) == max(len(ranked) - top, 0)
 
 
 # --------------------------------------------------------------------------- report.json's plain form
@@ -272,6 +292,23 @@ def test_a_light_destination_is_its_plain_form_cut_down():
     assert light == {key: (full[key][:1] if key == "names" else full[key]) for key in light}
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=8) | st.sampled_from(["192.0.2.1", "2001:db8::1", "a\udc80", "\u202e1.2.3.4"]),
+       st.floats() | st.none(), st.floats() | st.none(), st.sampled_from(["violation", "indeterminate", "compliant",
+                                                                          "not_assessed"]), st.booleans())
+def test_light_destinations_are_their_plain_form_cut_down_for_any_values(ip, latitude, longitude, verdict, anycast):
+    from tracecheck.report.model import Destination, Name
+    from tracecheck.report.rows import light_destination
+    from tracecheck.vocabulary import Verdict
+
+    destination = Destination(ip=ip, names=[Name(name=ip, source="sni")], latitude=latitude, longitude=longitude,
+                              verdict=Verdict(verdict), anycast=anycast, flags=["anycast"] if anycast else [])
+    light = light_destination(destination)
+    full = _plain_one_by_one(destination)
+    assert light == {key: (full[key][:1] if key == "names" else full[key]) for key in light}
+    assert [type(light[key]) for key in light] == [type(full[key]) for key in light]
+
+
 # --------------------------------------------------------------------------- a gzip that inflates a lot
 
 
@@ -318,3 +355,43 @@ def _typed(cell: str):
         except ValueError:
             pass
     return cell or None
+
+
+# --------------------------------------------------------------------------- the summarised page's tallies
+
+
+def _tally_one_key(destinations, key, shown):
+    """A digest table as it was counted before grouping._tallies, one key at a time."""
+    from tracecheck.report.grouping import SUMMARY_VERDICTS
+
+    rows = {}
+    for d in destinations:
+        row = rows.setdefault(key(d), {"label": key(d), "total": 0, **dict.fromkeys(SUMMARY_VERDICTS, 0)})
+        row["total"] += 1
+        row[d.get("verdict", "not_assessed")] += 1
+    ordered = sorted(rows.values(), key=lambda r: (-r["total"], -r["violation"], -r["indeterminate"], r["label"]))
+    if len(ordered) <= shown:
+        return ordered
+    rest = {"label": f"{len(ordered) - shown + 1} others", "total": 0, **dict.fromkeys(SUMMARY_VERDICTS, 0)}
+    for row in ordered[shown - 1:]:
+        for column in ("total", *SUMMARY_VERDICTS):
+            rest[column] += row[column]
+    return ordered[:shown - 1] + [rest]
+
+
+_tallied = st.fixed_dictionaries(
+    {"country": st.none() | st.sampled_from(["US", "DE", ""]), "region": st.none() | st.sampled_from(["", "eu-west-1"])},
+    optional={"verdict": st.sampled_from(["violation", "indeterminate", "compliant", "not_assessed"]),
+              "provider": st.none() | st.sampled_from(["", "aws", "gcp"]), "basis": st.sampled_from(["local", "geoip"]),
+              "anycast": st.booleans()})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_tallied, max_size=30), st.integers(1, 6))
+def test_the_digest_tables_counted_in_one_pass_are_as_one_key_at_a_time(destinations, shown):
+    from tracecheck.report.grouping import _tallies, place_of
+
+    verdicts = [d.get("verdict", "not_assessed") for d in destinations]
+    assert _tallies(destinations, verdicts, shown) == {
+        "by_place": _tally_one_key(destinations, place_of, shown),
+        "by_provider": _tally_one_key(destinations, lambda d: d.get("provider") or "no provider named", shown)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tracecheck.report.figures import timeline_svg, world_map_svg
@@ -157,3 +157,72 @@ def test_policy_in_force_spells_out_rules_and_exceptions():
     assert first["basis"] == "SCC module 2 — DPA 4.2" and first["use"] == "allowed 3.5.0.1"
     assert second["expires"] == "2020-01-01 (expired)" and second["use"] == "matched nothing in this capture"
     assert second["places"] == "anywhere" and second["covers"] == "everything"
+
+
+# --------------------------------------------------------------------------- the map's places, in one pass
+
+
+def _places_as_before(destinations):
+    """world_map_svg's grouping as it was written before its one-pass form (world_map._places)."""
+    from tracecheck.report.figures.world_map import _anycast, _mark, _placed
+
+    judged = [d for d in destinations if d.get("verdict") != "not_assessed" and d.get("basis") != "local"]
+    places, unplaced, marks = {}, [], {}
+    for destination in judged:
+        if _anycast(destination):
+            unplaced.append(destination)
+            continue
+        if _placed(destination):
+            point = (destination["latitude"], destination["longitude"], False)
+        else:
+            point = (str(destination.get("country") or "").upper(), None, True)
+        if point not in marks:
+            marks[point] = _mark(destination, point[2])
+        if marks[point] is None:
+            unplaced.append(destination)
+        else:
+            places.setdefault(marks[point], []).append(destination)
+    return places, unplaced
+
+
+_coordinate = (st.none() | st.floats() | st.integers(-200, 200) | st.booleans() | st.just("12.5")
+               | st.sampled_from([90.0, -90.0, 180.0, -180.0, 90.0000001, float("nan"), float("inf"), -0.0]))
+_map_destination = st.fixed_dictionaries(
+    {"ip": st.sampled_from(["192.0.2.1", "192.0.2.2"]), "verdict": st.sampled_from(["violation", "indeterminate",
+                                                                                      "compliant", "not_assessed"])},
+    optional={"latitude": _coordinate, "longitude": _coordinate, "basis": st.sampled_from(["local", "geoip", ""]),
+              "anycast": st.booleans() | st.none(), "flags": st.lists(st.sampled_from(["anycast", "rtt_implausible"])),
+              "country": st.none() | st.sampled_from(["US", "de", "ZZ", ""])})
+
+
+def _at(latitude, longitude, **more):
+    return {"ip": "192.0.2.1", "verdict": "violation", "latitude": latitude, "longitude": longitude, **more}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_map_destination, max_size=12))
+@example([_at(-90.0, -180.0), _at(90.0, 180.0), _at(90.0000001, 0.0), _at(0.0, -180.0000001), _at(-0.0, -0.0)])
+@example([_at(float("nan"), 1.0), _at(1.0, float("inf")), _at(45, 90), _at(True, 1.0), _at("12.5", 1.0),
+          _at(None, 1.0, country="de"), _at(1.0, None), _at(10.0, 10.0, anycast=True), _at(10.0, 10.0, flags=["anycast"]),
+          _at(10.0, 10.0, basis="local"), _at(10.0, 10.0, verdict="not_assessed"), _at(None, None, country="ZZ")])
+def test_map_places_in_one_pass_are_as_before(destinations):
+    from tracecheck.report.figures.world_map import _places
+
+    (places, unplaced), (expected, expected_unplaced) = _places(destinations), _places_as_before(destinations)
+    assert list(places.items()) == list(expected.items()) and unplaced == expected_unplaced
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8") | st.characters() | st.sampled_from("<>&\"'\u202e\u200b "),
+               max_size=80), st.integers(2, 90))
+def test_figure_text_for_printable_text_is_as_character_by_character(value, limit):
+    """svg.text skips its walk through the characters when the text is printable: none of the
+    categories it shows is."""
+    import unicodedata
+    from html import escape
+
+    from tracecheck.report.figures.svg import _INVISIBLE, text
+
+    shown = "".join(f"<U+{ord(ch):04X}>" if unicodedata.category(ch) in _INVISIBLE else ch for ch in value)
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    assert text(value, limit) == escape(shown, quote=True)

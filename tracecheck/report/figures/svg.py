@@ -21,7 +21,9 @@ MAX_LABEL = 60
 
 def text(value: object, limit: int = MAX_LABEL) -> str:
     """Escaped for SVG text and attributes, invisible characters shown, cut to ``limit`` characters."""
-    value = "".join(f"<U+{ord(ch):04X}>" if unicodedata.category(ch) in _INVISIBLE else ch for ch in str(value))
+    value = str(value)
+    if not value.isprintable():  # printable text has none of them: no walk through every character
+        value = "".join(f"<U+{ord(ch):04X}>" if unicodedata.category(ch) in _INVISIBLE else ch for ch in value)
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     return escape(value, quote=True)

@@ -3,9 +3,12 @@ the rest grouped), with each call's start and end marked.  Times are UTC."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -76,49 +79,74 @@ def stacked_bytes(data: Mapping[str, Any], flows: Mapping[str, Sequence], top: i
     ``bucket_bytes``'s arithmetic, in arrays: a capture of a hundred thousand destinations is a
     few array passes.  Only the flows that span buckets, and those of the few destinations shown,
     are spread one by one (``_spread``); the rest of the others fall each in one bucket."""
+    return _stacked(data, flows, top, buckets)[:5]
+
+
+def _stacked(data: Mapping[str, Any], flows: Mapping[str, Sequence], top: int, buckets: int):
+    """``stacked_bytes``, and each address's destination in ``data`` (the last with it)."""
     rows = _flow_arrays(data, flows)
     if rows is None:
-        return 0.0, 0.0, [], {}, None
-    ts, duration, ip, sent = rows
+        return 0.0, 0.0, [], {}, None, {}
+    ts, duration, which, sent, addresses, number = rows
     start, end = float(ts.min()), float((ts + duration).max())
     width = max(end - start, 1e-6) / buckets
-    names, which = np.unique(ip, return_inverse=True)
-    sent_to = np.zeros(len(names), dtype=np.int64)
+    # Flows are counted by their destination's number (a dict, not np.unique: sorting 100k
+    # strings in an object array is slow); only destinations with a flow here are ranked.
+    sent_to = np.zeros(len(addresses), dtype=np.int64)
     np.add.at(sent_to, which, sent)  # a flow's buckets add up to exactly its bytes
-    ranked = sorted(range(len(names)), key=lambda i: (-int(sent_to[i]), names[i]))
-    shown = [str(names[i]) for i in ranked[:top]]
+    present = np.flatnonzero(np.bincount(which, minlength=len(addresses))).tolist()
+    shown = _top_ranked(sent_to[present], [addresses[i] for i in present], top)
     series = {name: [0] * buckets for name in shown}
-    others = np.zeros(buckets, dtype=np.int64) if len(ranked) > top else None
+    others = np.zeros(buckets, dtype=np.int64) if len(present) > top else None
     first = np.minimum(((ts - start) / width).astype(np.int64), buckets - 1)
     last = np.minimum(((ts + duration - start) / width).astype(np.int64), buckets - 1)
-    is_shown = np.zeros(len(names), dtype=bool)
-    is_shown[ranked[:top]] = True
+    is_shown = np.zeros(len(addresses), dtype=bool)
+    is_shown[[number[name] for name in shown]] = True
     one_bucket = (duration <= 0) | (first == last)
     if others is not None:
         simple = one_bucket & ~is_shown[which]
         np.add.at(others, first[simple], sent[simple])
     others_list = others.tolist() if others is not None else None
     for row in np.flatnonzero(is_shown[which] | ~one_bucket).tolist():
-        counts = series.get(str(ip[row]), others_list)
+        counts = series.get(addresses[which[row]], others_list)
         if counts is not None:
             _spread(counts, float(ts[row]), float(duration[row]), int(sent[row]), start, width)
-    return start, end, shown, series, (len(ranked) - top, others_list) if others_list is not None else None
+    stacked_others = (len(present) - top, others_list) if others_list is not None else None
+    return start, end, shown, series, stacked_others, number
+
+
+def _top_ranked(sent_to: np.ndarray, names: list[str], top: int) -> list[str]:
+    """The first ``top`` of ``names`` ranked by bytes sent (``sent_to``, theirs), most first, then
+    by name: what sorting them all would give, without sorting them all (a capture of a hundred
+    thousand destinations that each got the same bytes ties them all)."""
+    count = len(names)
+    if count <= top:
+        return [names[i] for i in sorted(range(count), key=lambda i: (-int(sent_to[i]), names[i]))]
+    least = sent_to[np.argpartition(sent_to, count - top)[count - top]]  # the top-th most bytes
+    above = sorted(np.flatnonzero(sent_to > least).tolist(), key=lambda i: (-int(sent_to[i]), names[i]))
+    tied = heapq.nsmallest(top - len(above), [names[i] for i in np.flatnonzero(sent_to == least).tolist()])
+    return [names[i] for i in above] + tied
 
 
 def _flow_arrays(data: Mapping[str, Any], flows: Mapping[str, Sequence]
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """``_flow_rows`` as arrays (ts, duration, ip, sent), or None when there is none."""
-    wanted = {d["ip"] for d in data.get("destinations", [])}
-    ip = np.array(flows.get("id.resp_h", []), dtype=object)
-    if not len(ip) or not wanted:
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], dict[str, int]] | None:
+    """``_flow_rows`` as arrays (ts, duration, the destination's number, sent), with the address
+    of each number and the number of each address (the last destination with it), or None when
+    there is no flow to a destination."""
+    destinations = data.get("destinations", [])
+    addresses = list(map(itemgetter("ip"), destinations))
+    number = dict(zip(addresses, itertools.count()))
+    to = flows.get("id.resp_h", [])
+    if not len(to) or not number:
         return None
     ts = np.array(flows.get("ts", []), dtype=float)  # None becomes NaN, and is left out below
-    keep = np.fromiter((address in wanted for address in ip.tolist()), dtype=bool, count=len(ip)) & np.isfinite(ts)
+    which = np.fromiter(map(number.get, to, itertools.repeat(-1)), dtype=np.int64, count=len(to))
+    keep = (which >= 0) & np.isfinite(ts)
     if not keep.any():
         return None
     duration = np.array([value or 0.0 for value in flows.get("duration", [])], dtype=float)
     sent = np.array([value or 0 for value in flows.get("orig_ip_bytes", [])], dtype=np.int64)
-    return ts[keep], np.maximum(duration[keep], 0.0), ip[keep], sent[keep]
+    return ts[keep], np.maximum(duration[keep], 0.0), which[keep], sent[keep], addresses, number
 
 
 def _utc(ts: float, span: float) -> str:
@@ -130,7 +158,7 @@ def _utc(ts: float, span: float) -> str:
 
 def timeline_svg(data: Mapping[str, Any], flows: Mapping[str, Sequence]) -> str:
     """The timeline as one inline ``<svg>`` string."""
-    start, end, shown, series, others = stacked_bytes(data, flows)
+    start, end, shown, series, others, number = _stacked(data, flows, TOP_N, BUCKETS)
     if not series:
         return ('<svg xmlns="http://www.w3.org/2000/svg" class="figure timeline" role="img" viewBox="0 0 1000 40" '
                 'width="100%" aria-label="Bytes sent over time, UTC"><text x="500" y="25" text-anchor="middle" '
@@ -144,8 +172,11 @@ def timeline_svg(data: Mapping[str, Any], flows: Mapping[str, Sequence]) -> str:
                    'fill="#57606a" font-family="system-ui, sans-serif">No bytes sent to any destination in this capture.</text>')
         out.append("</svg>")
         return "\n".join(out)
-    names = {d["ip"]: (d["names"][0]["name"] if d.get("names") else d["ip"]) for d in data.get("destinations", [])
-             if d["ip"] in series}
+    destinations = data.get("destinations", [])
+    names = {}
+    for ip in series:
+        destination = destinations[number[ip]]  # the last destination of an address, as before
+        names[ip] = destination["names"][0]["name"] if destination.get("names") else ip
     stacks = [(ip if names.get(ip, ip) == ip else f"{names[ip]} ({ip})", series[ip]) for ip in shown]
     if others is not None:
         stacks.append((f"{OTHERS} ({others[0]} destination{'' if others[0] == 1 else 's'})", others[1]))

@@ -91,27 +91,50 @@ def _mark(destination: dict[str, Any], country_only: bool) -> tuple[str, str, bo
     return num(x), num(y), country_only
 
 
-def world_map_svg(data: dict[str, Any]) -> str:
-    """The map as one inline ``<svg>`` string (``data`` is report.json's dict)."""
-    judged = [d for d in data.get("destinations", [])
-              if d.get("verdict") != "not_assessed" and d.get("basis") != "local"]
-    places: dict[tuple[str, str, bool], list[dict[str, Any]]] = {}  # (x, y, country only)
+_UNSEEN = object()
+
+
+def _places(destinations: list[dict[str, Any]]
+            ) -> tuple[dict[tuple[str, str, bool], list[dict[str, Any]]], list[dict[str, Any]]]:
+    """(the judged destinations by where their marker goes (x, y, country only), those the map
+    cannot place), each in the destinations' order."""
+    places: dict[tuple[str, str, bool], list[dict[str, Any]]] = {}
     unplaced = []
     marks: dict[tuple, tuple[str, str, bool] | None] = {}  # a few hundred places for 100k destinations
-    for destination in judged:
-        if _anycast(destination):
+    # One pass over what may be a hundred thousand destinations: the judged ones, _anycast and
+    # _placed written out for the common cases (no coordinates; two floats: NaN and infinities
+    # fail the ranges).
+    for destination in destinations:
+        get = destination.get
+        if get("verdict") == "not_assessed" or get("basis") == "local":
+            continue
+        if get("anycast") or "anycast" in get("flags", []):
             unplaced.append(destination)
             continue
-        if _placed(destination):
-            point = (destination["latitude"], destination["longitude"], False)
+        lat, lon = get("latitude"), get("longitude")
+        if lat is None or lon is None:
+            placed = False
+        elif lat.__class__ is float and lon.__class__ is float:
+            placed = -90 <= lat <= 90 and -180 <= lon <= 180
         else:
-            point = (str(destination.get("country") or "").upper(), None, True)
-        if point not in marks:
-            marks[point] = _mark(destination, point[2])
-        if marks[point] is None:
+            placed = _placed(destination)
+        if placed:
+            point = (lat, lon, False)
+        else:
+            point = (str(get("country") or "").upper(), None, True)
+        mark = marks.get(point, _UNSEEN)
+        if mark is _UNSEEN:
+            mark = marks[point] = _mark(destination, point[2])
+        if mark is None:
             unplaced.append(destination)
         else:
-            places.setdefault(marks[point], []).append(destination)
+            places.setdefault(mark, []).append(destination)
+    return places, unplaced
+
+
+def world_map_svg(data: dict[str, Any]) -> str:
+    """The map as one inline ``<svg>`` string (``data`` is report.json's dict)."""
+    places, unplaced = _places(data.get("destinations", []))
 
     site = data.get("site")
     site_xy = _project(site["latitude"], site["longitude"]) if site and _placed(site) else None
@@ -121,15 +144,16 @@ def world_map_svg(data: dict[str, Any]) -> str:
            '<rect width="100%" height="100%" fill="#f6f8fa"/>',
            f'<path d="{_land_path()}" fill="#d8dee4" stroke="#afb8c1" stroke-width="0.4"/>']
     # Lines first, markers over them; the worst verdict drawn last so it stays visible.
-    ordered = sorted(places.items(), key=lambda kv: (-VERDICT_ORDER.index(worst([d["verdict"] for d in kv[1]])), kv[0]))
+    worst_at = {mark: worst(list({d["verdict"] for d in group})) for mark, group in places.items()}
+    ordered = sorted(places.items(), key=lambda kv: (-VERDICT_ORDER.index(worst_at[kv[0]]), kv[0]))
     if site_xy:
         for (x, y, country_only), group in ordered:
-            colour = VERDICT_COLOUR[worst([d["verdict"] for d in group])]
+            colour = VERDICT_COLOUR[worst_at[x, y, country_only]]
             dashed = ' stroke-dasharray="4 3"' if country_only else ""
             out.append(f'<line x1="{num(site_xy[0])}" y1="{num(site_xy[1])}" x2="{x}" y2="{y}" '
                        f'stroke="{colour}" stroke-width="1" stroke-opacity="0.6"{dashed}/>')
     for (x, y, country_only), group in ordered:
-        verdict = worst([d["verdict"] for d in group])
+        verdict = worst_at[x, y, country_only]
         where = f"somewhere in {group[0].get('country')}: " if country_only else ""
         title = where + "; ".join(f"{_label(d)} ({d['ip']}): {d['verdict']}" for d in group[:10])
         if len(group) > 10:
