@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tracecheck.destinations import DestinationTraffic
-from tracecheck.vocabulary import Flow
 
 DOT_PORT = 853
 """DNS over TLS (RFC 7858) and DNS over QUIC (RFC 9250)."""
@@ -61,35 +60,76 @@ def observability_notes(destinations: dict[str, DestinationTraffic], local: set[
                         flows_out_of_scope: int = 0) -> list[str]:
     """The report's ``observability`` lines, in a fixed order."""
     remote = [traffic for ip, traffic in sorted(destinations.items()) if ip not in local]
-    flows = [flow for traffic in destinations.values() for flow in traffic.flows]
-    notes = [VANTAGE_LIMITS, _vantage(flows, local)]
-    notes += [note for note in (_ech(remote), encrypted_dns_note(remote), unnamed_note(remote), _no_dns(remote)) if note]
+    hidden = _Hidden(remote)
+    notes = [VANTAGE_LIMITS, _vantage(destinations.values(), local)]
+    notes += [note for note in (_ech(hidden), _encrypted_dns(hidden, "capture"), _unnamed(hidden, "capture"),
+                                _no_dns(hidden)) if note]
     if flows_out_of_scope:
         notes.append(f"{flows_out_of_scope} flow{_s(flows_out_of_scope)} fell outside the policy's scope and "
                      f"{'were' if flows_out_of_scope != 1 else 'was'} not judged (they are still in flows.csv).")
     return notes
 
 
-def _vantage(flows: list[Flow], local: set[str]) -> str:
-    clients = sorted({flow.orig_h for flow in flows if flow.orig_h in local})
+class _Hidden:
+    """What the notes below read of the remote destinations, found in one pass over them: a
+    capture of a hundred thousand destinations is read once here, not once per note (each
+    pass over that many objects costs about as much as the note's whole work)."""
+
+    def __init__(self, remote: list[DestinationTraffic]) -> None:
+        self.ech: list[tuple[str, str]] = []
+        """(address, name) of each name a hello hid behind Encrypted Client Hello."""
+        self.resolvers: list[str] = []
+        """Each destination that carried DNS out of sight, as the note names it."""
+        self.nameless: list[DestinationTraffic] = []
+        self.nameless_flows = 0
+        self.encrypted = False
+        """Whether any flow spoke TLS, QUIC or DoT (whose names DNS would otherwise have given)."""
+        self.dns_named = False
+        """Whether any name came from a DNS answer."""
+        for traffic in remote:
+            if traffic.names:
+                for seen in traffic.names:
+                    if "ECH" in seen.detail:
+                        self.ech.append((traffic.ip, seen.name))
+                    if seen.source in ("dns", "dns_cname"):
+                        self.dns_named = True
+            else:
+                self.nameless.append(traffic)
+                self.nameless_flows += sum(_flows_in(flow) for flow in traffic.flows)
+            if not self.encrypted:
+                self.encrypted = any(flow.app in ("tls", "quic", DOT_ALPN) for flow in traffic.flows)
+            kinds = encrypted_dns_kinds(traffic)
+            if kinds:
+                name = resolver_name(traffic)
+                used = ", ".join(f"{kind} ({count} flow{_s(count)})" for kind, count in kinds)
+                self.resolvers.append(f"{name + ' at ' if name else ''}{traffic.ip} by {used}")
+
+
+def _vantage(destinations: Iterable[DestinationTraffic], local: set[str]) -> str:
+    clients, tunnels, carried = set(), set(), 0
+    for traffic in destinations:
+        for flow in traffic.flows:
+            if flow.orig_h in local:
+                clients.add(flow.orig_h)
+            if flow.tunnel:
+                tunnels.add(flow.tunnel)
+                carried += 1
+    clients = sorted(clients)
     shown = ", ".join(clients[:_LISTED]) + (f" and {len(clients) - _LISTED} more" if len(clients) > _LISTED else "")
     text = (f"Vantage point: {len(clients)} local address{'es' if len(clients) != 1 else ''} opened flows"
             + (f" ({shown})" if clients else "") + ".")
-    tunnels = sorted({flow.tunnel for flow in flows if flow.tunnel})
     if tunnels:
-        carried = sum(1 for flow in flows if flow.tunnel)
-        text += (f" {carried} flow{_s(carried)} arrived encapsulated ({', '.join(tunnels)}): a traffic mirror "
+        text += (f" {carried} flow{_s(carried)} arrived encapsulated ({', '.join(sorted(tunnels))}): a traffic mirror "
                  f"or tunnel, which shows what the mirrored hosts sent, not what others did for them.")
     return text
 
 
-def _ech(remote: list[DestinationTraffic]) -> str:
-    hidden = [(traffic.ip, seen.name) for traffic in remote for seen in traffic.names if "ECH" in seen.detail]
-    if not hidden:
+def _ech(hidden: _Hidden) -> str:
+    if not hidden.ech:
         return ""
-    listed = ", ".join(f"{name} at {ip}" for ip, name in hidden[:_LISTED]) + _more(hidden)
-    return (f"Names hidden by ECH: {len(hidden)} TLS/QUIC hello{_s(len(hidden))} offered Encrypted Client Hello "
-            f"({listed}); the SNI seen may be only the provider's public (outer) name, and the real server "
+    listed = ", ".join(f"{name} at {ip}" for ip, name in hidden.ech[:_LISTED]) + _more(hidden.ech)
+    return (f"Names hidden by ECH: {len(hidden.ech)} TLS/QUIC hello{_s(len(hidden.ech))} offered Encrypted Client "
+            f"Hello ({listed}); the SNI seen may be only the provider's public (outer) name, and the real server "
             f"name is not visible.")
 
 
@@ -132,13 +172,11 @@ def resolver_name(traffic: DestinationTraffic) -> str:
 
 def encrypted_dns_note(remote: list[DestinationTraffic], record: str = "capture") -> str:
     """Which destinations carried DNS out of sight; ``record``: what was read (``capture``, ``logs``)."""
-    found = []
-    for traffic in remote:
-        kinds = encrypted_dns_kinds(traffic)
-        if kinds:
-            name = resolver_name(traffic)
-            used = ", ".join(f"{kind} ({count} flow{_s(count)})" for kind, count in kinds)
-            found.append(f"{name + ' at ' if name else ''}{traffic.ip} by {used}")
+    return _encrypted_dns(_Hidden(remote), record)
+
+
+def _encrypted_dns(hidden: _Hidden, record: str) -> str:
+    found = hidden.resolvers
     if not found:
         return ""
     return (f"Names hidden by encrypted DNS: the client resolved names through {'; '.join(found[:_LISTED])}"
@@ -148,10 +186,13 @@ def encrypted_dns_note(remote: list[DestinationTraffic], record: str = "capture"
 
 def unnamed_note(remote: list[DestinationTraffic], record: str = "capture") -> str:
     """The destinations nothing named; ``record``: what was read (``capture``, ``logs``)."""
-    nameless = [traffic for traffic in remote if not traffic.names]
+    return _unnamed(_Hidden(remote), record)
+
+
+def _unnamed(hidden: _Hidden, record: str) -> str:
+    nameless, flows = hidden.nameless, hidden.nameless_flows
     if not nameless:
         return ""
-    flows = sum(_flows_in(flow) for traffic in nameless for flow in traffic.flows)
     seen = "" if record == "capture" else f" in the {record}"
     listed = ", ".join(traffic.ip for traffic in nameless[:_LISTED]) + _more(nameless)
     return (f"No name at all: {len(nameless)} destination{_s(len(nameless))} ({flows} flow{_s(flows)}) showed no "
@@ -159,9 +200,8 @@ def unnamed_note(remote: list[DestinationTraffic], record: str = "capture") -> s
             f"{'them' if len(nameless) != 1 else 'it'}, and no service catalog entry can name the service.")
 
 
-def _no_dns(remote: list[DestinationTraffic]) -> str:
-    encrypted = any(flow.app in ("tls", "quic", DOT_ALPN) for t in remote for flow in t.flows)
-    if not encrypted or any(seen.source in ("dns", "dns_cname") for t in remote for seen in t.names):
+def _no_dns(hidden: _Hidden) -> str:
+    if not hidden.encrypted or hidden.dns_named:
         return ""
     return ("No DNS answer for any remote destination was captured (a DNS cache, encrypted DNS, or DNS "
             "outside the capture point): names come from TLS/QUIC SNI and HTTP Host alone.")
