@@ -364,22 +364,16 @@ def _typed(cell: str):
 
 
 def _tally_one_key(destinations, key, shown):
-    """A digest table as it was counted before grouping._tallies, one key at a time."""
-    from tracecheck.report.grouping import SUMMARY_VERDICTS
+    """A digest table as it was counted before grouping._tallies, one key at a time (ranked as
+    the page ranks it: only the counting changed)."""
+    from tracecheck.report.grouping import SUMMARY_VERDICTS, _ranked
 
     rows = {}
     for d in destinations:
         row = rows.setdefault(key(d), {"label": key(d), "total": 0, **dict.fromkeys(SUMMARY_VERDICTS, 0)})
         row["total"] += 1
         row[d.get("verdict", "not_assessed")] += 1
-    ordered = sorted(rows.values(), key=lambda r: (-r["total"], -r["violation"], -r["indeterminate"], r["label"]))
-    if len(ordered) <= shown:
-        return ordered
-    rest = {"label": f"{len(ordered) - shown + 1} others", "total": 0, **dict.fromkeys(SUMMARY_VERDICTS, 0)}
-    for row in ordered[shown - 1:]:
-        for column in ("total", *SUMMARY_VERDICTS):
-            rest[column] += row[column]
-    return ordered[:shown - 1] + [rest]
+    return _ranked(rows, shown)
 
 
 _tallied = st.fixed_dictionaries(

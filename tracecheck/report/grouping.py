@@ -150,8 +150,8 @@ def place_of(destination: dict[str, Any]) -> str:
 
 
 def _tallies(destinations: list[dict[str, Any]], verdicts: list[str], shown: int) -> dict[str, list[dict[str, Any]]]:
-    """``by_place`` and ``by_provider``: destinations counted by place (``place_of``) and by provider, and by verdict, counted in one pass: a page of a
-    hundred thousand destinations reads each of them once here, not twice."""
+    """``by_place`` and ``by_provider``: the destinations counted by place (``place_of``), by provider
+    and by verdict in one pass: a page of a hundred thousand destinations reads each once, not twice."""
     by_place: dict[str, dict[str, Any]] = {}
     by_provider: dict[str, dict[str, Any]] = {}
     for d, verdict in zip(destinations, verdicts, strict=True):
