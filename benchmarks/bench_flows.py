@@ -62,7 +62,7 @@ def tracecheck_command() -> list[str]:
     exe = shutil.which("tracecheck")
     if exe:
         return [exe]
-    return [sys.executable, "-c", "import sys; from tracecheck.cli import main; sys.exit(main())"]
+    return [sys.executable, "-m", "tracecheck"]  # as the console script runs it (cli.run)
 
 
 def timed(command: list[str], capture: bool = False) -> tuple[float, float, str, float]:
