@@ -21,14 +21,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
-from tracecheck.report.rows import drop_unset, finished, ip_sort_key, plain, shared_fields_set, shared_list, trusted
+from tracecheck.report.rows import (drop_unset, finished, ip_sort_key, plain, severity_key, shared_fields_set,
+                                    shared_list, trusted)
 from tracecheck.vocabulary import Verdict
 
 SCHEMA_VERSION = "1"
 
-VERDICT_SEVERITY = {Verdict.VIOLATION: 0, Verdict.INDETERMINATE: 1, Verdict.COMPLIANT: 2, Verdict.NOT_ASSESSED: 3}
-"""Most severe first: a reviewer reads violations before anything else; what the policy did not
-judge comes last."""
 
 
 class _Model(BaseModel):
@@ -289,7 +287,7 @@ class Destination(_Model):
         return sorted(set(value), key=ip_sort_key)
 
     def severity_key(self) -> tuple:
-        return (VERDICT_SEVERITY[self.verdict], *ip_sort_key(self.ip))  # a Verdict, or its value: equal keys
+        return severity_key(self)
 
     @classmethod
     def of_checked(cls, **fields: Any) -> Destination:
@@ -429,7 +427,7 @@ def sorted_destinations(report: Report) -> list[Destination]:
     given = report.destinations
     if _SORTED and _SORTED[0] is given and len(_SORTED[1]) == len(given):
         return _SORTED[1]
-    ordered = sorted(given, key=Destination.severity_key)
+    ordered = sorted(given, key=severity_key)
     _SORTED[:] = [given, ordered]
     return ordered
 

@@ -57,38 +57,20 @@ _EMPTY_DESTINATIONS = b'\n  "destinations": []'
 
 def _destinations_indented(destinations) -> bytes:
     """``dumps_indented(plain_destinations(destinations))``: from the instances' values
-    (``destination_rows``) when orjson takes them as they are, else the careful way."""
+    (``rows.destination_rows``) when orjson takes them as they are, else the careful way."""
     import orjson
 
     from tracecheck.report import model, rows as plain_rows
 
     rows = plain_rows.destination_rows(destinations, model.DESTINATION_FLOATS)
     try:
-        text = orjson.dumps(rows, option=orjson.OPT_INDENT_2) if _floats_print_alike(rows) else None
+        text = (orjson.dumps(rows, option=orjson.OPT_INDENT_2)
+                if plain_rows.floats_print_alike(rows, model.DESTINATION_FLOATS) else None)
     except (TypeError, orjson.JSONEncodeError):  # a lone surrogate, an integer beyond 64 bits
         text = None
     if text is None:
         return dumps_indented(model.plain_destinations(destinations))
     return text
-
-
-def _floats_print_alike(rows: list[dict]) -> bool:
-    """Whether orjson writes each float of these destination rows as repr does: it does from 1e-4
-    up to 1e16 (a destination's times and coordinates), and its other numbers are integers and
-    its text is in quotes.  Asked of the values, not by searching the text (``_repr_differs``):
-    a tenth of the time over a large report."""
-    from tracecheck.report import model
-
-    for row in rows:
-        for key in model.DESTINATION_FLOATS:
-            value = row.get(key)
-            if value.__class__ is float and value and not _REPR_PLAIN_FROM <= abs(value) < _REPR_PLAIN_BELOW:
-                return False
-    return True
-
-
-_REPR_PLAIN_FROM, _REPR_PLAIN_BELOW = 1e-4, 1e16
-"""repr writes a float in exponent form below the first and from the second."""
 
 
 # Where orjson writes a number otherwise than Python's repr: in exponent form (orjson's 1e-7 for
