@@ -30,8 +30,11 @@ def cython_modules() -> list:
     # annotation_typing off: Cython would otherwise enforce annotations (a defaultdict where
     # ``dict`` is annotated raises), which Python never does.  The C goes to build/, not beside
     # the sources.
-    return cythonize(extensions, build_dir="build/cython", quiet=True,
-                     compiler_directives={"language_level": 3, "annotation_typing": False})
+    built = cythonize(extensions, build_dir="build/cython", quiet=True,
+                      compiler_directives={"language_level": 3, "annotation_typing": False})
+    for extension in built:  # cythonize makes new Extensions, without ``optional``: no compiler, no build
+        extension.optional = True
+    return built
 
 
 setup(
