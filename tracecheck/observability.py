@@ -170,9 +170,12 @@ def resolver_name(traffic: DestinationTraffic) -> str:
             or DOH_RESOLVERS.get(traffic.ip, "") or next(iter(traffic.name_list), ""))
 
 
-def encrypted_dns_note(remote: list[DestinationTraffic], record: str = "capture") -> str:
-    """Which destinations carried DNS out of sight; ``record``: what was read (``capture``, ``logs``)."""
-    return _encrypted_dns(_Hidden(remote), record)
+def name_notes(remote: list[DestinationTraffic], record: str) -> list[str]:
+    """The notes on hidden names that any record can show, in the report's order: which
+    destinations carried DNS out of sight, and which nothing named; ``record``: what was read
+    (``capture``, ``logs``).  Sensor logs have these two and no others."""
+    hidden = _Hidden(remote)
+    return [note for note in (_encrypted_dns(hidden, record), _unnamed(hidden, record)) if note]
 
 
 def _encrypted_dns(hidden: _Hidden, record: str) -> str:
@@ -182,11 +185,6 @@ def _encrypted_dns(hidden: _Hidden, record: str) -> str:
     return (f"Names hidden by encrypted DNS: the client resolved names through {'; '.join(found[:_LISTED])}"
             f"{_more(found)}. Those answers are not in the {record}, so DNS cannot name the destinations it "
             f"resolved: they are named by SNI or HTTP Host alone, or not at all.")
-
-
-def unnamed_note(remote: list[DestinationTraffic], record: str = "capture") -> str:
-    """The destinations nothing named; ``record``: what was read (``capture``, ``logs``)."""
-    return _unnamed(_Hidden(remote), record)
 
 
 def _unnamed(hidden: _Hidden, record: str) -> str:

@@ -10,7 +10,7 @@ import errno
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tracecheck.errors import UserError
@@ -33,6 +33,17 @@ _REMEDY = {
 def write_atomically(path: Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename it."""
     return fill_atomically(path, lambda temporary: Path(temporary).write_bytes(data))
+
+
+def write_parts_atomically(path: Path, parts: Iterable[bytes]) -> Path:
+    """``write_atomically`` of bytes made a part at a time (report.json's slices, flows.csv's rows):
+    each part is written as it comes, so the whole file is never held."""
+    def fill(temporary: str) -> None:
+        with open(temporary, "wb") as out:
+            for part in parts:
+                out.write(part)
+
+    return fill_atomically(path, fill)
 
 
 def fill_atomically(path: Path, fill: Callable[[str], object]) -> Path:

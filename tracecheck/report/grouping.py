@@ -155,19 +155,17 @@ def _tallies(destinations: list[dict[str, Any]], verdicts: list[str], shown: int
     by_place: dict[str, dict[str, Any]] = {}
     by_provider: dict[str, dict[str, Any]] = {}
     for d, verdict in zip(destinations, verdicts, strict=True):
-        label = place_of(d)
-        row = by_place.get(label)
-        if row is None:
-            row = by_place[label] = {"label": label, "total": 0, **dict.fromkeys(SUMMARY_VERDICTS, 0)}
-        row["total"] += 1
-        row[verdict] += 1
-        label = d.get("provider") or "no provider named"
-        row = by_provider.get(label)
-        if row is None:
-            row = by_provider[label] = {"label": label, "total": 0, **dict.fromkeys(SUMMARY_VERDICTS, 0)}
-        row["total"] += 1
-        row[verdict] += 1
+        _count(by_place, place_of(d), verdict)
+        _count(by_provider, d.get("provider") or "no provider named", verdict)
     return {"by_place": _ranked(by_place, shown), "by_provider": _ranked(by_provider, shown)}
+
+
+def _count(rows: dict[str, dict[str, Any]], label: str, verdict: str) -> None:
+    row = rows.get(label)
+    if row is None:
+        row = rows[label] = {"label": label, "total": 0, **dict.fromkeys(SUMMARY_VERDICTS, 0)}
+    row["total"] += 1
+    row[verdict] += 1
 
 
 def _ranked(rows: dict[str, dict[str, Any]], shown: int) -> list[dict[str, Any]]:

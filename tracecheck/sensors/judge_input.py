@@ -18,7 +18,7 @@ import pandas as pd
 from tracecheck.collector import give_back_freed_memory
 from tracecheck.destinations import MEDIA_APPS, NAME_SOURCE_ORDER, DestinationTraffic, SeenName, local_addresses
 from tracecheck.errors import UserError
-from tracecheck.observability import VANTAGE_LIMITS, encrypted_dns_note, unnamed_note
+from tracecheck.observability import VANTAGE_LIMITS, name_notes
 from tracecheck.sensors.aggregate import Aggregate, Scope, aggregate
 from tracecheck.sensors.interface import FLOW_COLUMNS, LogFile, SensorLogs
 from tracecheck.vocabulary import Accounting, CaptureInfo
@@ -291,7 +291,7 @@ def observability(traffic: dict[str, DestinationTraffic], summed: Aggregate, loc
     notes = [VANTAGE_LIMITS,
              f"Vantage point: {len(clients)} local address{'es' if len(clients) != 1 else ''} opened flows"
              + (f" ({shown})" if clients else "") + " (as the sensor saw them)."]
-    notes += [note for note in (encrypted_dns_note(remote, "logs"), unnamed_note(remote, "logs")) if note]
+    notes += name_notes(remote, "logs")
     if summed.outside_scope:
         count = summed.outside_scope
         notes.append(f"{count} flow{'' if count == 1 else 's'} fell outside the policy's scope and "

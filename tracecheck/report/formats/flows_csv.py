@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from tracecheck.report.atomic import fill_atomically
+from tracecheck.report.atomic import write_parts_atomically
 from tracecheck.report.interface import Columns, ReportFormat
 
 ROWS_AT_A_TIME = 20_000
@@ -26,12 +26,7 @@ class FlowsCsv(ReportFormat):
     def write(self, report, flows: Columns, out_dir: Path) -> Path:
         """Written as it is made, ROWS_AT_A_TIME rows at a time, atomically like the others: the
         whole text of a hundred thousand flows is never held (nor its pieces waiting to be joined)."""
-        def fill(temporary: str) -> None:
-            with open(temporary, "wb") as out:
-                for part in _parts(flows):
-                    out.write(part)
-
-        return fill_atomically(Path(out_dir) / self.file_name, fill)
+        return write_parts_atomically(Path(out_dir) / self.file_name, _parts(flows))
 
 
 def _parts(flows: Columns) -> Iterator[bytes]:

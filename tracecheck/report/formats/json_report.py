@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tracecheck.errors import UserError
-from tracecheck.report.atomic import fill_atomically
+from tracecheck.report.atomic import write_parts_atomically
 from tracecheck.report.interface import Columns, ReportFormat
 
 if TYPE_CHECKING:
@@ -122,12 +122,7 @@ class ReportJson(ReportFormat):
 
     def write(self, report: Report, flows: Columns, out_dir: Path) -> Path:
         """Written a slice at a time (``report_json_parts``), atomically like the others."""
-        def fill(temporary: str) -> None:
-            with open(temporary, "wb") as out:
-                for part in report_json_parts(report):
-                    out.write(part)
-
-        return fill_atomically(Path(out_dir) / FILE_NAME, fill)
+        return write_parts_atomically(Path(out_dir) / FILE_NAME, report_json_parts(report))
 
 
 FORMAT = ReportJson()
