@@ -9,8 +9,8 @@ and reduces them as it goes, so a task holds per-destination sums, never the fil
     log      per file: lines, rows, first/last ts, SHA-256 (and ``skipped`` rows per reason)
 
 Every task's frame has the same columns (``PARTIAL``), told apart by ``table``; a groupby then
-combines the files' sums, two at a time, into one partition (``SPLIT_EVERY``, ``SPLIT_OUT``).  The same graph runs locally (Dask's synchronous scheduler: as fast
-as threads here, whose GIL-bound tasks only add memory -- benchmarks/README.md) or, given
+combines the files' sums, two at a time, into one partition (``SPLIT_EVERY``, ``SPLIT_OUT``).
+The same graph runs locally (Dask's synchronous scheduler: as fast as threads here, whose GIL-bound tasks only add memory -- benchmarks/README.md) or, given
 ``tcp://HOST:PORT``, on a dask.distributed cluster whose workers can read the same paths.  Sums of
 integers, minima and maxima do not depend on the order tasks finish in, and every result is
 sorted: the report is byte-identical whichever scheduler ran it.
@@ -47,8 +47,8 @@ PARTIAL = {
     "flows": "int64", "sent_bytes": "int64", "received_bytes": "int64", "lines": "int64",
     "first_ts": "float64", "last_ts": "float64",
 }
-"""A task's frame.  ``name`` rows: ``uid`` holds the sighting's ``sighting_keys``; ``log`` rows: ``name`` the path, ``source`` the format, ``uid`` the SHA-256,
-``flows`` the rows; ``skipped`` rows: ``name`` the path, ``source`` the reason, ``flows`` the count;
+"""A task's frame.  ``name`` rows: ``uid`` holds the sighting's ``sighting_keys``; ``log`` rows:
+``name`` the path, ``source`` the format, ``uid`` the SHA-256, ``flows`` the rows; ``skipped`` rows: ``name`` the path, ``source`` the reason, ``flows`` the count;
 ``outside`` rows: ``flows`` outside the policy's scope."""
 
 GROUP = ["ip", "proto", "port", "app"]
