@@ -10,8 +10,8 @@ and reduces them as it goes, so a task holds per-destination sums, never the fil
 
 Every task's frame has the same columns (``PARTIAL``), told apart by ``table``; a groupby then
 combines the files' sums, two at a time, into one partition (``SPLIT_EVERY``, ``SPLIT_OUT``).
-The same graph runs locally (Dask's synchronous scheduler: as fast as threads here, whose GIL-bound tasks only add memory -- benchmarks/README.md) or, given
-``tcp://HOST:PORT``, on a dask.distributed cluster whose workers can read the same paths.  Sums of
+The same graph runs locally (Dask's synchronous scheduler: as fast as threads here, whose
+GIL-bound tasks only add memory -- benchmarks/README.md) or, given ``tcp://HOST:PORT``, on a dask.distributed cluster whose workers can read the same paths.  Sums of
 integers, minima and maxima do not depend on the order tasks finish in, and every result is
 sorted: the report is byte-identical whichever scheduler ran it.
 
