@@ -9,11 +9,12 @@ and reduces them as it goes, so a task holds per-destination sums, never the fil
     log      per file: lines, rows, first/last ts, SHA-256 (and ``skipped`` rows per reason)
 
 Every task's frame has the same columns (``PARTIAL``), told apart by ``table``; a groupby then
-combines the files' sums, two at a time, into one partition (``SPLIT_EVERY``, ``SPLIT_OUT``).
-The same graph runs locally (Dask's synchronous scheduler: as fast as threads here, whose
-GIL-bound tasks only add memory -- benchmarks/README.md) or, given ``tcp://HOST:PORT``, on a dask.distributed cluster whose workers can read the same paths.  Sums of
-integers, minima and maxima do not depend on the order tasks finish in, and every result is
-sorted: the report is byte-identical whichever scheduler ran it.
+combines the files' sums, two at a time, into one partition (``SPLIT_EVERY``, ``SPLIT_OUT``). The
+same graph runs locally (Dask's synchronous scheduler: as fast as threads here, whose GIL-bound
+tasks only add memory -- benchmarks/README.md) or, given ``tcp://HOST:PORT``, on a dask.distributed
+cluster whose workers can read the same paths. Sums of integers, minima and maxima do not depend on
+the order tasks finish in, and every result is sorted: the report is byte-identical whichever
+scheduler ran it.
 
 A destination is the responder unless the responder is local and the originator is not
 (``destinations.remote_side``); the bytes swap with it.  Locality is decided once per distinct
