@@ -49,8 +49,9 @@ PARTIAL = {
     "first_ts": "float64", "last_ts": "float64",
 }
 """A task's frame.  ``name`` rows: ``uid`` holds the sighting's ``sighting_keys``; ``log`` rows:
-``name`` the path, ``source`` the format, ``uid`` the SHA-256, ``flows`` the rows; ``skipped`` rows: ``name`` the path, ``source`` the reason, ``flows`` the count;
-``outside`` rows: ``flows`` outside the policy's scope."""
+``name`` the path, ``source`` the format, ``uid`` the SHA-256, ``flows`` the rows; ``skipped``
+rows: ``name`` the path, ``source`` the reason, ``flows`` the count; ``outside`` rows: ``flows``
+outside the policy's scope."""
 
 GROUP = ["ip", "proto", "port", "app"]
 """A destination's flows are summed per protocol, port and app: what judging reads of a flow."""
