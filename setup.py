@@ -57,6 +57,7 @@ setup(
         # libcrypto is OpenSSL's, which CPython's own ssl and hashlib use: its headers are the
         # libssl-dev package (or the platform's equivalent).
         Extension("tracecheck.dissect._quic", ["tracecheck/dissect/_quic.c"], libraries=["crypto"], optional=True),
+        Extension("tracecheck.ingest._digest", ["tracecheck/ingest/_digest.c"], libraries=["crypto"], optional=True),
         *cython_modules(),
     ],
 )

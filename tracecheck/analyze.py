@@ -261,6 +261,7 @@ def _judge_and_write(request: AnalyzeRequest, checked: _Checked, read: _JudgeInp
     del evidence_items, traffic, places
     destinations = [j.destination for j in judged]
     sources = resolver.sources()
+    reading.hash_captures()
     report = model.Report(
         tool=model.Tool(version=__version__),
         inputs=[model.Input(path=c.path, sha256=c.sha256, format=c.format, linktypes=list(c.linktypes),

@@ -40,9 +40,12 @@ def analyze(
     """Judge every destination of a test call against a residency policy and write the evidence.
 
     Exit 0 when nothing violates the policy, 1 when something does (or an unknown destination fails under `indeterminate: fail`, or nothing at all was judged), 2 for bad input."""
+    sensor, logs, captures = _input_kind(list(captures or []), zeek, eve, flows)
+    from tracecheck.ingest import digest
+
+    digest.start(captures)  # hashed while the pipeline is imported (ingest/digest.py)
     from tracecheck.analyze import AnalyzeRequest
 
-    sensor, logs, captures = _input_kind(list(captures or []), zeek, eve, flows)
     request = AnalyzeRequest(captures=tuple(captures), sensor=sensor, logs=logs, scheduler=scheduler, db_dir=settings.db, policy=policy, out_dir=out,
                              formats=tuple(part for item in format for part in item.split(",")), site=site,
                              catalogs=tuple(catalog), rdap=rdap, sign_key=sign_key, force=force)

@@ -6,7 +6,7 @@ import os
 import queue
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -38,14 +38,31 @@ class FlowResult:
     """What the files say their capture missed (kernel drops): the files are whole, the evidence is not."""
     builder: FlowBuilder | None = None
     """The raw per-flow columns, for stages that annotate flows by index (``flows.builder_index``)."""
+    digests: list = field(default_factory=list)
+    """Each capture's SHA-256 still being computed (``ingest.digest``), when asked for: see ``hash_captures``."""
+
+    def hash_captures(self) -> None:
+        """Put each capture's SHA-256 into ``captures``, waiting for any still being computed
+        (the file is hashed on a thread of its own while flows are built and judged)."""
+        for index, digest in enumerate(self.digests):
+            capture = self.captures[index]
+            self.captures[index] = replace(capture, sha256=digest.hexdigest())
+            change = digest.changed()
+            if change is not None:
+                self.warnings.append(f"{capture.path}: the file changed while it was read ({change}): its sha256 "
+                                     f"may not be of the bytes judged")
+        self.digests = []
 
 
 def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: PacketHook | None = None,
                 progress: Callable[[str, int, int], None] | None = None) -> FlowResult:
-    """Read every capture in order (flows may continue from one file into the next)."""
+    """Read every capture in order (flows may continue from one file into the next).
+
+    ``hash_files``: hash each file too; the digests are in ``captures`` after ``hash_captures``."""
     decoder = Decoder()
     builder = FlowBuilder()
     captures: list[CaptureInfo] = []
+    digests: list = []
     names: list[str] = []
     skipped: Counter = Counter()
     notes: Counter = Counter()
@@ -65,6 +82,8 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
                 if progress is not None:
                     progress(str(path), capture.position(), size)
             stats = capture.stats
+            if hash_files:
+                digests.append(capture.digest())
             records += stats.records
             skipped += stats.skipped
             notes += stats.notes
@@ -73,7 +92,7 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
                 limits.append(f"{path}: {_drops_warning(vantage)}")
             warnings += [f"{path}: {w}" for w in stats.warnings]
             captures.append(CaptureInfo(
-                path=str(path), sha256=capture.sha256() if hash_files else "", format=capture.format,
+                path=str(path), sha256="", format=capture.format,
                 linktypes=tuple(stats.linktypes), packets=stats.records,
                 first_ts=stats.first_ts_ns / 1e9 if stats.first_ts_ns is not None else None,
                 last_ts=stats.last_ts_ns / 1e9 if stats.last_ts_ns is not None else None,
@@ -85,7 +104,7 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
                             notes=dict(sorted(notes.items())))
     assert accounting.records == accounting.decoded + sum(accounting.skipped.values()), accounting
     return FlowResult(flows=flows, accounting=accounting, captures=captures, warnings=warnings, limits=limits,
-                      builder=builder)
+                      builder=builder, digests=digests)
 
 
 def _drops_warning(vantage) -> str:
@@ -142,7 +161,9 @@ def build_named_flows(paths: Iterable[str], hash_files: bool = False,
     if parallel is None:
         parallel = worth_a_process(sum(os.path.getsize(p) for p in paths if os.path.isfile(p)))
     dissection = Dissection()
-    worker = DissectionWorker() if parallel else None  # forked before any thread starts
+    # Forked before the flow stage's threads start.  A capture's hash may be running already
+    # (ingest/digest.py): that thread holds no lock the child could need.
+    worker = DissectionWorker() if parallel else None
     try:
         hook = _shared_with(worker, dissection) if worker else dissection.on_packets
         result = build_flows(paths, hash_files=hash_files, on_packets=hook, progress=progress)

@@ -13,44 +13,34 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
-import queue
-import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from stat import S_ISREG
 from typing import BinaryIO, Iterator
 
 from tracecheck.errors import UserError
 from tracecheck.ingest import pcap, pcapng
+from tracecheck.ingest.digest import FileDigest, Hashed, file_digest, regular_file
 from tracecheck.ingest.records import ReadStats, RecordBatch
 
 
 class _HashingReader:
-    """Passes reads through, hashing the bytes as they go by (the file as stored).
+    """Passes reads through, hashing the bytes as they go by (the file as stored): for a file
+    that is not a regular file, which cannot be read a second time for its hash (``digest``)."""
 
-    With ``background`` the hashing runs on a thread of its own (hashlib lets go of the GIL), so
-    a large file is hashed while it is decoded instead of before: SHA-256 of a 677 MB capture
-    is about half a second of one core.  The thread hashes the caller's buffer itself (a copy
-    costs as much as it saves), so a buffer given to ``readinto`` must never be written again:
-    ``records.read_block`` reads into a fresh array each time and makes it read-only."""
-
-    def __init__(self, raw: BinaryIO, digest, background: bool = False) -> None:
+    def __init__(self, raw: BinaryIO, digest) -> None:
         self.raw, self.digest = raw, digest
-        self._hasher = _BackgroundDigest(digest) if digest is not None and background else None
-        self._update = self._hasher.update if self._hasher else (digest.update if digest is not None else None)
 
     def read(self, size: int = -1) -> bytes:
         chunk = self.raw.read(size)
-        if self._update is not None and chunk:
-            self._update(chunk)
+        if self.digest is not None and chunk:
+            self.digest.update(chunk)
         return chunk
 
     def readinto(self, buffer) -> int:
         count = self.raw.readinto(buffer)
-        if self._update is not None and count:
-            self._update(memoryview(buffer)[:count])
+        if self.digest is not None and count:
+            self.digest.update(memoryview(buffer)[:count])
         return count
 
     def readable(self) -> bool:
@@ -58,45 +48,9 @@ class _HashingReader:
 
     def finish(self) -> str:
         """Hash whatever the reader did not consume (a corrupt tail still counts); the hex digest."""
-        if self.digest is None:
-            return ""
         while self.read(1 << 20):
             pass
-        if self._hasher is not None:
-            self._hasher.wait()
         return self.digest.hexdigest()
-
-    def close(self) -> None:
-        if self._hasher is not None:
-            self._hasher.wait()
-
-
-class _BackgroundDigest:
-    """Feeds a digest on a thread, in the order the chunks came; a few chunks at most wait."""
-
-    def __init__(self, digest) -> None:
-        self.digest = digest
-        self._chunks: queue.Queue = queue.Queue(maxsize=2)
-        self._ended = False
-        self._thread = threading.Thread(target=self._run, name="tracecheck-sha256", daemon=True)
-        self._thread.start()
-
-    def update(self, chunk: bytes) -> None:
-        if self._ended:  # read on after the digest was asked for: in line
-            self.digest.update(chunk)
-        else:
-            self._chunks.put(chunk)
-
-    def _run(self) -> None:
-        while (chunk := self._chunks.get()) is not None:
-            self.digest.update(chunk)
-
-    def wait(self) -> None:
-        """Every chunk given so far is in the digest (and the thread has ended)."""
-        if not self._ended:
-            self._ended = True
-            self._chunks.put(None)
-            self._thread.join()
 
 
 class _TolerantReader:
@@ -155,6 +109,7 @@ class OpenCapture:
     stats: ReadStats = field(default_factory=ReadStats)
     _raw: BinaryIO | None = None
     _hashing: _HashingReader | None = None
+    _digest: FileDigest | None = None
     _stream: _TolerantReader | None = None
     _watch: tuple = ()
     _size_at_open: int | None = None  # None: not a regular file (a pipe), or compressed
@@ -178,9 +133,10 @@ class OpenCapture:
                     f"the file grew while it was read ({self._size_at_open} bytes when opened, {read} "
                     "read): it was still being written; read up to where it ended then")
 
-    def sha256(self) -> str:
-        """SHA-256 of the stored file (call after reading)."""
-        return self._hashing.finish()
+    def digest(self) -> FileDigest | Hashed:
+        """SHA-256 of the stored file (call after reading): a regular file's is still being
+        computed on its own thread (``digest.FileDigest``), a pipe's is done."""
+        return self._digest or Hashed(self._hashing.finish())
 
     def position(self) -> int:
         """Bytes of the stored file read so far (for progress)."""
@@ -190,8 +146,6 @@ class OpenCapture:
             return 0
 
     def close(self) -> None:
-        if self._hashing is not None:
-            self._hashing.close()
         if self._raw is not None:
             self._raw.close()
 
@@ -216,17 +170,15 @@ def open_capture(path: str | Path, hash_file: bool = False) -> OpenCapture:
         raw.close()
         raise UserError(f"cannot read {name}: {err.strerror or err} (a regular file is needed)") from None
     compressed = head[:2] == b"\x1f\x8b"
-    # A compressed file is read in small pieces, hashed faster than it is inflated: in line.
-    hashing = _HashingReader(raw, hashlib.sha256() if hash_file else None, background=not compressed)
+    status = regular_file(raw)
+    # A regular file is hashed from a read of its own (``digest``); anything else in line.
+    inline = hash_file and status is None
+    hashing = _HashingReader(raw, hashlib.sha256() if inline else None)
     stream = hashing
     watch: tuple = ()
     size_at_open = None
-    if not compressed:
-        try:
-            stat = os.fstat(raw.fileno())
-            size_at_open = stat.st_size if S_ISREG(stat.st_mode) else None
-        except OSError:
-            pass
+    if not compressed and status is not None:
+        size_at_open = status.st_size
     if compressed:
         inner = gzip.GzipFile(fileobj=hashing, mode="rb")
         try:
@@ -247,4 +199,5 @@ def open_capture(path: str | Path, hash_file: bool = False) -> OpenCapture:
         what = "gzip data that is not" if compressed else "expected"
         shown = f"starts with {head.hex()}" if head else ("decompresses to nothing" if compressed else "an empty file")
         raise UserError(f"not a capture file: {name} ({shown}; {what} pcap or pcapng, optionally gzip-compressed)")
-    return OpenCapture(path=name, format=fmt + ("+gzip" if compressed else ""), _raw=raw, _hashing=hashing, _stream=tolerant, _watch=watch, _size_at_open=size_at_open)
+    digest = file_digest(name, status) if hash_file and not inline else None
+    return OpenCapture(path=name, format=fmt + ("+gzip" if compressed else ""), _raw=raw, _hashing=hashing, _digest=digest, _stream=tolerant, _watch=watch, _size_at_open=size_at_open)

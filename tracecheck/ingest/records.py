@@ -117,5 +117,4 @@ def read_block(stream, carry, want: int = BLOCK_SIZE) -> tuple[memoryview, bool]
     got = stream.readinto(memoryview(store)[kept: kept + want])
     size = kept + got
     store[size: size + PAD] = 0
-    store.flags.writeable = False  # the file's hash may still be reading it (capture._HashingReader)
     return memoryview(store)[:size], got < want
