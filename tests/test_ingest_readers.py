@@ -521,3 +521,44 @@ def test_the_file_hash_is_of_every_stored_byte_read_in_any_blocks(tmp_path, monk
     assert result.captures[0].sha256 == hashlib.sha256(stored).hexdigest()
     assert result.accounting.decoded == len(frames)
     assert not any("changed while it was read" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_a_block_s_array_is_used_again_only_once_nothing_refers_to_it(tmp_path, monkeypatch, fmt):
+    """Blocks are read into arrays a pool hands out again (records.BlockPool): a batch kept alive
+    keeps its bytes, whatever is read after it; batches let go of are read into again."""
+    import tracecheck.ingest.pcap as pcap_module
+    import tracecheck.ingest.pcapng as pcapng_module
+    from tracecheck.ingest import records
+
+    monkeypatch.setattr(pcap_module, "BLOCK_SIZE", 300)
+    monkeypatch.setattr(pcapng_module, "BLOCK_SIZE", 300)
+    frames = [(T0 + i * 1000, ether(udp(payload=bytes([i]) * (40 + i)))) for i in range(120)]
+    path = (write_pcap if fmt == "pcap" else write_pcapng)(tmp_path / "p", frames)
+
+    def frame_bytes(batch):
+        return [bytes(batch.data[o: o + c]) for o, c in zip(batch.offset, batch.caplen)]
+
+    handed_out = []  # for each array handed out: whether the pool had it before (reused), and its id
+    real_array = records.BlockPool.array
+
+    def array(pool, size):
+        had = [id(a) for a in pool._arrays]  # not the arrays: a reference here would keep them in use
+        given = real_array(pool, size)
+        handed_out.append((id(given.base) in had, id(given.base)))
+        return given
+
+    monkeypatch.setattr(records.BlockPool, "array", array)
+    with open_capture(path) as capture:
+        kept = [(batch, frame_bytes(batch)) for batch in capture.batches()]  # every batch alive
+    assert len(kept) > 10
+    assert [frame_bytes(batch) for batch, _ in kept] == [seen for _, seen in kept]
+    assert [f for _, seen in kept for f in seen] == [f for _, f in frames]
+    assert not any(reused for reused, _ in handed_out)
+    del kept
+    handed_out.clear()
+
+    with open_capture(path) as capture:
+        streamed = [f for batch in capture.batches() for f in frame_bytes(batch)]  # each let go of
+    assert streamed == [f for _, f in frames]
+    assert len(handed_out) > 10 and sum(reused for reused, _ in handed_out) >= len(handed_out) - records.BlockPool.KEEP

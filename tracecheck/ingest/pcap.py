@@ -14,7 +14,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from tracecheck.ingest import walk
-from tracecheck.ingest.records import BLOCK_SIZE, MAX_FRAME, ReadStats, RecordBatch, make_batch, read_block
+from tracecheck.ingest.records import BLOCK_SIZE, MAX_FRAME, BlockPool, ReadStats, RecordBatch, make_batch, read_block
 
 # magic as read little-endian -> (file is little-endian, nanosecond timestamps, record header size)
 MAGICS = {
@@ -54,8 +54,9 @@ def read_pcap(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> Iter
     record = first_record
     file_pos = FILE_HEADER  # file offset of the block's first byte, for messages
     want = BLOCK_SIZE
+    pool = BlockPool()
     while True:
-        block, eof = read_block(stream, carry, want)
+        block, eof = read_block(stream, carry, want, pool)
         length = len(block)
         last = length - record_header
         records = walk.capacity(length, record_header, walk.PCAP_COLUMNS)

@@ -15,7 +15,7 @@ import numpy as np
 
 from tracecheck.ingest import walk
 from tracecheck.ingest.pcapng_options import IF_TSOFFSET, IF_TSRESOL, walk_options
-from tracecheck.ingest.records import BLOCK_SIZE, MAX_FRAME, ReadStats, RecordBatch, make_batch, read_block
+from tracecheck.ingest.records import BLOCK_SIZE, MAX_FRAME, BlockPool, ReadStats, RecordBatch, make_batch, read_block
 
 SECTION_HEADER = 0x0A0D0D0A
 INTERFACE_DESCRIPTION = 1
@@ -77,8 +77,9 @@ def read_pcapng(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> It
     record = first_record
     file_pos = 0
     want = BLOCK_SIZE
+    pool = BlockPool()
     while True:
-        block, eof = read_block(stream, carry, want)
+        block, eof = read_block(stream, carry, want, pool)
         length = len(block)
         found = _Found(length)           # the packet blocks, in file order
         odd: dict[int, tuple] = {}       # row in ``found`` -> fields of a simple/obsolete block
