@@ -36,6 +36,9 @@ class ReportFormat(ABC):
     """Written on every run (CONTRACT.md's report directory), whatever ``--format`` says."""
     order: ClassVar[int] = 100
     """Where it comes among the formats (the contract's report.json, report.html, flows.csv first)."""
+    page: ClassVar[bool] = False
+    """A page for people to read (report.html, report.pdf): of a large report, written by a forked
+    process while this one writes the rest (``side_by_side``)."""
 
     @abstractmethod
     def render(self, report: Report, flows: Columns) -> bytes:

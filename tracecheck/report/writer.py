@@ -30,6 +30,7 @@ from tracecheck.report import formats as registry
 from tracecheck.report import manifest, tables
 from tracecheck.report.atomic import cannot_write, temporary_of, write_atomically
 from tracecheck.report.model import Report
+from tracecheck.report.side_by_side import forking_pays, write_side_by_side
 
 
 def _own_names() -> frozenset[str]:
@@ -87,7 +88,11 @@ def write_report(report: Report, out_dir: Path, flows_rows: list[dict] | tables.
         raise UserError(f"cannot create the report directory {out_dir}: {err.strerror or err}; "
                         f"choose another --out DIR") from None
     try:
-        written = [_written(fmt, report, flows_table, out_dir) for fmt in chosen]
+        def write(fmt) -> Path:
+            return _written(fmt, report, flows_table, out_dir)
+
+        written = (write_side_by_side(chosen, write) if forking_pays(len(report.destinations))
+                   else [write(fmt) for fmt in chosen])
         if policy_copy is not None:
             written.append(write_atomically(out_dir / policy_copy.copy, policy))
         written += _write_catalogs(out_dir, catalog_copies, [data for _, data in catalogs])

@@ -262,6 +262,7 @@ def render_html(report: Report, flows: Columns | None = None) -> str:
 class Html(ReportFormat):
     name = "html"
     file_name = FILE_NAME
+    page = True
     summary = "one self-contained page a reviewer reads offline"
     always = True
     order = 1

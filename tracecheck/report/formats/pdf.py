@@ -195,6 +195,7 @@ def render_pdf(report: Report, flows: Columns | None = None) -> bytes:
 class Pdf(ReportFormat):
     name = "pdf"
     file_name = "report.pdf"
+    page = True
     summary = "report.html's content paginated, PDF/A, for an audit file"
 
     def render(self, report: Report, flows: Columns) -> bytes:
