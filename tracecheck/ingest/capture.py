@@ -112,7 +112,7 @@ class OpenCapture:
     _digest: FileDigest | None = None
     _stream: _TolerantReader | None = None
     _watch: tuple = ()
-    _size_at_open: int | None = None  # None: not a regular file (a pipe), or compressed
+    _size_at_open: int | None = None  # None: not a regular file (a device), or compressed
 
     def batches(self, first_record: int = 0) -> Iterator[RecordBatch]:
         if self.format.startswith("pcapng"):
@@ -135,7 +135,7 @@ class OpenCapture:
 
     def digest(self) -> FileDigest | Hashed:
         """SHA-256 of the stored file (call after reading): a regular file's is still being
-        computed on its own thread (``digest.FileDigest``), a pipe's is done."""
+        computed on its own thread (``digest.FileDigest``), any other file's was made in line."""
         return self._digest or Hashed(self._hashing.finish())
 
     def position(self) -> int:

@@ -8,10 +8,10 @@ serves it; no block is kept waiting for the hash) and hashes as it goes, at the 
 scheduling priority, so it takes the core the flow table leaves idle and finishes while the
 destinations are judged.  The digest is asked for when the report is made.
 
-Two reads must see the same bytes.  A file that is not a regular file (a pipe) cannot be read
-twice: ``capture.open_capture`` hashes it in line, as it reads.  A regular file that changed
-while it was read (tcpdump still writing, a ring buffer rotated) is said: ``changed`` names
-the change, and the caller warns that the digest may not be of the bytes judged.
+Two reads must see the same bytes.  A file that is not a regular file (a device) may not read
+the same twice: ``capture.open_capture`` hashes it in line, as it reads.  A regular file that
+changed while it was read (tcpdump still writing, a ring buffer rotated) is said: ``changed``
+names the change, and the caller warns that the digest may not be of the bytes judged.
 """
 
 from __future__ import annotations
