@@ -200,4 +200,5 @@ def open_capture(path: str | Path, hash_file: bool = False) -> OpenCapture:
         shown = f"starts with {head.hex()}" if head else ("decompresses to nothing" if compressed else "an empty file")
         raise UserError(f"not a capture file: {name} ({shown}; {what} pcap or pcapng, optionally gzip-compressed)")
     digest = file_digest(name, status) if hash_file and not inline else None
-    return OpenCapture(path=name, format=fmt + ("+gzip" if compressed else ""), _raw=raw, _hashing=hashing, _digest=digest, _stream=tolerant, _watch=watch, _size_at_open=size_at_open)
+    return OpenCapture(path=name, format=fmt + ("+gzip" if compressed else ""), _raw=raw, _hashing=hashing,
+                       _digest=digest, _stream=tolerant, _watch=watch, _size_at_open=size_at_open)

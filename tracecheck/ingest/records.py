@@ -135,7 +135,8 @@ class BlockPool:
         return array[:size]
 
 
-def read_block(stream, carry, want: int = BLOCK_SIZE, pool: BlockPool | None = None) -> tuple[memoryview, bool]:
+def read_block(stream, carry, want: int = BLOCK_SIZE,
+               pool: BlockPool | None = None) -> tuple[memoryview, bool]:
     """The unconsumed tail of the previous block followed by up to ``want`` fresh bytes, and
     whether the stream has ended.  The bytes are read straight into a zero-padded NumPy
     array (the batch's storage; from ``pool`` if given); the memoryview returned covers just the data."""
