@@ -17,6 +17,13 @@ from hypothesis import strategies as st
 from tracecheck.flows.pipeline import build_flows
 from tracecheck.ingest import digest
 
+@pytest.fixture(autouse=True)
+def no_digest_begun_elsewhere():
+    digest.forget_started()
+    yield
+    digest.forget_started()
+
+
 FRAMES = [(T0 + i * 1000, ether(udp(payload=bytes([i % 251]) * 300))) for i in range(500)]
 CHANGED = "the file changed while it was read"
 
@@ -139,4 +146,15 @@ def test_analyze_records_each_capture_s_sha256(tmp_path, monkeypatch, capsys):
     assert code == 1
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert [i["sha256"] for i in report["inputs"]] == [hashlib.sha256(capture.read_bytes()).hexdigest()]
+    assert not digest._started
+
+
+def test_a_run_refused_before_its_capture_is_read_leaves_no_digest_begun(tmp_path, monkeypatch, capsys):
+    from cli_runner import run
+
+    capture = tmp_path / "call.pcap"
+    capture.write_bytes(pcap_bytes(FRAMES))
+    code, _, err = run(monkeypatch, capsys, "--db", str(tmp_path / "db"), "analyze", str(capture), "--policy",
+                       str(tmp_path / "no-such-policy.yaml"), "--out", str(tmp_path / "r"))
+    assert code == 2 and "no-such-policy.yaml" in err
     assert not digest._started

@@ -44,12 +44,15 @@ def analyze(
     from tracecheck.ingest import digest
 
     digest.start(captures)  # hashed while the pipeline is imported (ingest/digest.py)
-    from tracecheck.analyze import AnalyzeRequest
+    try:
+        from tracecheck.analyze import AnalyzeRequest
 
-    request = AnalyzeRequest(captures=tuple(captures), sensor=sensor, logs=logs, scheduler=scheduler, db_dir=settings.db, policy=policy, out_dir=out,
-                             formats=tuple(part for item in format for part in item.split(",")), site=site,
-                             catalogs=tuple(catalog), rdap=rdap, sign_key=sign_key, force=force)
-    return run_and_report(request)
+        request = AnalyzeRequest(captures=tuple(captures), sensor=sensor, logs=logs, scheduler=scheduler, db_dir=settings.db, policy=policy, out_dir=out,
+                                 formats=tuple(part for item in format for part in item.split(",")), site=site,
+                                 catalogs=tuple(catalog), rdap=rdap, sign_key=sign_key, force=force)
+        return run_and_report(request)
+    finally:
+        digest.forget_started()
 
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")

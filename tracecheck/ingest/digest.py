@@ -112,6 +112,12 @@ def start(paths) -> None:
             _started[status.st_dev, status.st_ino] = FileDigest(str(path), status)
 
 
+def forget_started() -> None:
+    """Drop the digests ``start`` began that no reader took (the run ended before it opened their
+    files: bad input); their threads end when their files are hashed."""
+    _started.clear()
+
+
 def file_digest(path: str, opened: os.stat_result) -> FileDigest:
     """The digest of the regular file just opened at ``path``: the one ``start`` began for it, if
     any (its own look at the file is then the earlier one, so ``changed`` spans both), else a new one."""
