@@ -122,9 +122,9 @@ def file_digest(path: str, opened: os.stat_result) -> FileDigest:
     """The digest of the regular file just opened at ``path``: the one ``start`` began for it, if
     any (its own look at the file is then the earlier one, so ``changed`` spans both), else a new one."""
     early = _started.pop((opened.st_dev, opened.st_ino), None)
-    if early is not None and _same_file(early._opened, opened) and early._opened.st_mtime_ns == opened.st_mtime_ns:
+    if early is not None and early._opened.st_mtime_ns == opened.st_mtime_ns:  # the same inode, unchanged
         return early
-    return FileDigest(path, opened)  # none, or begun for a file since changed or gone (its inode reused)
+    return FileDigest(path, opened)  # none, or begun for a file since written to or gone (its inode reused)
 
 
 def regular_file(stream) -> os.stat_result | None:

@@ -27,6 +27,7 @@ WORTH_A_FORK = 500
 
 
 def forking_pays(destinations: int) -> bool:
+    """Whether a report of this many destinations has its pages written by a forked child."""
     return (destinations >= WORTH_A_FORK and hasattr(os, "fork") and (os.cpu_count() or 1) > 1
             and threading.active_count() == 1)
 
@@ -35,7 +36,7 @@ def write_side_by_side(formats: Sequence, write: Callable[[object], Path]) -> li
     """``write`` each of ``formats`` (in their order), the page formats in a forked child; the
     paths in the order of ``formats``.  A child's failure is raised here as it would have been
     raised there: a ``UserError`` as one, anything else as a RuntimeError that names it."""
-    pages = [fmt for fmt in formats if getattr(fmt, "page", False)]
+    pages = [fmt for fmt in formats if fmt.page]
     if not pages or len(pages) == len(formats):
         return [write(fmt) for fmt in formats]
     child = _Child(pages, write)
@@ -64,7 +65,8 @@ class _Child:
             except BaseException as err:  # noqa: BLE001 - handed to the parent, raised there
                 said, code = {"error": f"{type(err).__name__}: {err}"}, 1
             try:
-                _write_all(writing, json.dumps(said).encode("utf-8"))
+                with os.fdopen(writing, "wb") as pipe:  # a file object writes it all, piece by piece
+                    pipe.write(json.dumps(said).encode("utf-8"))
             finally:
                 os._exit(code)
         os.close(writing)
@@ -85,9 +87,3 @@ class _Child:
             return UserError(said["user_error"])
         why = said.get("error") or f"it ended with status {os.waitstatus_to_exitcode(status)}"
         return RuntimeError(f"writing {', '.join(self._names)} failed in its own process: {why}")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
