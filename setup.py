@@ -2,8 +2,9 @@
 
 The extensions are optional: without a C compiler tracecheck installs all the same, walks
 records in Python (``ingest/walk.py``), decodes every frame with NumPy (``ingest/decode.py``)
-parses hellos in Python (``dissect/tls.py``) and splits connections in Python
-(``flows/connections.py``): slower, identical.
+parses hellos in Python (``dissect/tls.py``), splits connections in Python
+(``flows/connections.py``) and builds flows with NumPy (``flows/builder.py``): slower,
+identical.
 
 The modules in ``tracecheck/compiled.py``'s list are also compiled, unchanged, with Cython: the
 loops that run once per destination or flow (judging, gathering, naming) take a sixth less
@@ -48,7 +49,10 @@ setup(
     ext_modules=[
         Extension("tracecheck.ingest._walk", ["tracecheck/ingest/_walk.c"], optional=True),
         Extension("tracecheck.ingest._fastpath", ["tracecheck/ingest/_fastpath.c"], optional=True),
-        Extension("tracecheck.flows._connections", ["tracecheck/flows/_connections.c"], optional=True),
+        Extension("tracecheck.flows._connections", ["tracecheck/flows/_connections.c"],
+                  depends=["tracecheck/flows/_connections.h"], optional=True),
+        Extension("tracecheck.flows._builder", ["tracecheck/flows/_builder.c"],
+                  depends=["tracecheck/flows/_connections.h"], optional=True),
         Extension("tracecheck.dissect._dns", ["tracecheck/dissect/_dns.c"], optional=True),
         Extension("tracecheck.dissect._tls", ["tracecheck/dissect/_tls.c"], depends=["tracecheck/dissect/_slices.h"],
                   optional=True),

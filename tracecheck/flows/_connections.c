@@ -1,74 +1,18 @@
 /* Where one TCP connection on a 5-tuple ends and the next begins: the loop of connections.py,
- * compiled.  connections.py says the rules (Zeek's) and holds the same loop in Python, the
- * reference the tests compare this one with.
+ * compiled, over the rules in _connections.h.  connections.py holds the same loop in Python,
+ * the reference the tests compare this one with.
  *
  * Inputs are hostile only in their values (timestamps and sequence numbers from a capture):
- * group indices are checked before use, and time differences are taken only when positive,
- * in unsigned arithmetic, so that no value wraps. */
+ * group indices are checked before use. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
 
-#define SECOND 1000000000LL
-#define TCP_TIMEOUT_NS (300 * SECOND)
-#define CLOSE_DELAY_NS (5 * SECOND)
-#define ATTEMPT_DELAY_NS (5 * SECOND)
-#define NONE (-1)
-enum { FIN = 0x01, SYN = 0x02, RST = 0x04, ACK = 0x10 };
-enum { TS, FLAGS, SEQ, SIDE, GROUP, PACKET_COLUMNS };
-enum { OPEN, LAST_TS, ISN, CLOSE, CLOSED_TS, ATTEMPT_FROM, SYN_SIDE, SEEN, STATE_COLUMNS };
-enum { FIN_0 = 1, FIN_1 = 2, RESET = 4 };
-enum { SIDE_0 = 1, SIDE_1 = 2, NOT_SYNACK = 4 };
+#include "_connections.h"
 
-/* ts more than `by` after `then` (then unset: never). */
-static inline int later(int64_t ts, int64_t then, int64_t by)
-{
-    return then != NONE && ts > then && (uint64_t)ts - (uint64_t)then > (uint64_t)by;
-}
-
-static int starts_anew(const int64_t *s, int64_t ts, int64_t flags, int64_t seq)
-{
-    if (!s[OPEN] || later(ts, s[LAST_TS], TCP_TIMEOUT_NS))
-        return 1;
-    if (later(ts, s[CLOSED_TS], CLOSE_DELAY_NS) || later(ts, s[ATTEMPT_FROM], ATTEMPT_DELAY_NS))
-        return 1;
-    if ((flags & (SYN | ACK)) != SYN)
-        return 0;
-    if (s[CLOSE])
-        return 1;
-    if (s[ISN] != NONE)
-        return seq != s[ISN];
-    return (s[SEEN] & NOT_SYNACK) != 0;
-}
-
-static void account(int64_t *s, int64_t ts, int64_t flags, int64_t seq, int64_t side)
-{
-    int64_t side_bit = side ? SIDE_1 : SIDE_0;
-    if ((flags & (SYN | ACK)) == SYN && s[ISN] == NONE) {
-        s[ISN] = seq;
-        if (s[SEEN] == 0) {  /* the connection opens with this SYN: an attempt until answered */
-            s[ATTEMPT_FROM] = ts;
-            s[SYN_SIDE] = side;
-        }
-    }
-    if (s[SYN_SIDE] != NONE && side != s[SYN_SIDE])
-        s[ATTEMPT_FROM] = NONE;
-    if ((flags & (SYN | ACK)) != (SYN | ACK))
-        s[SEEN] |= NOT_SYNACK;
-    s[SEEN] |= side_bit;
-    if (flags & RST)
-        s[CLOSE] |= RESET;
-    if (flags & FIN)
-        s[CLOSE] |= side ? FIN_1 : FIN_0;
-    int64_t fins = s[CLOSE] & (FIN_0 | FIN_1);
-    if (s[CLOSED_TS] == NONE
-        && ((s[CLOSE] & RESET) || fins == (FIN_0 | FIN_1) || (fins && (s[SEEN] & (SIDE_0 | SIDE_1)) == fins)))
-        s[CLOSED_TS] = ts;
-    if (ts > s[LAST_TS])
-        s[LAST_TS] = ts;
-}
+enum { TS, FLAGS, SEQ, SIDE, GROUP, PACKET_COLUMNS };  /* a packet row of split's */
 
 PyDoc_STRVAR(split_doc,
 "split(packets, state, new_flow) -> None\n\n"

@@ -6,6 +6,10 @@ continues the key's open flow unless the flow timed out (Zeek's inactivity timeo
 TCP, the connection ended or the tuple was reused as Zeek's conn.log says (``connections.py``)
 — then a new flow starts.  Counters are kept per canonical side (A, B) and mapped to
 originator/responder at the end, when the first SYN is known.
+
+The accounting runs as one compiled loop over the packets (``_builder.c``) when tracecheck was
+built with a C compiler, else as the NumPy passes below, which are also the reference the tests
+hold the compiled loop to: the same columns to the bit, the same flow numbering.
 """
 
 from __future__ import annotations
@@ -42,6 +46,18 @@ CONNECTION_STATE = {"conn_isn": connections.ISN, "conn_close": connections.CLOSE
                     "conn_closed_ts": connections.CLOSED_TS, "conn_attempt_from": connections.ATTEMPT_FROM,
                     "conn_syn_side": connections.SYN_SIDE, "conn_seen": connections.SEEN}
 FLOW_COLUMNS.update(dict.fromkeys(CONNECTION_STATE, np.int64))
+# What the compiled loop reads of each packet, in its order (``_builder.c`` checks the types).
+PACKET_INPUTS = ("src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "tunnel", "vlan", "ts_ns",
+                 "tcp_flags", "seq", "ip_len", "record", "counted")
+
+try:
+    from tracecheck.flows._builder import COLUMNS as _COMPILED_COLUMNS
+    from tracecheck.flows._builder import FlowIndex
+    assert _COMPILED_COLUMNS == tuple(FLOW_COLUMNS), "FLOW_COLUMNS and _builder.c disagree"
+    COMPILED = True
+except ImportError:  # built without a C compiler: the NumPy passes
+    FlowIndex = None
+    COMPILED = False
 
 
 class _Columns:
@@ -65,6 +81,12 @@ class _Columns:
                 self.cols[name] = grown
         return np.arange(start, self.size)
 
+    def reserve(self, n: int) -> None:
+        """Room for ``n`` more rows (the compiled loop writes them, then ``size`` is moved)."""
+        size = self.size
+        self.add(n)
+        self.size = size
+
     def __getitem__(self, name: str) -> np.ndarray:
         return self.cols[name][: self.size]
 
@@ -77,13 +99,21 @@ class FlowBuilder:
     open: dict = field(default_factory=dict)
     """Flow key hash -> index of the key's most recent flow."""
     notes: Counter = field(default_factory=Counter)
+    compiled: bool = COMPILED
+    """Account with the compiled loop (``_builder.c``); False: with the NumPy passes."""
     _first_fragments: dict = field(default_factory=dict)
+    _index: object = None
+
+    def __post_init__(self) -> None:
+        self.compiled = self.compiled and COMPILED
 
     def add(self, p: Packets, capture: int) -> np.ndarray:
         """Account the batch's packets to flows; returns each packet's flow index."""
         if not len(p):
             return np.zeros(0, dtype=np.int64)
         sport, dport, counted = self._attribute_fragments(p)
+        if self.compiled:
+            return self._add_compiled(p, capture, sport, dport, counted)
         a_hi, a_lo, b_hi, b_lo = p.src_hi, p.src_lo, p.dst_hi, p.dst_lo
         # Canonical order of the two endpoints: packets from B are "swapped".
         swapped = (a_hi > b_hi) | ((a_hi == b_hi) & ((a_lo > b_lo) | ((a_lo == b_lo) & (sport > dport))))
@@ -153,6 +183,18 @@ class FlowBuilder:
 
         flow_of = np.empty(len(order), dtype=np.int64)
         flow_of[order] = pkt_flow_sorted
+        return flow_of
+
+    def _add_compiled(self, p: Packets, capture: int, sport: np.ndarray, dport: np.ndarray,
+                      counted: np.ndarray) -> np.ndarray:
+        if self._index is None:
+            self._index = FlowIndex()
+        given = {**p.cols, "sport": sport, "dport": dport, "ts_ns": p.ts_ns, "record": p.record, "counted": counted}
+        self.flows.reserve(len(p))
+        flow_of = np.empty(len(p), dtype=np.int64)
+        made = self._index.add([self.flows.cols[name] for name in FLOW_COLUMNS], self.flows.size,
+                               [given[name] for name in PACKET_INPUTS], capture, flow_of)
+        self.flows.size += made
         return flow_of
 
     # ---------------------------------------------------------------- helpers
