@@ -138,13 +138,13 @@ class Resolver:
     def from_settings(cls, db_dir: Path, rdap: bool = False, **options: Any) -> "Resolver":
         """Every source imported into ``db_dir``, the embedded default, and RDAP if asked."""
         range_sources, points = [], []
-        for loaded in store.load_sources(Path(db_dir)):
-            (range_sources if isinstance(loaded, RangeFile) else points).append(loaded)
+        for loaded in store.load_sources(Path(db_dir), compiled=True):
+            (range_sources if isinstance(loaded, RangeSource) else points).append(loaded)
         if rdap:
             from tracecheck.geo.sources.rdap import RdapClient
 
             points.append(RdapClient(Path(db_dir)))
-        return cls([RangeSource(parsed) for parsed in range_sources], embedded_source.load(), points, **options)
+        return cls(range_sources, embedded_source.load(), points, **options)
 
     @classmethod
     def from_files(cls, files: Iterable[tuple[Path | str, str]], *, embedded: bool = True, **options: Any) -> "Resolver":

@@ -82,20 +82,32 @@ def stored(db_dir: Path) -> Iterator[dict[str, Any]]:
         yield meta
 
 
-def load_sources(db_dir: Path) -> list[Any]:
-    """Every stored source, parsed: ``RangeFile``s and opened ``MmdbDatabase``s."""
+def load_sources(db_dir: Path, compiled: bool = False) -> list[Any]:
+    """Every stored source, parsed: ``RangeFile``s and opened ``MmdbDatabase``s.
+
+    ``compiled``: range files as ``said.RangeSource``s instead, compiled for look-ups (through the
+    cache of ``source_cache``)."""
     loaded = []
     for meta in stored(db_dir):
         if not meta["path"].is_file():
             raise UserError(f"{meta['path']} is missing; import it again or delete {meta['name']}{META_SUFFIX}")
-        source = read_source(meta["path"], meta["kind"], verify=False, name=meta["name"])
-        if isinstance(source, RangeFile):
-            info = replace(source.info, name=meta["name"])
-            if source.date_basis != "content":  # the date came from the original file name or mtime
-                info = replace(info, date=meta.get("date") or info.date)
-            source = replace(source, info=info)
-        loaded.append(source)
+        if compiled and meta["kind"] != MMDB:
+            from tracecheck.geo.source_cache import range_source
+
+            loaded.append(range_source(meta, lambda meta=meta: _read_stored(meta)))
+        else:
+            loaded.append(_read_stored(meta))
     return loaded
+
+
+def _read_stored(meta: dict[str, Any]) -> Any:
+    source = read_source(meta["path"], meta["kind"], verify=False, name=meta["name"])
+    if isinstance(source, RangeFile):
+        info = replace(source.info, name=meta["name"])
+        if source.date_basis != "content":  # the date came from the original file name or mtime
+            info = replace(info, date=meta.get("date") or info.date)
+        source = replace(source, info=info)
+    return source
 
 
 class Imported(NamedTuple):
