@@ -9,6 +9,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+import pytest
+
 from tracecheck import cli
 
 DEMO = Path(__file__).resolve().parents[1] / "captures" / "demo-call.pcapng"
@@ -99,3 +101,20 @@ def test_an_atexit_handler_keeps_the_normal_exit(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("tracecheck ")
     assert marker.read_text() == "yes"
+
+
+THREADS_AFTER_IMPORT = ("import os, tracecheck.cli, numpy; "
+                        "print(len(os.listdir('/proc/self/task')), os.environ['OPENBLAS_NUM_THREADS'])")
+
+
+def test_the_program_starts_no_blas_threads_unless_the_user_asks_for_them():
+    # OpenBLAS starts one spinning worker per core when NumPy is imported; tracecheck needs none.
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("counts threads through /proc (Linux)")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    alone = subprocess.run([sys.executable, "-c", THREADS_AFTER_IMPORT], capture_output=True, text=True, env=env,
+                           timeout=60)
+    assert alone.stdout.split() == ["1", "1"], alone.stderr
+    chosen = subprocess.run([sys.executable, "-c", THREADS_AFTER_IMPORT], capture_output=True, text=True,
+                            env={**env, "OPENBLAS_NUM_THREADS": "2"}, timeout=60)
+    assert chosen.stdout.split()[1] == "2"

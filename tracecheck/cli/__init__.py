@@ -8,8 +8,13 @@ import sys
 import threading
 import weakref
 
-from tracecheck.cli.app import app
-from tracecheck.errors import UserError
+# tracecheck multiplies no matrices, yet OpenBLAS starts a worker thread per core when NumPy is
+# imported, and it spins: a tenth of a second of CPU a run, taken from the run's own threads.
+# Unless the user chose otherwise; only before NumPy's import (the console script's case).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from tracecheck.cli.app import app  # noqa: E402
+from tracecheck.errors import UserError  # noqa: E402
 
 # Importing a command module registers its commands on ``app``.
 from tracecheck.cli import flows, names  # noqa: E402,F401
