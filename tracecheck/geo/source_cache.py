@@ -26,7 +26,6 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
-import io
 import json
 import os
 import pickle
@@ -59,8 +58,8 @@ def range_source(meta: dict[str, Any], read: Callable[[], RangeFile]) -> RangeSo
     entry = _entry(meta)
     if entry is not None:
         try:
-            with open(entry, "rb") as f:
-                source = _from_plain(_PlainUnpickler(io.BytesIO(f.read())).load())
+            with open(entry, "rb") as f:  # streamed: the whole entry is never in memory twice
+                source = _from_plain(_PlainUnpickler(f).load())
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, AttributeError,
                 IndexError):
             pass  # none yet, or unreadable: compiled afresh below
@@ -189,16 +188,19 @@ def _from_plain(plain: dict[str, Any]) -> RangeSource:
 
 
 def _columns(records: Sequence[PrefixRecord]) -> dict[str, Any]:
-    """The records column by column: the networks as they are, every other field as its distinct
-    values and each record's index into them (a few dozen services, regions ... in 100k rows)."""
+    """The records column by column: the networks as one text and where each ends in it, every
+    other field as its distinct values and each record's index into them (a few dozen services,
+    regions ... in 100k rows).  One string and small integers: 100k strings would cost 7 MB."""
     fields = list(zip(*records)) if len(records) else [()] * len(PrefixRecord._fields)
     columns: dict[str, Any] = {"count": len(records)}
     for name, values in zip(PrefixRecord._fields, fields):
-        if name == "network":  # one per record
-            columns[name] = list(values)
+        if name == "network":
+            ends = np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)))
+            columns[name] = ("".join(values), _array(ends))
             continue
         distinct = {value: code for code, value in enumerate(dict.fromkeys(values))}
-        codes = np.fromiter(map(distinct.__getitem__, values), dtype=np.int32, count=len(values))
+        codes = np.fromiter(map(distinct.__getitem__, values), dtype=np.min_scalar_type(max(len(distinct) - 1, 0)),
+                            count=len(values))
         columns[name] = (list(distinct), _array(codes))
     return columns
 
@@ -209,10 +211,11 @@ class _Records(Sequence):
 
     def __init__(self, columns: dict[str, Any]) -> None:
         self._count = columns["count"]
-        self._network = columns["network"]
+        self._text, self._ends = columns["network"][0], _from_array(columns["network"][1])
         self._fields = [(columns[name][0], _from_array(columns[name][1])) for name in PrefixRecord._fields
                         if name != "network"]
-        if len(self._network) != self._count or any(len(codes) != self._count for _, codes in self._fields):
+        if (len(self._ends) != self._count or (self._count and self._ends.item(-1) != len(self._text))
+                or any(len(codes) != self._count for _, codes in self._fields)):
             raise ValueError("an entry whose columns disagree")
 
     def __len__(self) -> int:
@@ -221,4 +224,6 @@ class _Records(Sequence):
     def __getitem__(self, row):
         if isinstance(row, slice):
             return [self[i] for i in range(*row.indices(self._count))]
-        return PrefixRecord(self._network[row], *(values[codes[row]] for values, codes in self._fields))
+        row = range(self._count)[row]  # an index out of range raises, a negative one counts from the end
+        network = self._text[self._ends.item(row - 1) if row else 0:self._ends.item(row)]
+        return PrefixRecord(network, *(values[codes[row]] for values, codes in self._fields))
