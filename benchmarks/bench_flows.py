@@ -174,7 +174,8 @@ def corpus(packets: int, seed: int, quiet: bool) -> Path:
 # runs the same in Python and NumPy, slower).
 COMPILED_PARTS = (("record walk", "tracecheck.ingest.walk"), ("decoder fast path", "tracecheck.ingest.fastpath"),
                   ("packet choice", "tracecheck.dissect.choice"), ("ClientHello", "tracecheck.dissect.tls"),
-                  ("DNS", "tracecheck.dissect.dns"), ("QUIC Initial", "tracecheck.dissect.quic"))
+                  ("DNS", "tracecheck.dissect.dns"), ("QUIC Initial", "tracecheck.dissect.quic"),
+                  ("flow builder", "tracecheck.flows.builder"))
 
 
 def compiled_parts() -> str:
