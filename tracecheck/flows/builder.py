@@ -97,7 +97,8 @@ class FlowBuilder:
 
     flows: _Columns = field(default_factory=lambda: _Columns(FLOW_COLUMNS))
     open: dict = field(default_factory=dict)
-    """Flow key hash -> index of the key's most recent flow."""
+    """Flow key hash -> index of the key's most recent flow (the NumPy passes'; the compiled loop
+    keeps its own hash table, ``_index``)."""
     notes: Counter = field(default_factory=Counter)
     compiled: bool = COMPILED
     """Account with the compiled loop (``_builder.c``); False: with the NumPy passes."""
