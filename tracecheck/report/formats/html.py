@@ -77,6 +77,8 @@ def utc(ts: float | None) -> str:
     if ts is None:
         return "—"
     moment = datetime.fromtimestamp(ts, UTC)
+    if moment.year >= 1000:  # the same text, in a third of strftime's time; %Y does not pad a year before 1000
+        return moment.isoformat(" ")[:-len("+00:00")] + " UTC"
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     return text + (f".{moment.microsecond:06d}" if moment.microsecond else "") + " UTC"
 
@@ -148,7 +150,8 @@ def _row(d: dict[str, Any], index: int, basis: dict[str, str], short_reason) -> 
     out.append('</td>\n<td class="name">')
     names = d["names"]
     if names:
-        out.append(f'<code>{host_name(names[0]["name"])}</code> <span class="muted">({_cell(names[0]["source"])})</span>')
+        first = _cell(names[0]["name"]).replace(".", ".<wbr>").replace("-", "-<wbr>")  # host_name, without its Markup
+        out.append(f'<code>{first}</code> <span class="muted">({_cell(names[0]["source"])})</span>')
         if len(names) > 1:
             out.append(f'<br><span class="muted">+{len(names) - 1} more</span>')
     else:
@@ -158,7 +161,8 @@ def _row(d: dict[str, Any], index: int, basis: dict[str, str], short_reason) -> 
     if d["jurisdictions"]:
         out.append(f'<br><span class="muted jurisdictions">{_cell(", ".join(map(str, d["jurisdictions"])))}</span>')
     evidence = d["evidence"]
-    out.append(f'</td>\n<td class="num" data-value="{_cell(d["orig_bytes"])}">{thousands(d["orig_bytes"])} B</td>\n'
+    sent = thousands(d["orig_bytes"])
+    out.append(f'</td>\n<td class="num" data-value="{_cell(d["orig_bytes"])}">{sent} B</td>\n'
                f'<td><span class="reason">{_cell(short_reason(d))}</span>\n'
                f'<details><summary>full evidence{f" ({len(evidence)})" if evidence else ""}</summary>\n')
     if d["reasons"]:
@@ -168,7 +172,7 @@ def _row(d: dict[str, Any], index: int, basis: dict[str, str], short_reason) -> 
                             for n in names])
         out.append(f"<p>Names: {listed}</p>")
     flows = d["flows"]
-    out.append(f'<p>{_cell(flows)} flow{"" if flows == 1 else "s"}, sent {thousands(d["orig_bytes"])} B, '
+    out.append(f'<p>{_cell(flows)} flow{"" if flows == 1 else "s"}, sent {sent} B, '
                f'received {thousands(d["resp_bytes"])} B, {utc(d["first_ts"])} to {utc(d["last_ts"])}')
     if verdict != "not_assessed":
         out.append(f'; basis: {_cell(basis.get(d.get("basis", ""), d.get("basis", "")))}')
