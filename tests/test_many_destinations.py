@@ -393,3 +393,30 @@ def test_the_digest_tables_counted_in_one_pass_are_as_one_key_at_a_time(destinat
     assert _tallies(destinations, verdicts, shown) == {
         "by_place": _tally_one_key(destinations, place_of, shown),
         "by_provider": _tally_one_key(destinations, lambda d: d.get("provider") or "no provider named", shown)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.floats(0, 60) | st.sampled_from([0.0, 1.0, 30.0, 59.0, 60.0]),
+                          st.floats(0, 60) | st.sampled_from([0.0, 1.0, 1e-9, 2.0]),
+                          st.integers(0, 2 ** 56) | st.sampled_from([0, 1, 7, 2 ** 53 + 1])), min_size=1, max_size=30))
+def test_flows_spread_all_at_once_are_spread_one_by_one(flows):
+    """``_spread_all`` (the stacked figure's) gives each bucket what ``_spread`` gives it, to the byte,
+    at bucket edges and for byte counts past a double's integers too."""
+    import numpy as np
+
+    from tracecheck.report.figures.timeline import _spread, _spread_all
+
+    ts = np.array([t for _, t, _, _ in flows])
+    duration = np.array([d for _, _, d, _ in flows])
+    sent = np.array([s for *_, s in flows], dtype=np.int64)
+    row = np.array([r for r, *_ in flows], dtype=np.int64)
+    start, end = float(ts.min()), float((ts + duration).max())
+    width = max(end - start, 1e-6) / BUCKETS
+    first = np.minimum(((ts - start) / width).astype(np.int64), BUCKETS - 1)
+    last = np.minimum(((ts + duration - start) / width).astype(np.int64), BUCKETS - 1)
+    at_once = np.zeros((3, BUCKETS), dtype=np.int64)
+    _spread_all(at_once, row, ts, duration, sent, first, last, start, width)
+    one_by_one = [[0] * BUCKETS for _ in range(3)]
+    for r, t, d, s in flows:
+        _spread(one_by_one[r], float(t), float(d), int(s), start, width)
+    assert at_once.tolist() == one_by_one
