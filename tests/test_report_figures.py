@@ -226,3 +226,15 @@ def test_figure_text_for_printable_text_is_as_character_by_character(value, limi
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"
     assert text(value, limit) == escape(shown, quote=True)
+
+
+@settings(max_examples=1000)
+@given(st.floats() | st.integers(-10 ** 6, 10 ** 6) | st.sampled_from([0.05, -0.05, 0.25, -0.25, 0.35, -0.04, -0.0, 2.0 ** 53 + 1])
+       | st.integers(-40000, 40000).map(lambda k: k / 20)
+       | st.tuples(st.integers(-4000, 4000), st.sampled_from([1e-13, -1e-13, 5e-17])).map(lambda p: p[0] / 20 + p[1]))
+def test_a_figures_number_is_its_value_rounded_to_one_decimal(value):
+    """svg.num formats without rounding first: ``.1f`` rounds as ``round(value, 1)`` does, halves included."""
+    from tracecheck.report.figures.svg import num
+
+    rounded = round(float(value), 1)
+    assert num(value) == f"{rounded + 0.0:.1f}".replace("-0.0", "0.0").removesuffix(".0")
