@@ -420,3 +420,42 @@ def test_flows_spread_all_at_once_are_spread_one_by_one(flows):
     for r, t, d, s in flows:
         _spread(one_by_one[r], float(t), float(d), int(s), start, width)
     assert at_once.tolist() == one_by_one
+
+
+def _plain_as_before(destinations):
+    """``plain_destinations`` as it was: pydantic's JSON text read back by orjson, or one by one."""
+    import orjson
+    from pydantic_core import PydanticSerializationError
+
+    from tracecheck.report import rows
+    from tracecheck.report.model import _DESTINATION_LIST, DESTINATION_FLOATS
+
+    try:
+        dumped = orjson.loads(_DESTINATION_LIST.dump_json(destinations))
+    except PydanticSerializationError:
+        dumped = [rows.plain(d.model_dump(mode="json")) for d in destinations]
+    return rows.finished(dumped, DESTINATION_FLOATS)
+
+
+_ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=6) | st.sampled_from(["\udcff", "a\ud800b", "<é>"])
+_ANY_COUNT = st.integers(0, 2 ** 70) | st.sampled_from([2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1, 2 ** 64, 2 ** 64 + 5])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats() | _EDGE_FLOATS | st.none(), _ANY_TEXT, _ANY_COUNT, _ANY_COUNT,
+                          st.booleans() | st.none(), st.lists(st.sampled_from(["192.0.2.9", "2001:db8::1"]), max_size=2)),
+                min_size=1, max_size=4))
+def test_destinations_made_plain_are_as_before_for_any_values(values):
+    """The values pydantic dumps as they are, where orjson takes them, are those its JSON text read
+    back gave: types too (an integer past 64 bits came back a float), surrogates, NaN and all."""
+    from tracecheck.report.model import Destination, EvidenceItem, Name, plain_destinations
+    from tracecheck.vocabulary import Verdict
+
+    def made():
+        return [Destination(ip=f"192.0.2.{i}", names=[Name(name=text, source="dns")], first_ts=ts, last_ts=ts,
+                            latitude=ts, longitude=-0.0, verdict=Verdict.VIOLATION, fails=fails, via=via,
+                            flows=flows, orig_bytes=sent, evidence=[EvidenceItem(source="s", claim=text, detail=text)],
+                            reasons=[text], vendor=text)
+                for i, (ts, text, flows, sent, fails, via) in enumerate(values)]
+
+    assert repr(plain_destinations(made())) == repr(_plain_as_before(made()))
