@@ -152,3 +152,15 @@ def test_utc_is_strftime_for_any_moment(ts):
     moment = datetime.fromtimestamp(ts, UTC)
     text = moment.strftime("%Y-%m-%d %H:%M:%S") + (f".{moment.microsecond:06d}" if moment.microsecond else "")
     assert utc(ts) == text + " UTC"
+
+
+@settings(max_examples=500)
+@given(text | st.none() | st.integers() | st.booleans() | st.floats(allow_nan=False))
+def test_a_cell_is_markupsafes_escape_of_the_visible_text(value):
+    """``_cell`` escapes a str itself (markupsafe's five characters, in its order): what the
+    template's autoescape wrote, ``visible`` first."""
+    from markupsafe import escape
+
+    from tracecheck.report.formats.html import _cell
+
+    assert _cell(value) == str(escape(visible(value)))

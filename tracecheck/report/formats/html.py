@@ -113,8 +113,10 @@ def _cell(value: Any) -> str:
     if value.__class__ is str:
         if value.isprintable():  # visible would change nothing
             if "&" in value or "<" in value or ">" in value or "'" in value or '"' in value:
-                return str(_escape(value))
-            return value  # nothing to escape: markupsafe's Markup is not made for nothing
+                # markupsafe's escape of a str, without the Markup it is wrapped in (made in Python)
+                return (value.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+                        .replace("'", "&#39;").replace('"', "&#34;"))
+            return value  # nothing to escape
     elif value.__class__ is int:
         return str(value)
     return str(_escape(visible(value)))
