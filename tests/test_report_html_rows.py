@@ -164,3 +164,15 @@ def test_a_cell_is_markupsafes_escape_of_the_visible_text(value):
     from tracecheck.report.formats.html import _cell
 
     assert _cell(value) == str(escape(visible(value)))
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(["<style>", "</style>", "<script>", "</script>", "<style", "</", ">", "x", "\n", "é",
+                                 "<style></style>"]), max_size=25).map("".join), st.sampled_from(["style", "script"]))
+def test_the_csp_hashes_bodies_are_the_regexs(page, tag):
+    """The page's inline style and script, found by str.find, are what the regex found."""
+    import re
+
+    from tracecheck.report.formats.html import _bodies
+
+    assert _bodies(page, tag) == re.findall(f"<{tag}>(.*?)</{tag}>", page, re.DOTALL)
