@@ -132,3 +132,17 @@ def test_host_names_wrap_after_dots_and_stay_escaped():
     assert "<b>" not in shown and "&lt;b&gt;x&lt;/b&gt;.<wbr>" in shown
     assert "<U+202E>" not in shown and "&lt;U+202E&gt;-<wbr>moc.<wbr>example" in shown
     assert str(host_name("api.mypurecloud.ie")) == "api.<wbr>mypurecloud.<wbr>ie"
+
+
+def test_the_page_written_a_part_at_a_time_is_the_page(monkeypatch, tmp_path):
+    """report.html's parts (the CSP put in as they go) are render_html's page as UTF-8, however
+    small the parts: the placeholder's part, a part ending inside a two-byte character, the last."""
+    from tracecheck.report.formats import html
+
+    for report in (_hostile_report(), report_samples.report()):
+        page = render_html(report).encode("utf-8")
+        for part in (1, 7, 4096, html.PART):
+            monkeypatch.setattr(html, "PART", part)
+            assert b"".join(html.html_parts(report)) == page
+        assert html.FORMAT.render(report, {}) == html.render_html(report, {}).encode("utf-8")
+        assert html.FORMAT.write(report, {}, tmp_path).read_bytes() == html.render_html(report, {}).encode("utf-8")

@@ -22,9 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tracecheck.report.atomic import write_parts_atomically
 from tracecheck.report.interface import Columns, ReportFormat
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import jinja2
 
     from tracecheck.report.model import Report
@@ -127,10 +130,14 @@ def destination_rows(rows: list[dict[str, Any]], basis: dict[str, str] | None = 
     template's line gives it)."""
     from markupsafe import Markup
 
+    return Markup(_rows_text(rows, BASIS_LABEL if basis is None else basis))
+
+
+def _rows_text(rows: list[dict[str, Any]], basis: dict[str, str]) -> str:
+    """``destination_rows``'s text."""
     from tracecheck.report.grouping import short_reason
 
-    basis = BASIS_LABEL if basis is None else basis
-    return Markup("\n".join([_row(d, index, basis, short_reason) for index, d in enumerate(rows)]))
+    return "\n".join([_row(d, index, basis, short_reason) for index, d in enumerate(rows)])
 
 
 def _row(d: dict[str, Any], index: int, basis: dict[str, str], short_reason) -> str:
@@ -218,15 +225,19 @@ CSP_PLACEHOLDER = "__CSP_HASHES__"
 
 def _with_csp_hashes(page: str) -> str:
     """Allow exactly the page's own inline style and script, by their SHA-256, and nothing else."""
+    return page.replace(CSP_PLACEHOLDER, _csp(page), 1)
+
+
+def _csp(page: str) -> str:
+    """The Content-Security-Policy of ``page``: its own inline style and script, by their SHA-256."""
     def digest(body: str) -> str:
         return "'sha256-" + base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode("ascii") + "'"
 
     none = "'none'"
     styles = " ".join(digest(body) for body in _bodies(page, "style")) or none
     scripts = " ".join(digest(body) for body in _bodies(page, "script")) or none
-    policy = (f"default-src 'none'; style-src {styles}; script-src {scripts}; "
-              "img-src data:; base-uri 'none'; form-action 'none'")
-    return page.replace(CSP_PLACEHOLDER, policy, 1)
+    return (f"default-src 'none'; style-src {styles}; script-src {scripts}; "
+            "img-src data:; base-uri 'none'; form-action 'none'")
 
 
 def _bodies(page: str, tag: str) -> list[str]:
@@ -246,6 +257,45 @@ def _bodies(page: str, tag: str) -> list[str]:
 
 def render_html(report: Report, flows: Columns | None = None) -> str:
     """The page, from the same canonical data as report.json (same order, same rounding)."""
+    return _with_csp_hashes(_page(report, flows))
+
+
+PART = 1 << 20
+"""Characters of the page encoded at a time."""
+
+
+def html_parts(report: Report, flows: Columns | None = None) -> Iterator[bytes]:
+    """``render_html``'s page as UTF-8, PART characters at a time, the CSP put in on the way.
+
+    A large report's page is megabytes of text (two bytes a character, once one is past Latin-1:
+    a "…"), and a forked writer's every fresh page of memory is a fault: the page's copy with the
+    CSP and its whole encoding, a few thousand of them, are never made."""
+    page = _page(report, flows)
+    start = page.find(CSP_PLACEHOLDER)
+    if start < 0:
+        start = 0
+    else:  # in the page's head
+        yield (page[:start] + _csp(page)).encode("utf-8")
+        start += len(CSP_PLACEHOLDER)
+    for at in range(start, len(page), PART):
+        yield page[at:at + PART].encode("utf-8")
+
+
+class _AsIs:
+    """Markup for the template to write as it is: its autoescape makes one Markup of the text
+    (``escape`` calls ``__html__``), where a Markup given would be a second copy of the rows."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __html__(self) -> str:
+        return self.text
+
+
+def _page(report: Report, flows: Columns | None) -> str:
+    """The page with the CSP's placeholder (``_csp`` fills it)."""
     from markupsafe import Markup
 
     from tracecheck.report.figures import timeline_svg, world_map_svg
@@ -258,7 +308,7 @@ def render_html(report: Report, flows: Columns | None = None) -> str:
     nothing_judged = data["summary"].get("judged") == 0
     groups, digest = summarised(data["destinations"])
     called = {ip for c in data["calls"] for ip in (*c.get("signalling_to", []), *c.get("media_to", []))}
-    return _with_csp_hashes(template.render(
+    return template.render(
         csp=CSP_PLACEHOLDER,
         pif=policy_in_force(data),
         vantage=vantage_points(data),
@@ -275,8 +325,8 @@ def render_html(report: Report, flows: Columns | None = None) -> str:
         date_label=date_label,
         skipped_total=sum(data["accounting"]["skipped"].values()),
         place=place,
-        destination_rows=destination_rows,
-    ))
+        destination_rows=lambda rows, basis: _AsIs(_rows_text(rows, basis)),
+    )
 
 
 class Html(ReportFormat):
@@ -288,7 +338,11 @@ class Html(ReportFormat):
     order = 1
 
     def render(self, report: Report, flows: Columns) -> bytes:
-        return render_html(report, flows).encode("utf-8")
+        return b"".join(html_parts(report, flows))
+
+    def write(self, report: Report, flows: Columns, out_dir: Path) -> Path:
+        """Written a part at a time (``html_parts``), atomically like the others."""
+        return write_parts_atomically(Path(out_dir) / FILE_NAME, html_parts(report, flows))
 
 
 FORMAT = Html()
