@@ -443,7 +443,8 @@ _ANY_COUNT = st.integers(0, 2 ** 70) | st.sampled_from([2 ** 63 - 1, 2 ** 63, 2 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.floats() | _EDGE_FLOATS | st.none(), _ANY_TEXT, _ANY_COUNT, _ANY_COUNT,
-                          st.booleans() | st.none(), st.lists(st.sampled_from(["192.0.2.9", "2001:db8::1"]), max_size=2)),
+                          st.booleans() | st.none(),
+                          st.lists(st.sampled_from(["192.0.2.9", "2001:db8::1"]), max_size=2)),
                 min_size=1, max_size=4))
 def test_destinations_made_plain_are_as_before_for_any_values(values):
     """The values pydantic dumps as they are, where orjson takes them, are those its JSON text read
