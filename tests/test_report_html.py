@@ -134,15 +134,22 @@ def test_host_names_wrap_after_dots_and_stay_escaped():
     assert str(host_name("api.mypurecloud.ie")) == "api.<wbr>mypurecloud.<wbr>ie"
 
 
-def test_the_page_written_a_part_at_a_time_is_the_page(monkeypatch, tmp_path):
-    """report.html's parts (the CSP put in as they go) are render_html's page as UTF-8, however
-    small the parts: the placeholder's part, a part ending inside a two-byte character, the last."""
+def test_the_page_written_a_piece_at_a_time_is_the_template_rendered_whole(monkeypatch, tmp_path):
+    """report.html's pieces (the template's page with each table's rows put in, ROWS_AT_A_TIME at a
+    time, and the CSP read from it) are the page the template renders with its rows in it, the CSP
+    put in after: however few the rows at a time, hostile names and all."""
+    from tracecheck.report import grouping
     from tracecheck.report.formats import html
 
-    for report in (_hostile_report(), report_samples.report()):
-        page = render_html(report).encode("utf-8")
-        for part in (1, 7, 4096, html.PART):
-            monkeypatch.setattr(html, "PART", part)
-            assert b"".join(html.html_parts(report)) == page
-        assert html.FORMAT.render(report, {}) == html.render_html(report, {}).encode("utf-8")
-        assert html.FORMAT.write(report, {}, tmp_path).read_bytes() == html.render_html(report, {}).encode("utf-8")
+    for report, summarise_above in ((_hostile_report(), None), (report_samples.report(), None), (_hostile_report(), 2)):
+        if summarise_above is not None:  # counted by place and provider, the violations and indeterminates listed
+            monkeypatch.setattr(grouping, "SUMMARISE_ABOVE", summarise_above)
+        whole = html._with_csp_hashes(html._page(report, {}))
+        assert html._ROWS not in whole and "<tr class=" in whole
+        assert ('class="summarised"' in whole) == (summarise_above is not None)
+        for size in (1, 2, 3, html.ROWS_AT_A_TIME):
+            monkeypatch.setattr(html, "ROWS_AT_A_TIME", size)
+            assert render_html(report, {}) == whole
+            assert b"".join(html.html_parts(report, {})) == whole.encode("utf-8")
+        assert html.FORMAT.render(report, {}) == whole.encode("utf-8")
+        assert html.FORMAT.write(report, {}, tmp_path).read_bytes() == whole.encode("utf-8")

@@ -130,14 +130,21 @@ def destination_rows(rows: list[dict[str, Any]], basis: dict[str, str] | None = 
     template's line gives it)."""
     from markupsafe import Markup
 
-    return Markup(_rows_text(rows, BASIS_LABEL if basis is None else basis))
+    return Markup("".join(_rows_texts(rows, BASIS_LABEL if basis is None else basis)))
 
 
-def _rows_text(rows: list[dict[str, Any]], basis: dict[str, str]) -> str:
-    """``destination_rows``'s text."""
+ROWS_AT_A_TIME = 100
+"""Destination rows made into text at a time (``_rows_texts``)."""
+
+
+def _rows_texts(rows: list[dict[str, Any]], basis: dict[str, str]) -> Iterator[str]:
+    """``destination_rows``'s text, ROWS_AT_A_TIME rows at a time."""
     from tracecheck.report.grouping import short_reason
 
-    return "\n".join([_row(d, index, basis, short_reason) for index, d in enumerate(rows)])
+    for start in range(0, len(rows), ROWS_AT_A_TIME):
+        some = rows[start:start + ROWS_AT_A_TIME]
+        yield ("\n" if start else "") + "\n".join([_row(d, index, basis, short_reason)
+                                                   for index, d in enumerate(some, start)])
 
 
 def _row(d: dict[str, Any], index: int, basis: dict[str, str], short_reason) -> str:
@@ -257,45 +264,51 @@ def _bodies(page: str, tag: str) -> list[str]:
 
 def render_html(report: Report, flows: Columns | None = None) -> str:
     """The page, from the same canonical data as report.json (same order, same rounding)."""
-    return _with_csp_hashes(_page(report, flows))
-
-
-PART = 1 << 20
-"""Characters of the page encoded at a time."""
+    return "".join(_page_texts(report, flows))
 
 
 def html_parts(report: Report, flows: Columns | None = None) -> Iterator[bytes]:
-    """``render_html``'s page as UTF-8, PART characters at a time, the CSP put in on the way.
-
-    A large report's page is megabytes of text (two bytes a character, once one is past Latin-1:
-    a "…"), and a forked writer's every fresh page of memory is a fault: the page's copy with the
-    CSP and its whole encoding, a few thousand of them, are never made."""
-    page = _page(report, flows)
-    start = page.find(CSP_PLACEHOLDER)
-    if start < 0:
-        start = 0
-    else:  # in the page's head
-        yield (page[:start] + _csp(page)).encode("utf-8")
-        start += len(CSP_PLACEHOLDER)
-    for at in range(start, len(page), PART):
-        yield page[at:at + PART].encode("utf-8")
+    """``render_html``'s page as UTF-8, a piece at a time (``_page_texts``)."""
+    for text in _page_texts(report, flows):
+        yield text.encode("utf-8")
 
 
-class _AsIs:
-    """Markup for the template to write as it is: its autoescape makes one Markup of the text
-    (``escape`` calls ``__html__``), where a Markup given would be a second copy of the rows."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __html__(self) -> str:
-        return self.text
+_ROWS = "\x00rows\x00"
+"""Where the template's page holds a table's destination rows (``_page_texts`` puts them in): a
+NUL is in nothing else of the page (``visible`` shows a capture's as ``<U+0000>``)."""
 
 
-def _page(report: Report, flows: Columns | None) -> str:
-    """The page with the CSP's placeholder (``_csp`` fills it)."""
+def _page_texts(report: Report, flows: Columns | None) -> Iterator[str]:
+    """The page in pieces: the template's, the CSP put in, and between them each table's rows,
+    ROWS_AT_A_TIME at a time.
+
+    A summarised page's rows are nearly all of it, megabytes of text (two bytes a character, once
+    one is past Latin-1: a "…"), and a forked writer's every fresh page of memory is a fault: the
+    rows are never joined whole, nor copied into a Markup, the page, its copy with the CSP and its
+    encoding (twenty megabytes, 5,000 faults for the 1M corpus).
+
+    The CSP is read from the template's page: the rows hold no ``<style>`` or ``<script>`` (their
+    markup is ours, their text escaped), so the page's inline style and script are the same.  Its
+    placeholder is the first, in the page's head, before any rows."""
+    tables: list[tuple[list[dict[str, Any]], dict[str, str]]] = []
+
+    def rows_later(rows: list[dict[str, Any]], basis: dict[str, str]) -> Any:
+        from markupsafe import Markup
+
+        tables.append((rows, basis))
+        return Markup(_ROWS)
+
+    page = _page(report, flows, rows_later)
+    texts = page.split(_ROWS)
+    texts[0] = texts[0].replace(CSP_PLACEHOLDER, _csp(page), 1)
+    yield texts[0]
+    for (rows, basis), text in zip(tables, texts[1:], strict=True):
+        yield from _rows_texts(rows, basis)
+        yield text
+
+
+def _page(report: Report, flows: Columns | None, rows=destination_rows) -> str:
+    """The page with the CSP's placeholder (``_csp`` fills it) and each table's ``rows(rows, basis)``."""
     from markupsafe import Markup
 
     from tracecheck.report.figures import timeline_svg, world_map_svg
@@ -325,7 +338,7 @@ def _page(report: Report, flows: Columns | None) -> str:
         date_label=date_label,
         skipped_total=sum(data["accounting"]["skipped"].values()),
         place=place,
-        destination_rows=lambda rows, basis: _AsIs(_rows_text(rows, basis)),
+        destination_rows=rows,
     )
 
 
