@@ -274,6 +274,7 @@ def test_report_json_written_a_slice_at_a_time_is_the_same_bytes(monkeypatch):
 
     whole = report()
     expected = json.dumps(canonical_dict(whole), indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
+    monkeypatch.setattr(grouping, "SUMMARISE_ABOVE", 0)  # a report the pages summarise is written in slices
     for size in (1, 2, 3, len(whole.destinations)):
         monkeypatch.setattr(json_report, "SLICE", size)
         assert json_report.render_report_json(whole) == expected
@@ -392,3 +393,70 @@ def test_the_digest_tables_counted_in_one_pass_are_as_one_key_at_a_time(destinat
     assert _tallies(destinations, verdicts, shown) == {
         "by_place": _tally_one_key(destinations, place_of, shown),
         "by_provider": _tally_one_key(destinations, lambda d: d.get("provider") or "no provider named", shown)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.floats(0, 60) | st.sampled_from([0.0, 1.0, 30.0, 59.0, 60.0]),
+                          st.floats(0, 60) | st.sampled_from([0.0, 1.0, 1e-9, 2.0]),
+                          st.integers(0, 2 ** 56) | st.sampled_from([0, 1, 7, 2 ** 53 + 1])), min_size=1, max_size=30))
+def test_flows_spread_all_at_once_are_spread_one_by_one(flows):
+    """``_spread_all`` (the stacked figure's) gives each bucket what ``_spread`` gives it, to the byte,
+    at bucket edges and for byte counts past a double's integers too."""
+    import numpy as np
+
+    from tracecheck.report.figures.timeline import _spread, _spread_all
+
+    ts = np.array([t for _, t, _, _ in flows])
+    duration = np.array([d for _, _, d, _ in flows])
+    sent = np.array([s for *_, s in flows], dtype=np.int64)
+    row = np.array([r for r, *_ in flows], dtype=np.int64)
+    start, end = float(ts.min()), float((ts + duration).max())
+    width = max(end - start, 1e-6) / BUCKETS
+    first = np.minimum(((ts - start) / width).astype(np.int64), BUCKETS - 1)
+    last = np.minimum(((ts + duration - start) / width).astype(np.int64), BUCKETS - 1)
+    at_once = np.zeros((3, BUCKETS), dtype=np.int64)
+    _spread_all(at_once, row, ts, duration, sent, first, last, start, width)
+    one_by_one = [[0] * BUCKETS for _ in range(3)]
+    for r, t, d, s in flows:
+        _spread(one_by_one[r], float(t), float(d), int(s), start, width)
+    assert at_once.tolist() == one_by_one
+
+
+def _plain_as_before(destinations):
+    """``plain_destinations`` as it was: pydantic's JSON text read back by orjson, or one by one."""
+    import orjson
+    from pydantic_core import PydanticSerializationError
+
+    from tracecheck.report import rows
+    from tracecheck.report.model import _DESTINATION_LIST, DESTINATION_FLOATS
+
+    try:
+        dumped = orjson.loads(_DESTINATION_LIST.dump_json(destinations))
+    except PydanticSerializationError:
+        dumped = [rows.plain(d.model_dump(mode="json")) for d in destinations]
+    return rows.finished(dumped, DESTINATION_FLOATS)
+
+
+_ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=6) | st.sampled_from(["\udcff", "a\ud800b", "<é>"])
+_ANY_COUNT = st.integers(0, 2 ** 70) | st.sampled_from([2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1, 2 ** 64, 2 ** 64 + 5])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats() | _EDGE_FLOATS | st.none(), _ANY_TEXT, _ANY_COUNT, _ANY_COUNT,
+                          st.booleans() | st.none(),
+                          st.lists(st.sampled_from(["192.0.2.9", "2001:db8::1"]), max_size=2)),
+                min_size=1, max_size=4))
+def test_destinations_made_plain_are_as_before_for_any_values(values):
+    """The values pydantic dumps as they are, where orjson takes them, are those its JSON text read
+    back gave: types too (an integer past 64 bits came back a float), surrogates, NaN and all."""
+    from tracecheck.report.model import Destination, EvidenceItem, Name, plain_destinations
+    from tracecheck.vocabulary import Verdict
+
+    def made():
+        return [Destination(ip=f"192.0.2.{i}", names=[Name(name=text, source="dns")], first_ts=ts, last_ts=ts,
+                            latitude=ts, longitude=-0.0, verdict=Verdict.VIOLATION, fails=fails, via=via,
+                            flows=flows, orig_bytes=sent, evidence=[EvidenceItem(source="s", claim=text, detail=text)],
+                            reasons=[text], vendor=text)
+                for i, (ts, text, flows, sent, fails, via) in enumerate(values)]
+
+    assert repr(plain_destinations(made())) == repr(_plain_as_before(made()))

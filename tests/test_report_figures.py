@@ -226,3 +226,42 @@ def test_figure_text_for_printable_text_is_as_character_by_character(value, limi
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"
     assert text(value, limit) == escape(shown, quote=True)
+
+
+@settings(max_examples=1000)
+@given(st.floats() | st.integers(-10 ** 6, 10 ** 6) | st.sampled_from([0.05, -0.05, 0.25, -0.25, 0.35, -0.04, -0.0, 2.0 ** 53 + 1])
+       | st.integers(-40000, 40000).map(lambda k: k / 20)
+       | st.tuples(st.integers(-4000, 4000), st.sampled_from([1e-13, -1e-13, 5e-17])).map(lambda p: p[0] / 20 + p[1]))
+def test_a_figures_number_is_its_value_rounded_to_one_decimal(value):
+    """svg.num formats without rounding first: ``.1f`` rounds as ``round(value, 1)`` does, halves included."""
+    from tracecheck.report.figures.svg import num
+
+    rounded = round(float(value), 1)
+    assert num(value) == f"{rounded + 0.0:.1f}".replace("-0.0", "0.0").removesuffix(".0")
+
+
+def _short_reason_as_before(destination, limit=110):
+    reasons = destination.get("reasons") or []
+    if not reasons:
+        return ""
+    reason = " ".join(str(reasons[0]).split())
+    sentence_end = reason.find(". ")
+    if 0 < sentence_end < limit:
+        reason = reason[: sentence_end + 1]
+    if len(reason) > limit:
+        reason = reason[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return reason
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.characters() | st.sampled_from(" \t\n\r\x0b\x0c\x1c\x85\xa0\u2028\u3000.,;:"), max_size=150)
+       | st.lists(st.sampled_from(["word", "x.", " ", "  ", "\t", "\u3000", "é", "\u202e"]), max_size=60).map("".join),
+       st.integers(5, 120))
+def test_a_short_reason_is_its_words_single_spaced_for_any_text(reason, limit):
+    """short_reason skips splitting a printable reason without doubled or outer spaces: such a
+    reason's words are already single-spaced (the space is the one printable whitespace)."""
+    assert short_reason({"reasons": [reason]}, limit) == _short_reason_as_before({"reasons": [reason]}, limit)
+
+
+def test_the_space_is_the_only_printable_whitespace():
+    assert [c for c in range(0x110000) if chr(c).isspace() and chr(c).isprintable()] == [0x20]

@@ -132,3 +132,24 @@ def test_host_names_wrap_after_dots_and_stay_escaped():
     assert "<b>" not in shown and "&lt;b&gt;x&lt;/b&gt;.<wbr>" in shown
     assert "<U+202E>" not in shown and "&lt;U+202E&gt;-<wbr>moc.<wbr>example" in shown
     assert str(host_name("api.mypurecloud.ie")) == "api.<wbr>mypurecloud.<wbr>ie"
+
+
+def test_the_page_written_a_piece_at_a_time_is_the_template_rendered_whole(monkeypatch, tmp_path):
+    """report.html's pieces (the template's page with each table's rows put in, ROWS_AT_A_TIME at a
+    time, and the CSP read from it) are the page the template renders with its rows in it, the CSP
+    put in after: however few the rows at a time, hostile names and all."""
+    from tracecheck.report import grouping
+    from tracecheck.report.formats import html
+
+    for report, summarise_above in ((_hostile_report(), None), (report_samples.report(), None), (_hostile_report(), 2)):
+        if summarise_above is not None:  # counted by place and provider, the violations and indeterminates listed
+            monkeypatch.setattr(grouping, "SUMMARISE_ABOVE", summarise_above)
+        whole = html._with_csp_hashes(html._page(report, {}))
+        assert html._ROWS not in whole and "<tr class=" in whole
+        assert ('class="summarised"' in whole) == (summarise_above is not None)
+        for size in (1, 2, 3, html.ROWS_AT_A_TIME):
+            monkeypatch.setattr(html, "ROWS_AT_A_TIME", size)
+            assert render_html(report, {}) == whole
+            assert b"".join(html.html_parts(report, {})) == whole.encode("utf-8")
+        assert html.FORMAT.render(report, {}) == whole.encode("utf-8")
+        assert html.FORMAT.write(report, {}, tmp_path).read_bytes() == whole.encode("utf-8")

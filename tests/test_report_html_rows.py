@@ -5,11 +5,12 @@ of everything a capture gave, for any text at all."""
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracecheck.report.formats.html import _environment, destination_rows, host_name, place, visible
+from tracecheck.report.formats.html import _environment, destination_rows, host_name, place, utc, visible
 from tracecheck.report.grouping import short_reason
 from tracecheck.vocabulary import BASIS_LABEL
 
@@ -139,3 +140,39 @@ def test_visible_shortcut_for_printable_text_changes_nothing(value):
 
 def test_host_name_breaks_after_dots_and_dashes_only_outside_entities():
     assert str(host_name('a-b.<c>"d')) == 'a-<wbr>b.<wbr>&lt;c&gt;&#34;d'
+
+
+@settings(max_examples=500)
+@given(st.floats(min_value=-62135596800 + 86400, max_value=253402300799 - 86400, allow_nan=False)
+       | st.integers(min_value=-62135596800 + 86400, max_value=253402300799 - 86400)
+       | st.sampled_from([0, 0.0, 1.5, 1e-7, 0.9999995, -0.5, -30610224000.5, -30610224001, -30610223999.25,
+                          1710234046.796585, 4102444800.000001]))
+def test_utc_is_strftime_for_any_moment(ts):
+    """``utc`` writes with isoformat from the year 1000 on: the text strftime wrote, for any moment."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S") + (f".{moment.microsecond:06d}" if moment.microsecond else "")
+    assert utc(ts) == text + " UTC"
+
+
+@settings(max_examples=500)
+@given(text | st.none() | st.integers() | st.booleans() | st.floats(allow_nan=False))
+def test_a_cell_is_markupsafes_escape_of_the_visible_text(value):
+    """``_cell`` escapes a str itself (markupsafe's five characters, in its order): what the
+    template's autoescape wrote, ``visible`` first."""
+    from markupsafe import escape
+
+    from tracecheck.report.formats.html import _cell
+
+    assert _cell(value) == str(escape(visible(value)))
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(["<style>", "</style>", "<script>", "</script>", "<style", "</", ">", "x", "\n", "é",
+                                 "<style></style>"]), max_size=25).map("".join), st.sampled_from(["style", "script"]))
+def test_the_csp_hashes_bodies_are_the_regexs(page, tag):
+    """The page's inline style and script, found by str.find, are what the regex found."""
+    import re
+
+    from tracecheck.report.formats.html import _bodies
+
+    assert _bodies(page, tag) == re.findall(f"<{tag}>(.*?)</{tag}>", page, re.DOTALL)

@@ -40,7 +40,11 @@ def short_reason(destination: dict[str, Any], limit: int = SHORT_REASON) -> str:
     reasons = destination.get("reasons") or []
     if not reasons:
         return ""
-    reason = " ".join(str(reasons[0]).split())
+    reason = str(reasons[0])
+    # Its whitespace made single spaces: already so when it is printable (every whitespace
+    # character but the space is not), with no two spaces together and none at either end.
+    if not reason.isprintable() or "  " in reason or reason[:1] == " " or reason[-1:] == " ":
+        reason = " ".join(reason.split())
     sentence_end = reason.find(". ")
     if 0 < sentence_end < limit:
         reason = reason[: sentence_end + 1]

@@ -73,12 +73,15 @@ _SHARED_LISTS: dict[tuple[Callable, tuple[str, ...]], list[str]] = {}
 
 def ip_sort_key(ip: str) -> tuple:
     """IPv4 before IPv6, numerically; anything unparsable last, by text."""
-    try:  # the common case, a dotted quad as ipaddress writes it, without ipaddress's cost
-        packed = socket.inet_pton(socket.AF_INET, ip)
-        if socket.inet_ntop(socket.AF_INET, packed) == ip:
-            return (4, int.from_bytes(packed, "big"), "")
-    except (OSError, ValueError, TypeError):
-        pass
+    # The common cases, an address as the platform writes it (so one ipaddress reads alike), without
+    # ipaddress's cost: a dotted quad, or IPv6 (a tenth of the time of ipaddress's parse).
+    for family, version in ((socket.AF_INET, 4), (socket.AF_INET6, 6)):
+        try:
+            packed = socket.inet_pton(family, ip)
+            if socket.inet_ntop(family, packed) == ip:
+                return (version, int.from_bytes(packed, "big"), "")
+        except (OSError, ValueError, TypeError):
+            pass
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:

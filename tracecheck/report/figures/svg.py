@@ -30,9 +30,11 @@ def text(value: object, limit: int = MAX_LABEL) -> str:
 
 
 def num(value: float) -> str:
-    """One decimal, no ``-0.0``: the same bytes for the same figure on every machine."""
-    rounded = round(float(value), 1)
-    return f"{rounded + 0.0:.1f}".replace("-0.0", "0.0").removesuffix(".0")
+    """One decimal, no ``-0.0``: the same bytes for the same figure on every machine.
+
+    ``.1f`` rounds the value's exact binary value correctly, as ``round(value, 1)`` does, so it
+    needs no ``round`` first (a test holds it to that); only a zero's sign is left to drop."""
+    return f"{float(value):.1f}".replace("-0.0", "0.0").removesuffix(".0")
 
 
 def worst(verdicts: list[str]) -> str:

@@ -77,8 +77,7 @@ def stacked_bytes(data: Mapping[str, Any], flows: Mapping[str, Sequence], top: i
     many others there are with their series added up, or None): what the figure stacks.
 
     ``bucket_bytes``'s arithmetic, in arrays: a capture of a hundred thousand destinations is a
-    few array passes.  Only the flows that span buckets, and those of the few destinations shown,
-    are spread one by one (``_spread``); the rest of the others fall each in one bucket."""
+    few array passes, and the flows that span buckets are spread all at once (``_spread_all``)."""
     return _stacked(data, flows, top, buckets)[:5]
 
 
@@ -96,23 +95,37 @@ def _stacked(data: Mapping[str, Any], flows: Mapping[str, Sequence], top: int, b
     np.add.at(sent_to, which, sent)  # a flow's buckets add up to exactly its bytes
     present = np.flatnonzero(np.bincount(which, minlength=len(addresses))).tolist()
     shown = _top_ranked(sent_to[present], [addresses[i] for i in present], top)
-    series = {name: [0] * buckets for name in shown}
-    others = np.zeros(buckets, dtype=np.int64) if len(present) > top else None
     first = np.minimum(((ts - start) / width).astype(np.int64), buckets - 1)
     last = np.minimum(((ts + duration - start) / width).astype(np.int64), buckets - 1)
-    is_shown = np.zeros(len(addresses), dtype=bool)
-    is_shown[[number[name] for name in shown]] = True
-    one_bucket = (duration <= 0) | (first == last)
-    if others is not None:
-        simple = one_bucket & ~is_shown[which]
-        np.add.at(others, first[simple], sent[simple])
-    others_list = others.tolist() if others is not None else None
-    for row in np.flatnonzero(is_shown[which] | ~one_bucket).tolist():
-        counts = series.get(addresses[which[row]], others_list)
-        if counts is not None:
-            _spread(counts, float(ts[row]), float(duration[row]), int(sent[row]), start, width)
-    stacked_others = (len(present) - top, others_list) if others_list is not None else None
+    # Each flow's row of ``counts``: its destination's if shown, else the others' (the last row).
+    row_of = np.full(len(addresses), len(shown), dtype=np.int64)
+    row_of[[number[name] for name in shown]] = np.arange(len(shown))
+    counts = np.zeros((len(shown) + 1, buckets), dtype=np.int64)
+    _spread_all(counts, row_of[which], ts, duration, sent, first, last, start, width)
+    series = dict(zip(shown, counts[:len(shown)].tolist()))
+    stacked_others = (len(present) - top, counts[len(shown)].tolist()) if len(present) > top else None
     return start, end, shown, series, stacked_others, number
+
+
+def _spread_all(counts: np.ndarray, row: np.ndarray, ts: np.ndarray, duration: np.ndarray, sent: np.ndarray,
+                first: np.ndarray, last: np.ndarray, start: float, width: float) -> None:
+    """``_spread`` of every flow into ``counts[row]`` (its buckets ``first`` to ``last``), in arrays:
+    the same float operations in the same order, so the same shares, to the byte."""
+    one_bucket = (duration <= 0) | (first == last)
+    np.add.at(counts, (row[one_bucket], first[one_bucket]), sent[one_bucket])
+    spans = np.flatnonzero(~one_bucket)
+    if not len(spans):
+        return
+    # One entry per (flow, bucket it overlaps), a flow's buckets in order.
+    lengths = last[spans] - first[spans] + 1
+    flow = np.repeat(spans, lengths)
+    begins = np.cumsum(lengths) - lengths  # where each flow's entries begin
+    index = first[flow] + (np.arange(len(flow)) - np.repeat(begins, lengths))
+    overlap_end = np.minimum(ts[flow] + duration[flow], start + (index + 1) * width) - ts[flow]
+    share = np.where(index == last[flow], sent[flow], (sent[flow] * overlap_end / duration[flow]).astype(np.int64))
+    given = np.concatenate(([0], share[:-1]))
+    given[begins] = 0
+    np.add.at(counts, (row[flow], index), share - given)
 
 
 def _top_ranked(sent_to: np.ndarray, names: list[str], top: int) -> list[str]:

@@ -8,9 +8,11 @@ from pathlib import Path
 from tracecheck.report.atomic import write_parts_atomically
 from tracecheck.report.interface import Columns, ReportFormat
 
-ROWS_AT_A_TIME = 20_000
+ROWS_AT_A_TIME = 2_000
 """Rows turned into text at a time: the table is written column by column, a text per cell, and
-a hundred thousand flows at once would hold two million of them."""
+a hundred thousand flows at once would hold two million of them.  Few, so that each chunk's
+memory is the last one's again (``json_report.SLICE``: 20,000 at a time took three times the
+faults)."""
 
 
 class FlowsCsv(ReportFormat):

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tracecheck.report.atomic import write_parts_atomically
 from tracecheck.report.interface import Columns, ReportFormat
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import jinja2
 
     from tracecheck.report.model import Report
@@ -77,6 +79,8 @@ def utc(ts: float | None) -> str:
     if ts is None:
         return "—"
     moment = datetime.fromtimestamp(ts, UTC)
+    if moment.year >= 1000:  # the same text, in a third of strftime's time; %Y does not pad a year before 1000
+        return moment.isoformat(" ")[:-len("+00:00")] + " UTC"
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     return text + (f".{moment.microsecond:06d}" if moment.microsecond else "") + " UTC"
 
@@ -111,8 +115,10 @@ def _cell(value: Any) -> str:
     if value.__class__ is str:
         if value.isprintable():  # visible would change nothing
             if "&" in value or "<" in value or ">" in value or "'" in value or '"' in value:
-                return str(_escape(value))
-            return value  # nothing to escape: markupsafe's Markup is not made for nothing
+                # markupsafe's escape of a str, without the Markup it is wrapped in (made in Python)
+                return (value.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+                        .replace("'", "&#39;").replace('"', "&#34;"))
+            return value  # nothing to escape
     elif value.__class__ is int:
         return str(value)
     return str(_escape(visible(value)))
@@ -124,10 +130,21 @@ def destination_rows(rows: list[dict[str, Any]], basis: dict[str, str] | None = 
     template's line gives it)."""
     from markupsafe import Markup
 
+    return Markup("".join(_rows_texts(rows, BASIS_LABEL if basis is None else basis)))
+
+
+ROWS_AT_A_TIME = 100
+"""Destination rows made into text at a time (``_rows_texts``)."""
+
+
+def _rows_texts(rows: list[dict[str, Any]], basis: dict[str, str]) -> Iterator[str]:
+    """``destination_rows``'s text, ROWS_AT_A_TIME rows at a time."""
     from tracecheck.report.grouping import short_reason
 
-    basis = BASIS_LABEL if basis is None else basis
-    return Markup("\n".join([_row(d, index, basis, short_reason) for index, d in enumerate(rows)]))
+    for start in range(0, len(rows), ROWS_AT_A_TIME):
+        some = rows[start:start + ROWS_AT_A_TIME]
+        yield ("\n" if start else "") + "\n".join([_row(d, index, basis, short_reason)
+                                                   for index, d in enumerate(some, start)])
 
 
 def _row(d: dict[str, Any], index: int, basis: dict[str, str], short_reason) -> str:
@@ -148,7 +165,8 @@ def _row(d: dict[str, Any], index: int, basis: dict[str, str], short_reason) -> 
     out.append('</td>\n<td class="name">')
     names = d["names"]
     if names:
-        out.append(f'<code>{host_name(names[0]["name"])}</code> <span class="muted">({_cell(names[0]["source"])})</span>')
+        first = _cell(names[0]["name"]).replace(".", ".<wbr>").replace("-", "-<wbr>")  # host_name, without its Markup
+        out.append(f'<code>{first}</code> <span class="muted">({_cell(names[0]["source"])})</span>')
         if len(names) > 1:
             out.append(f'<br><span class="muted">+{len(names) - 1} more</span>')
     else:
@@ -158,7 +176,8 @@ def _row(d: dict[str, Any], index: int, basis: dict[str, str], short_reason) -> 
     if d["jurisdictions"]:
         out.append(f'<br><span class="muted jurisdictions">{_cell(", ".join(map(str, d["jurisdictions"])))}</span>')
     evidence = d["evidence"]
-    out.append(f'</td>\n<td class="num" data-value="{_cell(d["orig_bytes"])}">{thousands(d["orig_bytes"])} B</td>\n'
+    sent = thousands(d["orig_bytes"])
+    out.append(f'</td>\n<td class="num" data-value="{_cell(d["orig_bytes"])}">{sent} B</td>\n'
                f'<td><span class="reason">{_cell(short_reason(d))}</span>\n'
                f'<details><summary>full evidence{f" ({len(evidence)})" if evidence else ""}</summary>\n')
     if d["reasons"]:
@@ -168,7 +187,7 @@ def _row(d: dict[str, Any], index: int, basis: dict[str, str], short_reason) -> 
                             for n in names])
         out.append(f"<p>Names: {listed}</p>")
     flows = d["flows"]
-    out.append(f'<p>{_cell(flows)} flow{"" if flows == 1 else "s"}, sent {thousands(d["orig_bytes"])} B, '
+    out.append(f'<p>{_cell(flows)} flow{"" if flows == 1 else "s"}, sent {sent} B, '
                f'received {thousands(d["resp_bytes"])} B, {utc(d["first_ts"])} to {utc(d["last_ts"])}')
     if verdict != "not_assessed":
         out.append(f'; basis: {_cell(basis.get(d.get("basis", ""), d.get("basis", "")))}')
@@ -213,19 +232,83 @@ CSP_PLACEHOLDER = "__CSP_HASHES__"
 
 def _with_csp_hashes(page: str) -> str:
     """Allow exactly the page's own inline style and script, by their SHA-256, and nothing else."""
+    return page.replace(CSP_PLACEHOLDER, _csp(page), 1)
+
+
+def _csp(page: str) -> str:
+    """The Content-Security-Policy of ``page``: its own inline style and script, by their SHA-256."""
     def digest(body: str) -> str:
         return "'sha256-" + base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode("ascii") + "'"
 
     none = "'none'"
-    styles = " ".join(digest(body) for body in re.findall(r"<style>(.*?)</style>", page, re.DOTALL)) or none
-    scripts = " ".join(digest(body) for body in re.findall(r"<script>(.*?)</script>", page, re.DOTALL)) or none
-    policy = (f"default-src 'none'; style-src {styles}; script-src {scripts}; "
-              "img-src data:; base-uri 'none'; form-action 'none'")
-    return page.replace(CSP_PLACEHOLDER, policy, 1)
+    styles = " ".join(digest(body) for body in _bodies(page, "style")) or none
+    scripts = " ".join(digest(body) for body in _bodies(page, "script")) or none
+    return (f"default-src 'none'; style-src {styles}; script-src {scripts}; "
+            "img-src data:; base-uri 'none'; form-action 'none'")
+
+
+def _bodies(page: str, tag: str) -> list[str]:
+    """What ``re.findall(f"<{tag}>(.*?)</{tag}>", page, re.DOTALL)`` finds, found by ``str.find``:
+    the regex steps through a page of megabytes character by character."""
+    opening, closing = f"<{tag}>", f"</{tag}>"
+    found = []
+    start = page.find(opening)
+    while start >= 0:
+        end = page.find(closing, start + len(opening))
+        if end < 0:  # nor is there one after any later opening
+            break
+        found.append(page[start + len(opening):end])
+        start = page.find(opening, end + len(closing))
+    return found
 
 
 def render_html(report: Report, flows: Columns | None = None) -> str:
     """The page, from the same canonical data as report.json (same order, same rounding)."""
+    return "".join(_page_texts(report, flows))
+
+
+def html_parts(report: Report, flows: Columns | None = None) -> Iterator[bytes]:
+    """``render_html``'s page as UTF-8, a piece at a time (``_page_texts``)."""
+    for text in _page_texts(report, flows):
+        yield text.encode("utf-8")
+
+
+_ROWS = "\x00rows\x00"
+"""Where the template's page holds a table's destination rows (``_page_texts`` puts them in): a
+NUL is in nothing else of the page (``visible`` shows a capture's as ``<U+0000>``)."""
+
+
+def _page_texts(report: Report, flows: Columns | None) -> Iterator[str]:
+    """The page in pieces: the template's, the CSP put in, and between them each table's rows,
+    ROWS_AT_A_TIME at a time.
+
+    A summarised page's rows are nearly all of it, megabytes of text (two bytes a character, once
+    one is past Latin-1: a "…"), and a forked writer's every fresh page of memory is a fault: the
+    rows are never joined whole, nor copied into a Markup, the page, its copy with the CSP and its
+    encoding (twenty megabytes, 5,000 faults for the 1M corpus).
+
+    The CSP is read from the template's page: the rows hold no ``<style>`` or ``<script>`` (their
+    markup is ours, their text escaped), so the page's inline style and script are the same.  Its
+    placeholder is the first, in the page's head, before any rows."""
+    tables: list[tuple[list[dict[str, Any]], dict[str, str]]] = []
+
+    def rows_later(rows: list[dict[str, Any]], basis: dict[str, str]) -> Any:
+        from markupsafe import Markup
+
+        tables.append((rows, basis))
+        return Markup(_ROWS)
+
+    page = _page(report, flows, rows_later)
+    texts = page.split(_ROWS)
+    texts[0] = texts[0].replace(CSP_PLACEHOLDER, _csp(page), 1)
+    yield texts[0]
+    for (rows, basis), text in zip(tables, texts[1:], strict=True):
+        yield from _rows_texts(rows, basis)
+        yield text
+
+
+def _page(report: Report, flows: Columns | None, rows=destination_rows) -> str:
+    """The page with the CSP's placeholder (``_csp`` fills it) and each table's ``rows(rows, basis)``."""
     from markupsafe import Markup
 
     from tracecheck.report.figures import timeline_svg, world_map_svg
@@ -238,7 +321,7 @@ def render_html(report: Report, flows: Columns | None = None) -> str:
     nothing_judged = data["summary"].get("judged") == 0
     groups, digest = summarised(data["destinations"])
     called = {ip for c in data["calls"] for ip in (*c.get("signalling_to", []), *c.get("media_to", []))}
-    return _with_csp_hashes(template.render(
+    return template.render(
         csp=CSP_PLACEHOLDER,
         pif=policy_in_force(data),
         vantage=vantage_points(data),
@@ -255,8 +338,8 @@ def render_html(report: Report, flows: Columns | None = None) -> str:
         date_label=date_label,
         skipped_total=sum(data["accounting"]["skipped"].values()),
         place=place,
-        destination_rows=destination_rows,
-    ))
+        destination_rows=rows,
+    )
 
 
 class Html(ReportFormat):
@@ -268,7 +351,11 @@ class Html(ReportFormat):
     order = 1
 
     def render(self, report: Report, flows: Columns) -> bytes:
-        return render_html(report, flows).encode("utf-8")
+        return b"".join(html_parts(report, flows))
+
+    def write(self, report: Report, flows: Columns, out_dir: Path) -> Path:
+        """Written a part at a time (``html_parts``), atomically like the others."""
+        return write_parts_atomically(Path(out_dir) / FILE_NAME, html_parts(report, flows))
 
 
 FORMAT = Html()
