@@ -12,6 +12,8 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from capture_builders import (ETHERNET, RAW, SECOND, SLL, T0, flow_summary, flows_of, frames_of, ng_block, ng_custom,
                               ng_epb, ng_idb, ng_isb, ng_nrb, ng_opb, ng_shb, ng_spb, pcap_bytes, pcapng_bytes, tcp, udp,
@@ -562,3 +564,36 @@ def test_a_block_s_array_is_used_again_only_once_nothing_refers_to_it(tmp_path, 
         streamed = [f for batch in capture.batches() for f in frame_bytes(batch)]  # each let go of
     assert streamed == [f for _, f in frames]
     assert len(handed_out) > 10 and sum(reused for reused, _ in handed_out) >= len(handed_out) - records.BlockPool.KEEP
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.integers(0, 1600), min_size=1, max_size=25), chunk=st.integers(1, 3000),
+       block=st.sampled_from([700, 2000, 9000]), damage=st.sampled_from(["none", "cut", "huge claim"]))
+def test_a_block_read_and_walked_a_chunk_at_a_time_gives_what_one_read_gives(sizes, chunk, block, damage):
+    """pcap blocks are read and walked a chunk (``pcap.CHUNK``) at a time, while in the cache:
+    the same records, bytes, counts and warnings as a block read whole, for any chunk size,
+    frames larger than a block, a file cut short or a record claiming too much."""
+    import io
+
+    import tracecheck.ingest.pcap as pcap_module
+    from tracecheck.ingest.records import MAX_FRAME, ReadStats
+
+    data = bytearray(pcap_bytes([(T0 + i, bytes([i % 251]) * size) for i, size in enumerate(sizes)]))
+    if damage == "cut":
+        data = data[:-3]
+    elif damage == "huge claim":
+        data += struct.pack("<IIII", 9, 0, MAX_FRAME + 1, MAX_FRAME + 1) + bytes(40)
+
+    def read(chunk_size: int):
+        stats = ReadStats()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(pcap_module, "BLOCK_SIZE", block)
+            patch.setattr(pcap_module, "CHUNK", chunk_size)
+            stream = io.BytesIO(bytes(data))
+            stream.read(4)  # the magic, as open_capture has read it
+            stream.seek(0)
+            batches = list(pcap_module.read_pcap(stream, stats))
+        frames = [bytes(b.data[o:o + c]) for b in batches for o, c in zip(b.offset.tolist(), b.caplen.tolist())]
+        return frames, [t for b in batches for t in b.ts_ns.tolist()], stats.records, dict(stats.skipped), stats.warnings
+
+    assert read(chunk) == read(1 << 40)
