@@ -15,13 +15,11 @@ give the same report.json, byte for byte, on any day.
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 from tracecheck import __version__
 from tracecheck.classify import classify, classify_media, load_catalog
@@ -133,42 +131,6 @@ class _Checked:
     catalog_copies: dict
     formats: set[str]
     out: Path
-    geo_sources: _Early
-    """The data sources destinations are placed with (``Resolver.load_sources``), loaded early if
-    the flow stage leaves time for it."""
-
-
-class _Early:
-    """A load a later stage needs, done as soon as there is time for it -- while the flow stage
-    waits for a batch (``build_flows``' ``while_waiting``) -- else when first asked for.  Its
-    error, if it fails, is raised where it is asked for, as if it had only been done then."""
-
-    def __init__(self, load: Callable[[], Any]) -> None:
-        self._load = load
-        self._done = False
-        self._value: Any = None
-        self._error: Exception | None = None
-
-    def __call__(self) -> None:
-        if not self._done:
-            self._done = True
-            try:
-                self._value = self._load()
-            except Exception as err:  # noqa: BLE001 - kept, and raised by get()
-                self._error = err
-
-    def get(self) -> Any:
-        self()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-def _page_tools() -> None:
-    """What the report page's writer imports (jinja2 above all): loaded while the flow stage
-    waits, and inherited by the process that writes the page (``report.side_by_side``)."""
-    for module in ("jinja2", "tracecheck.report.formats.html"):
-        importlib.import_module(module)
 
 
 def check(request: AnalyzeRequest) -> _Checked:
@@ -198,15 +160,7 @@ def check(request: AnalyzeRequest) -> _Checked:
     catalog_copies = read_copies(request.catalogs)
     out = Path(request.out_dir) if request.out_dir is not None else default_out_dir((request.captures or request.logs)[0])
     check_out_dir(out, request.force)
-    db_dir, rdap = Path(request.db_dir), request.rdap
-
-    def geo_sources() -> tuple:
-        from tracecheck.geo.lookup import Resolver
-
-        return Resolver.load_sources(db_dir, rdap)
-
-    return _Checked(policy, default_policy, policy_bytes, site, catalog, catalog_copies, formats, out,
-                    _Early(geo_sources))
+    return _Checked(policy, default_policy, policy_bytes, site, catalog, catalog_copies, formats, out)
 
 
 def analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] | None = None) -> AnalysisResult:
@@ -244,16 +198,14 @@ def _analyze(request: AnalyzeRequest, progress: Callable[[str, int, int], None] 
         read = _JudgeInput(logs.reading, logs.traffic, logs.local, logs.observability, logs.outside_scope,
                            notes=logs.notes)
     else:
-        read = _read_captures(request, checked, progress)
+        read = _read_captures(request, checked.policy, progress)
     return _judge_and_write(request, checked, read)
 
 
-def _read_captures(request: AnalyzeRequest, checked: _Checked,
+def _read_captures(request: AnalyzeRequest, policy: Policy,
                    progress: Callable[[str, int, int], None] | None) -> _JudgeInput:
     """The captures' flows, names and calls, per destination."""
-    policy = checked.policy
-    named = build_named_flows([str(p) for p in request.captures], hash_files=True, progress=progress,
-                              while_waiting=[checked.geo_sources, _Early(_page_tools)])
+    named = build_named_flows([str(p) for p in request.captures], hash_files=True, progress=progress)
     reading, calls, names, relayed, turn_flows = (named.result, named.calls, named.names, named.relayed,
                                                   named.turn_flows)
     del named  # the dissectors' per-flow state goes with it: a few hundred bytes a destination
@@ -283,7 +235,7 @@ def _judge_and_write(request: AnalyzeRequest, checked: _Checked, read: _JudgeInp
 
     from tracecheck.geo.lookup import Resolver
 
-    resolver = Resolver(*checked.geo_sources.get(), today=on)
+    resolver = Resolver.from_settings(Path(request.db_dir), rdap=request.rdap, today=on)
     services = {ip: _classify(t, catalog) for ip, t in traffic.items()}
     # Names place an address only if the client asked for them or a resolver gave them: a STUN
     # REALM or a server's greeting says who runs it, never where (CLASSIFY_ONLY_SOURCES).

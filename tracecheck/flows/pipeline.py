@@ -8,7 +8,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
@@ -55,14 +55,10 @@ class FlowResult:
 
 
 def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: PacketHook | None = None,
-                progress: Callable[[str, int, int], None] | None = None,
-                while_waiting: Sequence[Callable[[], object]] = ()) -> FlowResult:
+                progress: Callable[[str, int, int], None] | None = None) -> FlowResult:
     """Read every capture in order (flows may continue from one file into the next).
 
-    ``hash_files``: hash each file too; the digests are in ``captures`` after ``hash_captures``.
-    ``while_waiting``: loads a later stage will need, each done once, in order, whenever the next
-    batch is not read yet (this thread would only wait then); those not reached are left undone."""
-    chores = list(while_waiting)
+    ``hash_files``: hash each file too; the digests are in ``captures`` after ``hash_captures``."""
     decoder = Decoder()
     builder = FlowBuilder()
     captures: list[CaptureInfo] = []
@@ -77,7 +73,7 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
         names.append(str(path))
         size = os.path.getsize(path) if os.path.exists(path) else 0
         with open_capture(path, hash_file=hash_files) as capture:
-            for batch, packets, batch_skipped in _read_ahead(capture, decoder, records, chores):
+            for batch, packets, batch_skipped in _read_ahead(capture, decoder, records):
                 skipped += batch_skipped
                 decoded += len(batch) - sum(batch_skipped.values())
                 flow_of = builder.add(packets, index)
@@ -153,11 +149,11 @@ class NamedFlows:
 
 def build_named_flows(paths: Iterable[str], hash_files: bool = False,
                       progress: Callable[[str, int, int], None] | None = None,
-                      parallel: bool | None = None, while_waiting: Sequence[Callable[[], object]] = ()) -> NamedFlows:
+                      parallel: bool | None = None) -> NamedFlows:
     """``build_flows`` with the dissectors riding along (DNS, TLS, QUIC, HTTP, SIP, RTP, STUN).
 
     ``parallel``: run the dissectors in a second process (None: when the captures are large
-    enough for it to pay and the machine has a second core).  ``while_waiting``: as ``build_flows``'."""
+    enough for it to pay and the machine has a second core)."""
     from tracecheck.dissect.session import Dissection
     from tracecheck.dissect.worker import DissectionWorker, worth_a_process
 
@@ -170,8 +166,7 @@ def build_named_flows(paths: Iterable[str], hash_files: bool = False,
     worker = DissectionWorker() if parallel else None
     try:
         hook = _shared_with(worker, dissection) if worker else dissection.on_packets
-        result = build_flows(paths, hash_files=hash_files, on_packets=hook, progress=progress,
-                             while_waiting=while_waiting)
+        result = build_flows(paths, hash_files=hash_files, on_packets=hook, progress=progress)
         # The worker's findings (unpickled) and the named table: tens of thousands of objects
         # that all live on, made while the table waits.
         with collector_paused():
@@ -203,11 +198,10 @@ def _shared_with(worker, dissection: Dissection) -> PacketHook:
     return hook
 
 
-def _read_ahead(capture, decoder: Decoder, first_record: int, chores: list[Callable[[], object]]):
+def _read_ahead(capture, decoder: Decoder, first_record: int):
     """Yield (batch, packets, skipped) while the next batch is already being read and decoded
     on a second thread: the walk and NumPy's bulk work (which releases the GIL) overlap the
-    flow stage, so both cores work.  While no batch is ready, the first of ``chores`` is done
-    (and dropped from the list)."""
+    flow stage, so both cores work."""
     ready: queue.Queue = queue.Queue(maxsize=1)
     done = object()
     stop = threading.Event()
@@ -232,7 +226,7 @@ def _read_ahead(capture, decoder: Decoder, first_record: int, chores: list[Calla
     worker.start()
     try:
         while True:
-            item = _next_ready(ready, chores)
+            item = ready.get()
             if item is done:
                 return
             if isinstance(item, BaseException):
@@ -241,13 +235,3 @@ def _read_ahead(capture, decoder: Decoder, first_record: int, chores: list[Calla
     finally:
         stop.set()
         worker.join()
-
-
-def _next_ready(ready: queue.Queue, chores: list[Callable[[], object]]):
-    """The next item of ``ready``; while there is none yet, chores are done, one at a time."""
-    while chores:
-        try:
-            return ready.get_nowait()
-        except queue.Empty:
-            chores.pop(0)()
-    return ready.get()

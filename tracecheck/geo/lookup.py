@@ -137,12 +137,6 @@ class Resolver:
     @classmethod
     def from_settings(cls, db_dir: Path, rdap: bool = False, **options: Any) -> "Resolver":
         """Every source imported into ``db_dir``, the embedded default, and RDAP if asked."""
-        return cls(*cls.load_sources(db_dir, rdap), **options)
-
-    @staticmethod
-    def load_sources(db_dir: Path, rdap: bool = False) -> tuple[list[RangeSource], Any, list[Any]]:
-        """``from_settings``' sources, loaded (range sources, the embedded default, point sources):
-        what the constructor takes first."""
         range_sources, points = [], []
         for loaded in store.load_sources(Path(db_dir), compiled=True):
             (range_sources if isinstance(loaded, RangeSource) else points).append(loaded)
@@ -150,7 +144,7 @@ class Resolver:
             from tracecheck.geo.sources.rdap import RdapClient
 
             points.append(RdapClient(Path(db_dir)))
-        return range_sources, embedded_source.load(), points
+        return cls(range_sources, embedded_source.load(), points, **options)
 
     @classmethod
     def from_files(cls, files: Iterable[tuple[Path | str, str]], *, embedded: bool = True, **options: Any) -> "Resolver":
