@@ -23,6 +23,10 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the platform do
 class _Format:
     def __init__(self, name: str, page: bool = False, fail=None) -> None:
         self.name, self.file_name, self.page, self.fail = name, f"{name}.out", page, fail
+        self.prepared: list[int] = []
+
+    def prepare(self) -> None:
+        self.prepared.append(os.getpid())
 
 
 def _writer(out_dir):
@@ -69,6 +73,18 @@ def test_pages_are_written_by_a_child_and_the_rest_here_in_the_formats_order(tmp
     writers = {f.name: int((tmp_path / f.file_name).read_text()) for f in formats}
     assert writers["json"] == writers["csv"] == os.getpid()
     assert writers["html"] == writers["pdf"] == forked[0] != os.getpid()
+    # What the pages need was loaded here, before the fork, once each: the child starts with it.
+    assert [f.prepared for f in formats] == [[], [os.getpid()], [], [os.getpid()]]
+
+
+def test_the_page_s_template_engine_is_loaded_before_the_fork():
+    import subprocess
+    import sys
+
+    probe = ("import sys; from tracecheck.report.formats.html import FORMAT; before = 'jinja2' in sys.modules; "
+             "FORMAT.prepare(); print(before, 'jinja2' in sys.modules, 'tracecheck.report.figures' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "True", "True"], done.stderr
 
 
 def test_without_both_kinds_nothing_is_forked(tmp_path):

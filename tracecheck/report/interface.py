@@ -40,6 +40,10 @@ class ReportFormat(ABC):
     """A page for people to read (report.html, report.pdf): of a large report, written by a forked
     process while this one writes the rest (``side_by_side``)."""
 
+    def prepare(self) -> None:
+        """Import what rendering will need, ahead of it: done before a forked process writes the
+        page (``side_by_side``), which then starts with it loaded instead of loading it itself."""
+
     @abstractmethod
     def render(self, report: Report, flows: Columns) -> bytes:
         """The file's bytes: the same report and flows give the same bytes, every time."""
