@@ -568,32 +568,48 @@ def test_a_block_s_array_is_used_again_only_once_nothing_refers_to_it(tmp_path, 
 
 @settings(max_examples=60, deadline=None)
 @given(sizes=st.lists(st.integers(0, 1600), min_size=1, max_size=25), chunk=st.integers(1, 3000),
-       block=st.sampled_from([700, 2000, 9000]), damage=st.sampled_from(["none", "cut", "huge claim"]))
-def test_a_block_read_and_walked_a_chunk_at_a_time_gives_what_one_read_gives(sizes, chunk, block, damage):
-    """pcap blocks are read and walked a chunk (``pcap.CHUNK``) at a time, while in the cache:
-    the same records, bytes, counts and warnings as a block read whole, for any chunk size,
-    frames larger than a block, a file cut short or a record claiming too much."""
+       block=st.sampled_from([700, 2000, 9000]), damage=st.sampled_from(["none", "cut", "huge claim"]),
+       fmt=st.sampled_from(["pcap", "pcapng", "pcapng, two sections"]))
+def test_a_block_read_and_walked_a_chunk_at_a_time_gives_what_one_read_gives(sizes, chunk, block, damage, fmt):
+    """Blocks are read and walked a chunk (``records.CHUNK``) at a time, while in the cache: the
+    same records, bytes, counts and warnings as a block read whole, for any chunk size, frames
+    larger than a block, a file cut short or a record claiming too much; in pcapng also other
+    blocks and a second section among the packets."""
     import io
 
     import tracecheck.ingest.pcap as pcap_module
+    import tracecheck.ingest.pcapng as pcapng_module
+    import tracecheck.ingest.records as records_module
     from tracecheck.ingest.records import MAX_FRAME, ReadStats
 
-    data = bytearray(pcap_bytes([(T0 + i, bytes([i % 251]) * size) for i, size in enumerate(sizes)]))
+    frames = [bytes([i % 251]) * size for i, size in enumerate(sizes)]
+    if fmt == "pcap":
+        data = bytearray(pcap_bytes([(T0 + i, frame) for i, frame in enumerate(frames)]))
+        claim = struct.pack("<IIII", 9, 0, MAX_FRAME + 1, MAX_FRAME + 1) + bytes(40)
+    else:
+        data = bytearray(ng_shb() + ng_idb(ETHERNET))
+        for i, frame in enumerate(frames):
+            data += ng_epb(0, i, frame)
+            if i == len(frames) // 2:
+                data += ng_isb(0) + (ng_shb() + ng_idb(RAW) if fmt.endswith("sections") else ng_spb(frame))
+        claim = struct.pack("<II", 6, 0xFFFFFFFC) + bytes(40)
     if damage == "cut":
         data = data[:-3]
     elif damage == "huge claim":
-        data += struct.pack("<IIII", 9, 0, MAX_FRAME + 1, MAX_FRAME + 1) + bytes(40)
+        data += claim
+    read_format = pcap_module.read_pcap if fmt == "pcap" else pcapng_module.read_pcapng
 
     def read(chunk_size: int):
         stats = ReadStats()
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(pcap_module, "BLOCK_SIZE", block)
-            patch.setattr(pcap_module, "CHUNK", chunk_size)
-            stream = io.BytesIO(bytes(data))
-            stream.read(4)  # the magic, as open_capture has read it
-            stream.seek(0)
-            batches = list(pcap_module.read_pcap(stream, stats))
+            patch.setattr(pcapng_module, "BLOCK_SIZE", block)
+            patch.setattr(records_module, "CHUNK", chunk_size)
+            batches = list(read_format(io.BytesIO(bytes(data)), stats))
         frames = [bytes(b.data[o:o + c]) for b in batches for o, c in zip(b.offset.tolist(), b.caplen.tolist())]
-        return frames, [t for b in batches for t in b.ts_ns.tolist()], stats.records, dict(stats.skipped), stats.warnings
+        return (frames, [t for b in batches for t in b.ts_ns.tolist()], [l for b in batches for l in b.linktype.tolist()],
+                stats.records, dict(stats.skipped), dict(stats.notes), stats.warnings)
 
-    assert read(chunk) == read(1 << 40)
+    whole = read(1 << 40)
+    assert read(chunk) == whole
+    assert len(whole[0]) >= len(frames) - 1

@@ -14,7 +14,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from tracecheck.ingest import walk
-from tracecheck.ingest.records import BLOCK_SIZE, MAX_FRAME, PAD, BlockPool, ReadStats, RecordBatch, make_batch
+from tracecheck.ingest.records import BLOCK_SIZE, MAX_FRAME, BlockPool, BlockRead, ReadStats, RecordBatch, make_batch
 
 # magic as read little-endian -> (file is little-endian, nanosecond timestamps, record header size)
 MAGICS = {
@@ -82,31 +82,17 @@ def read_pcap(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> Iter
         want = max(BLOCK_SIZE, record_header + caplen - len(carry)) if pos <= last else BLOCK_SIZE
 
 
-CHUNK = 2 << 20
-"""Bytes read at a time within a block, and walked at once: while they are still in the cache.
-A block read whole (32 MiB) and then walked is walked from memory, a stall at every record."""
-
-
 def _read_and_walk(stream, carry, want: int, pool: BlockPool, record_header: int, little: bool):
-    """``read_block`` and the walk of its records, a chunk at a time."""
-    kept = len(carry)
-    store = pool.array(kept + want + PAD)
-    store[:kept] = np.frombuffer(carry, dtype=np.uint8) if kept else store[:0]
-    view = memoryview(store)
-    records = walk.capacity(kept + want, record_header, walk.PCAP_COLUMNS)
-    size, count, pos, caplen, eof = kept, 0, 0, 0, False
-    while size < kept + want:
-        asked = min(CHUNK, kept + want - size)
-        got = stream.readinto(view[size:size + asked])
-        size += got
-        if got < asked:
-            eof = True
-        walked, pos, caplen = walk.pcap_records(view[:size], records[count:], pos, record_header, little, MAX_FRAME)
+    """A block and the walk of its records, each chunk walked as it is read (``BlockRead``)."""
+    reading = BlockRead(stream, carry, want, pool)
+    records = walk.capacity(reading.end, record_header, walk.PCAP_COLUMNS)
+    count, pos, caplen = 0, 0, 0
+    while reading.read_chunk():
+        walked, pos, caplen = walk.pcap_records(reading.data, records[count:], pos, record_header, little, MAX_FRAME)
         count += walked
-        if eof or (caplen > MAX_FRAME and pos <= size - record_header):
-            break
-    store[size:size + PAD] = 0
-    return view[:size], eof, records, count, pos, caplen
+        if caplen > MAX_FRAME and pos <= reading.size - record_header:
+            break  # corrupt from here: nothing after it is read
+    return reading.data, reading.eof, records, count, pos, caplen
 
 
 def _batch(block, records, frac_to_ns, record_header, linktype, record, stats) -> RecordBatch:

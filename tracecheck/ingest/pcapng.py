@@ -15,7 +15,7 @@ import numpy as np
 
 from tracecheck.ingest import walk
 from tracecheck.ingest.pcapng_options import IF_TSOFFSET, IF_TSRESOL, walk_options
-from tracecheck.ingest.records import BLOCK_SIZE, MAX_FRAME, BlockPool, ReadStats, RecordBatch, make_batch, read_block
+from tracecheck.ingest.records import BLOCK_SIZE, MAX_FRAME, BlockPool, BlockRead, ReadStats, RecordBatch, make_batch
 
 SECTION_HEADER = 0x0A0D0D0A
 INTERFACE_DESCRIPTION = 1
@@ -79,65 +79,70 @@ def read_pcapng(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> It
     want = BLOCK_SIZE
     pool = BlockPool()
     while True:
-        block, eof = read_block(stream, carry, want, pool)
-        length = len(block)
-        found = _Found(length)           # the packet blocks, in file order
+        # The block is walked as far as each chunk read reaches, while its bytes are in the cache
+        # (``BlockRead``): a chunk's end is like a block's end to the walk.
+        reading = BlockRead(stream, carry, want, pool)
+        found = _Found(reading.end)      # the packet blocks, in file order
         odd: dict[int, tuple] = {}       # row in ``found`` -> fields of a simple/obsolete block
         pos = 0
-        need = 0
         new_section = False
         head = struct.Struct(section.endian + "II").unpack_from
-        while pos + 12 <= length:
-            # Runs of well-formed enhanced packet blocks go by in one call; any other block
-            # (and a packet block the walk refuses) is dealt with below, one at a time.
-            count, pos = walk.pcapng_packets(block, found.room(), pos, section.little, MIN_LENGTH[ENHANCED_PACKET], MAX_BLOCK)
-            found.used += count
-            if found.full():
-                continue
-            if pos + 12 > length:
-                break
-            btype = head(block, pos)[0]
-            if btype == SECTION_HEADER:
-                if found.used:  # a new section may change byte order and interfaces: flush first
-                    new_section = True
+        while reading.read_chunk():
+            block, length, need = reading.data, reading.size, 0
+            while pos + 12 <= length:
+                # Runs of well-formed enhanced packet blocks go by in one call; any other block
+                # (and a packet block the walk refuses) is dealt with below, one at a time.
+                count, pos = walk.pcapng_packets(block, found.room(), pos, section.little, MIN_LENGTH[ENHANCED_PACKET], MAX_BLOCK)
+                found.used += count
+                if found.full():
+                    continue
+                if pos + 12 > length:
                     break
-                if not _start_section(block, pos, length, section, stats):
-                    if _incomplete_shb(block, pos, length):
-                        need = 28
+                btype = head(block, pos)[0]
+                if btype == SECTION_HEADER:
+                    if found.used:  # a new section may change byte order and interfaces: flush first
+                        new_section = True
                         break
-                    _corrupt(stats, file_pos + pos, "section header block is malformed")
+                    if not _start_section(block, pos, length, section, stats):
+                        if _incomplete_shb(block, pos, length):
+                            need = 28
+                            break
+                        _corrupt(stats, file_pos + pos, "section header block is malformed")
+                        return
+                    head = struct.Struct(section.endian + "II").unpack_from
+                    pos += head(block, pos)[1]
+                    continue
+                blen = head(block, pos)[1]
+                if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+                    if found.used:
+                        yield _batch(block, found.rows(), odd, section, record, stats)
+                    _corrupt(stats, file_pos + pos, f"block of type {btype:#x} claims length {blen}")
                     return
-                head = struct.Struct(section.endian + "II").unpack_from
-                pos += head(block, pos)[1]
-                continue
-            blen = head(block, pos)[1]
-            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
-                if found.used:
-                    yield _batch(block, found.rows(), odd, section, record, stats)
-                _corrupt(stats, file_pos + pos, f"block of type {btype:#x} claims length {blen}")
-                return
-            if pos + blen > length:
-                need = blen
-                break
-            if blen < MIN_LENGTH.get(btype, 12):
-                if btype == INTERFACE_DESCRIPTION:  # keep the numbering: its packets are unknown-interface
-                    section.interfaces.append(Interface(linktype=-1, snaplen=0))
-                    stats.notes["pcapng_malformed_interface_block"] += 1
+                if pos + blen > length:
+                    need = blen
+                    break
+                if blen < MIN_LENGTH.get(btype, 12):
+                    if btype == INTERFACE_DESCRIPTION:  # keep the numbering: its packets are unknown-interface
+                        section.interfaces.append(Interface(linktype=-1, snaplen=0))
+                        stats.notes["pcapng_malformed_interface_block"] += 1
+                    else:
+                        stats.records += 1
+                        stats.skipped["malformed_packet_block"] += 1
+                elif btype == INTERFACE_DESCRIPTION:
+                    section.interfaces.append(_interface(block, pos, blen, section.endian, stats))
+                    stats.saw_linktype(section.interfaces[-1].linktype)
+                elif btype == INTERFACE_STATISTICS:
+                    stats.context.interface_statistics(block, pos, blen, section.endian)
+                    stats.notes["pcapng_interface_statistics"] += 1
+                elif btype in (SIMPLE_PACKET, OBSOLETE_PACKET):
+                    odd[found.used] = (btype, blen)
+                    found.add_odd(pos, blen)
                 else:
-                    stats.records += 1
-                    stats.skipped["malformed_packet_block"] += 1
-            elif btype == INTERFACE_DESCRIPTION:
-                section.interfaces.append(_interface(block, pos, blen, section.endian, stats))
-                stats.saw_linktype(section.interfaces[-1].linktype)
-            elif btype == INTERFACE_STATISTICS:
-                stats.context.interface_statistics(block, pos, blen, section.endian)
-                stats.notes["pcapng_interface_statistics"] += 1
-            elif btype in (SIMPLE_PACKET, OBSOLETE_PACKET):
-                odd[found.used] = (btype, blen)
-                found.add_odd(pos, blen)
-            else:
-                stats.notes[f"pcapng_block_skipped:{BLOCK_NAMES.get(btype, hex(btype))}"] += 1
-            pos += blen
+                    stats.notes[f"pcapng_block_skipped:{BLOCK_NAMES.get(btype, hex(btype))}"] += 1
+                pos += blen
+            if new_section:
+                break
+        block, eof = reading.data, reading.eof
         if found.used:
             yield _batch(block, found.rows(), odd, section, record, stats)
             record += found.used
