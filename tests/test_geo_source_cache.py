@@ -39,11 +39,13 @@ def placed(resolver: Resolver) -> list:
     return [resolver.resolve(ADDRESSES)[ip] for ip in ADDRESSES] + [resolver.sources()]
 
 
-def test_a_source_read_back_places_and_cites_as_the_one_compiled_afresh(db, tmp_path):
-    fresh = Resolver.from_settings(db)
-    assert len(entries(tmp_path)) == 2 and all(isinstance(s.parsed.prefixes, list) for s in fresh.range_sources)
+def test_an_import_compiles_the_file_and_analyze_reads_it_back(db, tmp_path, monkeypatch):
+    assert len(entries(tmp_path)) == 2  # db import compiled both
     cached = Resolver.from_settings(db)
     assert all(isinstance(s.parsed.prefixes, source_cache._Records) for s in cached.range_sources)
+    monkeypatch.setenv("TRACECHECK_CACHE", str(tmp_path / "another-cache"))
+    fresh = Resolver.from_settings(db)
+    assert all(isinstance(s.parsed.prefixes, list) for s in fresh.range_sources)
     assert placed(cached) == placed(fresh)
     assert any(e.source == "aws-ip-ranges" for p in placed(cached)[:-1] for e in p.evidence)
 

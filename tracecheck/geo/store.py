@@ -135,7 +135,23 @@ def import_file(db_dir: Path, path: Path, kind: str, name: str = "") -> Imported
     basis = getattr(source, "date_basis", "content")
     install(db_dir, Path(path), kind, name, replace(info, name=name), basis,
             origin={"origin": "import", "from": str(Path(path).resolve())})
+    compile_stored(db_dir, name)
     return Imported(replace(info, name=name), basis)
+
+
+def compile_stored(db_dir: Path, name: str) -> None:
+    """Compile the stored range file ``name`` into the user cache now (``source_cache``), as
+    ``analyze`` loads it: its first run after an import or update then reads it back, instead
+    of spending most of a second compiling it.  A file that does not compile is left for
+    ``analyze`` to refuse, in its own words."""
+    for meta in stored(db_dir):
+        if meta["name"] == name and meta["kind"] != MMDB and meta["path"].is_file():
+            from tracecheck.geo.source_cache import range_source
+
+            try:
+                range_source(meta, lambda meta=meta: _read_stored(meta))
+            except UserError:
+                pass
 
 
 def install(db_dir: Path, staged: Path, kind: str, name: str, info: SourceInfo, date_basis: str,

@@ -111,6 +111,7 @@ def _update_one(db_dir: Path, name: str, kind: str, url: str, timeout: float) ->
             basis = "http-last-modified" if last_modified is not None else "download-time"
         info = replace(info, name=name)
         store.install(db_dir, staged_path, kind, name, info, basis, origin={"origin": "update", "from": url})
+        store.compile_stored(db_dir, name)
         return Outcome(name, url, info=info, date_basis=basis)
     finally:
         staged_path.unlink(missing_ok=True)
