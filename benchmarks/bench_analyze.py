@@ -262,7 +262,8 @@ def _line(xs: list[float], ys: list[float]) -> tuple[float, float]:
 
 
 def _runs(seconds: list[float]) -> str:
-    return " ".join(f"{s:.2f}" for s in seconds)
+    """Each run's seconds, with a space before them however many there are."""
+    return " " + " ".join(f"{s:.2f}" for s in seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
