@@ -158,3 +158,25 @@ def test_a_run_refused_before_its_capture_is_read_leaves_no_digest_begun(tmp_pat
                        str(tmp_path / "no-such-policy.yaml"), "--out", str(tmp_path / "r"))
     assert code == 2 and "no-such-policy.yaml" in err
     assert not digest._started
+
+
+@pytest.mark.parametrize("compiled", ["compiled", "python"])
+def test_hashing_waits_while_held_and_a_digest_asked_for_lets_it_go_on(tmp_path, compiled):
+    """``digest.held`` (the flow stage's span): a hash does not start or go on while held, and
+    asking for the digest releases it rather than waiting forever."""
+    if compiled == "compiled" and digest._compiled is None:
+        pytest.skip("the compiled hash is not built")
+    path = tmp_path / "call.pcap"
+    path.write_bytes(pcap_bytes(FRAMES))
+    with patch.object(digest, "_compiled", digest._compiled if compiled == "compiled" else None):
+        with digest.held():
+            waiting = digest.FileDigest(str(path), os.stat(path))
+            waiting._thread.join(timeout=0.3)
+            assert waiting._thread.is_alive()  # held before its first piece
+        waiting._thread.join(timeout=30)
+        assert not waiting._thread.is_alive()
+        assert waiting.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
+        with digest.held():
+            asked = digest.FileDigest(str(path), os.stat(path))
+            assert asked.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest._not_held.is_set()

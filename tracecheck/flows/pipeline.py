@@ -15,6 +15,7 @@ import numpy as np
 from tracecheck.collector import collector_paused
 from tracecheck.flows.builder import FlowBuilder
 from tracecheck.flows.table import FlowTable, flow_table
+from tracecheck.ingest.digest import held as hashing_held
 from tracecheck.ingest.capture import open_capture
 from tracecheck.ingest.decode import Decoder, Packets
 from tracecheck.vocabulary import Accounting, CaptureInfo, NameObservation, RelayedPeer
@@ -72,7 +73,7 @@ def build_flows(paths: Iterable[str], hash_files: bool = False, on_packets: Pack
     for index, path in enumerate(paths):
         names.append(str(path))
         size = os.path.getsize(path) if os.path.exists(path) else 0
-        with open_capture(path, hash_file=hash_files) as capture:
+        with open_capture(path, hash_file=hash_files) as capture, hashing_held():
             for batch, packets, batch_skipped in _read_ahead(capture, decoder, records):
                 skipped += batch_skipped
                 decoded += len(batch) - sum(batch_skipped.values())

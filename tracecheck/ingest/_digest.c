@@ -13,12 +13,14 @@
 #include <Python.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 
 #define PIECE (1 << 20)
 
 static EVP_MD *sha256;
+static int held; /* set: every loop waits before its next piece (digest.held) */
 
 PyDoc_STRVAR(sha256_fd_doc,
 "sha256_fd(fd) -> (digest: bytes, hashed: int)\n\n"
@@ -45,6 +47,10 @@ static PyObject *sha256_fd(PyObject *self, PyObject *arg)
     Py_BEGIN_ALLOW_THREADS
     ok = EVP_DigestInit_ex(ctx, sha256, NULL);
     while (ok) {
+        while (__atomic_load_n(&held, __ATOMIC_RELAXED)) {
+            const struct timespec millisecond = {0, 1000000};
+            nanosleep(&millisecond, NULL);
+        }
         ssize_t count = read(fd, buffer, PIECE);
         if (count < 0) {
             if (errno == EINTR)
@@ -74,8 +80,22 @@ static PyObject *sha256_fd(PyObject *self, PyObject *arg)
     return Py_BuildValue("(y#L)", (const char *)digest, (Py_ssize_t)digest_len, hashed);
 }
 
+PyDoc_STRVAR(hold_doc,
+"hold(on) -> None\n\n"
+"on true: every sha256_fd loop waits before reading its next piece, until hold(False).");
+
+static PyObject *hold(PyObject *self, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0)
+        return NULL;
+    __atomic_store_n(&held, on, __ATOMIC_RELAXED);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"sha256_fd", sha256_fd, METH_O, sha256_fd_doc},
+    {"hold", hold, METH_O, hold_doc},
     {NULL, NULL, 0, NULL},
 };
 

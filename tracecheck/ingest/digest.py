@@ -5,8 +5,9 @@ The report names each capture by the SHA-256 of its bytes as stored.  Hashing 67
 while they build the flow table.  So the hash is not fed from the readers' blocks: a thread
 opens the file a second time, reads it in small pieces into one reused buffer (the page cache
 serves it; no block is kept waiting for the hash) and hashes as it goes, at the lowest
-scheduling priority, so it takes the core the flow table leaves idle and finishes while the
-destinations are judged.  The digest is asked for when the report is made.
+scheduling priority.  It runs while the pipeline is imported, waits while the flow table is
+built (``held``: the reading thread needs the memory bandwidth), and finishes on the idle core
+while the destinations are named and judged.  The digest is asked for when the report is made.
 
 Two reads must see the same bytes.  A file that is not a regular file (a device) may not read
 the same twice: ``capture.open_capture`` hashes it in line, as it reads.  A regular file that
@@ -19,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from stat import S_ISREG
 
 from tracecheck.errors import UserError
@@ -73,6 +76,7 @@ class FileDigest:
     def hexdigest(self) -> str:
         """The file's SHA-256 once every byte is hashed (call when the readers are done with it);
         ``UserError`` if it could not be read."""
+        _hold(False)  # wanted now: were it held, it would wait forever
         self._thread.join()
         if self._error is not None:
             raise UserError(f"cannot hash {self.path}: {self._error}")
@@ -144,10 +148,38 @@ def _sha256_to_end(stream) -> tuple[bytes, int]:
     sha256, hashed = hashlib.sha256(), 0
     buffer = bytearray(PIECE)
     view = memoryview(buffer)
-    while count := stream.readinto(buffer):
+    while _not_held.wait() and (count := stream.readinto(buffer)):
         sha256.update(view[:count])
         hashed += count
     return sha256.digest(), hashed
+
+
+_not_held = threading.Event()
+_not_held.set()
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Hashing waits (between pieces) for the block's length: the flow stage's.
+
+    Even at the lowest priority a hash beside the flow table takes the memory bandwidth and the
+    caches its reading thread needs (a tenth of a second of the 1M corpus's run).  Held, the
+    hash runs while the pipeline is imported and while flows are named and judged, when one core
+    is idle.  Asking for a digest (``hexdigest``) lets it go on."""
+    _hold(True)
+    try:
+        yield
+    finally:
+        _hold(False)
+
+
+def _hold(on: bool) -> None:
+    if _compiled is not None:
+        _compiled.hold(on)
+    if on:
+        _not_held.clear()
+    else:
+        _not_held.set()
 
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
