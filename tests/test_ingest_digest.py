@@ -179,4 +179,24 @@ def test_hashing_waits_while_held_and_a_digest_asked_for_lets_it_go_on(tmp_path,
         with digest.held():
             asked = digest.FileDigest(str(path), os.stat(path))
             assert asked.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert digest._not_held.is_set()
+    assert digest._left_for_later == -1
+
+
+@pytest.mark.parametrize("compiled", ["compiled", "python"])
+def test_while_held_a_hash_goes_on_as_long_as_more_than_the_bytes_left_for_later_remain(tmp_path, compiled):
+    if compiled == "compiled" and digest._compiled is None:
+        pytest.skip("the compiled hash is not built")
+    path = tmp_path / "big.pcap"
+    path.write_bytes(pcap_bytes(FRAMES * 20))  # about 3.3 MB: several pieces
+    size = path.stat().st_size
+    with patch.object(digest, "_compiled", digest._compiled if compiled == "compiled" else None), \
+            patch.object(digest, "PIECE", 1 << 20):
+        with patch.object(digest, "LEFT_FOR_LATER", 0), digest.held():
+            done = digest.FileDigest(str(path), os.stat(path))
+            done._thread.join(timeout=30)
+            assert not done._thread.is_alive()  # nothing may be left for later: hashed while held
+        with patch.object(digest, "LEFT_FOR_LATER", size), digest.held():
+            waiting = digest.FileDigest(str(path), os.stat(path))
+            waiting._thread.join(timeout=0.3)
+            assert waiting._thread.is_alive()  # all of it may be: it waits
+        assert waiting.hexdigest() == done.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -13,6 +13,7 @@
 #include <Python.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
@@ -20,7 +21,7 @@
 #define PIECE (1 << 20)
 
 static EVP_MD *sha256;
-static int held; /* set: every loop waits before its next piece (digest.held) */
+static long long left_for_later = -1; /* held (>= 0): a loop waits once no more bytes than this remain (digest.held) */
 
 PyDoc_STRVAR(sha256_fd_doc,
 "sha256_fd(fd) -> (digest: bytes, hashed: int)\n\n"
@@ -45,9 +46,14 @@ static PyObject *sha256_fd(PyObject *self, PyObject *arg)
     int read_errno = 0, ok = 1;
 
     Py_BEGIN_ALLOW_THREADS
+    struct stat status;
+    long long size = fstat(fd, &status) == 0 ? (long long)status.st_size : 0;
+    long long start = (long long)lseek(fd, 0, SEEK_CUR);
     ok = EVP_DigestInit_ex(ctx, sha256, NULL);
     while (ok) {
-        while (__atomic_load_n(&held, __ATOMIC_RELAXED)) {
+        long long keep;
+        long long remaining = size - start - hashed; /* as the file's size was at the start */
+        while (remaining > 0 && (keep = __atomic_load_n(&left_for_later, __ATOMIC_RELAXED)) >= 0 && remaining <= keep) {
             const struct timespec millisecond = {0, 1000000};
             nanosleep(&millisecond, NULL);
         }
@@ -81,15 +87,16 @@ static PyObject *sha256_fd(PyObject *self, PyObject *arg)
 }
 
 PyDoc_STRVAR(hold_doc,
-"hold(on) -> None\n\n"
-"on true: every sha256_fd loop waits before reading its next piece, until hold(False).");
+"hold(keep) -> None\n\n"
+"keep >= 0: every sha256_fd loop goes on only while more than keep bytes of its file remain, then\n"
+"waits before its next piece until hold(-1).");
 
 static PyObject *hold(PyObject *self, PyObject *arg)
 {
-    int on = PyObject_IsTrue(arg);
-    if (on < 0)
+    long long keep = PyLong_AsLongLong(arg);
+    if (keep == -1 && PyErr_Occurred())
         return NULL;
-    __atomic_store_n(&held, on, __ATOMIC_RELAXED);
+    __atomic_store_n(&left_for_later, keep < 0 ? -1 : keep, __ATOMIC_RELAXED);
     Py_RETURN_NONE;
 }
 

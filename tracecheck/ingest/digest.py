@@ -76,7 +76,7 @@ class FileDigest:
     def hexdigest(self) -> str:
         """The file's SHA-256 once every byte is hashed (call when the readers are done with it);
         ``UserError`` if it could not be read."""
-        _hold(False)  # wanted now: were it held, it would wait forever
+        _hold(-1)  # wanted now: were it held, it would wait forever
         self._thread.join()
         if self._error is not None:
             raise UserError(f"cannot hash {self.path}: {self._error}")
@@ -146,40 +146,53 @@ def _sha256_to_end(stream) -> tuple[bytes, int]:
     if _compiled is not None:
         return _compiled.sha256_fd(stream.fileno())
     sha256, hashed = hashlib.sha256(), 0
+    left = os.fstat(stream.fileno()).st_size - stream.tell()
     buffer = bytearray(PIECE)
     view = memoryview(buffer)
-    while _not_held.wait() and (count := stream.readinto(buffer)):
+    while True:
+        remaining = left - hashed  # as the file's size was at the start
+        with _hold_changed:
+            _hold_changed.wait_for(lambda: remaining <= 0 or _left_for_later < 0 or remaining > _left_for_later)
+        count = stream.readinto(buffer)
+        if not count:
+            break
         sha256.update(view[:count])
         hashed += count
     return sha256.digest(), hashed
 
 
-_not_held = threading.Event()
-_not_held.set()
+LEFT_FOR_LATER = 512 << 20
+"""Bytes of a capture the hash may leave for after the flow stage (``held``): about 0.35 s of
+hashing, which the run's naming and judging leave a core idle for."""
+_left_for_later = -1
+_hold_changed = threading.Condition()
 
 
 @contextmanager
 def held() -> Iterator[None]:
-    """Hashing waits (between pieces) for the block's length: the flow stage's.
+    """For the block's length (the flow stage's), hashing goes on only while more than
+    ``LEFT_FOR_LATER`` bytes of its file remain, then waits between pieces.
 
     Even at the lowest priority a hash beside the flow table takes the memory bandwidth and the
-    caches its reading thread needs (a tenth of a second of the 1M corpus's run).  Held, the
-    hash runs while the pipeline is imported and while flows are named and judged, when one core
-    is idle.  Asking for a digest (``hexdigest``) lets it go on."""
-    _hold(True)
+    caches its reading thread needs (a tenth of a second of the 1M corpus's run).  So a capture's
+    hash runs while the pipeline is imported, then only as far as it must beside the flow stage,
+    and is finished while flows are named and judged, when one core is idle: a 677 MB capture is
+    not hashed beside the flow stage at all, a 3.6 GB one mostly is.  Asking for a digest
+    (``hexdigest``) lets it go on."""
+    _hold(LEFT_FOR_LATER)
     try:
         yield
     finally:
-        _hold(False)
+        _hold(-1)
 
 
-def _hold(on: bool) -> None:
+def _hold(keep: int) -> None:
+    global _left_for_later
     if _compiled is not None:
-        _compiled.hold(on)
-    if on:
-        _not_held.clear()
-    else:
-        _not_held.set()
+        _compiled.hold(keep)
+    with _hold_changed:
+        _left_for_later = keep
+        _hold_changed.notify_all()
 
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
