@@ -5,9 +5,10 @@ The report names each capture by the SHA-256 of its bytes as stored.  Hashing 67
 while they build the flow table.  So the hash is not fed from the readers' blocks: a thread
 opens the file a second time, reads it in small pieces into one reused buffer (the page cache
 serves it; no block is kept waiting for the hash) and hashes as it goes, at the lowest
-scheduling priority.  It runs while the pipeline is imported, waits while the flow table is
-built (``held``: the reading thread needs the memory bandwidth), and finishes on the idle core
-while the destinations are named and judged.  The digest is asked for when the report is made.
+scheduling priority.  It runs while the pipeline is imported; while the flow table is built it
+goes on only as long as more than ``LEFT_FOR_LATER`` bytes remain (``held``: the reading thread
+needs the memory bandwidth); it finishes on the idle core while the destinations are named and
+judged.  The digest is asked for when the report is made.
 
 Two reads must see the same bytes.  A file that is not a regular file (a device) may not read
 the same twice: ``capture.open_capture`` hashes it in line, as it reads.  A regular file that
