@@ -99,14 +99,21 @@ static inline size_t find(const FlowIndex *self, uint64_t key)
 
 /* Twice the slots, the keys moved over; -1 when memory is short.  Called during a batch,
  * without the GIL (PyMem_Raw* need none). */
+static Slot *empty_slots(size_t size)
+{
+    Slot *slots = PyMem_RawMalloc(size * sizeof(Slot));
+    if (slots != NULL)
+        for (size_t i = 0; i < size; i++)
+            slots[i].flow = EMPTY;
+    return slots;
+}
+
 static int grow(FlowIndex *self)
 {
     size_t size = (self->mask + 1) * 2;
-    Slot *slots = PyMem_RawMalloc(size * sizeof(Slot));
+    Slot *slots = empty_slots(size);
     if (slots == NULL)
         return -1;
-    for (size_t i = 0; i < size; i++)
-        slots[i].flow = EMPTY;
     Slot *old = self->slots;
     size_t old_size = self->mask + 1;
     self->slots = slots;
@@ -122,23 +129,22 @@ static int grow(FlowIndex *self)
     return 0;
 }
 
+/* *array resized to bytes; 0, or -1 leaving it as it was when memory is short. */
+static int resize(void **array, size_t bytes)
+{
+    void *resized = PyMem_RawRealloc(*array, bytes);
+    if (resized == NULL)
+        return -1;
+    *array = resized;
+    return 0;
+}
+
 static int reserve_scratch(FlowIndex *self, size_t n)
 {
     if (n <= self->scratch)
         return 0;
-    Touch *touches = PyMem_RawRealloc(self->touches, n * sizeof(Touch));
-    if (touches != NULL)
-        self->touches = touches;
-    uint64_t *new_keys = PyMem_RawRealloc(self->new_keys, n * sizeof(uint64_t));
-    if (new_keys != NULL)
-        self->new_keys = new_keys;
-    int64_t *rank = PyMem_RawRealloc(self->rank, n * sizeof(int64_t));
-    if (rank != NULL)
-        self->rank = rank;
-    int64_t *spare = PyMem_RawRealloc(self->spare, n * sizeof(int64_t));
-    if (spare != NULL)
-        self->spare = spare;
-    if (touches == NULL || new_keys == NULL || rank == NULL || spare == NULL) {
+    if (resize((void **)&self->touches, n * sizeof(Touch)) < 0 || resize((void **)&self->new_keys, n * sizeof(uint64_t)) < 0
+        || resize((void **)&self->rank, n * sizeof(int64_t)) < 0 || resize((void **)&self->spare, n * sizeof(int64_t)) < 0) {
         PyErr_NoMemory();
         return -1;
     }
@@ -493,13 +499,11 @@ static PyObject *FlowIndex_new(PyTypeObject *type, PyObject *args, PyObject *kwa
     if (self == NULL)
         return NULL;
     self->mask = 1023;
-    self->slots = PyMem_RawMalloc((self->mask + 1) * sizeof(Slot));
+    self->slots = empty_slots(self->mask + 1);
     if (self->slots == NULL) {
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
-    for (size_t i = 0; i <= self->mask; i++)
-        self->slots[i].flow = EMPTY;
     return (PyObject *)self;
 }
 

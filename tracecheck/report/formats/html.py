@@ -231,11 +231,6 @@ def _environment() -> jinja2.Environment:
 CSP_PLACEHOLDER = "__CSP_HASHES__"
 
 
-def _with_csp_hashes(page: str) -> str:
-    """Allow exactly the page's own inline style and script, by their SHA-256, and nothing else."""
-    return page.replace(CSP_PLACEHOLDER, _csp(page), 1)
-
-
 def _csp(page: str) -> str:
     """The Content-Security-Policy of ``page``: its own inline style and script, by their SHA-256."""
     def digest(body: str) -> str:
