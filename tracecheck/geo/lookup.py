@@ -121,7 +121,7 @@ class Resolver:
         self._label_ids: dict[str, int] = {}
         self._label_count = itertools.count()
         self._local_templates: dict[int, dict[str, Any]] = {}
-        self._embedded_lines: list[tuple[np.ndarray, np.ndarray]] = []
+        self._embedded_lines: list[dict[int, Evidence]] = []
         self._columns: list[tuple[Any, int, int]] = []  # (source, first column, past its last) in the match matrix
         for source in self._table_sources():
             start = self._columns[-1][2] if self._columns else 0

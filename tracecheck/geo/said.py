@@ -277,12 +277,11 @@ class RangeSaid(Said):
 class EmbeddedSaid(Said):
     """The embedded default: a country table and an ASN table, one evidence line per row."""
 
-    def __init__(self, source: Any, block: np.ndarray, kept: list[tuple[np.ndarray, np.ndarray]], answer_of):
+    def __init__(self, source: Any, block: np.ndarray, kept: list[dict[int, Evidence]], answer_of):
         self.source, self.block, self.answer_of = source, block, answer_of
         country_ids, anycast = source.row_claims
-        if not kept:  # per table: each row's evidence line once made
-            for ids in (country_ids, anycast)[:block.shape[1]]:
-                kept.append((np.empty(len(ids), dtype=object), np.zeros(len(ids), dtype=bool)))
+        if not kept:  # per table: each row's evidence line once made (a dict: a run reads few of its rows)
+            kept.extend({} for _ in range(block.shape[1]))
         self.kept = kept
         country = block[:, 0]
         found = country >= 0
@@ -296,12 +295,11 @@ class EmbeddedSaid(Said):
 
     def _lines(self, table: int, rows: np.ndarray) -> np.ndarray:
         """The evidence line of each of ``rows`` (none -1)."""
-        lines, made = self.kept[table]
-        missing = np.unique(rows[~made[rows]])
-        if len(missing):
-            lines[missing] = as_objects(evidence_lines(*self.source.evidence_parts(table, missing.tolist())))
-            made[missing] = True
-        return lines[rows]
+        lines, wanted = self.kept[table], rows.tolist()
+        missing = sorted(row for row in set(wanted) if row not in lines)
+        if missing:
+            lines.update(zip(missing, evidence_lines(*self.source.evidence_parts(table, missing))))
+        return as_objects(list(map(lines.__getitem__, wanted)))
 
     def evidence(self, combos: np.ndarray) -> np.ndarray:
         # a tuple per combination: its country line then its AS line, of those it has (zip makes them)
