@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -292,6 +293,31 @@ def test_the_cache_is_written_once_then_mapped_with_the_same_answers(tmp_path, m
     assert _answers(mapped, SAMPLE) == _answers(built, SAMPLE)
     assert mapped.info == built.info and mapped.label == built.label
     assert mapped.row_claims[0].tolist()[:1000] == built.row_claims[0].tolist()[:1000]
+
+
+def _resident_kib(folder) -> dict[str, int]:
+    """Resident KiB of each mapping of a file in ``folder``, from /proc/self/smaps."""
+    resident, current = {}, None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if re.match(r"[0-9a-f]+-[0-9a-f]+ ", line):  # a mapping's header: range, perms, ..., path
+            fields = line.split()
+            current = fields[5] if len(fields) > 5 and fields[5].startswith(str(folder)) else None
+        elif current and line.startswith("Rss:"):
+            resident[current] = resident.get(current, 0) + int(line.split()[1])
+    return resident
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux's /proc/self/smaps")
+def test_the_arrays_read_whole_by_the_check_do_not_stay_resident(tmp_path):
+    path = embedded.data_file()
+    embedded.EmbeddedGeoIP(path, tmp_path)
+    mapped = embedded.EmbeddedGeoIP(path, tmp_path)  # its check reads every id and row array whole
+    (folder,) = tmp_path.iterdir()
+    resident = _resident_kib(folder)
+    ids = folder / "country.ids.npy"
+    assert str(ids) in resident and ids.stat().st_size > 1_000_000
+    assert sum(resident.values()) < 1024  # KiB: only what the check left of the last pages, if any
+    assert _answers(mapped, SAMPLE) == _answers(embedded.EmbeddedGeoIP(path, None), SAMPLE)
 
 
 def test_a_damaged_or_foreign_cache_is_rebuilt_never_believed(tmp_path):

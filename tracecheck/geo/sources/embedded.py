@@ -26,6 +26,7 @@ import gzip
 import importlib.util
 import itertools
 import json
+import mmap
 import operator
 import os
 import pickle
@@ -140,15 +141,20 @@ class EmbeddedGeoIP:
             if meta.get("sha256") != self._sha256 or meta.get("format") != CACHE_FORMAT:
                 return False
 
+            mapped: list[np.ndarray] = []
+
             def ranges(part: str) -> _Ranges:
-                return _Ranges.from_arrays({name: np.load(folder / f"{part}.{name}.npy", mmap_mode="r", allow_pickle=False)
-                                            for name in _Ranges.ARRAYS})
+                arrays = {name: np.load(folder / f"{part}.{name}.npy", mmap_mode="r", allow_pickle=False)
+                          for name in _Ranges.ARRAYS}
+                mapped.extend(arrays.values())
+                return _Ranges.from_arrays(arrays)
             country, asn = ranges("country"), ranges("asn") if meta["asn"] else None
             codes, names = list(meta["country_codes"]), list(meta["asn_names"])
         except (OSError, ValueError, KeyError, TypeError):
             return False
         if not (country.consistent(len(codes)) and (asn is None or asn.consistent(len(names)))):
             return False
+        _drop_resident(mapped)
         self.build = str(meta.get("build", ""))
         self._use(codes, names, country, asn)
         return True
@@ -277,6 +283,16 @@ class EmbeddedGeoIP:
 
     def find(self, keys: AddressKeys) -> list[np.ndarray]:
         return [table.find(keys) for table in self.tables]
+
+
+def _drop_resident(arrays: list[np.ndarray]) -> None:
+    """Unmap the pages of memory-mapped ``arrays`` that the consistency check read whole: they stay
+    in the page cache, but no longer count in this process's resident set (about 17 MB, a sixth of
+    a small capture's peak).  A look-up maps back only the pages its binary searches touch."""
+    for array in arrays:
+        pages = getattr(array, "_mmap", None)  # numpy.memmap's mmap object; absent, nothing to drop
+        if pages is not None and hasattr(pages, "madvise"):
+            pages.madvise(mmap.MADV_DONTNEED)
 
 
 class _Ranges:
