@@ -1,9 +1,13 @@
 """The collector pause gives the collector back as it found it, whatever happens inside."""
 
 import gc
+import platform
+import subprocess
+import sys
 
 import pytest
 
+from tracecheck import collector
 from tracecheck.collector import collector_paused
 
 
@@ -46,3 +50,14 @@ def test_what_the_block_made_is_not_walked_at_once_after_it_yet_stays_collectabl
     gc.collect()
     assert gone() is None
     assert len(lasting) == 50_000
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="malloc_trim is glibc's")
+def test_malloc_trim_is_found_without_running_a_program(monkeypatch):
+    def no_programs(*args, **kwargs):
+        raise AssertionError(f"a program was run: {args[:1]}")
+
+    monkeypatch.setattr(subprocess, "Popen", no_programs)
+    trim = collector._malloc_trim()
+    assert callable(trim) and trim(0) in (0, 1)  # 1: memory was given back, 0: none could be

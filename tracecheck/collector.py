@@ -45,13 +45,12 @@ def give_back_freed_memory() -> None:
 
 def _malloc_trim():
     import ctypes
-    import ctypes.util
     import sys
 
     if not sys.platform.startswith("linux"):
         return False
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    try:  # the process's own symbols, libc's among them: ctypes.util.find_library runs ldconfig
+        return ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         return False
 
