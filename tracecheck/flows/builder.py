@@ -77,7 +77,7 @@ class _Columns:
                 capacity *= 2
             for name, col in self.cols.items():
                 grown = np.zeros(capacity, dtype=col.dtype)
-                grown[: len(col)] = col
+                grown[:start] = col[:start]  # the rows in use: copying the zeros too faults in every page
                 self.cols[name] = grown
         return np.arange(start, self.size)
 
