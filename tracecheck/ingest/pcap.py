@@ -55,8 +55,10 @@ def read_pcap(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> Iter
     file_pos = FILE_HEADER  # file offset of the block's first byte, for messages
     want = BLOCK_SIZE
     pool = BlockPool()
+    records_pool = BlockPool(least=walk.capacity_bytes(BLOCK_SIZE + 2 * MAX_FRAME, record_header, walk.PCAP_COLUMNS))
     while True:
-        block, eof, records, count, pos, caplen = _read_and_walk(stream, carry, want, pool, record_header, little)
+        block, eof, records, count, pos, caplen = _read_and_walk(stream, carry, want, pool, records_pool,
+                                                                 record_header, little)
         length = len(block)
         last = length - record_header
         if count:
@@ -82,10 +84,11 @@ def read_pcap(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> Iter
         want = max(BLOCK_SIZE, record_header + caplen - len(carry)) if pos <= last else BLOCK_SIZE
 
 
-def _read_and_walk(stream, carry, want: int, pool: BlockPool, record_header: int, little: bool):
+def _read_and_walk(stream, carry, want: int, pool: BlockPool, records_pool: BlockPool, record_header: int,
+                   little: bool):
     """A block and the walk of its records, each chunk walked as it is read (``BlockRead``)."""
     reading = BlockRead(stream, carry, want, pool)
-    records = walk.capacity(reading.end, record_header, walk.PCAP_COLUMNS)
+    records = walk.capacity(reading.end, record_header, walk.PCAP_COLUMNS, records_pool)
     count, pos, caplen = 0, 0, 0
     while reading.read_chunk():
         walked, pos, caplen = walk.pcap_records(reading.data, records[count:], pos, record_header, little, MAX_FRAME)

@@ -77,12 +77,12 @@ def read_pcapng(stream: BinaryIO, stats: ReadStats, first_record: int = 0) -> It
     record = first_record
     file_pos = 0
     want = BLOCK_SIZE
-    pool = BlockPool()
+    pool, found_pool = BlockPool(), BlockPool(least=_Found.bytes_for(BLOCK_SIZE + 2 * MAX_FRAME))
     while True:
         # The block is walked as far as each chunk read reaches, while its bytes are in the cache
         # (``BlockRead``): a chunk's end is like a block's end to the walk.
         reading = BlockRead(stream, carry, want, pool)
-        found = _Found(reading.end)      # the packet blocks, in file order
+        found = _Found(reading.end, found_pool)  # the packet blocks, in file order
         odd: dict[int, tuple] = {}       # row in ``found`` -> fields of a simple/obsolete block
         pos = 0
         new_section = False
@@ -203,9 +203,17 @@ class _Found:
     """Rows of ``walk.PCAPNG_COLUMNS`` for the packet blocks of one read block; room for
     typical packets at first, doubled whenever the walk fills it."""
 
-    def __init__(self, length: int) -> None:
-        self.array = walk.capacity(length, 512, walk.PCAPNG_COLUMNS)
+    TYPICAL = 512
+    """Bytes per packet block the first array has room for."""
+
+    def __init__(self, length: int, pool: BlockPool | None = None) -> None:
+        self.array = walk.capacity(length, self.TYPICAL, walk.PCAPNG_COLUMNS, pool)
         self.used = 0
+
+    @classmethod
+    def bytes_for(cls, length: int) -> int:
+        """The first array's size for a block of ``length`` bytes."""
+        return walk.capacity_bytes(length, cls.TYPICAL, walk.PCAPNG_COLUMNS)
 
     def room(self) -> np.ndarray:
         return self.array[self.used:]

@@ -116,12 +116,17 @@ class BlockPool:
     walking the records.  A block's array is free again when its batch, its packets and every
     view of it are gone: then the pool's reference is the only one left (``sys.getrefcount``),
     whoever held the others.  A few blocks are in flight at once (one being read, one waiting,
-    one being aggregated), so a few arrays are kept; past that a block gets a fresh one."""
+    one being aggregated), so a few arrays are kept; past that a block gets a fresh one.
+
+    The walks' output arrays (``walk.capacity``) come from a pool of their own, whose ``least``
+    is their size for the largest block: sized for the smallest records, they are mostly
+    untouched, but a fresh one would still cost its first pages, zeroed, at every block."""
 
     KEEP = 4
 
-    def __init__(self) -> None:
+    def __init__(self, least: int | None = None) -> None:
         self._arrays: list[np.ndarray] = []
+        self._least = BLOCK_SIZE + 2 * MAX_FRAME if least is None else least
 
     def array(self, size: int) -> np.ndarray:
         """An uninitialised uint8 array of ``size`` bytes that nothing else refers to."""
@@ -129,7 +134,7 @@ class BlockPool:
             # Two references: the list's, and getrefcount's argument.
             if len(self._arrays[index]) >= size and sys.getrefcount(self._arrays[index]) == 2:
                 return self._arrays[index][:size]
-        array = np.empty(max(size, BLOCK_SIZE + 2 * MAX_FRAME), dtype=np.uint8)
+        array = np.empty(max(size, self._least), dtype=np.uint8)
         if len(self._arrays) < self.KEEP:
             self._arrays.append(array)
         return array[:size]

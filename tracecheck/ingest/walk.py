@@ -21,10 +21,19 @@ _epb_fields = {True: struct.Struct("<IIIII").unpack_from, False: struct.Struct("
 ENHANCED_PACKET = 6
 
 
-def capacity(block_length: int, smallest_record: int, columns: int = 1) -> np.ndarray:
-    """An output array no walk over ``block_length`` bytes can overrun."""
+def capacity(block_length: int, smallest_record: int, columns: int = 1, pool=None) -> np.ndarray:
+    """An output array no walk over ``block_length`` bytes can overrun (from ``pool``, a
+    ``records.BlockPool``, when given)."""
     rows = block_length // smallest_record + 1
-    return np.empty((rows, columns) if columns > 1 else rows, dtype=np.int64)
+    shape = (rows, columns) if columns > 1 else rows
+    if pool is None:
+        return np.empty(shape, dtype=np.int64)
+    return pool.array(capacity_bytes(block_length, smallest_record, columns)).view(np.int64).reshape(shape)
+
+
+def capacity_bytes(block_length: int, smallest_record: int, columns: int = 1) -> int:
+    """The size of ``capacity``'s array."""
+    return (block_length // smallest_record + 1) * columns * 8
 
 
 PCAP_COLUMNS = 5
