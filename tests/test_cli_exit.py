@@ -103,6 +103,30 @@ def test_an_atexit_handler_keeps_the_normal_exit(tmp_path):
     assert marker.read_text() == "yes"
 
 
+def _after_a_child_process(tmp_path, finalizer: bool) -> tuple[bool, bool]:
+    """Whether the teardown ran, and whether multiprocessing's own finalizer ran, in a program that
+    made a child process (as analyze's dissector process) and waited for it before ``run``."""
+    marker, finalized = tmp_path / f"teardown-{finalizer}", tmp_path / f"finalized-{finalizer}"
+    script = (f"import atexit, multiprocessing, sys\natexit._clear()\n"
+              f"class Probe:\n    def __del__(self, open=open):\n        open({str(marker)!r}, 'w').write('ran')\n"
+              f"probe = Probe()\n"
+              f"child = multiprocessing.get_context('fork').Process(target=int)\nchild.start()\nchild.join()\n"
+              + (f"import multiprocessing.util as util\n"
+                 f"util.Finalize(None, lambda: open({str(finalized)!r}, 'w').write('ran'), exitpriority=0)\n"
+                 if finalizer else "")
+              + "from tracecheck import cli\nsys.argv = ['tracecheck', '--version']\ncli.run()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("tracecheck "), done.stderr
+    return marker.exists(), finalized.exists()
+
+
+def test_a_child_process_waited_for_leaves_nothing_to_shut_down(tmp_path):
+    """multiprocessing registers its exit function with the first child: with the child gone and
+    nothing of its own to finalize, the run still leaves fast; with a finalizer it does not."""
+    assert _after_a_child_process(tmp_path, finalizer=False) == (False, False)
+    assert _after_a_child_process(tmp_path, finalizer=True) == (True, True)
+
+
 THREADS_AFTER_IMPORT = ("import os, tracecheck.cli, numpy; "
                         "print(len(os.listdir('/proc/self/task')), os.environ['OPENBLAS_NUM_THREADS'])")
 

@@ -85,14 +85,31 @@ def _nothing_left_to_shut_down() -> bool:
         return False  # a profiler or coverage writes its data at exit
     if threading.active_count() > 1:
         return False
-    registered = getattr(atexit, "_ncallbacks", None)  # CPython's count of atexit handlers
-    if registered is None or registered() > 0:
-        return False  # a library asked to be called at exit: let it be
     processes = sys.modules.get("multiprocessing")
     if processes is not None and processes.active_children():
         return False
+    registered = getattr(atexit, "_ncallbacks", None)  # CPython's count of atexit handlers
+    if registered is None or registered() > _idle_multiprocessing_exit():
+        return False  # a library asked to be called at exit: let it be
     pending = getattr(weakref.finalize, "_registry", None)
     return pending is not None and not any(info.atexit for info in pending.values())
+
+
+def _idle_multiprocessing_exit() -> int:
+    """1 when multiprocessing's exit function is registered with nothing to do, else 0.
+
+    ``multiprocessing.util`` registers it when imported, as the first process is made (the
+    dissector process of a large capture).  With no child left (checked before) and no finalizer
+    it runs at exit (those with an exit priority: its registry is keyed ``(priority, count)``) it
+    would do nothing, yet it alone sent every large run through the full shutdown."""
+    util = sys.modules.get("multiprocessing.util")
+    registry = getattr(util, "_finalizer_registry", None)
+    if registry is None:
+        return 0
+    try:
+        return int(all(key[0] is None for key in list(registry)))
+    except (TypeError, IndexError):  # a layout this code does not know: let it run
+        return 0
 
 
 def _fail(message: str, code: int) -> None:
