@@ -186,3 +186,14 @@ def test_policy_in_full_and_where_each_call_went(monkeypatch):
         assert shown in squashed, shown
     calls = squashed[squashed.index("signallingwentto"):]
     assert calls.index("52.18.1.2") < calls.index("3.224.10.20")  # signalling, then media, each with its place
+
+
+def test_a_long_category_wraps_inside_its_column(monkeypatch):
+    """An underscored category is one word to the typesetter: without a break it ran past the table."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    report = report_samples.report()
+    long = "customer_relationship_management_integration"
+    first = report.destinations[0].model_copy(update={"category": long})
+    _, text = _text(render_pdf(report.model_copy(update={"destinations": [first, *report.destinations[1:]]})))
+    assert long in _squashed(text)
+    assert not any(long in _squashed(line) for line in text.splitlines())  # wrapped over lines

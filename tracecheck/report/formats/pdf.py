@@ -62,7 +62,7 @@ def _destination(d: dict) -> dict:
         "ip": _breakable(d["ip"]),
         "via": _breakable(", ".join(d.get("via", []))),
         "names": [_breakable(n) for n in names[:5]] + ([f"+{len(names) - 5} more"] if len(names) > 5 else []),
-        "category": d.get("category") or "—",
+        "category": _breakable(d.get("category") or "—"),  # crm_integration overran its column
         "place": place(d),
         "basis": "—" if verdict == "not_assessed" else BASIS_LABEL.get(d.get("basis", ""), d.get("basis", "")) or "—",
         "verdict": verdict,
