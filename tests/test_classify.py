@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tracecheck.classify import classify, classify_media, load_catalog
 from tracecheck.errors import UserError
@@ -234,3 +238,52 @@ def test_media_takes_its_category_from_the_call():
         Category.TRANSCRIPTION, "Deepgram", "eu")
     assert classify_media(None).category is Category.MEDIA
     assert classify_media(Category.TELEPHONY_CARRIER).category is Category.TELEPHONY_CARRIER
+
+
+def _glob_a_character_at_a_time(text: str) -> tuple[str, str, int]:
+    """compile_host_glob as it was first written: a character at a time."""
+    from tracecheck.classify import catalog
+
+    parts: list[str] = []
+    index = 0
+    if text.startswith("*."):
+        parts.append(rf"(?:{catalog._LABEL}+\.)+")
+        index = 2
+    wildcard_end = index
+    while index < len(text):
+        placeholder = catalog._PLACEHOLDER_RE.match(text, index)
+        if placeholder:
+            parts.append(catalog._PLACEHOLDERS[placeholder.group()])
+            index = wildcard_end = placeholder.end()
+        elif text[index] == "*":
+            parts.append(f"{catalog._LABEL}*")
+            index = wildcard_end = index + 1
+        else:
+            parts.append(re.escape(text[index]))
+            index += 1
+    fixed = len(catalog._PLACEHOLDER_RE.sub("", text).replace("*", ""))
+    return "".join(parts), text[wildcard_end:], fixed + (catalog._EXACT_BONUS if fixed == len(text) else 0)
+
+
+_GLOB_PIECES = st.sampled_from(["*", "*.", ".", "{region}", "{aws_region}", "{regio", "}", "{", "-", "a", "b7",
+                                "mypurecloud", "\\", "(", "?", "[", "é", " "])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_GLOB_PIECES | st.text(max_size=4), max_size=12).map("".join))
+def test_a_glob_compiles_as_it_did_a_character_at_a_time(glob):
+    from tracecheck.classify.catalog import compile_host_glob
+
+    assert compile_host_glob(glob) == _glob_a_character_at_a_time(glob)
+
+
+def test_every_builtin_glob_compiles_as_it_did_a_character_at_a_time():
+    import yaml
+
+    from tracecheck.classify.catalog import builtin_catalog_path, compile_host_glob
+
+    hosts = [p["host"] for s in yaml.safe_load(builtin_catalog_path().read_text())["services"]
+             for p in s["patterns"] if "host" in p]
+    assert len(hosts) > 150
+    for host in hosts:
+        assert compile_host_glob(host) == _glob_a_character_at_a_time(host), host
