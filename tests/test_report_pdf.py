@@ -197,3 +197,16 @@ def test_a_long_category_wraps_inside_its_column(monkeypatch):
     _, text = _text(render_pdf(report.model_copy(update={"destinations": [first, *report.destinations[1:]]})))
     assert long in _squashed(text)
     assert not any(long in _squashed(line) for line in text.splitlines())  # wrapped over lines
+
+
+def test_a_long_label_wraps_inside_the_name_column(monkeypatch):
+    """A label of 32 hex digits (an ad server's) has no dot to break after: it ran over the place column."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    report = report_samples.report()
+    label = "8a755a3fef0b189d8ab5b0d10758f68e"
+    first = report.destinations[0].model_copy(
+        update={"names": [Name(name=f"{label}.safeframe.googlesyndication.com", source="dns")]})
+    _, text = _text(render_pdf(report.model_copy(update={"destinations": [first, *report.destinations[1:]]})))
+    lines = [_squashed(line) for line in text.splitlines()]
+    # The heading of its reasons, at the page's width, holds it whole; the table's cell wraps it.
+    assert any(label[:10] in line and label not in line for line in lines)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,9 +46,17 @@ def _clean(value: Any) -> Any:
     return value
 
 
+_BREAKS_AFTER = ".:/-_@"
+_UNBROKEN = re.compile(f"[^{re.escape(_BREAKS_AFTER)}]{{20}}(?=[^{re.escape(_BREAKS_AFTER)}])")
+"""Twenty characters with no break after any of them, and more to come: a DNS label of 32 hex
+digits is one word to the typesetter, and ran over the next column."""
+
+
 def _breakable(text: str) -> str:
-    """A zero-width space after dots, colons, slashes and dashes, so long names wrap in a cell."""
-    return "".join(ch + "\u200b" if ch in ".:/-_@" else ch for ch in text)
+    """A zero-width space after dots, colons, slashes, dashes, underscores and at signs, and every
+    twenty characters of a run with none of them, so that long names wrap in a cell."""
+    text = _UNBROKEN.sub("\\g<0>\u200b", text)
+    return "".join(ch + "\u200b" if ch in _BREAKS_AFTER else ch for ch in text)
 
 
 def _digest(hex_digest: str) -> str:
