@@ -25,9 +25,9 @@ TEMPLATE_ROWS = """\
 <td class="ip"><code>{{ d.ip }}</code>{% if d.get("via") %}<br><span class="muted via">via {% for relay in d.via %}<code>{{ relay }}</code>{% if not loop.last %}, {% endif %}{% endfor %} (TURN)</span>{% endif %}</td>
 <td class="name">{% if d.names %}<code>{{ d.names[0].name | host_name }}</code> <span class="muted">({{ d.names[0].source }})</span>{% if d.names | length > 1 %}<br><span class="muted">+{{ d.names | length - 1 }} more</span>{% endif %}{% else %}<span class="muted">no name seen</span>{% endif %}</td>
 <td>{{ d.vendor or "unknown vendor" }}<br><span class="muted">{{ d.category or "uncategorised" }}</span></td>
-<td>{{ place(d) }}{% if d.jurisdictions %}<br><span class="muted jurisdictions">{{ d.jurisdictions | join(", ") }}</span>{% endif %}</td>
+<td>{{ place(d) }}{% if d.jurisdictions %}<br><span class="muted jurisdictions">{{ d.jurisdictions | join(", ") | wrap_after("_") }}</span>{% endif %}</td>
 <td class="num" data-value="{{ d.orig_bytes }}">{{ d.orig_bytes | bytes }} B</td>
-<td><span class="reason">{{ short_reason(d) }}</span>
+<td><span class="reason">{{ short_reason(d) | wrap_after(":") }}</span>
 <details><summary>full evidence{% if d.evidence %} ({{ d.evidence | length }}){% endif %}</summary>
 {% if d.reasons %}<ul class="tight">{% for reason in d.reasons %}<li>{{ reason }}</li>{% endfor %}</ul>{% endif %}
 {% if d.names | length > 1 %}<p>Names: {% for n in d.names %}<code>{{ n.name }}</code> <span class="muted">({{ n.source }})</span>{% if not loop.last %}, {% endif %}{% endfor %}</p>{% endif %}

@@ -67,12 +67,22 @@ def visible(value: Any) -> Any:
 
 
 def host_name(value: str) -> Any:
-    """A host name that wraps after its dots and dashes, not mid-label: escaped (and its invisible
-    characters shown) first, then ``<wbr>`` put in (escaping makes no dot or dash of its own)."""
+    """A host name that wraps after its dots and dashes, not mid-label."""
+    return wrap_after(value, ".-")
+
+
+def wrap_after(value: Any, characters: str) -> Any:
+    """``value`` that may wrap after each of ``characters``: escaped (and its invisible characters
+    shown) first, then ``<wbr>`` put in (escaping makes none of these characters of its own).
+
+    A word's length is a table column's least width: a reason's IPv6 address, a jurisdiction's
+    ``EU_ADEQUATE_CONDITIONAL``, each one word, made report.html wider than the window."""
     import markupsafe
 
     escaped = str(markupsafe.escape(visible(value)))
-    return markupsafe.Markup(escaped.replace(".", ".<wbr>").replace("-", "-<wbr>"))
+    for character in characters:
+        escaped = escaped.replace(character, character + "<wbr>")
+    return markupsafe.Markup(escaped)
 
 
 def utc(ts: float | None) -> str:
@@ -175,11 +185,12 @@ def _row(d: dict[str, Any], index: int, basis: dict[str, str], short_reason) -> 
     out.append(f'</td>\n<td>{_cell(d["vendor"] or "unknown vendor")}<br><span class="muted">'
                f'{_cell(d["category"] or "uncategorised")}</span></td>\n<td>{_cell(place(d))}')
     if d["jurisdictions"]:
-        out.append(f'<br><span class="muted jurisdictions">{_cell(", ".join(map(str, d["jurisdictions"])))}</span>')
+        jurisdictions = _cell(", ".join(map(str, d["jurisdictions"]))).replace("_", "_<wbr>")  # wrap_after
+        out.append(f'<br><span class="muted jurisdictions">{jurisdictions}</span>')
     evidence = d["evidence"]
     sent = thousands(d["orig_bytes"])
     out.append(f'</td>\n<td class="num" data-value="{_cell(d["orig_bytes"])}">{sent} B</td>\n'
-               f'<td><span class="reason">{_cell(short_reason(d))}</span>\n'
+               f'<td><span class="reason">{_cell(short_reason(d)).replace(":", ":<wbr>")}</span>\n'
                f'<details><summary>full evidence{f" ({len(evidence)})" if evidence else ""}</summary>\n')
     if d["reasons"]:
         out.append(f'<ul class="tight">{"".join([f"<li>{_cell(reason)}</li>" for reason in d["reasons"]])}</ul>')
@@ -224,6 +235,7 @@ def _environment() -> jinja2.Environment:
     env.filters["utc"] = utc
     env.filters["bytes"] = thousands
     env.filters["host_name"] = host_name
+    env.filters["wrap_after"] = wrap_after
     env.bytecode_cache = template_cache(env)  # compiled once per template version, not per run
     return env
 
