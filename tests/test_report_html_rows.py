@@ -176,3 +176,18 @@ def test_the_csp_hashes_bodies_are_the_regexs(page, tag):
     from tracecheck.report.formats.html import _bodies
 
     assert _bodies(page, tag) == re.findall(f"<{tag}>(.*?)</{tag}>", page, re.DOTALL)
+
+
+@given(text)
+def test_a_host_name_only_gains_places_to_wrap(value):
+    """``<wbr>`` is put between characters and entities, never inside one, and adds nothing else."""
+    from markupsafe import escape
+
+    assert str(host_name(value)).replace("<wbr>", "") == str(escape(visible(value)))
+
+
+def test_a_long_label_may_wrap_inside_and_a_short_one_only_after_its_dots():
+    assert str(host_name("8a755a3fef0b189d8ab5b0d10758f68a.safeframe.example")) == \
+        "8a755a3fef0b189d8ab5<wbr>b0d10758f68a.<wbr>safeframe.<wbr>example"
+    assert str(host_name("api.mypurecloud.ie")) == "api.<wbr>mypurecloud.<wbr>ie"
+    assert str(host_name("<" * 21)) == "&lt;" * 20 + "<wbr>&lt;"  # twenty characters, each one entity

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib
+import re
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,8 +68,22 @@ def visible(value: Any) -> Any:
 
 
 def host_name(value: str) -> Any:
-    """A host name that wraps after its dots and dashes, not mid-label."""
-    return wrap_after(value, ".-")
+    """A host name that wraps after its dots and dashes, not mid-label (but for a long one)."""
+    import markupsafe
+
+    return markupsafe.Markup(_host_breaks(str(markupsafe.escape(visible(value)))))
+
+
+_LONG_LABEL = re.compile(r"(?:&(?:amp|lt|gt|#39|#34);|[^.\-&]){20}(?=[^.\-])")
+"""Twenty characters of an escaped name (an entity is one) with no dot or dash among them, and
+more to come: a DNS label of 32 hex digits, one word, set the name column's least width."""
+
+
+def _host_breaks(escaped: str) -> str:
+    """An escaped host name with ``<wbr>`` after its dots and dashes and inside labels over 20 characters."""
+    if len(escaped) > 20:
+        escaped = _LONG_LABEL.sub("\\g<0><wbr>", escaped)
+    return escaped.replace(".", ".<wbr>").replace("-", "-<wbr>")
 
 
 def wrap_after(value: Any, characters: str) -> Any:
@@ -176,7 +191,7 @@ def _row(d: dict[str, Any], index: int, basis: dict[str, str], short_reason) -> 
     out.append('</td>\n<td class="name">')
     names = d["names"]
     if names:
-        first = _cell(names[0]["name"]).replace(".", ".<wbr>").replace("-", "-<wbr>")  # host_name, without its Markup
+        first = _host_breaks(_cell(names[0]["name"]))  # host_name, without its Markup
         out.append(f'<code>{first}</code> <span class="muted">({_cell(names[0]["source"])})</span>')
         if len(names) > 1:
             out.append(f'<br><span class="muted">+{len(names) - 1} more</span>')
