@@ -71,7 +71,14 @@ def host_name(value: str) -> Any:
     """A host name that wraps after its dots and dashes, not mid-label (but for a long one)."""
     import markupsafe
 
-    return markupsafe.Markup(_host_breaks(str(markupsafe.escape(visible(value)))))
+    return markupsafe.Markup(_host_breaks(_cell(value)))
+
+
+def wrap_after(value: Any, characters: str) -> Any:
+    """``value``, escaped, that may wrap after each of ``characters`` (``_wrappable_after``)."""
+    import markupsafe
+
+    return markupsafe.Markup(_wrappable_after(_cell(value), characters))
 
 
 _LONG_LABEL = re.compile(r"(?:&(?:amp|lt|gt|#39|#34);|[^.\-&]){20}(?=[^.\-])")
@@ -83,21 +90,17 @@ def _host_breaks(escaped: str) -> str:
     """An escaped host name with ``<wbr>`` after its dots and dashes and inside labels over 20 characters."""
     if len(escaped) > 20:
         escaped = _LONG_LABEL.sub("\\g<0><wbr>", escaped)
-    return escaped.replace(".", ".<wbr>").replace("-", "-<wbr>")
+    return _wrappable_after(escaped, ".-")
 
 
-def wrap_after(value: Any, characters: str) -> Any:
-    """``value`` that may wrap after each of ``characters``: escaped (and its invisible characters
-    shown) first, then ``<wbr>`` put in (escaping makes none of these characters of its own).
+def _wrappable_after(escaped: str, characters: str) -> str:
+    """Escaped text with ``<wbr>`` after each of ``characters`` (escaping makes none of them).
 
     A word's length is a table column's least width: a reason's IPv6 address, a jurisdiction's
     ``EU_ADEQUATE_CONDITIONAL``, each one word, made report.html wider than the window."""
-    import markupsafe
-
-    escaped = str(markupsafe.escape(visible(value)))
     for character in characters:
         escaped = escaped.replace(character, character + "<wbr>")
-    return markupsafe.Markup(escaped)
+    return escaped
 
 
 def utc(ts: float | None) -> str:
@@ -200,12 +203,12 @@ def _row(d: dict[str, Any], index: int, basis: dict[str, str], short_reason) -> 
     out.append(f'</td>\n<td>{_cell(d["vendor"] or "unknown vendor")}<br><span class="muted">'
                f'{_cell(d["category"] or "uncategorised")}</span></td>\n<td>{_cell(place(d))}')
     if d["jurisdictions"]:
-        jurisdictions = _cell(", ".join(map(str, d["jurisdictions"]))).replace("_", "_<wbr>")  # wrap_after
+        jurisdictions = _wrappable_after(_cell(", ".join(map(str, d["jurisdictions"]))), "_")
         out.append(f'<br><span class="muted jurisdictions">{jurisdictions}</span>')
     evidence = d["evidence"]
     sent = thousands(d["orig_bytes"])
     out.append(f'</td>\n<td class="num" data-value="{_cell(d["orig_bytes"])}">{sent} B</td>\n'
-               f'<td><span class="reason">{_cell(short_reason(d)).replace(":", ":<wbr>")}</span>\n'
+               f'<td><span class="reason">{_wrappable_after(_cell(short_reason(d)), ":")}</span>\n'
                f'<details><summary>full evidence{f" ({len(evidence)})" if evidence else ""}</summary>\n')
     if d["reasons"]:
         out.append(f'<ul class="tight">{"".join([f"<li>{_cell(reason)}</li>" for reason in d["reasons"]])}</ul>')
